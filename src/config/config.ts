@@ -1,0 +1,162 @@
+/**
+ * Service configuration, read from the environment. Pure: takes an env record, returns a typed
+ * config or throws ConfigError naming the first bad setting, so start-up can stop with one clear line.
+ */
+import { createPublicKey } from 'node:crypto'
+import path from 'node:path'
+
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
+
+export interface JwtConfig {
+  /** The only algorithm accepted; tokens signed with any other are refused. */
+  algorithm: JwtAlgorithm
+  /** HS256 shared secret, or the PEM public key for the asymmetric algorithms. */
+  key: string
+  issuer?: string
+  audience?: string
+}
+
+export interface VcenterConfig {
+  url: string
+  username: string
+  password: string
+  insecure: boolean
+}
+
+export interface Limits {
+  /** Operations at once against one vCenter, across every replica. */
+  perVcenter: number
+  /** Operations at once per ESXi host. */
+  perHost: number
+  /** Operations at once per datastore. */
+  perDatastore: number
+}
+
+export interface Config {
+  port: number
+  host: string
+  /** Unset: an embedded PostgreSQL is started under dataDir. */
+  databaseUrl?: string
+  dataDir: string
+  vcenter: VcenterConfig
+  jwt: JwtConfig
+  logLevel: string
+  limits: Limits
+  nodeEnv: string
+}
+
+export class ConfigError extends Error {
+  constructor(readonly setting: string, problem: string) {
+    super(`Invalid configuration: ${setting} ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function required(env: Env, name: string): string {
+  const value = env[name]
+  if (value === undefined || value.trim() === '') throw new ConfigError(name, 'is required but not set')
+  return value
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  throw new ConfigError(name, `must be true or false, got "${raw}"`)
+}
+
+function vcenterUrl(env: Env): string {
+  const raw = required(env, 'VCENTER_URL')
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError('VCENTER_URL', `must be a URL like https://vcenter.example.com/sdk, got "${raw}"`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('VCENTER_URL', `must use https (or http), got "${url.protocol}"`)
+  }
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/sdk'
+  return url.toString()
+}
+
+function jwt(env: Env): JwtConfig {
+  const secret = env.JWT_SECRET
+  const publicKey = env.JWT_PUBLIC_KEY
+  const issuer = env.JWT_ISSUER || undefined
+  const audience = env.JWT_AUDIENCE || undefined
+  if (secret && publicKey) throw new ConfigError('JWT_SECRET', 'and JWT_PUBLIC_KEY are both set; set only one')
+  if (secret) {
+    // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
+    if (Buffer.byteLength(secret) < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long')
+    return { algorithm: 'HS256', key: secret, issuer, audience }
+  }
+  if (publicKey) {
+    const key = publicKey.replace(/\\n/g, '\n')
+    const algorithm = (env.JWT_ALGORITHM ?? detectAsymmetricAlgorithm(key)) as JwtAlgorithm
+    if (!['RS256', 'ES256', 'EdDSA'].includes(algorithm)) {
+      throw new ConfigError('JWT_ALGORITHM', `must be RS256, ES256 or EdDSA with JWT_PUBLIC_KEY, got "${algorithm}"`)
+    }
+    return { algorithm, key, issuer, audience }
+  }
+  throw new ConfigError('JWT_SECRET', 'or JWT_PUBLIC_KEY is required but neither is set')
+}
+
+/** Reads the key type from the PEM so that the accepted algorithm follows the key, never the token. */
+function detectAsymmetricAlgorithm(pem: string): JwtAlgorithm {
+  let keyType: string | undefined
+  try {
+    keyType = createPublicKey(pem).asymmetricKeyType
+  } catch {
+    throw new ConfigError('JWT_PUBLIC_KEY', 'is not a PEM public key')
+  }
+  if (keyType === 'rsa') return 'RS256'
+  if (keyType === 'ec') return 'ES256'
+  if (keyType === 'ed25519') return 'EdDSA'
+  throw new ConfigError('JWT_PUBLIC_KEY', `has unsupported key type "${keyType}"`)
+}
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const logLevel = env.LOG_LEVEL || 'info'
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  }
+  const databaseUrl = env.DATABASE_URL || undefined
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://')
+  }
+  return {
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    databaseUrl,
+    dataDir: path.resolve(cwd, env.DATA_DIR || '.data'),
+    vcenter: {
+      url: vcenterUrl(env),
+      username: required(env, 'VCENTER_USERNAME'),
+      password: required(env, 'VCENTER_PASSWORD'),
+      insecure: boolean(env, 'VCENTER_INSECURE', false),
+    },
+    jwt: jwt(env),
+    logLevel,
+    limits: {
+      perVcenter: integer(env, 'LIMIT_VCENTER_OPERATIONS', 20, 1, 640),
+      perHost: integer(env, 'LIMIT_HOST_OPERATIONS', 8, 1, 128),
+      perDatastore: integer(env, 'LIMIT_DATASTORE_OPERATIONS', 32, 1, 128),
+    },
+    nodeEnv: env.NODE_ENV || 'development',
+  }
+}

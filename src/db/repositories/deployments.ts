@@ -1,0 +1,233 @@
+/**
+ * Deployments and their clones: creation (with their jobs, in one transaction), progress updates
+ * and reads. Every write of a clone's step happens as the step happens, so a restart loses nothing.
+ */
+import { randomUUID } from 'node:crypto'
+import { and, asc, desc, eq, inArray, isNull, ne, notInArray, sql } from 'drizzle-orm'
+import type { DeploymentPlan } from '../../domain/plan.js'
+import type { CloneStatus } from '../../domain/progress.js'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type { Database, Db } from '../database.js'
+import * as schema from '../schema.js'
+import {
+  cloneAttributes,
+  cloneSteps,
+  clones,
+  deployments,
+  type CloneRow,
+  type DeploymentRow,
+  type RecordedError,
+} from '../schema.js'
+
+export interface NewDeployment {
+  plan: DeploymentPlan
+  requester: string
+  ticket?: string
+}
+
+/** Runs SQL on the transaction's connection: how jobs join the deployment's transaction. */
+export interface TransactionSql {
+  executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>
+}
+
+export interface DeploymentWithClones {
+  deployment: DeploymentRow
+  clones: CloneRow[]
+}
+
+export class DeploymentRepository {
+  private readonly db: Db
+
+  constructor(private readonly database: Database) {
+    this.db = database.db
+  }
+
+  /**
+   * Records the deployment and its clones (each with the instance UUID it will be created with), and
+   * lets `enqueue` add the jobs inside the same transaction: both exist, or neither.
+   */
+  async create(
+    input: NewDeployment,
+    enqueue: (sql: TransactionSql, cloneIds: string[]) => Promise<void>,
+  ): Promise<DeploymentWithClones> {
+    const { plan } = input
+    // A client of our own rather than db.transaction(): pg-boss needs the raw connection to insert
+    // its jobs in the same transaction.
+    const client = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const tx = drizzle(client, { schema })
+      const [deployment] = await tx
+        .insert(deployments)
+        .values({
+          requester: input.requester,
+          ticket: input.ticket ?? null,
+          parentName: plan.parent.name,
+          parentMoref: plan.parent.moref,
+          parentInstanceUuid: plan.parent.instanceUuid ?? null,
+          snapshotName: plan.snapshot.name,
+          snapshotMoref: plan.snapshot.moref,
+          folderMoref: plan.parent.folder,
+          resourcePoolMoref: plan.parent.resourcePool ?? null,
+          prefix: plan.prefix,
+          startNumber: plan.startNumber,
+          count: plan.count,
+          customizationAttribute: plan.customizationAttribute,
+          customizationSpec: plan.customizationSpec,
+          copiedAttributes: plan.copiedAttributes,
+          attributeValues: plan.attributeValues,
+          warnings: plan.warnings,
+        })
+        .returning()
+      if (!deployment) throw new Error('insert into deployments returned no row')
+      const rows = await tx
+        .insert(clones)
+        .values(
+          plan.names.map((name, i) => ({
+            deploymentId: deployment.id,
+            name,
+            number: plan.startNumber + i,
+            instanceUuid: randomUUID(),
+            hostMoref: plan.parent.host ?? null,
+          })),
+        )
+        .returning()
+      rows.sort((a, b) => a.number - b.number)
+      await enqueue(
+        { executeSql: (text, values) => client.query(text, values) },
+        rows.map((r) => r.id),
+      )
+      await client.query('COMMIT')
+      return { deployment, clones: rows }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  async get(id: string): Promise<DeploymentWithClones | undefined> {
+    const [deployment] = await this.db.select().from(deployments).where(eq(deployments.id, id))
+    if (!deployment) return undefined
+    const rows = await this.db
+      .select()
+      .from(clones)
+      .where(eq(clones.deploymentId, id))
+      .orderBy(asc(clones.number))
+    return { deployment, clones: rows }
+  }
+
+  async getDeployment(id: string): Promise<DeploymentRow | undefined> {
+    const [row] = await this.db.select().from(deployments).where(eq(deployments.id, id))
+    return row
+  }
+
+  /** Of these names, those a live clone of the service already holds (possibly not yet in vCenter). */
+  async namesInUse(names: string[]): Promise<string[]> {
+    if (names.length === 0) return []
+    const rows = await this.db
+      .select({ name: clones.name })
+      .from(clones)
+      .where(and(inArray(clones.name, names), ne(clones.status, 'failed')))
+    return rows.map((r) => r.name)
+  }
+
+  async markStarted(id: string): Promise<void> {
+    await this.db
+      .update(deployments)
+      .set({ status: 'running', startedAt: sql`now()`, updatedAt: sql`now()` })
+      .where(and(eq(deployments.id, id), isNull(deployments.startedAt)))
+  }
+
+  /**
+   * Closes the deployment once every clone is final. Safe under concurrency: each clone calls it after
+   * committing its own final status, so the last one to finish always sees all the others.
+   */
+  async finishIfDone(id: string): Promise<DeploymentRow | undefined> {
+    const unfinished = this.db
+      .select({ one: sql`1` })
+      .from(clones)
+      .where(and(eq(clones.deploymentId, id), notInArray(clones.status, ['ready', 'failed'])))
+    const failed = this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(clones)
+      .where(and(eq(clones.deploymentId, id), eq(clones.status, 'failed')))
+    const [row] = await this.db
+      .update(deployments)
+      .set({
+        status: sql`CASE WHEN (${failed}) > 0 THEN 'failed' ELSE 'succeeded' END`,
+        error: sql`CASE WHEN (${failed}) > 0 THEN jsonb_build_object(
+          'code', 'CLONES_FAILED',
+          'message', (${failed})::text || ' of ' || ${deployments.count}::text || ' clones failed; see each clone''s error') END`,
+        finishedAt: sql`now()`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(deployments.id, id), isNull(deployments.finishedAt), sql`NOT EXISTS (${unfinished})`))
+      .returning()
+    return row
+  }
+
+  async getClone(id: string): Promise<CloneRow | undefined> {
+    const [row] = await this.db.select().from(clones).where(eq(clones.id, id))
+    return row
+  }
+
+  async updateClone(
+    id: string,
+    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'error' | 'readyAt'>>,
+  ): Promise<void> {
+    await this.db
+      .update(clones)
+      .set({ ...fields, updatedAt: sql`now()` })
+      .where(eq(clones.id, id))
+  }
+
+  async recordStep(step: {
+    cloneId: string
+    step: CloneStatus
+    outcome: 'succeeded' | 'failed' | 'skipped'
+    taskMoref?: string | null
+    detail?: string
+    error?: RecordedError
+  }): Promise<void> {
+    await this.db.insert(cloneSteps).values({
+      cloneId: step.cloneId,
+      step: step.step,
+      outcome: step.outcome,
+      taskMoref: step.taskMoref ?? null,
+      detail: step.detail ?? null,
+      error: step.error ?? null,
+    })
+  }
+
+  async failClone(id: string, error: RecordedError): Promise<void> {
+    await this.updateClone(id, { status: 'failed', error, taskMoref: null })
+  }
+
+  async saveAttributes(cloneId: string, values: { name: string; value: string }[]): Promise<void> {
+    if (values.length === 0) return
+    await this.db
+      .insert(cloneAttributes)
+      .values(values.map((v) => ({ cloneId, name: v.name, value: v.value })))
+      .onConflictDoUpdate({
+        target: [cloneAttributes.cloneId, cloneAttributes.name],
+        set: { value: sql`excluded.value`, updatedAt: sql`now()` },
+      })
+  }
+
+  /** Deployments with clones not yet final, oldest first: what a restarted service resumes. */
+  async unfinishedCloneIds(): Promise<string[]> {
+    const rows = await this.db
+      .select({ id: clones.id })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(isNull(deployments.finishedAt), notInArray(clones.status, ['ready', 'failed'])))
+      .orderBy(asc(deployments.createdAt), asc(clones.number))
+    return rows.map((r) => r.id)
+  }
+
+  async recent(limit = 50): Promise<DeploymentRow[]> {
+    return this.db.select().from(deployments).orderBy(desc(deployments.createdAt)).limit(limit)
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The deployment plan: what the seed's script checks before cloning, as a pure function of the
+ * request and the facts read from vCenter. Refusals are thrown as service errors, so that a refused
+ * request never reaches the part that changes anything.
+ */
+import {
+  CustomizationSpecNotFound,
+  NameConflict,
+  SnapshotMissing,
+  ValidationFailed,
+} from '../errors.js'
+import {
+  DEFAULT_COPIED_ATTRIBUTES,
+  DEFAULT_CUSTOMIZATION_ATTRIBUTE,
+  attributesForClone,
+  type AttributeValue,
+} from './attributes.js'
+import { invalidVmNameReason, plannedNames, prefixFromParentName } from './naming.js'
+
+export interface DeploymentRequest {
+  parent: string
+  count: number
+  startNumber: number
+  prefix?: string
+  attributes?: string[]
+  customizationAttribute?: string
+  ticket?: string
+}
+
+export interface SnapshotFacts {
+  moref: string
+  name: string
+  createdAt?: string
+}
+
+/** What the plan needs to know about the parent, read from vCenter in bulk. */
+export interface ParentFacts {
+  name: string
+  moref: string
+  instanceUuid?: string
+  folder: string
+  resourcePool?: string
+  host?: string
+  currentSnapshot?: SnapshotFacts
+  attributes: ReadonlyMap<string, string>
+  hasNonPersistentDisk: boolean
+}
+
+export interface Warning {
+  code: string
+  message: string
+}
+
+export interface DeploymentPlan {
+  parent: ParentFacts
+  snapshot: SnapshotFacts
+  prefix: string
+  startNumber: number
+  count: number
+  names: string[]
+  customizationAttribute: string
+  customizationSpec: string
+  copiedAttributes: string[]
+  /** Values each clone receives, Template included. */
+  attributeValues: AttributeValue[]
+  warnings: Warning[]
+}
+
+export interface NormalizedRequest extends DeploymentRequest {
+  prefix: string
+  names: string[]
+  attributes: string[]
+  customizationAttribute: string
+}
+
+/**
+ * Checks that need no vCenter: the prefix and every name it produces. Runs before any call to
+ * vCenter, so malformed requests cost nothing there.
+ */
+export function normalizeRequest(request: DeploymentRequest): NormalizedRequest {
+  const prefix = request.prefix ?? prefixFromParentName(request.parent)
+  if (prefix === undefined) {
+    throw new ValidationFailed(
+      { field: 'prefix' },
+      `the parent name "${request.parent}" has no second word to name clones after; give a "prefix"`,
+    )
+  }
+  const names = plannedNames(prefix, request.startNumber, request.count)
+  for (const name of [names[0], names[names.length - 1]]) {
+    const reason = name === undefined ? undefined : invalidVmNameReason(name)
+    if (reason) throw new ValidationFailed({ field: 'prefix', name }, `the clone name "${name}" ${reason}`)
+  }
+  const attributes = [...new Set(request.attributes ?? DEFAULT_COPIED_ATTRIBUTES)]
+  return {
+    ...request,
+    prefix,
+    names,
+    attributes,
+    customizationAttribute: request.customizationAttribute ?? DEFAULT_CUSTOMIZATION_ATTRIBUTE,
+  }
+}
+
+export interface PlanFacts {
+  parent: ParentFacts
+  /** Whether the customization spec named by the parent's attribute exists (undefined: no name to look up). */
+  customizationSpecExists: boolean | undefined
+  /** Planned names that already exist, in vCenter or among the service's own pending clones. */
+  takenNames: readonly string[]
+}
+
+export function buildPlan(request: NormalizedRequest, facts: PlanFacts): DeploymentPlan {
+  const { parent } = facts
+  if (!parent.currentSnapshot) throw new SnapshotMissing({ parent: parent.name }, parent.name)
+
+  const specName = customizationSpecName(request, parent)
+  if (!facts.customizationSpecExists) {
+    throw new CustomizationSpecNotFound(
+      { parent: parent.name, attribute: request.customizationAttribute, spec: specName },
+      `The customization spec "${specName}" named in the parent's "${request.customizationAttribute}" attribute does not exist in vCenter`,
+    )
+  }
+
+  const taken = new Set(facts.takenNames)
+  const conflicts = request.names.filter((name) => taken.has(name))
+  if (conflicts.length > 0) throw new NameConflict({ names: conflicts }, conflicts.join(', '))
+
+  const warnings: Warning[] = []
+  if (parent.hasNonPersistentDisk) {
+    warnings.push({
+      code: 'PARENT_HAS_NONPERSISTENT_DISK',
+      message: `The parent "${parent.name}" has an independent-nonpersistent disk; its clones reset to the parent's disk state at each power-off`,
+    })
+  }
+
+  return {
+    parent,
+    snapshot: parent.currentSnapshot,
+    prefix: request.prefix,
+    startNumber: request.startNumber,
+    count: request.count,
+    names: request.names,
+    customizationAttribute: request.customizationAttribute,
+    customizationSpec: specName,
+    copiedAttributes: request.attributes,
+    attributeValues: attributesForClone(request.attributes, parent.attributes, parent.name),
+    warnings,
+  }
+}
+
+/** The spec's name from the parent's attribute; a parent without the attribute cannot be customized. */
+export function customizationSpecName(request: NormalizedRequest, parent: ParentFacts): string {
+  const specName = parent.attributes.get(request.customizationAttribute)?.trim()
+  if (!specName) {
+    throw new CustomizationSpecNotFound(
+      { parent: parent.name, attribute: request.customizationAttribute },
+      `The parent "${parent.name}" has no value in its "${request.customizationAttribute}" attribute, so no customization spec can be chosen`,
+    )
+  }
+  return specName
+}

@@ -1,0 +1,32 @@
+/**
+ * The life of a clone and of a deployment, and how a deployment's status follows from its clones'.
+ */
+
+/** A clone's steps in order; `ready` and `failed` are final. */
+export const CLONE_STEPS = ['pending', 'cloning', 'customizing', 'powering_on', 'setting_attributes', 'ready'] as const
+export type CloneStatus = (typeof CLONE_STEPS)[number] | 'failed'
+
+export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
+
+export function isFinalCloneStatus(status: CloneStatus): boolean {
+  return status === 'ready' || status === 'failed'
+}
+
+export type StepCounts = Record<CloneStatus, number>
+
+export function countByStatus(statuses: readonly CloneStatus[]): StepCounts {
+  const counts = Object.fromEntries([...CLONE_STEPS, 'failed'].map((s) => [s, 0])) as StepCounts
+  for (const status of statuses) counts[status] += 1
+  return counts
+}
+
+/** The deployment's status once all its clones are final; undefined while any is still in progress. */
+export function finalDeploymentStatus(statuses: readonly CloneStatus[]): DeploymentStatus | undefined {
+  if (!statuses.every(isFinalCloneStatus)) return undefined
+  return statuses.includes('failed') ? 'failed' : 'succeeded'
+}
+
+export function durationSeconds(startedAt: Date | null, finishedAt: Date | null, now = new Date()): number | null {
+  if (!startedAt) return null
+  return Math.round(((finishedAt ?? now).getTime() - startedAt.getTime()) / 100) / 10
+}

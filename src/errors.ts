@@ -1,0 +1,63 @@
+/**
+ * Every error a client can see: a stable code, an HTTP status and a message a person understands.
+ * Built with @fastify/error like fastify's own lib/errors.js; `details` carries structured context
+ * (the conflicting names, the missing setting...) and is sent as the body's `details`.
+ */
+import createError from '@fastify/error'
+
+export interface ErrorBody {
+  code: string
+  message: string
+  details?: Record<string, unknown>
+}
+
+/** An error that knows how to present itself to a client. */
+export interface ServiceError extends Error {
+  code: string
+  statusCode: number
+  details?: Record<string, unknown>
+}
+
+/** Our own codes, so that the error handler tells them from fastify's and libraries' errors. */
+const SERVICE_ERROR_CODES = new Set<string>()
+
+function define(code: string, statusCode: number, message: string) {
+  SERVICE_ERROR_CODES.add(code)
+  const Base = createError(code, message, statusCode)
+  return class extends Base {
+    details?: Record<string, unknown>
+    constructor(details?: Record<string, unknown>, ...args: unknown[]) {
+      super(...args)
+      if (details && Object.keys(details).length > 0) this.details = details
+    }
+  }
+}
+
+export const ValidationFailed = define('VALIDATION_FAILED', 400, 'The request is not valid: %s')
+export const Unauthorized = define('UNAUTHORIZED', 401, 'Authentication required: %s')
+export const Forbidden = define('FORBIDDEN', 403, 'This token lacks the scope "%s" needed here')
+export const DeploymentNotFound = define('DEPLOYMENT_NOT_FOUND', 404, 'No deployment with id "%s"')
+export const CloneNotFound = define('CLONE_NOT_FOUND', 404, 'No clone named "%s" was made by this service')
+export const RouteNotFound = define('NOT_FOUND', 404, 'No route %s')
+export const ParentNotFound = define('PARENT_NOT_FOUND', 404, 'No virtual machine named "%s" exists in vCenter')
+export const NameConflict = define('NAME_CONFLICT', 409, 'These virtual machine names already exist in vCenter: %s')
+export const SnapshotMissing = define(
+  'SNAPSHOT_MISSING',
+  422,
+  'The parent "%s" has no current snapshot; take one (powered off) before deploying linked clones from it',
+)
+export const CustomizationSpecNotFound = define('CUSTOMIZATION_SPEC_NOT_FOUND', 422, '%s')
+export const VcenterUnavailable = define('VCENTER_UNAVAILABLE', 503, 'vCenter cannot be reached: %s')
+export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send JSON with "Content-Type: application/json"')
+export const PayloadTooLarge = define('PAYLOAD_TOO_LARGE', 413, 'The request body is too large')
+export const InternalError = define('INTERNAL_ERROR', 500, 'Something went wrong on our side; the error was logged')
+
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && SERVICE_ERROR_CODES.has((err as ServiceError).code)
+}
+
+export function toErrorBody(err: ServiceError): ErrorBody {
+  const body: ErrorBody = { code: err.code, message: err.message }
+  if (err.details) body.details = err.details
+  return body
+}

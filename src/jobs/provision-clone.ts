@@ -1,0 +1,187 @@
+/**
+ * One clone's provisioning, as the seed's script does it: CloneVM_Task from the parent's snapshot as
+ * a linked clone, CustomizeVM_Task, PowerOnVM_Task, then the custom attributes. Each step is recorded
+ * as it happens (with its vCenter task), and a resumed job settles what an earlier attempt did by
+ * asking vCenter before doing anything again: the clone is looked up by the instance UUID chosen
+ * before cloning, and a powered-on or already-customized VM is not customized twice.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { DeploymentRepository } from '../db/repositories/deployments.js'
+import type { CloneRow, DeploymentRow, RecordedError } from '../db/schema.js'
+import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../domain/progress.js'
+import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../vcenter/gateway.js'
+
+export interface Attempt {
+  /** 0 for the first attempt of the job. */
+  attempt: number
+  /** True when pg-boss will not retry this job again. */
+  lastAttempt: boolean
+}
+
+/** A failure that is final for this clone. */
+class CloneFailed extends Error {
+  constructor(readonly recorded: RecordedError) {
+    super(recorded.message)
+  }
+}
+
+const stepIndex = (status: CloneStatus) => CLONE_STEPS.indexOf(status as (typeof CLONE_STEPS)[number])
+
+export class CloneProvisioner {
+  constructor(
+    private readonly repository: DeploymentRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  async run(cloneId: string, attempt: Attempt): Promise<void> {
+    const clone = await this.repository.getClone(cloneId)
+    if (!clone || isFinalCloneStatus(clone.status)) return
+    const deployment = await this.repository.getDeployment(clone.deploymentId)
+    if (!deployment) return
+    await this.repository.markStarted(deployment.id)
+
+    const log = this.log.child({ deploymentId: deployment.id, clone: clone.name })
+    try {
+      await this.provision(clone, deployment, attempt.attempt > 0 || clone.status !== 'pending')
+      log.info('clone ready')
+    } catch (err) {
+      const failure = this.classify(err, attempt)
+      if (!failure) {
+        log.warn({ err: String(err), attempt: attempt.attempt }, 'clone attempt failed; it will be retried')
+        throw err
+      }
+      log.warn({ code: failure.code, faultType: failure.faultType }, failure.message)
+      const latest = (await this.repository.getClone(cloneId)) ?? clone
+      await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
+      await this.repository.failClone(cloneId, failure)
+    }
+    const finished = await this.repository.finishIfDone(deployment.id)
+    if (finished) this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
+  }
+
+  /** Final failures are recorded on the clone; passing ones are thrown for pg-boss to retry. */
+  private classify(err: unknown, attempt: Attempt): RecordedError | undefined {
+    if (err instanceof CloneFailed) return err.recorded
+    if (err instanceof TaskFailed) return { code: 'VCENTER_FAULT', faultType: err.faultType, message: err.message }
+    if (!attempt.lastAttempt) return undefined
+    if (err instanceof VcenterUnreachable) return { code: 'VCENTER_UNAVAILABLE', message: `gave up after ${attempt.attempt + 1} attempts: ${err.message}` }
+    return { code: 'INTERNAL_ERROR', message: `gave up after ${attempt.attempt + 1} attempts: ${String(err)}` }
+  }
+
+  private async provision(clone: CloneRow, deployment: DeploymentRow, resumed: boolean): Promise<void> {
+    const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
+    // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
+    let state: VmState | undefined
+    if (resumed) {
+      state = await this.vcenter.readVmState(moref)
+      if (!state) {
+        throw new CloneFailed({ code: 'CLONE_VANISHED', message: `The VM ${moref} made for ${clone.name} no longer exists in vCenter` })
+      }
+    }
+    let status: CloneStatus = clone.moref ? clone.status : 'customizing'
+
+    if (stepIndex(status) <= stepIndex('customizing')) {
+      if (state && (state.powerState === 'poweredOn' || state.pendingCustomization)) {
+        await this.skipped(clone.id, 'customizing', 'already customized')
+      } else {
+        await this.taskStep(clone.id, 'customizing', (onTask) =>
+          this.vcenter.customize(moref, deployment.customizationSpec, onTask),
+        )
+      }
+      status = 'powering_on'
+      await this.repository.updateClone(clone.id, { status, taskMoref: null })
+    }
+
+    if (stepIndex(status) <= stepIndex('powering_on')) {
+      if (state?.powerState === 'poweredOn') await this.skipped(clone.id, 'powering_on', 'already powered on')
+      else await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask))
+      status = 'setting_attributes'
+      await this.repository.updateClone(clone.id, { status, taskMoref: null })
+    }
+
+    await this.vcenter.setAttributes(moref, deployment.attributeValues, state?.attributes)
+    await this.repository.saveAttributes(clone.id, deployment.attributeValues)
+    await this.repository.recordStep({
+      cloneId: clone.id,
+      step: 'setting_attributes',
+      outcome: 'succeeded',
+      detail: `${deployment.attributeValues.length} attributes`,
+    })
+    await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /** Makes the linked clone, or finds the one an earlier attempt made. Returns its moref. */
+  private async cloneStep(clone: CloneRow, deployment: DeploymentRow, resumed: boolean): Promise<string> {
+    if (resumed) {
+      const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+      if (existing) {
+        await this.adopt(clone, existing, 'found the clone an earlier attempt made, by its instance UUID')
+        return existing
+      }
+    }
+    await this.repository.updateClone(clone.id, { status: 'cloning' })
+    let taskMoref: string | null = null
+    let moref: string
+    try {
+      moref = await this.vcenter.cloneFromSnapshot(
+        {
+          parentMoref: deployment.parentMoref,
+          snapshotMoref: deployment.snapshotMoref,
+          folderMoref: deployment.folderMoref,
+          resourcePoolMoref: deployment.resourcePoolMoref,
+          hostMoref: clone.hostMoref,
+          name: clone.name,
+          instanceUuid: clone.instanceUuid,
+        },
+        async (task) => {
+          taskMoref = task
+          await this.repository.updateClone(clone.id, { taskMoref: task })
+        },
+      )
+    } catch (err) {
+      if (!(err instanceof TaskFailed) || err.faultType !== 'DuplicateName') throw err
+      // The name exists: ours (an earlier attempt whose answer was lost) or someone else's.
+      const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+      if (!existing) {
+        throw new CloneFailed({
+          code: 'NAME_CONFLICT',
+          faultType: 'DuplicateName',
+          message: `A VM named "${clone.name}" already exists in vCenter and was not made by this deployment`,
+        })
+      }
+      await this.adopt(clone, existing, 'DuplicateName: the VM with this name is ours (same instance UUID)')
+      return existing
+    }
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', taskMoref })
+    await this.repository.updateClone(clone.id, { moref, status: 'customizing', taskMoref: null })
+    return moref
+  }
+
+  private async adopt(clone: CloneRow, moref: string, detail: string): Promise<void> {
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', detail })
+    await this.repository.updateClone(clone.id, { moref, status: 'customizing', taskMoref: null })
+  }
+
+  private async taskStep(
+    cloneId: string,
+    step: CloneStatus,
+    run: (onTask: (taskMoref: string) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    await this.repository.updateClone(cloneId, { status: step })
+    let taskMoref: string | null = null
+    await run(async (task) => {
+      taskMoref = task
+      await this.repository.updateClone(cloneId, { taskMoref: task })
+    })
+    await this.repository.recordStep({ cloneId, step, outcome: 'succeeded', taskMoref })
+  }
+
+  private skipped(cloneId: string, step: CloneStatus, detail: string): Promise<void> {
+    return this.repository.recordStep({ cloneId, step, outcome: 'skipped', detail })
+  }
+}
+
+function currentStep(clone: CloneRow): CloneStatus {
+  return clone.status === 'pending' ? 'cloning' : clone.status
+}

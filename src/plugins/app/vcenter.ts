@@ -1,0 +1,20 @@
+/** The vCenter gateway: one session shared by the API's checks and the workers. */
+import fp from 'fastify-plugin'
+import type { VcenterConfig } from '../../config/config.js'
+import type { VcenterGateway } from '../../vcenter/gateway.js'
+import { VsphereGateway } from '../../vcenter/vsphere-gateway.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    vcenter: VcenterGateway
+  }
+}
+
+export default fp(
+  async function vcenterPlugin(app, opts: { vcenter: VcenterConfig }) {
+    const gateway = new VsphereGateway(opts.vcenter, app.log.child({ component: 'vcenter' }))
+    app.decorate('vcenter', gateway)
+    app.addHook('onClose', () => gateway.close())
+  },
+  { name: 'vcenter' },
+)

@@ -1,0 +1,26 @@
+import { Type } from '@fastify/type-provider-typebox'
+
+export const ErrorResponse = Type.Object(
+  {
+    code: Type.String({ description: 'Stable machine-readable code, e.g. PARENT_NOT_FOUND' }),
+    message: Type.String({ description: 'What went wrong, for a person' }),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { $id: 'Error' },
+)
+
+export const RecordedError = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  faultType: Type.Optional(Type.String({ description: 'The vSphere fault type when vCenter refused' })),
+})
+
+export const Warning = Type.Object({ code: Type.String(), message: Type.String() })
+
+export const Attribute = Type.Object({ name: Type.String(), value: Type.String() })
+
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()])
+
+/** The error statuses every authenticated route can answer. */
+export const authErrors = { 401: ErrorResponse, 403: ErrorResponse }

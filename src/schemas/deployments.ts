@@ -1,0 +1,86 @@
+import { Type, type Static } from '@fastify/type-provider-typebox'
+import { MAX_VM_NAME_LENGTH } from '../domain/naming.js'
+import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors } from './common.js'
+
+export const MAX_CLONES_PER_DEPLOYMENT = 500
+
+export const CreateDeploymentBody = Type.Object(
+  {
+    parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
+    count: Type.Integer({ minimum: 1, maximum: MAX_CLONES_PER_DEPLOYMENT }),
+    startNumber: Type.Integer({ minimum: 0, maximum: 999_999 }),
+    prefix: Type.Optional(
+      Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: "Default: the parent name's second word" }),
+    ),
+    attributes: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 255 }), {
+        maxItems: 100,
+        description: "Custom attributes to copy from the parent; default the seed's ten",
+      }),
+    ),
+    customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference, e.g. RITM0012345' })),
+  },
+  { additionalProperties: false },
+)
+export type CreateDeploymentBody = Static<typeof CreateDeploymentBody>
+
+export const CloneSummary = Type.Object({
+  name: Type.String(),
+  status: Type.String(),
+  moref: Nullable(Type.String()),
+  instanceUuid: Type.String(),
+  host: Nullable(Type.String()),
+  error: Nullable(RecordedError),
+})
+
+export const Deployment = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  parent: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  prefix: Type.String(),
+  startNumber: Type.Integer(),
+  count: Type.Integer(),
+  customizationSpec: Type.String(),
+  attributes: Type.Array(Type.String()),
+  requester: Type.String(),
+  ticket: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  finishedAt: Nullable(Type.String({ format: 'date-time' })),
+  durationSeconds: Nullable(Type.Number()),
+  warnings: Type.Array(Warning),
+  error: Nullable(RecordedError),
+  progress: Type.Object({
+    total: Type.Integer(),
+    done: Type.Integer(),
+    failed: Type.Integer(),
+    byStatus: Type.Record(Type.String(), Type.Integer()),
+  }),
+  clones: Type.Array(CloneSummary),
+})
+
+export const createDeploymentSchema = {
+  summary: 'Deploy linked clones of a parent VM',
+  tags: ['deployments'],
+  body: CreateDeploymentBody,
+  response: {
+    202: Deployment,
+    400: ErrorResponse,
+    ...authErrors,
+    404: ErrorResponse,
+    409: ErrorResponse,
+    422: ErrorResponse,
+    503: ErrorResponse,
+  },
+}
+
+export const getDeploymentSchema = {
+  summary: 'A deployment, its progress and its clones',
+  tags: ['deployments'],
+  params: Type.Object({ id: Type.String() }),
+  response: { 200: Deployment, ...authErrors, 404: ErrorResponse },
+}
+
+export { Attribute }

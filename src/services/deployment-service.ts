@@ -1,0 +1,46 @@
+/**
+ * Accepting a deployment: check everything with read-only calls, then record it and its jobs in one
+ * transaction. A refused request changes nothing in vCenter or in the database.
+ */
+import type PgBoss from 'pg-boss'
+import type { DeploymentRepository, DeploymentWithClones } from '../db/repositories/deployments.js'
+import { NameConflict, ParentNotFound } from '../errors.js'
+import { buildPlan, normalizeRequest, type DeploymentRequest } from '../domain/plan.js'
+import { enqueueProvisioning } from '../jobs/queue.js'
+import type { VcenterGateway } from '../vcenter/gateway.js'
+
+export class DeploymentService {
+  constructor(
+    private readonly repository: DeploymentRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly boss: PgBoss,
+  ) {}
+
+  async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
+    const normalized = normalizeRequest(request)
+    const inventory = await this.vcenter.readPlanInventory(
+      normalized.parent,
+      normalized.customizationAttribute,
+      normalized.names,
+    )
+    if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
+    const ownNames = await this.repository.namesInUse(normalized.names)
+    const plan = buildPlan(normalized, {
+      parent: inventory.parent,
+      customizationSpecExists: inventory.customizationSpecExists,
+      takenNames: [...inventory.existingNames, ...ownNames],
+    })
+    try {
+      return await this.repository.create({ plan, requester, ticket: request.ticket }, (sql, cloneIds) =>
+        enqueueProvisioning(this.boss, cloneIds, sql),
+      )
+    } catch (err) {
+      // Another deployment took some of these names between our check and our insert.
+      if ((err as { code?: string; constraint?: string }).constraint === 'clones_live_name_idx') {
+        const taken = await this.repository.namesInUse(plan.names)
+        throw new NameConflict({ names: taken }, taken.join(', '))
+      }
+      throw err
+    }
+  }
+}

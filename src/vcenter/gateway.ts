@@ -1,0 +1,74 @@
+/**
+ * What the service needs of vCenter, in its own words. The implementation (vcenter/vsphere-gateway.ts)
+ * speaks vim25 through src/vim25; the domain and the jobs only see this interface.
+ */
+import type { AttributeValue } from '../domain/attributes.js'
+import type { ParentFacts } from '../domain/plan.js'
+
+export interface PlanInventory {
+  /** Undefined when no VM has the parent's name. */
+  parent?: ParentFacts
+  /** Whether the named customization spec exists; undefined when there was no name to look up. */
+  customizationSpecExists?: boolean
+  /** Of the names asked about, those some VM in vCenter already has. */
+  existingNames: string[]
+}
+
+export interface CloneRequest {
+  parentMoref: string
+  snapshotMoref: string
+  folderMoref: string
+  resourcePoolMoref?: string | null
+  hostMoref?: string | null
+  name: string
+  instanceUuid: string
+}
+
+export interface VmState {
+  moref: string
+  name: string
+  powerState: 'poweredOn' | 'poweredOff' | 'suspended'
+  /** Set while a customization is pending (applied at next power-on). */
+  pendingCustomization: boolean
+  attributes: Map<string, string>
+  host?: string
+}
+
+/**
+ * vCenter refused an operation (a task that ended in error, or a method fault): its vSphere fault type
+ * and message, as vCenter gave them. Not worth retrying as is.
+ */
+export class TaskFailed extends Error {
+  constructor(
+    readonly faultType: string,
+    message: string,
+    readonly taskMoref?: string,
+  ) {
+    super(message)
+    this.name = 'TaskFailed'
+  }
+}
+
+/** vCenter could not be reached or answered with a server error: worth trying again later. */
+export class VcenterUnreachable extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'VcenterUnreachable'
+  }
+}
+
+export interface VcenterGateway {
+  /** Everything a deployment's plan needs, read in bulk with read-only calls. */
+  readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory>
+  /** CloneVM_Task from the snapshot as a linked clone; `onTask` runs as soon as vCenter returns the task. */
+  cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string>
+  customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  /** Sets the values (creating missing field definitions); only values that differ are written. */
+  setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void>
+  findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
+  readVmState(vmMoref: string): Promise<VmState | undefined>
+  /** True when vCenter answers a cheap call. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}

@@ -1,0 +1,57 @@
+import { generateKeyPairSync } from 'node:crypto'
+import t from 'tap'
+import { loadConfig } from '../../src/config/config.js'
+
+const base = {
+  VCENTER_URL: 'https://vc.example.com/sdk',
+  VCENTER_USERNAME: 'svc',
+  VCENTER_PASSWORD: 'pw',
+  JWT_SECRET: 'a'.repeat(32),
+}
+
+t.test('defaults', async (t) => {
+  const config = loadConfig(base, '/srv')
+  t.equal(config.port, 3000)
+  t.equal(config.host, '0.0.0.0')
+  t.equal(config.databaseUrl, undefined)
+  t.equal(config.dataDir, '/srv/.data')
+  t.equal(config.vcenter.insecure, false)
+  t.same(config.jwt, { algorithm: 'HS256', key: 'a'.repeat(32), issuer: undefined, audience: undefined })
+  t.same(config.limits, { perVcenter: 20, perHost: 8, perDatastore: 32 })
+})
+
+t.test('each bad setting is named in one line', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ VCENTER_URL: '' }, /VCENTER_URL is required/],
+    [{ VCENTER_URL: 'not a url' }, /VCENTER_URL must be a URL/],
+    [{ VCENTER_URL: 'ftp://x/sdk' }, /VCENTER_URL must use https/],
+    [{ VCENTER_PASSWORD: '' }, /VCENTER_PASSWORD is required/],
+    [{ PORT: 'eighty' }, /PORT must be a whole number/],
+    [{ PORT: '70000' }, /PORT must be between/],
+    [{ VCENTER_INSECURE: 'yes' }, /VCENTER_INSECURE must be true or false/],
+    [{ JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 bytes/],
+    [{ JWT_SECRET: '' }, /JWT_SECRET or JWT_PUBLIC_KEY is required/],
+    [{ JWT_PUBLIC_KEY: 'garbage' }, /JWT_PUBLIC_KEY and|JWT_SECRET and JWT_PUBLIC_KEY/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres/],
+  ]
+  for (const [override, message] of cases) {
+    t.throws(() => loadConfig({ ...base, ...override }), { name: 'ConfigError', message }, JSON.stringify(override))
+  }
+})
+
+t.test('a public key pins the algorithm of its type', async (t) => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const ed = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const withKey = (key: string) => loadConfig({ ...base, JWT_SECRET: '', JWT_PUBLIC_KEY: key, JWT_ISSUER: 'idp' })
+  t.equal(withKey(rsa).jwt.algorithm, 'RS256')
+  t.equal(withKey(ec).jwt.algorithm, 'ES256')
+  t.equal(withKey(ed).jwt.algorithm, 'EdDSA')
+  t.equal(withKey(rsa).jwt.issuer, 'idp')
+  t.throws(() => withKey('not a key'), { message: /JWT_PUBLIC_KEY is not a PEM public key/ })
+})
+
+t.test('the vCenter URL gets /sdk when given bare', async (t) => {
+  t.equal(loadConfig({ ...base, VCENTER_URL: 'https://vc.example.com' }).vcenter.url, 'https://vc.example.com/sdk')
+})
