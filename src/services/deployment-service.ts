@@ -4,10 +4,10 @@
  */
 import type PgBoss from 'pg-boss'
 import type { DeploymentRepository, DeploymentWithClones } from '../db/repositories/deployments.js'
-import { NameConflict, ParentNotFound } from '../errors.js'
+import { NameConflict, ParentNotFound, VcenterUnavailable } from '../errors.js'
 import { buildPlan, normalizeRequest, type DeploymentRequest } from '../domain/plan.js'
 import { enqueueProvisioning } from '../jobs/queue.js'
-import type { VcenterGateway } from '../vcenter/gateway.js'
+import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
 
 export class DeploymentService {
   constructor(
@@ -18,11 +18,12 @@ export class DeploymentService {
 
   async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
     const normalized = normalizeRequest(request)
-    const inventory = await this.vcenter.readPlanInventory(
-      normalized.parent,
-      normalized.customizationAttribute,
-      normalized.names,
-    )
+    const inventory = await this.vcenter
+      .readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names)
+      .catch((err: unknown) => {
+        if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+        throw err
+      })
     if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
     const ownNames = await this.repository.namesInUse(normalized.names)
     const plan = buildPlan(normalized, {

@@ -1,0 +1,322 @@
+/**
+ * The VcenterGateway on vSphere's vim25 API (src/vim25): one logged-in session per process, shared
+ * by the API's checks and the workers, with bulk reads (ContainerView + RetrievePropertiesEx) and one
+ * task watcher for every task in flight. vim25 errors are translated at this boundary: a fault is
+ * TaskFailed (vCenter said no), a transport problem is VcenterUnreachable (try again later).
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { VcenterConfig } from '../config/config.js'
+import type { AttributeValue } from '../domain/attributes.js'
+import type { ParentFacts, SnapshotFacts } from '../domain/plan.js'
+import {
+  TaskFailedError,
+  TaskVanishedError,
+  TaskWatchTimeoutError,
+  TaskWatcherClosedError,
+  VimClient,
+  VimConnectionError,
+  VimFault,
+  VimHttpError,
+  asArray,
+  decodeCustomFieldValues,
+  decodeSnapshotInfo,
+  isFault,
+  type CustomizationSpec,
+  type MoRef,
+  type VirtualMachineCloneSpec,
+  type VirtualMachineSnapshotTree,
+} from '../vim25/index.js'
+import {
+  TaskFailed,
+  VcenterUnreachable,
+  type CloneRequest,
+  type PlanInventory,
+  type VcenterGateway,
+  type VmState,
+} from './gateway.js'
+
+const vm = (value: string): MoRef => ({ type: 'VirtualMachine', value })
+/** Customization specs change rarely; re-read them after this long. */
+const SPEC_CACHE_MS = 60_000
+const PING_TIMEOUT_MS = 5_000
+
+export class VsphereGateway implements VcenterGateway {
+  private client?: Promise<VimClient>
+  /** Custom field name -> key, for this vCenter. */
+  private fieldKeys?: Promise<Map<string, number>>
+  private readonly specs = new Map<string, { at: number; spec: Promise<CustomizationSpec> }>()
+
+  constructor(
+    private readonly config: VcenterConfig,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
+    return this.use(async (client) => {
+      const all = await client.property.listByType(client.serviceContent.rootFolder, 'VirtualMachine', ['name'])
+      const wanted = new Set(names)
+      const existingNames = all.map((o) => String(o.props.name)).filter((n) => wanted.has(n))
+      const parentRef = all.find((o) => o.props.name === parentName)?.obj
+      if (!parentRef) return { existingNames }
+
+      const [parentProps, fieldKeys] = await Promise.all([
+        client.property.retrieveOne(parentRef, [
+          'snapshot',
+          'customValue',
+          'parent',
+          'resourcePool',
+          'runtime.host',
+          'config.hardware.device',
+          'config.instanceUuid',
+        ]),
+        this.readFieldKeys(client),
+      ])
+      const keys = await this.fieldKeysCovering(client, parentProps.customValue, fieldKeys)
+      const parent = toParentFacts(parentName, parentRef, parentProps, keys)
+      const specName = parent.attributes.get(customizationAttribute)?.trim()
+      const customizationSpecExists = specName ? await client.customizationSpecExists(specName) : undefined
+      return { parent, customizationSpecExists, existingNames }
+    })
+  }
+
+  async cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string> {
+    // Keys in WSDL order: vCenter validates the element sequence.
+    const spec: VirtualMachineCloneSpec = {
+      location: {
+        // This is what makes it a linked clone: a child delta disk on the parent's snapshot.
+        diskMoveType: 'createNewChildDiskBacking',
+        ...(request.resourcePoolMoref ? { pool: { type: 'ResourcePool', value: request.resourcePoolMoref } } : {}),
+        ...(request.hostMoref ? { host: { type: 'HostSystem', value: request.hostMoref } } : {}),
+      },
+      template: false,
+      // Our instance UUID: how an unknown outcome is settled later (SearchIndex.FindByUuid).
+      config: { instanceUuid: request.instanceUuid },
+      powerOn: false,
+      snapshot: { type: 'VirtualMachineSnapshot', value: request.snapshotMoref },
+    }
+    return this.use(async (client) => {
+      const task = await client.cloneVM(vm(request.parentMoref), { type: 'Folder', value: request.folderMoref }, request.name, spec)
+      await onTask(task.value)
+      const info = await client.tasks.watch(task)
+      const result = info.result as MoRef | undefined
+      if (!result?.value) throw new TaskFailed('UnexpectedResult', `CloneVM_Task ${task.value} succeeded without a VM`, task.value)
+      return result.value
+    })
+  }
+
+  async customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const spec = await this.customizationSpec(client, specName)
+      const task = await client.customizeVM(vm(vmMoref), spec)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const task = await client.powerOnVM(vm(vmMoref))
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void> {
+    const changed = values.filter((v) => current?.get(v.name) !== v.value)
+    if (changed.length === 0) return
+    await this.use(async (client) => {
+      const keys = await this.ensureFields(
+        client,
+        changed.map((v) => v.name),
+      )
+      // Independent writes to one VM: send them together rather than one round trip after another.
+      await Promise.all(changed.map((v) => client.setField(vm(vmMoref), keys.get(v.name)!, v.value)))
+    })
+  }
+
+  async findByInstanceUuid(instanceUuid: string): Promise<string | undefined> {
+    return this.use(async (client) => (await client.findVmByInstanceUuid(instanceUuid))?.value)
+  }
+
+  async readVmState(vmMoref: string): Promise<VmState | undefined> {
+    return this.use(async (client) => {
+      let props: Record<string, unknown>
+      try {
+        props = await client.property.retrieveOne(vm(vmMoref), [
+          'name',
+          'runtime.powerState',
+          'runtime.host',
+          'config.tools.pendingCustomization',
+          'customValue',
+        ])
+      } catch (err) {
+        if (isFault(err, 'ManagedObjectNotFound')) return undefined
+        throw err
+      }
+      if (props.name === undefined) return undefined
+      const keys = await this.fieldKeysCovering(client, props.customValue, await this.readFieldKeys(client))
+      return {
+        moref: vmMoref,
+        name: String(props.name),
+        powerState: String(props['runtime.powerState']) as VmState['powerState'],
+        pendingCustomization: Boolean(props['config.tools.pendingCustomization']),
+        attributes: attributeMap(props.customValue, keys),
+        host: (props['runtime.host'] as MoRef | undefined)?.value,
+      }
+    })
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      const client = await this.connection()
+      await client.currentTime({ timeoutMs: PING_TIMEOUT_MS })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client
+    this.client = undefined
+    if (client) await client.then((c) => c.close()).catch(() => {})
+  }
+
+  /** SOAP calls this process has sent (for benchmarks and logs). */
+  async callCount(): Promise<number> {
+    return this.client ? (await this.client).callCount : 0
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  /** One session per process, made on first use and made again after a failed connect. */
+  private connection(): Promise<VimClient> {
+    if (!this.client) {
+      const { url, username, password, insecure } = this.config
+      this.client = VimClient.connect({ url, username, password, insecure, logger: this.log })
+      this.client.catch(() => {
+        this.client = undefined
+      })
+    }
+    return this.client
+  }
+
+  private async use<T>(work: (client: VimClient) => Promise<T>): Promise<T> {
+    try {
+      return await work(await this.connection())
+    } catch (err) {
+      throw translate(err)
+    }
+  }
+
+  private customizationSpec(client: VimClient, name: string): Promise<CustomizationSpec> {
+    const cached = this.specs.get(name)
+    if (cached && Date.now() - cached.at < SPEC_CACHE_MS) return cached.spec
+    const spec = client.getCustomizationSpec(name).then((item) => item.spec)
+    spec.catch(() => this.specs.delete(name))
+    this.specs.set(name, { at: Date.now(), spec })
+    return spec
+  }
+
+  private readFieldKeys(client: VimClient, refresh = false): Promise<Map<string, number>> {
+    if (!this.fieldKeys || refresh) {
+      this.fieldKeys = client.customFieldDefs().then((defs) => new Map(defs.map((d) => [d.name, d.key])))
+      this.fieldKeys.catch(() => {
+        this.fieldKeys = undefined
+      })
+    }
+    return this.fieldKeys
+  }
+
+  /** The field keys, re-read when these values use a key defined since they were cached. */
+  private async fieldKeysCovering(client: VimClient, customValue: unknown, keys: Map<string, number>): Promise<Map<string, number>> {
+    const known = new Set(keys.values())
+    const unknown = decodeCustomFieldValues(customValue).some((v) => !known.has(v.key))
+    return unknown ? this.readFieldKeys(client, true) : keys
+  }
+
+  /** Keys of these fields, creating the definitions vCenter lacks (as VM fields). */
+  private async ensureFields(client: VimClient, names: string[]): Promise<Map<string, number>> {
+    let keys = await this.readFieldKeys(client)
+    if (names.every((n) => keys.has(n))) return keys
+    keys = await this.readFieldKeys(client, true)
+    for (const name of names.filter((n) => !keys.has(n))) {
+      try {
+        const def = await client.addCustomFieldDef(name, 'VirtualMachine')
+        keys.set(def.name, def.key)
+      } catch (err) {
+        // Another worker or replica created it meanwhile.
+        if (!isFault(err, 'DuplicateName')) throw err
+        keys = await this.readFieldKeys(client, true)
+      }
+    }
+    return keys
+  }
+}
+
+function translate(err: unknown): unknown {
+  if (err instanceof TaskFailed || err instanceof VcenterUnreachable) return err
+  if (err instanceof TaskFailedError) return new TaskFailed(err.faultType, err.localizedMessage || err.message, err.task.value)
+  if (err instanceof VimConnectionError || err instanceof TaskWatchTimeoutError || err instanceof TaskWatcherClosedError) {
+    return new VcenterUnreachable(err.message, { cause: err })
+  }
+  // The task's outcome is unknown (vCenter restarted): the retry settles it by instance UUID.
+  if (err instanceof TaskVanishedError) return new VcenterUnreachable(err.message, { cause: err })
+  if (err instanceof VimHttpError) {
+    return err.status >= 500 || err.status === 429 ? new VcenterUnreachable(err.message, { cause: err }) : new TaskFailed('HttpError', err.message)
+  }
+  if (err instanceof VimFault) {
+    if (err.faultType === 'InvalidLogin') return new VcenterUnreachable('vCenter refused the login (InvalidLogin): check VCENTER_USERNAME and VCENTER_PASSWORD', { cause: err })
+    return new TaskFailed(err.faultType, err.faultString || err.message)
+  }
+  return err
+}
+
+function toParentFacts(
+  name: string,
+  ref: MoRef,
+  props: Record<string, unknown>,
+  fieldKeys: Map<string, number>,
+): ParentFacts {
+  const snapshotInfo = decodeSnapshotInfo(props.snapshot)
+  const devices = asArray(props['config.hardware.device'] as unknown[] | undefined) as Record<string, unknown>[]
+  return {
+    name,
+    moref: ref.value,
+    instanceUuid: props['config.instanceUuid'] as string | undefined,
+    folder: (props.parent as MoRef | undefined)?.value ?? '',
+    resourcePool: (props.resourcePool as MoRef | undefined)?.value,
+    host: (props['runtime.host'] as MoRef | undefined)?.value,
+    currentSnapshot: snapshotInfo?.currentSnapshot
+      ? findSnapshot(snapshotInfo.rootSnapshotList, snapshotInfo.currentSnapshot.value)
+      : undefined,
+    attributes: attributeMap(props.customValue, fieldKeys),
+    hasNonPersistentDisk: devices.some(
+      (d) =>
+        d._type === 'VirtualDisk' &&
+        (d.backing as Record<string, unknown> | undefined)?.diskMode === 'independent_nonpersistent',
+    ),
+  }
+}
+
+function findSnapshot(trees: VirtualMachineSnapshotTree[], moref: string): SnapshotFacts | undefined {
+  for (const tree of trees) {
+    if (tree.snapshot.value === moref) {
+      return { moref, name: tree.name, createdAt: tree.createTime?.toISOString() }
+    }
+    const found = findSnapshot(tree.childSnapshotList, moref)
+    if (found) return found
+  }
+  return undefined
+}
+
+/** customValue (keys) to a name -> value map; a key set twice keeps its last value. */
+function attributeMap(customValue: unknown, fieldKeys: Map<string, number>): Map<string, string> {
+  const names = new Map([...fieldKeys].map(([name, key]) => [key, name]))
+  const values = new Map<string, string>()
+  for (const { key, value } of decodeCustomFieldValues(customValue)) {
+    const name = names.get(key)
+    if (name !== undefined) values.set(name, value)
+  }
+  return values
+}
