@@ -47,6 +47,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   installValidation(app)
   installErrorHandling(app)
+  // The API speaks JSON only: a text body is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain')
 
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
