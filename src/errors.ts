@@ -52,6 +52,11 @@ export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send 
 export const PayloadTooLarge = define('PAYLOAD_TOO_LARGE', 413, 'The request body is too large')
 export const InternalError = define('INTERNAL_ERROR', 500, 'Something went wrong on our side; the error was logged')
 
+/** Every code a client can receive. */
+export function serviceErrorCodes(): string[] {
+  return [...SERVICE_ERROR_CODES]
+}
+
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && SERVICE_ERROR_CODES.has((err as ServiceError).code)
 }

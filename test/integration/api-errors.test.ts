@@ -2,8 +2,11 @@
  * Every refusal of the API: its status, its stable code, a message a person understands, and
  * nothing made in vCenter or recorded in the database.
  */
+import { readFile } from 'node:fs/promises'
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
+import { parse as parseYaml } from 'yaml'
+import { serviceErrorCodes } from '../../src/errors.js'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
 import { freePort } from '../../src/db/embedded.js'
@@ -187,4 +190,17 @@ t.test('503 VCENTER_UNAVAILABLE when vCenter cannot be reached', async (t) => {
   t.equal(ready.statusCode, 503)
   t.same(ready.json(), { status: 'unavailable', checks: { database: 'ok', vcenter: 'unavailable' } })
   await assertNothingChanged(t)
+})
+
+t.test('openapi.yaml documents routes that exist and every error code', async (t) => {
+  const doc = parseYaml(await readFile(new URL('../../openapi.yaml', import.meta.url), 'utf8'))
+  const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+    Object.keys(ops).map((method) => ({ method: method.toUpperCase(), url: path.replace(/\{(\w+)\}/g, ':$1') })),
+  )
+  t.ok(documented.length >= 6)
+  for (const route of documented) {
+    t.ok(service.app.hasRoute(route as { method: 'GET'; url: string }), `${route.method} ${route.url} exists`)
+  }
+  const codes: string[] = doc.components.schemas.Error.properties.code.enum
+  t.same([...codes].sort(), serviceErrorCodes().sort(), 'the Error enum is the catalogue')
 })

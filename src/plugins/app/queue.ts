@@ -11,10 +11,19 @@ declare module 'fastify' {
 
 export default fp(
   async function queuePlugin(app, opts: { databaseUrl: string }) {
-    const boss = await startQueue(opts.databaseUrl, (err) => app.log.error({ err }, 'job queue error'))
+    let stopping = false
+    const boss = await startQueue(opts.databaseUrl, (err) => {
+      // Connections cut by the database's own shutdown are expected once we are stopping.
+      const summary = { message: err.message, code: (err as { code?: string }).code }
+      if (stopping) app.log.debug({ err: summary }, 'job queue error while stopping')
+      else app.log.error({ err: summary }, 'job queue error')
+    })
     app.decorate('boss', boss)
-    // graceful: let running handlers finish (up to the timeout) before the pool closes.
-    app.addHook('onClose', () => boss.stop({ graceful: true, timeout: 20_000, wait: true }))
+    app.addHook('onClose', async () => {
+      stopping = true
+      // graceful: let running handlers finish (up to the timeout) before the pool closes.
+      await boss.stop({ graceful: true, timeout: 20_000, wait: true })
+    })
   },
   { name: 'queue', dependencies: ['database'] },
 )
