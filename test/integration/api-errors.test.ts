@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { createSigner } from 'fast-jwt'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { parse as parseYaml } from 'yaml'
 import { serviceErrorCodes } from '../../src/errors.js'
 import { buildApp } from '../../src/app.js'
@@ -22,7 +22,7 @@ t.teardown(() => service?.stop())
 const MUTATING = ['CloneVM_Task', 'CustomizeVM_Task', 'PowerOnVM_Task', 'SetField', 'setCustomValue', 'AddCustomFieldDef']
 
 /** Asserts that nothing was changed in vCenter nor recorded since the last reset. */
-async function assertNothingChanged(t: Tap.Test) {
+async function assertNothingChanged(t: Test) {
   const stats = await service.sim.stats()
   for (const method of MUTATING) t.notOk(stats.methods[method]?.count, `no ${method} was called`)
   const { rows } = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
