@@ -51,6 +51,10 @@ export const deployments = pgTable(
     count: integer('count').notNull(),
     customizationAttribute: text('customization_attribute').notNull(),
     customizationSpec: text('customization_spec').notNull(),
+    /** Clones of one parent go on at most this many hosts (VMFS: 8 before VMFS5, 32 on VMFS5/NFS). */
+    hostLimit: integer('host_limit').notNull().default(8),
+    /** Operations of this deployment at once, below the vCenter-wide limit; null: no own limit. */
+    maxConcurrent: integer('max_concurrent'),
     copiedAttributes: jsonb('copied_attributes').$type<string[]>().notNull(),
     /** The parent's values at request time, Template included: what every clone receives. */
     attributeValues: jsonb('attribute_values').$type<AttributeValue[]>().notNull(),
@@ -78,7 +82,11 @@ export const clones = pgTable(
     moref: text('moref'),
     /** The vCenter task of the step in progress, recorded as soon as vCenter returns it. */
     taskMoref: text('task_moref'),
+    /** The host we placed the clone on. */
     hostMoref: text('host_moref'),
+    /** The host vCenter reports the clone on (DRS may move it; the simulator ignores our choice). */
+    reportedHostMoref: text('reported_host_moref'),
+    datastoreMoref: text('datastore_moref'),
     error: jsonb('error').$type<RecordedError>(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
     ...timestamps,
