@@ -188,6 +188,45 @@ func TestSeededLab(t *testing.T) {
 		}
 	})
 
+	t.Run("storage figures are the seed's", func(t *testing.T) {
+		if clone == nil {
+			t.Fatal("the linked clone flow made no clone")
+		}
+		parent, err := finder.VirtualMachine(ctx, "Tmpl Capture 1.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var po, co mo.VirtualMachine
+		if err := parent.Properties(ctx, parent.Reference(), []string{"summary.storage"}, &po); err != nil {
+			t.Fatal(err)
+		}
+		if err := clone.Properties(ctx, clone.Reference(), []string{"summary.storage"}, &co); err != nil {
+			t.Fatal(err)
+		}
+		used, delta, capacity := gbToBytes(3.34), gbToBytes(cloneDeltaGB), 11*gib
+		if s := po.Summary.Storage; s.Committed != used || s.Unshared != used || s.Uncommitted != capacity-used {
+			t.Errorf("parent storage: %+v", s)
+		}
+		if s := co.Summary.Storage; s.Committed != used+delta || s.Unshared != delta || s.Uncommitted != capacity-used-delta {
+			t.Errorf("clone storage (after customize and power on): %+v", s)
+		}
+		ds, err := finder.Datastore(ctx, datastoreName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var do mo.Datastore
+		if err := ds.Properties(ctx, ds.Reference(), []string{"summary"}, &do); err != nil {
+			t.Fatal(err)
+		}
+		var seeded int64
+		for _, gb := range usedGBByName() {
+			seeded += gbToBytes(gb)
+		}
+		if do.Summary.Capacity != datastoreCapacityGB*gib || do.Summary.FreeSpace != do.Summary.Capacity-seeded-delta {
+			t.Errorf("datastore: capacity %d free %d", do.Summary.Capacity, do.Summary.FreeSpace)
+		}
+	})
+
 	t.Run("duplicate names are rejected", func(t *testing.T) {
 		parent, _ := finder.VirtualMachine(ctx, "Tmpl Capture 1.0")
 		po := load(t, parent)

@@ -111,7 +111,9 @@ type lab struct {
 	model  *simulator.Model
 	server *simulator.Server
 	stats  *soapStats
-	base   url.URL // https://host:port, no user info
+	// storage replaces vcsim's storage figures with the seed's (storage.go).
+	storage *storageModel
+	base    url.URL // https://host:port, no user info
 }
 
 func startLab(cfg config) (*lab, error) {
@@ -136,7 +138,7 @@ func startLab(cfg config) (*lab, error) {
 	// A non-default Listen.User makes SessionManager.Login check these exact credentials.
 	model.Service.Listen = &url.URL{Host: cfg.listen, User: url.UserPassword(cfg.username, cfg.password)}
 
-	l := &lab{cfg: cfg, model: model, stats: newSOAPStats()}
+	l := &lab{cfg: cfg, model: model, stats: newSOAPStats(), storage: newStorageModel()}
 	l.server = model.Service.NewServer()
 	l.base = url.URL{Scheme: l.server.URL.Scheme, Host: l.server.URL.Host}
 
@@ -153,7 +155,9 @@ func startLab(cfg config) (*lab, error) {
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 		log.Printf("seeded in %s", time.Since(start).Round(time.Millisecond))
+		l.storage.adoptSeeded(usedGBByName())
 	}
+	l.storage.apply()
 
 	l.applyDelays()
 	l.stats.reset() // don't report the seeding traffic

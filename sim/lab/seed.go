@@ -46,16 +46,18 @@ type parentDef struct {
 	diskMode      types.VirtualDiskMode
 	snapshot      bool
 	customisation string
+	// usedGB of the thin disk, as the seed measured its parents (see storage.go).
+	usedGB float64
 }
 
 var parents = []parentDef{
-	{"Tmpl Capture 1.0", 11, types.VirtualDiskModePersistent, true, "Capture"},
-	{"Tmpl Packaging 1.0", 8, types.VirtualDiskModePersistent, true, "Packaging"},
-	{"Tmpl Verification 1.0", 8, types.VirtualDiskModePersistent, true, "Verification"},
+	{"Tmpl Capture 1.0", 11, types.VirtualDiskModePersistent, true, "Capture", 3.34},
+	{"Tmpl Packaging 1.0", 8, types.VirtualDiskModePersistent, true, "Packaging", 3.72},
+	{"Tmpl Verification 1.0", 8, types.VirtualDiskModePersistent, true, "Verification", 2.49},
 	// Error cases.
-	{"Tmpl NoSnap 1.0", 8, types.VirtualDiskModePersistent, false, "Capture"},
-	{"Tmpl NoSpec 1.0", 8, types.VirtualDiskModePersistent, true, "Missing Spec"},
-	{"Tmpl Kiosk 1.0", 8, types.VirtualDiskModeIndependent_nonpersistent, true, "Kiosk"},
+	{"Tmpl NoSnap 1.0", 8, types.VirtualDiskModePersistent, false, "Capture", 3},
+	{"Tmpl NoSpec 1.0", 8, types.VirtualDiskModePersistent, true, "Missing Spec", 3},
+	{"Tmpl Kiosk 1.0", 8, types.VirtualDiskModeIndependent_nonpersistent, true, "Kiosk", 2},
 }
 
 // role is the second word of the parent name ("Tmpl Capture 1.0" -> "Capture").
@@ -81,6 +83,15 @@ func (p parentDef) fieldValues() map[string]string {
 
 // Name of a plain, powered-on VM used to provoke clone name conflicts.
 const conflictVMName = "Capture99"
+
+// usedGBByName is the used space of every VM the seed makes.
+func usedGBByName() map[string]float64 {
+	used := map[string]float64{conflictVMName: 3}
+	for _, p := range parents {
+		used[p.name] = p.usedGB
+	}
+	return used
+}
 
 // Customization spec name -> OS family.
 var specs = []struct{ name, os string }{

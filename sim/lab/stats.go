@@ -155,6 +155,14 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 			defer release()
 		}
 		next.ServeHTTP(sw, r)
+		// vcsim runs tasks inside the call: the clone exists now, and the figures it
+		// recomputed can be replaced by the model's.
+		if call.clone != nil && sw.status < 300 {
+			l.storage.recordClone(call.clone.This.ref(), call.clone.Folder.ref(), call.clone.Name)
+		}
+		if changesStorage(call.method) {
+			l.storage.apply()
+		}
 	})
 }
 
