@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import assetsPlugin from './assets/plugin.js'
 import type { Config } from './config/config.js'
 import {
   InternalError,
@@ -24,8 +25,10 @@ import deploymentsPlugin from './plugins/app/deployments.js'
 import queuePlugin from './plugins/app/queue.js'
 import vcenterPlugin from './plugins/app/vcenter.js'
 import healthRoutes from './routes/health.js'
+import attributeRoutes from './routes/v1/attributes.js'
 import cloneRoutes from './routes/v1/clones.js'
 import deploymentRoutes from './routes/v1/deployments.js'
+import reportRoutes from './routes/v1/reports.js'
 
 export interface AppOptions {
   config: Config
@@ -54,6 +57,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
   await app.register(queuePlugin, { databaseUrl: options.databaseUrl })
   await app.register(vcenterPlugin, { vcenter: config.vcenter })
+  // Before the workers start: they write attributes through its store.
+  await app.register(assetsPlugin, {
+    secrets: config.secrets,
+    dataDir: config.dataDir,
+    syncMinutes: config.attributeSyncMinutes,
+    runWorkers: options.runWorkers ?? true,
+  })
   await app.register(deploymentsPlugin, {
     concurrency: config.limits.perVcenter,
     runWorkers: options.runWorkers ?? true,
@@ -64,6 +74,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     async (v1) => {
       await v1.register(deploymentRoutes)
       await v1.register(cloneRoutes)
+      await v1.register(attributeRoutes)
+      await v1.register(reportRoutes)
     },
     { prefix: '/v1' },
   )

@@ -38,6 +38,14 @@ export const Unauthorized = define('UNAUTHORIZED', 401, 'Authentication required
 export const Forbidden = define('FORBIDDEN', 403, 'This token lacks the scope "%s" needed here')
 export const DeploymentNotFound = define('DEPLOYMENT_NOT_FOUND', 404, 'No deployment with id "%s"')
 export const CloneNotFound = define('CLONE_NOT_FOUND', 404, 'No clone named "%s" was made by this service')
+export const CloneNotReady = define('CLONE_NOT_READY', 409, 'The clone "%s" is %s; its attributes can be set once it is ready')
+export const CloneGone = define('CLONE_GONE', 410, 'The clone "%s" no longer exists in vCenter; its records are kept')
+export const InsufficientSpace = define(
+  'INSUFFICIENT_SPACE',
+  422,
+  'The datastore "%s" has %s GB free; %s linked clones need about %s GB (each its delta and, powered on, a swap file)',
+)
+export const VcenterRefused = define('VCENTER_REFUSED', 502, 'vCenter refused the change: %s')
 export const RouteNotFound = define('NOT_FOUND', 404, 'No route %s')
 export const ParentNotFound = define('PARENT_NOT_FOUND', 404, 'No virtual machine named "%s" exists in vCenter')
 export const NameConflict = define('NAME_CONFLICT', 409, 'These virtual machine names already exist in vCenter: %s')

@@ -4,6 +4,7 @@
  */
 import { createPublicKey } from 'node:crypto'
 import path from 'node:path'
+import { DEFAULT_SECRET_PATTERNS, decodeKey } from '../domain/secrets.js'
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
 
@@ -32,12 +33,24 @@ export interface Limits {
   perDatastore: number
 }
 
+export interface SecretsConfig {
+  /** SECRETS_KEY (base64 of 32 bytes). Unset only in embedded mode: a key kept in DATA_DIR is used. */
+  key?: string
+  /** SECRETS_KEY_PREVIOUS: older keys, still accepted to open what they sealed (rotation). */
+  previousKeys: string[]
+  /** SECRET_ATTRIBUTES: attribute names containing any of these (case-insensitive) are secrets. */
+  attributePatterns: string[]
+}
+
 export interface Config {
   port: number
   host: string
   /** Unset: an embedded PostgreSQL is started under dataDir. */
   databaseUrl?: string
   dataDir: string
+  secrets: SecretsConfig
+  /** ATTRIBUTE_SYNC_MINUTES: how often clones' attributes are read back from vCenter; 0: never. */
+  attributeSyncMinutes: number
   vcenter: VcenterConfig
   jwt: JwtConfig
   logLevel: string
@@ -130,6 +143,28 @@ function detectAsymmetricAlgorithm(pem: string): JwtAlgorithm {
   throw new ConfigError('JWT_PUBLIC_KEY', `has unsupported key type "${keyType}"`)
 }
 
+function secrets(env: Env, databaseUrl: string | undefined): SecretsConfig {
+  const key = env.SECRETS_KEY || undefined
+  if (key) checkKey('SECRETS_KEY', key)
+  else if (databaseUrl) {
+    throw new ConfigError('SECRETS_KEY', 'is required when DATABASE_URL is set (32 random bytes in base64: openssl rand -base64 32)')
+  }
+  const previousKeys = (env.SECRETS_KEY_PREVIOUS ?? '').split(/[\s,]+/).filter(Boolean)
+  for (const previous of previousKeys) checkKey('SECRETS_KEY_PREVIOUS', previous)
+  const patterns = env.SECRET_ATTRIBUTES === undefined
+    ? [...DEFAULT_SECRET_PATTERNS]
+    : env.SECRET_ATTRIBUTES.split(',').map((p) => p.trim()).filter(Boolean)
+  return { key, previousKeys, attributePatterns: patterns }
+}
+
+function checkKey(setting: string, value: string): void {
+  try {
+    decodeKey(value)
+  } catch (err) {
+    throw new ConfigError(setting, (err as Error).message)
+  }
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const logLevel = env.LOG_LEVEL || 'info'
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -144,6 +179,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     host: env.HOST || '0.0.0.0',
     databaseUrl,
     dataDir: path.resolve(cwd, env.DATA_DIR || '.data'),
+    secrets: secrets(env, databaseUrl),
+    attributeSyncMinutes: integer(env, 'ATTRIBUTE_SYNC_MINUTES', 15, 0, 60),
     vcenter: {
       url: vcenterUrl(env),
       username: required(env, 'VCENTER_USERNAME'),

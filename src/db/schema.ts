@@ -5,6 +5,9 @@
  */
 import { sql } from 'drizzle-orm'
 import {
+  bigserial,
+  boolean,
+  check,
   index,
   integer,
   jsonb,
@@ -19,6 +22,12 @@ import {
 import type { AttributeValue } from '../domain/attributes.js'
 import type { CloneStatus, DeploymentStatus } from '../domain/progress.js'
 import type { Warning } from '../domain/plan.js'
+
+/**
+ * A value of deployments.attribute_values: plain, or (a secret) sealed with the deployment's id and
+ * the attribute's name as associated data (src/assets/attribute-store.ts).
+ */
+export type StoredAttributeValue = AttributeValue | { name: string; sealed: string; keyId: string }
 
 export interface RecordedError {
   code: string
@@ -44,6 +53,8 @@ export const deployments = pgTable(
     parentInstanceUuid: text('parent_instance_uuid'),
     snapshotName: text('snapshot_name').notNull(),
     snapshotMoref: text('snapshot_moref').notNull(),
+    /** When the snapshot the clones were made from was taken (provenance). */
+    snapshotCreatedAt: timestamp('snapshot_created_at', { withTimezone: true }),
     folderMoref: text('folder_moref').notNull(),
     resourcePoolMoref: text('resource_pool_moref'),
     prefix: text('prefix').notNull(),
@@ -56,8 +67,8 @@ export const deployments = pgTable(
     /** Operations of this deployment at once, below the vCenter-wide limit; null: no own limit. */
     maxConcurrent: integer('max_concurrent'),
     copiedAttributes: jsonb('copied_attributes').$type<string[]>().notNull(),
-    /** The parent's values at request time, Template included: what every clone receives. */
-    attributeValues: jsonb('attribute_values').$type<AttributeValue[]>().notNull(),
+    /** The parent's values at request time, Template included: what every clone receives. Secrets sealed. */
+    attributeValues: jsonb('attribute_values').$type<StoredAttributeValue[]>().notNull(),
     warnings: jsonb('warnings').$type<Warning[]>().notNull().default([]),
     error: jsonb('error').$type<RecordedError>(),
     startedAt: timestamp('started_at', { withTimezone: true }),
@@ -116,19 +127,74 @@ export const cloneSteps = pgTable(
   (t) => [index('clone_steps_clone_idx').on(t.cloneId)],
 )
 
+/**
+ * Each clone's current custom attributes (the asset database). A secret's value is sealed
+ * (AES-256-GCM, the row's id and the name as associated data) and `value` is null; the history of
+ * every change is in attribute_history. Written only through src/assets/attribute-store.ts.
+ */
 export const cloneAttributes = pgTable(
   'clone_attributes',
   {
+    /** Bound into a sealed value as associated data. */
+    id: uuid('id').notNull().defaultRandom().unique(),
     cloneId: uuid('clone_id')
       .notNull()
       .references(() => clones.id),
     name: text('name').notNull(),
-    value: text('value').notNull(),
+    /** The value in plain text; null for a secret. */
+    value: text('value'),
+    /** A secret's value: base64url(iv | ciphertext | tag). */
+    sealedValue: text('sealed_value'),
+    /** Which key sealed it (a fingerprint of SECRETS_KEY), for rotation. */
+    keyId: text('key_id'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.cloneId, t.name] })],
+  (t) => [
+    primaryKey({ columns: [t.cloneId, t.name] }),
+    check('clone_attributes_one_value', sql`(${t.value} IS NULL) <> (${t.sealedValue} IS NULL)`),
+  ],
+)
+
+export type HistoryEvent = 'set' | 'reveal' | 'vanished' | 'reappeared'
+export type HistorySource = 'deployment' | 'user' | 'vcenter'
+
+/**
+ * Every change of a clone's attributes (who or what made it, the old and the new value), every reveal
+ * of a secret, and the clone's disappearance from vCenter. Append-only: rows are never deleted (a
+ * trigger refuses it), and only re-sealing with a new key updates them.
+ */
+export const attributeHistory = pgTable(
+  'attribute_history',
+  {
+    /** Set by the store before sealing: bound into sealed values as associated data. */
+    id: uuid('id').primaryKey(),
+    /** Insertion order. */
+    seq: bigserial('seq', { mode: 'number' }).notNull(),
+    cloneId: uuid('clone_id')
+      .notNull()
+      .references(() => clones.id),
+    at: timestamp('at', { withTimezone: true }).notNull().default(sql`clock_timestamp()`),
+    event: text('event').$type<HistoryEvent>().notNull(),
+    source: text('source').$type<HistorySource>().notNull(),
+    /** A user's `sub`, a deployment's id, or the sync job. */
+    actor: text('actor').notNull(),
+    deploymentId: uuid('deployment_id').references(() => deployments.id),
+    /** The attribute; null for events of the whole clone (vanished). */
+    name: text('name'),
+    secret: boolean('secret').notNull().default(false),
+    /** Plain values (null when absent, or for a secret). */
+    oldValue: text('old_value'),
+    newValue: text('new_value'),
+    /** A secret's values, sealed with role "old" / "new". */
+    oldSealed: text('old_sealed'),
+    newSealed: text('new_sealed'),
+    keyId: text('key_id'),
+  },
+  (t) => [index('attribute_history_clone_idx').on(t.cloneId, t.seq)],
 )
 
 export type DeploymentRow = typeof deployments.$inferSelect
 export type CloneRow = typeof clones.$inferSelect
 export type CloneStepRow = typeof cloneSteps.$inferSelect
+export type CloneAttributeRow = typeof cloneAttributes.$inferSelect
+export type AttributeHistoryRow = typeof attributeHistory.$inferSelect

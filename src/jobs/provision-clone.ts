@@ -100,13 +100,15 @@ export class CloneProvisioner {
       await this.repository.updateClone(clone.id, { status, taskMoref: null })
     }
 
-    await this.vcenter.setAttributes(moref, deployment.attributeValues, state?.attributes)
-    await this.repository.saveAttributes(clone.id, deployment.attributeValues)
+    // The parent's values as the deployment recorded them (secrets sealed at rest, opened here).
+    const values = this.repository.attributeValuesOf(deployment)
+    await this.vcenter.setAttributes(moref, values, state?.attributes)
+    await this.repository.saveAttributes(clone.id, deployment.id, values)
     await this.repository.recordStep({
       cloneId: clone.id,
       step: 'setting_attributes',
       outcome: 'succeeded',
-      detail: `${deployment.attributeValues.length} attributes`,
+      detail: `${values.length} attributes`,
     })
     await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
   }

@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { Attribute, ErrorResponse, Nullable, RecordedError, authErrors } from './common.js'
+import { Provenance } from './provenance.js'
 
 export const Clone = Type.Object({
   name: Type.String(),
@@ -16,6 +17,7 @@ export const Clone = Type.Object({
   readyAt: Nullable(Type.String({ format: 'date-time' })),
   error: Nullable(RecordedError),
   attributes: Type.Array(Attribute),
+  provenance: Provenance,
 })
 
 export const getCloneSchema = {
@@ -31,6 +33,12 @@ export const listClonesSchema = {
   querystring: Type.Object(
     {
       prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+      attribute: Type.Optional(
+        Type.Array(Type.String({ minLength: 2, maxLength: 4400 }), {
+          maxItems: 10,
+          description: 'name:value (repeatable, all must match); a colon inside the name is written \\:',
+        }),
+      ),
       limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
     },
     { additionalProperties: false },

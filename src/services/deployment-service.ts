@@ -5,7 +5,8 @@
 import type PgBoss from 'pg-boss'
 import type { DeploymentRepository, DeploymentWithClones } from '../db/repositories/deployments.js'
 import { NameConflict, ParentNotFound, VcenterUnavailable } from '../errors.js'
-import { buildPlan, normalizeRequest, type DeploymentRequest } from '../domain/plan.js'
+import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest } from '../domain/plan.js'
+import { checkDatastoreSpace } from '../domain/space.js'
 import { enqueueProvisioning } from '../jobs/queue.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
 
@@ -31,6 +32,7 @@ export class DeploymentService {
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [...inventory.existingNames, ...ownNames],
     })
+    await this.checkSpace(plan)
     try {
       return await this.repository.create({ plan, requester, ticket: request.ticket }, (sql, cloneIds) =>
         enqueueProvisioning(this.boss, cloneIds, sql),
@@ -43,5 +45,17 @@ export class DeploymentService {
       }
       throw err
     }
+  }
+
+  /**
+   * 422 INSUFFICIENT_SPACE when the clones would not fit in the free space of the parent's datastore
+   * (src/domain/space.ts says how much they need). Read-only, after every other check.
+   */
+  private async checkSpace(plan: DeploymentPlan): Promise<void> {
+    const space = await this.vcenter.readDatastoreSpace(plan.parent.moref).catch((err: unknown) => {
+      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+      throw err
+    })
+    if (space) checkDatastoreSpace(space.datastore, { count: plan.count, memoryMB: space.memoryMB })
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts } from '../domain/plan.js'
+import type { DatastoreSpace } from '../domain/space.js'
 
 export interface PlanInventory {
   /** Undefined when no VM has the parent's name. */
@@ -71,4 +72,32 @@ export interface VcenterGateway {
   /** True when vCenter answers a cheap call. */
   ping(): Promise<boolean>
   close(): Promise<void>
+
+  // ---- asset records and space (src/assets, src/reports) ----
+  /** Custom attributes of many VMs (name -> value) in one bulk read; VMs that vanished are left out. */
+  readAttributes(vmMorefs: string[]): Promise<Map<string, Map<string, string>>>
+  /** summary.storage and disk capacities of many VMs in one bulk read; VMs that vanished are left out. */
+  readStorage(vmMorefs: string[]): Promise<VmStorage[]>
+  /** The datastore of a VM's home (where its linked clones go), with its free space; undefined: no such VM. */
+  readDatastoreSpace(vmMoref: string): Promise<VmDatastoreSpace | undefined>
+}
+
+/** A VM's space as vCenter reports it (summary.storage), in bytes. */
+export interface VmStorage {
+  moref: string
+  name: string
+  /** Space its files take, including a linked clone's shared base disks. */
+  committedBytes: number
+  /** Space its thin disks may still grow by. */
+  uncommittedBytes: number
+  /** Space no other VM shares: a linked clone's own delta. */
+  unsharedBytes: number
+  /** Sum of its virtual disks' capacities. */
+  diskCapacityBytes: number
+}
+
+export interface VmDatastoreSpace {
+  datastore: DatastoreSpace
+  /** The VM's memory: a powered-on copy of it needs a swap file this size. */
+  memoryMB: number
 }

@@ -21,6 +21,7 @@ import {
   decodeCustomFieldValues,
   decodeSnapshotInfo,
   isFault,
+  num,
   type CustomizationSpec,
   type MoRef,
   type VirtualMachineCloneSpec,
@@ -32,7 +33,9 @@ import {
   type CloneRequest,
   type PlanInventory,
   type VcenterGateway,
+  type VmDatastoreSpace,
   type VmState,
+  type VmStorage,
 } from './gateway.js'
 
 const vm = (value: string): MoRef => ({ type: 'VirtualMachine', value })
@@ -251,6 +254,70 @@ export class VsphereGateway implements VcenterGateway {
       }
     }
     return keys
+  }
+
+  // ---- asset records and space ---------------------------------------------------------------
+
+  async readAttributes(vmMorefs: string[]): Promise<Map<string, Map<string, string>>> {
+    if (vmMorefs.length === 0) return new Map()
+    return this.use(async (client) => {
+      // One RetrievePropertiesEx (paged by the server) for every VM, however many.
+      const [found, cached] = await Promise.all([
+        client.property.retrieveMany(vmMorefs.map(vm), ['customValue']),
+        this.readFieldKeys(client),
+      ])
+      const keys = await this.fieldKeysCovering(client, found.flatMap((o) => asArray(o.props.customValue as unknown[])), cached)
+      return new Map(found.map((o) => [o.obj.value, attributeMap(o.props.customValue, keys)]))
+    })
+  }
+
+  async readStorage(vmMorefs: string[]): Promise<VmStorage[]> {
+    if (vmMorefs.length === 0) return []
+    return this.use(async (client) => {
+      const found = await client.property.retrieveMany(vmMorefs.map(vm), ['name', 'summary.storage', 'config.hardware.device'])
+      return found.map((o) => {
+        const storage = (o.props['summary.storage'] ?? {}) as Record<string, unknown>
+        const devices = asArray(o.props['config.hardware.device'] as unknown[] | undefined) as Record<string, unknown>[]
+        return {
+          moref: o.obj.value,
+          name: String(o.props.name ?? o.obj.value),
+          committedBytes: num(storage.committed) ?? 0,
+          uncommittedBytes: num(storage.uncommitted) ?? 0,
+          unsharedBytes: num(storage.unshared) ?? 0,
+          diskCapacityBytes: devices
+            .filter((d) => d._type === 'VirtualDisk')
+            .reduce((n, d) => n + (num(d.capacityInBytes) ?? (num(d.capacityInKB) ?? 0) * 1024), 0),
+        }
+      })
+    })
+  }
+
+  async readDatastoreSpace(vmMoref: string): Promise<VmDatastoreSpace | undefined> {
+    return this.use(async (client) => {
+      let props: Record<string, unknown>
+      try {
+        props = await client.property.retrieveOne(vm(vmMoref), ['datastore', 'config.files.vmPathName', 'config.hardware.memoryMB'])
+      } catch (err) {
+        if (isFault(err, 'ManagedObjectNotFound')) return undefined
+        throw err
+      }
+      const refs = asArray(props.datastore as MoRef[] | MoRef | undefined)
+      if (refs.length === 0) return undefined
+      const datastores = await client.property.retrieveMany(refs, ['name', 'summary.capacity', 'summary.freeSpace'])
+      // The home datastore ("[LocalDS_0] Capture01/Capture01.vmx") is where a clone's files go.
+      const home = /^\[([^\]]+)\]/.exec(String(props['config.files.vmPathName'] ?? ''))?.[1]
+      const chosen = datastores.find((d) => d.props.name === home) ?? datastores[0]
+      if (!chosen) return undefined
+      return {
+        datastore: {
+          moref: chosen.obj.value,
+          name: String(chosen.props.name ?? chosen.obj.value),
+          capacityBytes: num(chosen.props['summary.capacity']) ?? 0,
+          freeSpaceBytes: num(chosen.props['summary.freeSpace']) ?? 0,
+        },
+        memoryMB: num(props['config.hardware.memoryMB']) ?? 0,
+      }
+    })
   }
 }
 

@@ -1,23 +1,40 @@
 /**
  * Reads of clones with their provenance (deployment, requester, ticket, parent, snapshot) and
- * custom attributes, in a fixed number of queries whatever the number of clones.
+ * custom attributes, in a fixed number of queries whatever the number of clones. Attributes come
+ * from the attribute store (src/assets), which opens or redacts secrets.
  */
-import { and, asc, eq, inArray, like, ne } from 'drizzle-orm'
+import { and, asc, eq, like, ne } from 'drizzle-orm'
+import type { Attribute, AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { Db } from '../database.js'
-import { cloneAttributes, clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
+import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
 export interface CloneRecord {
   clone: CloneRow
   deployment: DeploymentRow
-  attributes: AttributeValue[]
+  /** Secrets are "***" unless read with `revealSecrets`. */
+  attributes: Attribute[]
+  /** When the sync last found the VM gone from vCenter; null while it exists (as far as is known). */
+  vanishedAt: Date | null
+}
+
+export interface ReadOptions {
+  /** Open secrets (the caller has secrets:read and records the reveal). Default: redact them. */
+  revealSecrets?: boolean
 }
 
 export class CloneRepository {
+  private attributes?: AttributeStore
+
   constructor(private readonly db: Db) {}
 
+  /** Attributes are read through the store (attached by src/assets/plugin.ts at start-up). */
+  useAttributeStore(store: AttributeStore): void {
+    this.attributes = store
+  }
+
   /** The clone holding this name: the live one, else the most recent failed one. */
-  async findByName(name: string): Promise<CloneRecord | undefined> {
+  async findByName(name: string, options: ReadOptions = {}): Promise<CloneRecord | undefined> {
     const rows = await this.db
       .select()
       .from(clones)
@@ -26,14 +43,24 @@ export class CloneRepository {
     rows.sort((a, b) => rank(a.clones) - rank(b.clones) || b.clones.createdAt.getTime() - a.clones.createdAt.getTime())
     const [row] = rows
     if (!row) return undefined
-    const [record] = await this.withAttributes([row])
+    const [record] = await this.withAttributes([row], options)
     return record
   }
 
-  async list(filter: { prefix?: string; limit: number }): Promise<CloneRecord[]> {
-    const where = filter.prefix
-      ? and(like(clones.name, `${escapeLike(filter.prefix)}%`), ne(clones.status, 'failed'))
-      : undefined
+  /**
+   * Clones by name; with a prefix or attribute values (all must match), live clones only. Secret
+   * attributes cannot be matched: the caller refuses them (AttributeStore.isSecret).
+   */
+  async list(filter: { prefix?: string; attributes?: AttributeValue[]; limit: number }, options: ReadOptions = {}): Promise<CloneRecord[]> {
+    const attributeMatch = filter.attributes?.length ? this.store().hasValues(filter.attributes) : undefined
+    const where =
+      filter.prefix || attributeMatch
+        ? and(
+            filter.prefix ? like(clones.name, `${escapeLike(filter.prefix)}%`) : undefined,
+            attributeMatch,
+            ne(clones.status, 'failed'),
+          )
+        : undefined
     const rows = await this.db
       .select()
       .from(clones)
@@ -41,26 +68,27 @@ export class CloneRepository {
       .where(where)
       .orderBy(asc(clones.name), asc(clones.createdAt))
       .limit(filter.limit)
-    return this.withAttributes(rows)
+    return this.withAttributes(rows, options)
   }
 
-  private async withAttributes(rows: { clones: CloneRow; deployments: DeploymentRow }[]): Promise<CloneRecord[]> {
+  private async withAttributes(rows: { clones: CloneRow; deployments: DeploymentRow }[], options: ReadOptions): Promise<CloneRecord[]> {
     const ids = rows.map((r) => r.clones.id)
-    const attributes =
-      ids.length === 0
-        ? []
-        : await this.db
-            .select()
-            .from(cloneAttributes)
-            .where(inArray(cloneAttributes.cloneId, ids))
-            .orderBy(asc(cloneAttributes.name))
-    const byClone = new Map<string, AttributeValue[]>()
-    for (const a of attributes) {
-      const list = byClone.get(a.cloneId) ?? []
-      list.push({ name: a.name, value: a.value })
-      byClone.set(a.cloneId, list)
-    }
-    return rows.map((r) => ({ clone: r.clones, deployment: r.deployments, attributes: byClone.get(r.clones.id) ?? [] }))
+    const store = this.store()
+    const [attributes, vanished] = await Promise.all([
+      store.current(ids, { reveal: options.revealSecrets ?? false }),
+      store.vanishedSince(ids),
+    ])
+    return rows.map((r) => ({
+      clone: r.clones,
+      deployment: r.deployments,
+      attributes: attributes.get(r.clones.id) ?? [],
+      vanishedAt: vanished.get(r.clones.id) ?? null,
+    }))
+  }
+
+  private store(): AttributeStore {
+    if (!this.attributes) throw new Error('CloneRepository: no attribute store attached (src/assets/plugin.ts attaches it)')
+    return this.attributes
   }
 }
 

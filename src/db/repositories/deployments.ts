@@ -7,10 +7,11 @@ import { and, asc, desc, eq, inArray, isNull, ne, notInArray, sql } from 'drizzl
 import type { DeploymentPlan } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { drizzle } from 'drizzle-orm/node-postgres'
+import type { AttributeStore } from '../../assets/attribute-store.js'
+import type { AttributeValue } from '../../domain/attributes.js'
 import type { Database, Db } from '../database.js'
 import * as schema from '../schema.js'
 import {
-  cloneAttributes,
   cloneSteps,
   clones,
   deployments,
@@ -37,9 +38,23 @@ export interface DeploymentWithClones {
 
 export class DeploymentRepository {
   private readonly db: Db
+  private attributes?: AttributeStore
 
   constructor(private readonly database: Database) {
     this.db = database.db
+  }
+
+  /**
+   * Attribute values are written (and secrets sealed) by the attribute store, attached by
+   * src/assets/plugin.ts at start-up; without it, nothing with attributes is written.
+   */
+  useAttributeStore(store: AttributeStore): void {
+    this.attributes = store
+  }
+
+  private store(): AttributeStore {
+    if (!this.attributes) throw new Error('DeploymentRepository: no attribute store attached (src/assets/plugin.ts attaches it)')
+    return this.attributes
   }
 
   /**
@@ -51,6 +66,9 @@ export class DeploymentRepository {
     enqueue: (sql: TransactionSql, cloneIds: string[]) => Promise<void>,
   ): Promise<DeploymentWithClones> {
     const { plan } = input
+    // The id is chosen here: the parent's secret values are sealed to it.
+    const deploymentId = randomUUID()
+    const attributeValues = this.store().sealDeploymentValues(deploymentId, plan.attributeValues)
     // A client of our own rather than db.transaction(): pg-boss needs the raw connection to insert
     // its jobs in the same transaction.
     const client = await this.database.pool.connect()
@@ -60,6 +78,7 @@ export class DeploymentRepository {
       const [deployment] = await tx
         .insert(deployments)
         .values({
+          id: deploymentId,
           requester: input.requester,
           ticket: input.ticket ?? null,
           parentName: plan.parent.name,
@@ -67,6 +86,7 @@ export class DeploymentRepository {
           parentInstanceUuid: plan.parent.instanceUuid ?? null,
           snapshotName: plan.snapshot.name,
           snapshotMoref: plan.snapshot.moref,
+          snapshotCreatedAt: plan.snapshot.createdAt ? new Date(plan.snapshot.createdAt) : null,
           folderMoref: plan.parent.folder,
           resourcePoolMoref: plan.parent.resourcePool ?? null,
           prefix: plan.prefix,
@@ -75,7 +95,7 @@ export class DeploymentRepository {
           customizationAttribute: plan.customizationAttribute,
           customizationSpec: plan.customizationSpec,
           copiedAttributes: plan.copiedAttributes,
-          attributeValues: plan.attributeValues,
+          attributeValues,
           warnings: plan.warnings,
         })
         .returning()
@@ -205,15 +225,14 @@ export class DeploymentRepository {
     await this.updateClone(id, { status: 'failed', error, taskMoref: null })
   }
 
-  async saveAttributes(cloneId: string, values: { name: string; value: string }[]): Promise<void> {
-    if (values.length === 0) return
-    await this.db
-      .insert(cloneAttributes)
-      .values(values.map((v) => ({ cloneId, name: v.name, value: v.value })))
-      .onConflictDoUpdate({
-        target: [cloneAttributes.cloneId, cloneAttributes.name],
-        set: { value: sql`excluded.value`, updatedAt: sql`now()` },
-      })
+  /** The parent's values a deployment copies to each clone, secrets opened: for the provisioner only. */
+  attributeValuesOf(deployment: Pick<DeploymentRow, 'id' | 'attributeValues'>): AttributeValue[] {
+    return this.store().openDeploymentValues(deployment)
+  }
+
+  /** The provisioner's copy of the parent's values to a clone, recorded in its history as the deployment's. */
+  async saveAttributes(cloneId: string, deploymentId: string, values: AttributeValue[]): Promise<void> {
+    await this.store().recordDeploymentCopy(cloneId, deploymentId, values)
   }
 
   /** Deployments with clones not yet final, oldest first: what a restarted service resumes. */

@@ -1,22 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CloneNotFound } from '../../errors.js'
 import { hasScope } from '../../plugins/external/jwt.js'
 import { getCloneSchema, listClonesSchema } from '../../schemas/clones.js'
 import { presentClone } from './presenters.js'
 
 const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/clones', { schema: listClonesSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
-    const { prefix, limit = 500 } = request.query
-    const records = await app.repositories.clones.list({ prefix, limit })
+    const { prefix, attribute, limit = 500 } = request.query
     const canReadSecrets = hasScope(request.principal, 'secrets:read')
+    const records = await app.assets.attributes.listClones(
+      { prefix, attributes: attribute, limit },
+      { sub: request.principal!.sub, canReadSecrets },
+    )
     return { clones: records.map((r) => presentClone(r, canReadSecrets)) }
   })
 
   app.get('/clones/:name', { schema: getCloneSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
-    const { name } = request.params
-    const record = await app.repositories.clones.findByName(name)
-    if (!record) throw new CloneNotFound({ name }, name)
-    return presentClone(record, hasScope(request.principal, 'secrets:read'))
+    const canReadSecrets = hasScope(request.principal, 'secrets:read')
+    const record = await app.assets.attributes.getClone(request.params.name, { sub: request.principal!.sub, canReadSecrets })
+    return presentClone(record, canReadSecrets)
   })
 }
 

@@ -4,7 +4,8 @@
 import type { CloneRecord } from '../../db/repositories/clones.js'
 import type { DeploymentWithClones } from '../../db/repositories/deployments.js'
 import type { CloneRow } from '../../db/schema.js'
-import { redactAttributes } from '../../domain/attributes.js'
+import { provenanceOf } from '../../assets/provenance.js'
+import { REDACTED } from '../../domain/attributes.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus } from '../../domain/progress.js'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -51,7 +52,8 @@ export function presentDeployment({ deployment: d, clones }: DeploymentWithClone
   }
 }
 
-export function presentClone({ clone: c, deployment: d, attributes }: CloneRecord, canReadSecrets: boolean) {
+export function presentClone(record: CloneRecord, canReadSecrets: boolean) {
+  const { clone: c, deployment: d, attributes } = record
   return {
     ...cloneSummary(c),
     deploymentId: d.id,
@@ -61,6 +63,8 @@ export function presentClone({ clone: c, deployment: d, attributes }: CloneRecor
     snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
     createdAt: c.createdAt.toISOString(),
     readyAt: iso(c.readyAt),
-    attributes: redactAttributes(attributes, canReadSecrets),
+    // Secrets come redacted from the store unless revealed; redacting again costs nothing.
+    attributes: attributes.map((a) => ({ name: a.name, value: a.secret && !canReadSecrets ? REDACTED : a.value })),
+    provenance: provenanceOf(record),
   }
 }

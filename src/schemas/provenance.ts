@@ -1,0 +1,18 @@
+/** A clone's provenance (src/assets/provenance.ts): ticket -> deployment -> parent -> snapshot -> VM. */
+import { Type } from '@fastify/type-provider-typebox'
+import { Nullable } from './common.js'
+
+const DateTime = Type.String({ format: 'date-time' })
+
+export const Provenance = Type.Object({
+  ticket: Nullable(Type.String()),
+  deployment: Type.Object({ id: Type.String(), requester: Type.String(), requestedAt: DateTime }),
+  parent: Type.Object({ name: Type.String(), moref: Type.String(), instanceUuid: Nullable(Type.String()) }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String(), createdAt: Nullable(DateTime) }),
+  vm: Type.Object({
+    name: Type.String(),
+    moref: Nullable(Type.String()),
+    instanceUuid: Type.String(),
+    vanishedAt: Nullable(DateTime),
+  }),
+})
