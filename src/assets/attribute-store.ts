@@ -12,7 +12,7 @@
  * sealed value is bound to cannot change under it.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, eq, inArray, isNotNull, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../db/database.js'
 import {
   attributeHistory,
@@ -27,7 +27,7 @@ import {
   type StoredAttributeValue,
 } from '../db/schema.js'
 import { REDACTED, type AttributeValue } from '../domain/attributes.js'
-import type { Keyring, SealContext } from '../domain/secrets.js'
+import { DEFAULT_SECRET_PATTERNS, secretPolicy, type Keyring, type SealContext } from '../domain/secrets.js'
 
 /** A transaction of the service's database (drizzle), or the database itself. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
@@ -72,12 +72,16 @@ export interface HistoryEntry {
 export const SYNC_ACTOR = 'attribute-sync'
 
 export class AttributeStore {
+  /** Whether an attribute is secret: its name contains one of the patterns (SECRET_ATTRIBUTES). */
+  readonly isSecret: (name: string) => boolean
+
   constructor(
     private readonly db: Db,
     private readonly keyring: Keyring,
-    /** The secret policy (SECRET_ATTRIBUTES). */
-    readonly isSecret: (name: string) => boolean,
-  ) {}
+    private readonly secretPatterns: readonly string[] = DEFAULT_SECRET_PATTERNS,
+  ) {
+    this.isSecret = secretPolicy(secretPatterns)
+  }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     return this.db.transaction(work)
@@ -260,10 +264,12 @@ export class AttributeStore {
     const rows = await tx
       .select()
       .from(cloneAttributes)
-      .where(sql`${cloneAttributes.sealedValue} IS NULL OR ${cloneAttributes.keyId} <> ${this.keyring.currentKeyId}`)
+      .where(
+        sql`(${cloneAttributes.sealedValue} IS NULL AND ${this.secretName(cloneAttributes.name)})
+          OR ${cloneAttributes.keyId} <> ${this.keyring.currentKeyId}`,
+      )
     let changed = 0
     for (const row of rows) {
-      if (!this.rowIsSecret(row)) continue
       const stored = this.storedValue(row.id, row.name, this.plainValue(row), true)
       await tx
         .update(cloneAttributes)
@@ -279,15 +285,13 @@ export class AttributeStore {
       .select()
       .from(attributeHistory)
       .where(
-        and(
-          isNotNull(attributeHistory.name),
-          sql`(${attributeHistory.secret} AND ${attributeHistory.keyId} <> ${this.keyring.currentKeyId})
-            OR (NOT ${attributeHistory.secret} AND (${attributeHistory.oldValue} IS NOT NULL OR ${attributeHistory.newValue} IS NOT NULL))`,
-        ),
+        sql`${attributeHistory.name} IS NOT NULL AND (
+          (${attributeHistory.secret} AND ${attributeHistory.keyId} <> ${this.keyring.currentKeyId})
+          OR (NOT ${attributeHistory.secret} AND ${this.secretName(attributeHistory.name)}
+              AND (${attributeHistory.oldValue} IS NOT NULL OR ${attributeHistory.newValue} IS NOT NULL)))`,
       )
     let changed = 0
     for (const row of rows) {
-      if (!row.secret && !this.isSecret(row.name!)) continue
       const open = (role: 'old' | 'new') => {
         const plain = role === 'old' ? row.oldValue : row.newValue
         const sealed = role === 'old' ? row.oldSealed : row.newSealed
@@ -313,11 +317,16 @@ export class AttributeStore {
   }
 
   private async sealDeployments(tx: Tx): Promise<number> {
-    const rows = await tx.select({ id: deployments.id, attributeValues: deployments.attributeValues }).from(deployments)
+    const rows = await tx
+      .select({ id: deployments.id, attributeValues: deployments.attributeValues })
+      .from(deployments)
+      .where(
+        sql`EXISTS (SELECT 1 FROM jsonb_array_elements(${deployments.attributeValues}) v
+          WHERE (v ? 'sealed' AND v->>'keyId' <> ${this.keyring.currentKeyId})
+             OR (NOT v ? 'sealed' AND ${this.secretName(sql`v->>'name'`)}))`,
+      )
     let changed = 0
     for (const row of rows) {
-      const needs = row.attributeValues.some((v) => ('sealed' in v ? this.keyring.isStale(v.keyId) : this.isSecret(v.name)))
-      if (!needs) continue
       const plain = this.openDeploymentValues(row)
       await tx.update(deployments).set({ attributeValues: this.sealDeploymentValues(row.id, plain) }).where(eq(deployments.id, row.id))
       changed++
@@ -326,6 +335,15 @@ export class AttributeStore {
   }
 
   // ---- plumbing -----------------------------------------------------------------------------
+
+  /** SQL: the name in `column` is a secret's (the same test as isSecret, so that sweeps read only what they change). */
+  private secretName(column: SQL | typeof cloneAttributes.name | typeof attributeHistory.name): SQL {
+    const patterns = this.secretPatterns
+      .filter((p) => p !== '')
+      .map((p) => sql`${`%${p.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`)
+    if (patterns.length === 0) return sql`false`
+    return sql`lower(${column}) LIKE ANY (ARRAY[${sql.join(patterns, sql`, `)}]::text[])`
+  }
 
   private rowIsSecret(row: CloneAttributeRow): boolean {
     return row.sealedValue !== null || this.isSecret(row.name)

@@ -8,7 +8,6 @@
  */
 import fp from 'fastify-plugin'
 import type { SecretsConfig } from '../config/config.js'
-import { secretPolicy } from '../domain/secrets.js'
 import { AttributeService } from './attribute-service.js'
 import { AttributeStore } from './attribute-store.js'
 import { AttributeSync } from './attribute-sync.js'
@@ -39,7 +38,7 @@ export default fp(
   async function assetsPlugin(app, opts: AssetsPluginOptions) {
     const { keyring, source } = await resolveKeyring(opts.secrets, opts.dataDir)
     app.log.debug({ keyId: keyring.currentKeyId, source }, 'secrets key')
-    const store = new AttributeStore(app.database.db, keyring, secretPolicy(opts.secrets.attributePatterns))
+    const store = new AttributeStore(app.database.db, keyring, opts.secrets.attributePatterns)
     app.repositories.clones.useAttributeStore(store)
     app.repositories.deployments.useAttributeStore(store)
     const sealed = await store.sealAtRest()

@@ -10,7 +10,7 @@ import { AttributeStore } from '../../src/assets/attribute-store.js'
 import { LOG_REDACTIONS, buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/config.js'
 import { freePort } from '../../src/db/embedded.js'
-import { Keyring, generateKey, secretPolicy } from '../../src/domain/secrets.js'
+import { Keyring, generateKey } from '../../src/domain/secrets.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../src/vcenter/gateway.js'
 import { VimClient, decodeCustomFieldValues, type MoRef } from '../../src/vim25/index.js'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
@@ -416,14 +416,25 @@ t.test('plain-text secrets are sealed at start-up, and keys rotate', async (t) =
 
   // A new SECRETS_KEY, the old one in SECRETS_KEY_PREVIOUS: everything is re-sealed with the new key.
   const newKey = generateKey()
-  const rotated = new AttributeStore(service.app.database.db, Keyring.fromBase64(newKey, [SECRETS_KEY]), secretPolicy())
+  const rotated = new AttributeStore(service.app.database.db, Keyring.fromBase64(newKey, [SECRETS_KEY]))
   t.ok((await rotated.sealAtRest()) > 10, 'values, history entries and deployments re-sealed')
   const keys = await sql(`SELECT DISTINCT key_id FROM clone_attributes WHERE key_id IS NOT NULL UNION SELECT DISTINCT key_id FROM attribute_history WHERE key_id IS NOT NULL`)
   t.same(keys.rows.map((r) => r.key_id), [Keyring.fromBase64(newKey).currentKeyId], 'one key id left: the new one')
-  const onlyNew = new AttributeStore(service.app.database.db, Keyring.fromBase64(newKey), secretPolicy())
+  const onlyNew = new AttributeStore(service.app.database.db, Keyring.fromBase64(newKey))
   t.equal(await read(onlyNew), 'Legacy!', 'the old key is no longer needed')
   await t.rejects(read(store), /neither SECRETS_KEY nor in SECRETS_KEY_PREVIOUS/, 'the service still on the old key says what is missing')
   // Back to the service's key for whatever runs next.
-  await new AttributeStore(service.app.database.db, Keyring.fromBase64(SECRETS_KEY, [newKey]), secretPolicy()).sealAtRest()
+  await new AttributeStore(service.app.database.db, Keyring.fromBase64(SECRETS_KEY, [newKey])).sealAtRest()
   t.equal(await read(store), 'Legacy!')
+
+  // SECRET_ATTRIBUTES widened: the newly secret attributes' plain values and history are sealed too.
+  const stricter = new AttributeStore(service.app.database.db, Keyring.fromBase64(SECRETS_KEY), ['Password', 'consultant'])
+  t.ok((await stricter.sealAtRest()) >= 3 * 2 * 2, 'two attributes of three clones, and their history')
+  for (const table of ['clone_attributes', 'attribute_history', 'deployments']) {
+    const { rows } = await sql(`SELECT count(*)::int AS n FROM ${table} t WHERE t::text LIKE '%Infra Team%'`)
+    t.equal(rows[0].n, 0, `no "Infrastructure Consultant" value in plain text in ${table}`)
+  }
+  const clone = (await api('GET', '/v1/clones/Capture01', READ)).json()
+  t.equal(clone.attributes.find((a: any) => a.name === 'Infrastructure Consultant').value, '***', 'sealed values read as secrets')
+  t.equal(clone.attributes.find((a: any) => a.name === 'Role').value, 'Trainer', 'the others stay plain')
 })
