@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +225,26 @@ func TestSeededLab(t *testing.T) {
 		}
 		if do.Summary.Capacity != datastoreCapacityGB*gib || do.Summary.FreeSpace != do.Summary.Capacity-seeded-delta {
 			t.Errorf("datastore: capacity %d free %d", do.Summary.Capacity, do.Summary.FreeSpace)
+		}
+
+		// A test can make the datastore small (full), then give its capacity back.
+		control := l.base
+		control.Path = "/_lab/datastore"
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		for _, gb := range []string{"100", strconv.Itoa(datastoreCapacityGB)} {
+			res, err := client.Post(control.String()+"?capacityGB="+gb, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]float64
+			err = json.NewDecoder(res.Body).Decode(&got)
+			_ = res.Body.Close()
+			if err != nil || strconv.FormatFloat(got["capacityGB"], 'f', -1, 64) != gb || got["freeGB"] >= got["capacityGB"] {
+				t.Fatalf("capacity %s: %v %v", gb, got, err)
+			}
+			if err := ds.Properties(ctx, ds.Reference(), []string{"summary"}, &do); err != nil || do.Summary.Capacity != gbToBytes(got["capacityGB"]) {
+				t.Fatalf("capacity %s in vCenter: %d %v", gb, do.Summary.Capacity, err)
+			}
 		}
 	})
 

@@ -111,13 +111,17 @@ func (s *soapStats) statsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// middleware counts SOAP calls, serves /_stats and (unless disabled) rejects
+// middleware counts SOAP calls, serves /_stats and /_lab/datastore, and (unless disabled) rejects
 // clones whose name is already taken, before handing over to vcsim.
 func (l *lab) middleware(next http.Handler) http.Handler {
 	guard := newNameGuard()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/_stats" || strings.HasPrefix(r.URL.Path, "/_stats/") {
 			l.stats.statsHandler(w, r)
+			return
+		}
+		if r.URL.Path == "/_lab/datastore" {
+			l.storage.datastoreHandler(w, r)
 			return
 		}
 		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/sdk") {

@@ -11,13 +11,19 @@ package main
 //   - a clone made with CloneVM_Task is a linked clone of its parent: its disk chain
 //     includes the parent's base disk (committed = parent's used + delta), of which only
 //     its own delta is unshared (cloneDeltaGB, the seed's 0.13 GB);
-//   - the datastore has datastoreCapacityGB; its free space is the capacity less every
-//     VM's unshared space (a shared base disk is counted once, with its parent).
+//   - the datastore has datastoreCapacityGB (the largest VMFS datastore, 64 TiB, so that tests
+//     deploying thousands of clones fit); its free space is the capacity less every VM's
+//     unshared space (a shared base disk is counted once, with its parent).
+//     GET /_lab/datastore tells its capacity and free space; POST /_lab/datastore?capacityGB=N
+//     sets the capacity, for tests of a datastore that is full.
 //
 // As the seed's figures, these are of powered-off machines: swap files are not modelled.
 
 import (
+	"encoding/json"
 	"math"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,7 +33,7 @@ import (
 
 const (
 	gib                 = int64(1) << 30
-	datastoreCapacityGB = 1024
+	datastoreCapacityGB = 64 * 1024
 	// A customized, powered-off linked clone's own delta, as the seed measured it.
 	cloneDeltaGB = 0.13
 )
@@ -35,7 +41,8 @@ const (
 func gbToBytes(gb float64) int64 { return int64(math.Round(gb * float64(gib))) }
 
 type storageModel struct {
-	mu sync.Mutex
+	mu            sync.Mutex
+	capacityBytes int64
 	// usedBytes of the VMs the seed made, by moref.
 	usedBytes map[string]int64
 	// cloneOf maps a clone's moref to its parent's.
@@ -43,7 +50,7 @@ type storageModel struct {
 }
 
 func newStorageModel() *storageModel {
-	return &storageModel{usedBytes: map[string]int64{}, cloneOf: map[string]string{}}
+	return &storageModel{capacityBytes: datastoreCapacityGB * gib, usedBytes: map[string]int64{}, cloneOf: map[string]string{}}
 }
 
 // adoptSeeded records the used space of the seeded VMs, found by name.
@@ -138,7 +145,7 @@ func (m *storageModel) apply() {
 			continue
 		}
 		simulator.Map.WithLock(ds, func() {
-			capacity := datastoreCapacityGB * gib
+			capacity := m.capacityBytes
 			ds.Summary.Capacity = capacity
 			ds.Summary.FreeSpace = capacity - unsharedTotal
 			info := ds.Info.GetDatastoreInfo()
@@ -170,4 +177,36 @@ func changesStorage(method string) bool {
 		return true
 	}
 	return strings.HasSuffix(method, "_Task")
+}
+
+// datastoreHandler serves GET /_lab/datastore ({"capacityGB","freeGB"}) and
+// POST /_lab/datastore?capacityGB=N (sets the capacity, then answers as GET).
+func (m *storageModel) datastoreHandler(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		gb, err := strconv.ParseFloat(r.URL.Query().Get("capacityGB"), 64)
+		if err != nil || gb <= 0 {
+			http.Error(w, "capacityGB must be a positive number", http.StatusBadRequest)
+			return
+		}
+		m.mu.Lock()
+		m.capacityBytes = gbToBytes(gb)
+		m.mu.Unlock()
+		m.apply()
+	default:
+		http.Error(w, "GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	var capacity, free int64
+	for _, e := range simulator.Map.All("Datastore") {
+		if ds, ok := e.(*simulator.Datastore); ok {
+			simulator.Map.WithLock(ds, func() { capacity, free = ds.Summary.Capacity, ds.Summary.FreeSpace })
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]float64{
+		"capacityGB": float64(capacity) / float64(gib),
+		"freeGB":     float64(free) / float64(gib),
+	})
 }

@@ -4,6 +4,7 @@
  * linked clones, the chart rendered in headless Chromium (Debian's `chromium`, installed by .ci/run),
  * and the free-space check that refuses a deployment that would not fit.
  */
+import https from 'node:https'
 import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
 import { CHART_HEIGHT, CHART_MIN_WIDTH } from '../../src/reports/space-chart.js'
@@ -33,6 +34,22 @@ t.before(async () => {
 t.teardown(() => service?.stop())
 
 const READ = () => service.auth('deployments:read')
+
+/** Sets the capacity of the simulator's datastore (sim/lab/storage.go); answers its capacity and free space. */
+function setDatastoreCapacity(capacityGB: number): Promise<{ capacityGB: number; freeGB: number }> {
+  const url = new URL(service.sim.statsUrl)
+  url.pathname = '/_lab/datastore'
+  url.search = `capacityGB=${capacityGB}`
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: 'POST', rejectUnauthorized: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => (body += chunk))
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`${res.statusCode} ${body}`))))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
 
 t.test("the forecast of the seed's groups: 675, 238.75 and 19.3 GB", async (t) => {
   const res = await service.app.inject({ method: 'POST', url: '/v1/reports/space/forecast', headers: READ(), payload: { groups: SEED_GROUPS } })
@@ -77,8 +94,11 @@ t.test('before any deployment, nothing is measured', async (t) => {
 })
 
 t.test('a deployment that would not fit in the datastore is refused, and nothing changes', async (t) => {
+  const full = await setDatastoreCapacity(1024)
+  t.teardown(() => setDatastoreCapacity(64 * 1024))
+  t.equal(full.capacityGB, 1024)
   await service.sim.resetStats()
-  // 500 clones of a parent with 4 GB of memory: 500 x (0.13 GB delta + 4 GB swap) > the lab's 1 TiB.
+  // 500 clones of a parent with 4 GB of memory: 500 x (0.13 GB delta + 4 GB swap) > 1 TiB.
   const res = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
@@ -90,7 +110,7 @@ t.test('a deployment that would not fit in the datastore is refused, and nothing
   t.equal(body.code, 'INSUFFICIENT_SPACE')
   t.match(body.message, /The datastore "LocalDS_0" has [\d.]+ GB free; 500 linked clones need about 2065 GB/)
   t.match(body.details, { datastore: 'LocalDS_0', requiredGB: 2065, perCloneGB: 4.13, count: 500 })
-  t.ok(body.details.freeGB > 1000 && body.details.freeGB < 1024)
+  t.equal(body.details.freeGB, Math.round(full.freeGB * 100) / 100, "the datastore's free space, as vCenter reports it")
   const stats = await service.sim.stats()
   for (const method of ['CloneVM_Task', 'SetField', 'AddCustomFieldDef']) t.notOk(stats.methods[method], `no ${method}`)
   const { rows } = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
