@@ -23,4 +23,5 @@ COPY --chown=app:app migrations ./migrations
 USER app
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node_modules/.bin/tsx", "src/server.ts"]
+# node itself (with tsx's loader) as PID 1's child-free process, so that SIGTERM reaches the server.
+CMD ["node", "--import", "tsx", "src/server.ts"]

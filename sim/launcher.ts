@@ -36,6 +36,8 @@ export interface MethodStats {
 }
 
 export interface SimulatorStats {
+  /** Every *_Task method together: vCenter operations in progress at once. */
+  tasks: MethodStats
   total: number
   /** SOAP requests of any method in progress right now / at most since the last reset. */
   inFlight?: number

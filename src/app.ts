@@ -30,6 +30,12 @@ import cloneRoutes from './routes/v1/clones.js'
 import deploymentRoutes from './routes/v1/deployments.js'
 import reportRoutes from './routes/v1/reports.js'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
 export interface AppOptions {
   config: Config
   databaseUrl: string
@@ -48,6 +54,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.decorate('config', config)
   installValidation(app)
   installErrorHandling(app)
   // The API speaks JSON only: a text body is 415, not a string that fails validation.
@@ -65,7 +72,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     runWorkers: options.runWorkers ?? true,
   })
   await app.register(deploymentsPlugin, {
-    concurrency: config.limits.perVcenter,
+    databaseUrl: options.databaseUrl,
+    limits: config.limits,
     runWorkers: options.runWorkers ?? true,
   })
 

@@ -55,6 +55,11 @@ export const SnapshotMissing = define(
   'The parent "%s" has no current snapshot; take one (powered off) before deploying linked clones from it',
 )
 export const CustomizationSpecNotFound = define('CUSTOMIZATION_SPEC_NOT_FOUND', 422, '%s')
+export const NoHostAvailable = define(
+  'NO_HOST_AVAILABLE',
+  422,
+  'No connected host outside maintenance mode can run clones of "%s"',
+)
 export const VcenterUnavailable = define('VCENTER_UNAVAILABLE', 503, 'vCenter cannot be reached: %s')
 export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send JSON with "Content-Type: application/json"')
 export const PayloadTooLarge = define('PAYLOAD_TOO_LARGE', 413, 'The request body is too large')

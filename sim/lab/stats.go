@@ -22,6 +22,8 @@ type methodStats struct {
 }
 
 type statsSnapshot struct {
+	// Tasks aggregates every *_Task method: vCenter operations in progress at once.
+	Tasks       methodStats            `json:"tasks"`
 	Total       int64                  `json:"total"`
 	InFlight    int64                  `json:"inFlight"`
 	MaxInFlight int64                  `json:"maxInFlight"`
@@ -31,6 +33,7 @@ type statsSnapshot struct {
 type soapStats struct {
 	mu      sync.Mutex
 	all     methodStats
+	tasks   methodStats
 	methods map[string]*methodStats
 }
 
@@ -47,7 +50,11 @@ func (s *soapStats) begin(method string) (end func(fault bool)) {
 		m = &methodStats{}
 		s.methods[method] = m
 	}
-	for _, c := range []*methodStats{&s.all, m} {
+	counters := []*methodStats{&s.all, m}
+	if strings.HasSuffix(method, "_Task") {
+		counters = append(counters, &s.tasks)
+	}
+	for _, c := range counters {
 		c.Count++
 		c.InFlight++
 		if c.InFlight > c.MaxInFlight {
@@ -57,7 +64,7 @@ func (s *soapStats) begin(method string) (end func(fault bool)) {
 	return func(fault bool) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		for _, c := range []*methodStats{&s.all, m} {
+		for _, c := range counters {
 			c.InFlight--
 			if fault {
 				c.Faults++
@@ -70,6 +77,7 @@ func (s *soapStats) snapshot() statsSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := statsSnapshot{
+		Tasks:       s.tasks,
 		Total:       s.all.Count,
 		InFlight:    s.all.InFlight,
 		MaxInFlight: s.all.MaxInFlight,
@@ -94,6 +102,7 @@ func (s *soapStats) reset() {
 		*m = methodStats{InFlight: m.InFlight, MaxInFlight: m.InFlight}
 	}
 	s.all = methodStats{InFlight: s.all.InFlight, MaxInFlight: s.all.InFlight}
+	s.tasks = methodStats{InFlight: s.tasks.InFlight, MaxInFlight: s.tasks.InFlight}
 }
 
 // statsHandler serves GET /_stats and POST /_stats/reset.

@@ -56,6 +56,8 @@ export interface Config {
   logLevel: string
   limits: Limits
   nodeEnv: string
+  /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
+  estimatedSecondsPerClone: number
 }
 
 export class ConfigError extends Error {
@@ -195,5 +197,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       perDatastore: integer(env, 'LIMIT_DATASTORE_OPERATIONS', 32, 1, 128),
     },
     nodeEnv: env.NODE_ENV || 'development',
+    estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
   }
 }

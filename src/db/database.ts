@@ -22,7 +22,7 @@ const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.ur
 const MIGRATION_LOCK_KEY = 7_301_994_202
 
 export function openDatabase(url: string, options: { max?: number } = {}): Database {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 20 })
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 })
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {})
   return { pool, db: drizzle(pool, { schema }), close: () => pool.end() }

@@ -6,6 +6,7 @@
 import {
   CustomizationSpecNotFound,
   NameConflict,
+  NoHostAvailable,
   SnapshotMissing,
   ValidationFailed,
 } from '../errors.js'
@@ -16,6 +17,7 @@ import {
   type AttributeValue,
 } from './attributes.js'
 import { invalidVmNameReason, plannedNames, prefixFromParentName } from './naming.js'
+import { DEFAULT_HOST_LIMIT, chooseHosts, placeClones, type HostCandidate } from './placement.js'
 
 export interface DeploymentRequest {
   parent: string
@@ -25,6 +27,10 @@ export interface DeploymentRequest {
   attributes?: string[]
   customizationAttribute?: string
   ticket?: string
+  /** At most this many hosts for the parent's clones (default 8; 32 for VMFS5/NFS). */
+  hostLimit?: number
+  /** This deployment's operations at once, under the service-wide limits. */
+  maxConcurrent?: number
 }
 
 export interface SnapshotFacts {
@@ -41,6 +47,8 @@ export interface ParentFacts {
   folder: string
   resourcePool?: string
   host?: string
+  /** The datastore holding the parent's base disk: where its linked clones' deltas go. */
+  datastore?: string
   currentSnapshot?: SnapshotFacts
   attributes: ReadonlyMap<string, string>
   hasNonPersistentDisk: boolean
@@ -64,6 +72,11 @@ export interface DeploymentPlan {
   /** Values each clone receives, Template included. */
   attributeValues: AttributeValue[]
   warnings: Warning[]
+  hostLimit: number
+  maxConcurrent?: number
+  /** The hosts chosen for this parent's clones, and each planned clone's host (same order as names). */
+  hosts: HostCandidate[]
+  placement: string[]
 }
 
 export interface NormalizedRequest extends DeploymentRequest {
@@ -71,6 +84,7 @@ export interface NormalizedRequest extends DeploymentRequest {
   names: string[]
   attributes: string[]
   customizationAttribute: string
+  hostLimit: number
 }
 
 /**
@@ -97,6 +111,7 @@ export function normalizeRequest(request: DeploymentRequest): NormalizedRequest 
     names,
     attributes,
     customizationAttribute: request.customizationAttribute ?? DEFAULT_CUSTOMIZATION_ATTRIBUTE,
+    hostLimit: request.hostLimit ?? DEFAULT_HOST_LIMIT,
   }
 }
 
@@ -106,6 +121,10 @@ export interface PlanFacts {
   customizationSpecExists: boolean | undefined
   /** Planned names that already exist, in vCenter or among the service's own pending clones. */
   takenNames: readonly string[]
+  /** The hosts of the parent's cluster; empty when unknown (the parent's own host is then used). */
+  hosts?: readonly HostCandidate[]
+  /** Live clones of this parent per host, from earlier deployments. */
+  parentClonesByHost?: ReadonlyMap<string, number>
 }
 
 export function buildPlan(request: NormalizedRequest, facts: PlanFacts): DeploymentPlan {
@@ -132,6 +151,17 @@ export function buildPlan(request: NormalizedRequest, facts: PlanFacts): Deploym
     })
   }
 
+  const byHost = facts.parentClonesByHost ?? new Map<string, number>()
+  const candidates = facts.hosts?.length
+    ? facts.hosts
+    : parent.host
+      ? [{ moref: parent.host, name: parent.host, usable: true }]
+      : []
+  const hosts = chooseHosts(candidates, request.hostLimit, byHost)
+  if (hosts.length === 0) {
+    throw new NoHostAvailable({ parent: parent.name }, parent.name)
+  }
+
   return {
     parent,
     snapshot: parent.currentSnapshot,
@@ -144,6 +174,10 @@ export function buildPlan(request: NormalizedRequest, facts: PlanFacts): Deploym
     copiedAttributes: request.attributes,
     attributeValues: attributesForClone(request.attributes, parent.attributes, parent.name),
     warnings,
+    hostLimit: request.hostLimit,
+    maxConcurrent: request.maxConcurrent,
+    hosts,
+    placement: placeClones(request.names.length, hosts, byHost),
   }
 }
 

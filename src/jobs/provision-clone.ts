@@ -6,10 +6,21 @@
  * before cloning, and a powered-on or already-customized VM is not customized twice.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type { Limits } from '../config/config.js'
 import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../vcenter/gateway.js'
+import type { Lease, LimitScope } from './operation-limiter.js'
+
+/** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
+export interface Limiter {
+  /** Undefined when another worker owns the clone. */
+  acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined>
+}
+
+/** How long a job waits for an unreachable vCenter before handing itself back to the queue. */
+const MAX_PAUSE_MS = 30 * 60_000
 
 export interface Attempt {
   /** 0 for the first attempt of the job. */
@@ -32,6 +43,10 @@ export class CloneProvisioner {
     private readonly repository: DeploymentRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,
+    private readonly limiter: Limiter,
+    private readonly limits: Limits,
+    /** Aborted at shutdown: pauses end, and the job is handed back to the queue. */
+    private readonly signal?: AbortSignal,
   ) {}
 
   async run(cloneId: string, attempt: Attempt): Promise<void> {
@@ -39,11 +54,20 @@ export class CloneProvisioner {
     if (!clone || isFinalCloneStatus(clone.status)) return
     const deployment = await this.repository.getDeployment(clone.deploymentId)
     if (!deployment) return
-    await this.repository.markStarted(deployment.id)
 
     const log = this.log.child({ deploymentId: deployment.id, clone: clone.name })
+    // Ownership first (so the reaper sees the job alive while it waits), then the slots.
+    const lease = await this.limiter.acquire(this.scopes(clone, deployment), this.signal, clone.id)
+    if (!lease) {
+      log.info('another worker owns this clone; leaving it to them')
+      return
+    }
     try {
-      await this.provision(clone, deployment, attempt.attempt > 0 || clone.status !== 'pending')
+      // Re-read: while this job waited for a slot, an earlier attempt's worker may have finished it.
+      const current = await this.repository.getClone(cloneId)
+      if (!current || isFinalCloneStatus(current.status)) return
+      await this.repository.markStarted(deployment.id)
+      await this.provisionThroughOutages(current, deployment, attempt, () => lease.release(), log)
       log.info('clone ready')
     } catch (err) {
       const failure = this.classify(err, attempt)
@@ -55,9 +79,65 @@ export class CloneProvisioner {
       const latest = (await this.repository.getClone(cloneId)) ?? clone
       await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
       await this.repository.failClone(cloneId, failure)
+    } finally {
+      await lease.close()
     }
     const finished = await this.repository.finishIfDone(deployment.id)
-    if (finished) this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
+    if (finished) {
+      this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
+      await this.recordReportedHosts(deployment.id)
+    }
+  }
+
+  /**
+   * While vCenter cannot be reached the work pauses (the worker waits for vCenter to answer again)
+   * rather than spending its retries; then it resumes, asking vCenter what was done.
+   */
+  private async provisionThroughOutages(
+    clone: CloneRow,
+    deployment: DeploymentRow,
+    attempt: Attempt,
+    operationsDone: () => Promise<void>,
+    log: FastifyBaseLogger,
+  ): Promise<void> {
+    let resumed = attempt.attempt > 0 || clone.status !== 'pending'
+    const pausedSince = Date.now()
+    for (;;) {
+      const current = resumed ? ((await this.repository.getClone(clone.id)) ?? clone) : clone
+      try {
+        return await this.provision(current, deployment, resumed, operationsDone)
+      } catch (err) {
+        if (!(err instanceof VcenterUnreachable) || Date.now() - pausedSince > MAX_PAUSE_MS || this.signal?.aborted) throw err
+        log.warn({ err: err.message }, 'vCenter unreachable: pausing until it answers')
+        await this.vcenter.waitUntilReachable(this.signal)
+        if (this.signal?.aborted) throw err
+        log.info('vCenter answers again: resuming')
+        resumed = true
+      }
+    }
+  }
+
+  /** The limits a clone's operations count against: vCenter, its host, its datastore, its deployment. */
+  private scopes(clone: CloneRow, deployment: DeploymentRow): LimitScope[] {
+    const scopes: LimitScope[] = [{ key: 'vcenter', limit: this.limits.perVcenter }]
+    if (clone.hostMoref) scopes.push({ key: `host:${clone.hostMoref}`, limit: this.limits.perHost })
+    if (clone.datastoreMoref) scopes.push({ key: `datastore:${clone.datastoreMoref}`, limit: this.limits.perDatastore })
+    if (deployment.maxConcurrent) scopes.push({ key: `deployment:${deployment.id}`, limit: deployment.maxConcurrent })
+    return scopes
+  }
+
+  /**
+   * Where vCenter put the clones, read in one call once the deployment is done: DRS may have moved
+   * them from the host we chose (and the simulator ignores our choice). Best effort.
+   */
+  private async recordReportedHosts(deploymentId: string): Promise<void> {
+    try {
+      const found = await this.repository.get(deploymentId)
+      const morefs = (found?.clones ?? []).flatMap((c) => (c.moref ? [c.moref] : []))
+      await this.repository.recordReportedHosts(await this.vcenter.readHosts(morefs))
+    } catch (err) {
+      this.log.warn({ deploymentId, err: String(err) }, 'could not read where the clones run')
+    }
   }
 
   /** Final failures are recorded on the clone; passing ones are thrown for pg-boss to retry. */
@@ -69,7 +149,17 @@ export class CloneProvisioner {
     return { code: 'INTERNAL_ERROR', message: `gave up after ${attempt.attempt + 1} attempts: ${String(err)}` }
   }
 
-  private async provision(clone: CloneRow, deployment: DeploymentRow, resumed: boolean): Promise<void> {
+  /**
+   * `operationsDone` gives the slots back once the clone's vCenter tasks are over: the attribute
+   * writes that follow are light calls, not operations in vCenter's cost model, and the next clone
+   * can start meanwhile.
+   */
+  private async provision(
+    clone: CloneRow,
+    deployment: DeploymentRow,
+    resumed: boolean,
+    operationsDone: () => Promise<void>,
+  ): Promise<void> {
     const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
     // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
     let state: VmState | undefined
@@ -99,6 +189,7 @@ export class CloneProvisioner {
       status = 'setting_attributes'
       await this.repository.updateClone(clone.id, { status, taskMoref: null })
     }
+    await operationsDone()
 
     // The parent's values as the deployment recorded them (secrets sealed at rest, opened here).
     const values = this.repository.attributeValuesOf(deployment)
@@ -116,11 +207,8 @@ export class CloneProvisioner {
   /** Makes the linked clone, or finds the one an earlier attempt made. Returns its moref. */
   private async cloneStep(clone: CloneRow, deployment: DeploymentRow, resumed: boolean): Promise<string> {
     if (resumed) {
-      const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
-      if (existing) {
-        await this.adopt(clone, existing, 'found the clone an earlier attempt made, by its instance UUID')
-        return existing
-      }
+      const settled = await this.settleEarlierAttempt(clone)
+      if (settled) return settled
     }
     await this.repository.updateClone(clone.id, { status: 'cloning' })
     let taskMoref: string | null = null
@@ -158,6 +246,27 @@ export class CloneProvisioner {
     await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', taskMoref })
     await this.repository.updateClone(clone.id, { moref, status: 'customizing', taskMoref: null })
     return moref
+  }
+
+  /**
+   * An earlier attempt may have cloned already. Its outcome is settled by asking vCenter, never by
+   * cloning again blindly: first the task it recorded (waiting for it if still running), then the
+   * VM by the instance UUID chosen before cloning. Returns the clone's moref when it exists.
+   */
+  private async settleEarlierAttempt(clone: CloneRow): Promise<string | undefined> {
+    if (clone.taskMoref && clone.status === 'cloning') {
+      const outcome = await this.vcenter.followTask(clone.taskMoref)
+      if (outcome.state === 'success' && outcome.result) {
+        await this.adopt(clone, outcome.result, `the earlier attempt's task ${clone.taskMoref} made it`)
+        return outcome.result
+      }
+    }
+    const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+    if (existing) {
+      await this.adopt(clone, existing, 'found the clone an earlier attempt made, by its instance UUID')
+      return existing
+    }
+    return undefined
   }
 
   private async adopt(clone: CloneRow, moref: string, detail: string): Promise<void> {

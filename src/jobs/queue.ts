@@ -3,12 +3,16 @@
  * (jobs are claimed with SKIP LOCKED), jobs survive restarts, and failed attempts are retried
  * with backoff.
  */
+import pg from 'pg'
 import PgBoss from 'pg-boss'
 
 export const QUEUES = {
   /** One job per clone: clone, customize, power on, copy attributes. */
   provisionClone: 'clone-provision',
 } as const
+
+/** Notified (on commit) when clone jobs are queued, so that idle workers in every replica wake up. */
+export const JOBS_QUEUED = 'clone_jobs_queued'
 
 export interface ProvisionCloneData {
   cloneId: string
@@ -27,29 +31,64 @@ export const PROVISION_RETRY = {
   expireInSeconds: 15 * 60,
 }
 
+/** Stops taking jobs and lets running ones finish (up to 20 s); safe to call more than once. */
+export function stopQueue(boss: PgBoss): Promise<void> {
+  return boss.stop({ graceful: true, timeout: 20_000, wait: true })
+}
+
+/** Above the largest deployment's clone count. */
+const MAX_PRIORITY = 10_000
+
 export async function startQueue(connectionString: string, onError: (err: Error) => void): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString,
     schema: 'pgboss',
-    max: 5,
+    max: 4,
     // Keep finished jobs a week for inspection, then let pg-boss's maintenance delete them.
     deleteAfterDays: 7,
   })
   boss.on('error', onError)
   await boss.start()
-  await boss.createQueue(QUEUES.provisionClone, { name: QUEUES.provisionClone, ...PROVISION_RETRY })
+  await ensureQueue(connectionString, boss, { name: QUEUES.provisionClone, ...PROVISION_RETRY })
   return boss
 }
+
+/**
+ * One job per clone. Priorities interleave deployments: every deployment's first clone comes before
+ * any deployment's second one, so that many deployments at once share the limits and none starves
+ * behind a large one queued earlier.
+ */
+/**
+ * Creates a queue unless it exists, one replica at a time: replicas starting together would
+ * otherwise deadlock in pg-boss's create_queue. Every queue of the service is created through this.
+ */
+export async function ensureQueue(connectionString: string, boss: PgBoss, queue: PgBoss.Queue): Promise<void> {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [QUEUE_SETUP_LOCK_KEY])
+    if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue)
+  } finally {
+    await client.end()
+  }
+}
+
+const QUEUE_SETUP_LOCK_KEY = 7_301_994_203
 
 export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?: SqlExecutor): Promise<void> {
   if (cloneIds.length === 0) return
   await boss.insert(
-    cloneIds.map((cloneId) => ({
+    cloneIds.map((cloneId, index) => ({
       name: QUEUES.provisionClone,
       data: { cloneId } satisfies ProvisionCloneData,
       singletonKey: cloneId,
+      priority: MAX_PRIORITY - index,
       ...PROVISION_RETRY,
     })),
     db ? { db } : {},
+  )
+  await (db ?? { executeSql: (text: string, values: unknown[]) => boss.getDb().executeSql(text, values) }).executeSql(
+    `SELECT pg_notify('${JOBS_QUEUED}', '')`,
+    [],
   )
 }

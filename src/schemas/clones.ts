@@ -8,6 +8,7 @@ export const Clone = Type.Object({
   instanceUuid: Type.String(),
   status: Type.String(),
   host: Nullable(Type.String()),
+  reportedHost: Nullable(Type.String()),
   deploymentId: Type.String(),
   requester: Type.String(),
   ticket: Nullable(Type.String()),

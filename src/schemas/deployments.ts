@@ -1,5 +1,6 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../domain/naming.js'
+import { MAX_HOST_LIMIT } from '../domain/placement.js'
 import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors } from './common.js'
 
 export const MAX_CLONES_PER_DEPLOYMENT = 500
@@ -20,6 +21,11 @@ export const CreateDeploymentBody = Type.Object(
     ),
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference, e.g. RITM0012345' })),
+    hostLimit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT, description: "At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32)" }),
+    ),
+    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 640, description: "This deployment's operations at once" })),
+    dryRun: Type.Optional(Type.Boolean({ description: 'Answer 200 with the plan and change nothing' })),
   },
   { additionalProperties: false },
 )
@@ -30,7 +36,8 @@ export const CloneSummary = Type.Object({
   status: Type.String(),
   moref: Nullable(Type.String()),
   instanceUuid: Type.String(),
-  host: Nullable(Type.String()),
+  host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
+  reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
   error: Nullable(RecordedError),
 })
 
@@ -42,6 +49,8 @@ export const Deployment = Type.Object({
   prefix: Type.String(),
   startNumber: Type.Integer(),
   count: Type.Integer(),
+  hostLimit: Type.Integer(),
+  maxConcurrent: Nullable(Type.Integer()),
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   requester: Type.String(),
@@ -57,8 +66,28 @@ export const Deployment = Type.Object({
     done: Type.Integer(),
     failed: Type.Integer(),
     byStatus: Type.Record(Type.String(), Type.Integer()),
+    estimatedSecondsLeft: Type.Integer(),
   }),
   clones: Type.Array(CloneSummary),
+})
+
+export const DryRunPlan = Type.Object({
+  dryRun: Type.Literal(true),
+  parent: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  customizationSpec: Type.String(),
+  attributes: Type.Array(Type.String()),
+  clones: Type.Array(Type.Object({ name: Type.String(), host: Type.String() })),
+  hosts: Type.Array(Type.Object({ moref: Type.String(), name: Type.String(), clones: Type.Integer() })),
+  hostLimit: Type.Integer(),
+  checks: Type.Array(Type.Object({ check: Type.String(), passed: Type.Boolean(), detail: Type.String() })),
+  warnings: Type.Array(Warning),
+  estimate: Type.Object({
+    concurrency: Type.Integer({ description: 'Clones at once under the tightest limit' }),
+    waves: Type.Integer(),
+    seconds: Type.Number(),
+    secondsPerClone: Type.Number(),
+  }),
 })
 
 export const createDeploymentSchema = {
@@ -66,6 +95,7 @@ export const createDeploymentSchema = {
   tags: ['deployments'],
   body: CreateDeploymentBody,
   response: {
+    200: DryRunPlan,
     202: Deployment,
     400: ErrorResponse,
     ...authErrors,

@@ -17,7 +17,8 @@ export class DeploymentService {
     private readonly boss: PgBoss,
   ) {}
 
-  async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
+  /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
+  async plan(request: DeploymentRequest): Promise<DeploymentPlan> {
     const normalized = normalizeRequest(request)
     const inventory = await this.vcenter
       .readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names)
@@ -26,13 +27,23 @@ export class DeploymentService {
         throw err
       })
     if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
-    const ownNames = await this.repository.namesInUse(normalized.names)
+    const [ownNames, parentClonesByHost] = await Promise.all([
+      this.repository.namesInUse(normalized.names),
+      this.repository.parentClonesByHost(inventory.parent.moref),
+    ])
     const plan = buildPlan(normalized, {
       parent: inventory.parent,
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [...inventory.existingNames, ...ownNames],
+      hosts: inventory.hosts,
+      parentClonesByHost,
     })
     await this.checkSpace(plan)
+    return plan
+  }
+
+  async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
+    const plan = await this.plan(request)
     try {
       return await this.repository.create({ plan, requester, ticket: request.ticket }, (sql, cloneIds) =>
         enqueueProvisioning(this.boss, cloneIds, sql),

@@ -5,6 +5,7 @@
 import type { AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts } from '../domain/plan.js'
 import type { DatastoreSpace } from '../domain/space.js'
+import type { HostCandidate } from '../domain/placement.js'
 
 export interface PlanInventory {
   /** Undefined when no VM has the parent's name. */
@@ -13,6 +14,8 @@ export interface PlanInventory {
   customizationSpecExists?: boolean
   /** Of the names asked about, those some VM in vCenter already has. */
   existingNames: string[]
+  /** The hosts of the parent's cluster (or its standalone host), for placement. */
+  hosts: HostCandidate[]
 }
 
 export interface CloneRequest {
@@ -58,6 +61,13 @@ export class VcenterUnreachable extends Error {
   }
 }
 
+/** What became of a task whose answer was lost. */
+export type TaskOutcome =
+  | { state: 'success'; result?: string }
+  | { state: 'error'; faultType: string; message: string }
+  /** vCenter no longer knows the task (restarted, or the task expired): settle by other means. */
+  | { state: 'unknown' }
+
 export interface VcenterGateway {
   /** Everything a deployment's plan needs, read in bulk with read-only calls. */
   readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory>
@@ -69,8 +79,14 @@ export interface VcenterGateway {
   setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void>
   findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
   readVmState(vmMoref: string): Promise<VmState | undefined>
+  /** The host each VM runs on, as vCenter reports it, in one call; VMs that vanished are left out. */
+  readHosts(vmMorefs: string[]): Promise<Map<string, string>>
+  /** Waits for a task recorded earlier to end, and says how it ended. */
+  followTask(taskMoref: string): Promise<TaskOutcome>
   /** True when vCenter answers a cheap call. */
   ping(): Promise<boolean>
+  /** Resolves once vCenter answers again (checking with backoff), or when the signal aborts. */
+  waitUntilReachable(signal?: AbortSignal): Promise<void>
   close(): Promise<void>
 
   // ---- asset records and space (src/assets, src/reports) ----

@@ -32,11 +32,13 @@ import {
   VcenterUnreachable,
   type CloneRequest,
   type PlanInventory,
+  type TaskOutcome,
   type VcenterGateway,
   type VmDatastoreSpace,
   type VmState,
   type VmStorage,
 } from './gateway.js'
+import type { HostCandidate } from '../domain/placement.js'
 
 const vm = (value: string): MoRef => ({ type: 'VirtualMachine', value })
 /** Customization specs change rarely; re-read them after this long. */
@@ -60,7 +62,7 @@ export class VsphereGateway implements VcenterGateway {
       const wanted = new Set(names)
       const existingNames = all.map((o) => String(o.props.name)).filter((n) => wanted.has(n))
       const parentRef = all.find((o) => o.props.name === parentName)?.obj
-      if (!parentRef) return { existingNames }
+      if (!parentRef) return { existingNames, hosts: [] }
 
       const [parentProps, fieldKeys] = await Promise.all([
         client.property.retrieveOne(parentRef, [
@@ -71,14 +73,18 @@ export class VsphereGateway implements VcenterGateway {
           'runtime.host',
           'config.hardware.device',
           'config.instanceUuid',
+          'datastore',
         ]),
         this.readFieldKeys(client),
       ])
       const keys = await this.fieldKeysCovering(client, parentProps.customValue, fieldKeys)
       const parent = toParentFacts(parentName, parentRef, parentProps, keys)
       const specName = parent.attributes.get(customizationAttribute)?.trim()
-      const customizationSpecExists = specName ? await client.customizationSpecExists(specName) : undefined
-      return { parent, customizationSpecExists, existingNames }
+      const [customizationSpecExists, hosts] = await Promise.all([
+        specName ? client.customizationSpecExists(specName) : undefined,
+        parent.host ? this.clusterHosts(client, parent.host) : [],
+      ])
+      return { parent, customizationSpecExists, existingNames, hosts }
     })
   }
 
@@ -169,6 +175,40 @@ export class VsphereGateway implements VcenterGateway {
     })
   }
 
+  async readHosts(vmMorefs: string[]): Promise<Map<string, string>> {
+    if (vmMorefs.length === 0) return new Map()
+    return this.use(async (client) => {
+      const found = await client.property.retrieveMany(vmMorefs.map(vm), ['runtime.host'])
+      return new Map(
+        found.flatMap((o) => {
+          const host = (o.props['runtime.host'] as MoRef | undefined)?.value
+          return host ? [[o.obj.value, host] as const] : []
+        }),
+      )
+    })
+  }
+
+  async followTask(taskMoref: string): Promise<TaskOutcome> {
+    try {
+      const info = await this.use((client) => client.tasks.watch({ type: 'Task', value: taskMoref }))
+      return { state: 'success', result: (info.result as MoRef | undefined)?.value }
+    } catch (err) {
+      if (err instanceof TaskFailed) return { state: 'error', faultType: err.faultType, message: err.message }
+      if (err instanceof VcenterUnreachable && err.cause instanceof TaskVanishedError) return { state: 'unknown' }
+      throw err
+    }
+  }
+
+  async waitUntilReachable(signal?: AbortSignal): Promise<void> {
+    for (let delay = 1_000; !signal?.aborted; delay = Math.min(delay * 2, 15_000)) {
+      if (await this.ping()) return
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay)
+        signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      })
+    }
+  }
+
   async ping(): Promise<boolean> {
     try {
       const client = await this.connection()
@@ -192,11 +232,51 @@ export class VsphereGateway implements VcenterGateway {
 
   // ---- plumbing ------------------------------------------------------------------------------
 
+  /** The hosts of the cluster (compute resource) a host belongs to, in one call by traversal. */
+  private async clusterHosts(client: VimClient, hostMoref: string): Promise<HostCandidate[]> {
+    const objects = await client.property.retrieve([
+      {
+        propSet: [{ type: 'HostSystem', pathSet: ['name', 'runtime.connectionState', 'runtime.inMaintenanceMode'] }],
+        objectSet: [
+          {
+            obj: { type: 'HostSystem', value: hostMoref },
+            skip: true,
+            selectSet: [
+              {
+                _type: 'TraversalSpec',
+                type: 'HostSystem',
+                path: 'parent',
+                skip: true,
+                selectSet: [{ _type: 'TraversalSpec', type: 'ComputeResource', path: 'host', skip: false }],
+              },
+            ],
+          },
+        ],
+      },
+    ])
+    return objects
+      .filter((o) => o.obj.type === 'HostSystem')
+      .map((o) => ({
+        moref: o.obj.value,
+        name: String(o.props.name ?? o.obj.value),
+        usable: o.props['runtime.connectionState'] === 'connected' && o.props['runtime.inMaintenanceMode'] !== 'true',
+      }))
+  }
+
   /** One session per process, made on first use and made again after a failed connect. */
   private connection(): Promise<VimClient> {
     if (!this.client) {
       const { url, username, password, insecure } = this.config
-      this.client = VimClient.connect({ url, username, password, insecure, logger: this.log })
+      this.client = VimClient.connect({
+        url,
+        username,
+        password,
+        insecure,
+        logger: this.log,
+        // Long-poll again as soon as an answer arrives (as govmomi does): vCenter itself batches
+        // changes, and a floor between calls would add its length to every task's latency.
+        tasks: { minWaitIntervalMs: 0, batchDelayMs: 10 },
+      })
       this.client.catch(() => {
         this.client = undefined
       })
@@ -354,6 +434,7 @@ function toParentFacts(
     folder: (props.parent as MoRef | undefined)?.value ?? '',
     resourcePool: (props.resourcePool as MoRef | undefined)?.value,
     host: (props['runtime.host'] as MoRef | undefined)?.value,
+    datastore: (asArray(props.datastore as MoRef[] | MoRef | undefined)[0] as MoRef | undefined)?.value,
     currentSnapshot: snapshotInfo?.currentSnapshot
       ? findSnapshot(snapshotInfo.rootSnapshotList, snapshotInfo.currentSnapshot.value)
       : undefined,

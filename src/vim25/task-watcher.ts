@@ -99,6 +99,12 @@ export interface TaskWatcherOptions {
    * Task calls answered a few ms apart then share one call.
    */
   batchDelayMs?: number
+  /**
+   * Read a new batch of tasks' state once before adding them to the view (default true): tasks
+   * already finished resolve at once. One call per batch; it replaces the view's call when the
+   * whole batch is done.
+   */
+  checkBeforeWatching?: boolean
   /** Consecutive failed calls (transport errors) before all pending watches reject (default 5). */
   maxConsecutiveFailures?: number
   logger?: VimLogger
@@ -158,6 +164,7 @@ export class TaskWatcher {
   private readonly maxWaitSeconds: number
   private readonly minWaitIntervalMs: number
   private readonly batchDelayMs: number
+  private readonly checkBeforeWatching: boolean
   private readonly maxFailures: number
   private readonly logger: VimLogger | undefined
 
@@ -189,6 +196,7 @@ export class TaskWatcher {
     this.maxWaitSeconds = opts.maxWaitSeconds ?? 60
     this.minWaitIntervalMs = opts.minWaitIntervalMs ?? 250
     this.batchDelayMs = opts.batchDelayMs ?? 25
+    this.checkBeforeWatching = opts.checkBeforeWatching ?? true
     this.maxFailures = opts.maxConsecutiveFailures ?? 5
     this.logger = opts.logger
   }
@@ -406,8 +414,17 @@ export class TaskWatcher {
     }
     if (this.closed) return
 
-    const add = [...this.toAdd.values()]
+    const batch = [...this.toAdd.values()]
     this.toAdd.clear()
+    const add = this.checkBeforeWatching ? await this.settleFinished(batch) : batch
+    if (this.infra !== infra || this.closed) {
+      for (const r of add) if (this.tracked.has(r.value)) this.toAdd.set(r.value, r)
+      return
+    }
+    if (add.length === 0 && this.toRemove.size < REMOVE_BATCH) {
+      this.ensureLoop()
+      return
+    }
     // Removals ride along with additions; alone they wait for a big enough batch.
     const remove = add.length > 0 || this.toRemove.size >= REMOVE_BATCH ? [...this.toRemove.values()] : []
     for (const r of remove) this.toRemove.delete(r.value)
@@ -463,6 +480,42 @@ export class TaskWatcher {
       return
     }
     this.ensureLoop()
+  }
+
+  /**
+   * Reads the state of a new batch of tasks once, in one call, and settles those already finished:
+   * short tasks (and every task of a simulator) are often done by the time their method returns,
+   * and waiting for the collector to report them would add its batching delay to each. Returns the
+   * tasks still to watch. A failed read changes nothing: the view reports them all.
+   */
+  private async settleFinished(batch: MoRef[]): Promise<MoRef[]> {
+    if (batch.length === 0) return batch
+    try {
+      const result = await methods.RetrievePropertiesEx(this.rt, {
+        _this: this.content().propertyCollector,
+        specSet: [
+          {
+            propSet: [{ type: 'Task', pathSet: TASK_PATHS }],
+            objectSet: batch.map((obj) => ({ obj, skip: false })),
+            reportMissingObjectsInResults: true,
+          },
+        ],
+      })
+      for (const o of result.objects) {
+        const t = this.tracked.get(o.obj.value)
+        if (!t || t.final || o.missingSet.length > 0) continue
+        const fields: Record<string, unknown> = {}
+        for (const p of o.propSet) applyChange(fields, { name: p.name, op: 'assign', val: p.val })
+        const state = str(fields.state)
+        if (state === 'success' || state === 'error') this.finish(t, decodeTaskInfo(t.ref, fields))
+      }
+    } catch (err) {
+      this.logger?.debug({ err: (err as Error).message }, 'vim25 task watcher: reading new tasks failed')
+    }
+    return batch.filter((r) => {
+      const t = this.tracked.get(r.value)
+      return t !== undefined && !t.final
+    })
   }
 
   private async flushFailed(err: Error): Promise<void> {

@@ -94,6 +94,8 @@ export class DeploymentRepository {
           count: plan.count,
           customizationAttribute: plan.customizationAttribute,
           customizationSpec: plan.customizationSpec,
+          hostLimit: plan.hostLimit,
+          maxConcurrent: plan.maxConcurrent ?? null,
           copiedAttributes: plan.copiedAttributes,
           attributeValues,
           warnings: plan.warnings,
@@ -108,7 +110,8 @@ export class DeploymentRepository {
             name,
             number: plan.startNumber + i,
             instanceUuid: randomUUID(),
-            hostMoref: plan.parent.host ?? null,
+            hostMoref: plan.placement[i] ?? plan.parent.host ?? null,
+            datastoreMoref: plan.parent.datastore ?? null,
           })),
         )
         .returning()
@@ -153,6 +156,28 @@ export class DeploymentRepository {
     return rows.map((r) => r.name)
   }
 
+  /** Live clones of a parent per host they were placed on, for placement under the host limit. */
+  async parentClonesByHost(parentMoref: string): Promise<Map<string, number>> {
+    const rows = await this.db
+      .select({ host: clones.hostMoref, n: sql<number>`count(*)::int` })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.parentMoref, parentMoref), ne(clones.status, 'failed')))
+      .groupBy(clones.hostMoref)
+    return new Map(rows.flatMap((r) => (r.host ? [[r.host, r.n] as const] : [])))
+  }
+
+  /** Where vCenter reports each VM runs, in one statement. */
+  async recordReportedHosts(hosts: Map<string, string>): Promise<void> {
+    if (hosts.size === 0) return
+    await this.database.pool.query(
+      `UPDATE clones c SET reported_host_moref = h.host
+         FROM unnest($1::text[], $2::text[]) AS h(moref, host)
+        WHERE c.moref = h.moref AND c.reported_host_moref IS DISTINCT FROM h.host`,
+      [[...hosts.keys()], [...hosts.values()]],
+    )
+  }
+
   async markStarted(id: string): Promise<void> {
     await this.db
       .update(deployments)
@@ -195,7 +220,7 @@ export class DeploymentRepository {
 
   async updateClone(
     id: string,
-    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'error' | 'readyAt'>>,
+    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt'>>,
   ): Promise<void> {
     await this.db
       .update(clones)

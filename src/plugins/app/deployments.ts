@@ -1,7 +1,11 @@
 /** Deployments: the service that accepts them, and the workers that carry them out. */
 import fp from 'fastify-plugin'
+import type { Limits } from '../../config/config.js'
+import { OperationLimiter } from '../../jobs/operation-limiter.js'
 import { CloneProvisioner } from '../../jobs/provision-clone.js'
-import { QUEUES, type ProvisionCloneData } from '../../jobs/queue.js'
+import { JobReaper } from '../../jobs/reaper.js'
+import { PgListener } from '../../db/notifications.js'
+import { JOBS_QUEUED, QUEUES, stopQueue, type ProvisionCloneData } from '../../jobs/queue.js'
 import { DeploymentService } from '../../services/deployment-service.js'
 
 declare module 'fastify' {
@@ -11,8 +15,8 @@ declare module 'fastify' {
 }
 
 export interface DeploymentsPluginOptions {
-  /** Clone jobs this process runs at once. */
-  concurrency: number
+  databaseUrl: string
+  limits: Limits
   /** False for an API-only process. */
   runWorkers: boolean
 }
@@ -22,21 +26,46 @@ export default fp(
     app.decorate('deployments', new DeploymentService(app.repositories.deployments, app.vcenter, app.boss))
     if (!opts.runWorkers) return
 
+    // Workers of this process: as many as vCenter takes at once. The limits themselves are enforced
+    // across all replicas by the limiter, whatever the number of workers.
+    const workers = opts.limits.perVcenter
+    const listener = new PgListener(opts.databaseUrl)
+    const limiter = new OperationLimiter(opts.databaseUrl, workers, listener)
+    await limiter.start()
+    const shutdown = new AbortController()
     const provisioner = new CloneProvisioner(
       app.repositories.deployments,
       app.vcenter,
       app.log.child({ component: 'provisioner' }),
+      limiter,
+      opts.limits,
+      shutdown.signal,
     )
-    // pg-boss 10 runs one job at a time per worker: register as many workers as jobs we allow at once.
-    for (let i = 0; i < opts.concurrency; i++) {
-      await app.boss.work<ProvisionCloneData>(
+    const reaper = new JobReaper(app.database.pool, app.boss, app.log.child({ component: 'reaper' }))
+    reaper.start()
+    app.addHook('onClose', async () => {
+      // Running jobs hold slots: let them finish (the queue's graceful stop) before the limiter goes.
+      shutdown.abort()
+      await reaper.stop()
+      await stopQueue(app.boss)
+      await limiter.close()
+      await listener.close()
+    })
+    const workerIds: string[] = []
+    for (let i = 0; i < workers; i++) {
+      const id = await app.boss.work<ProvisionCloneData>(
         QUEUES.provisionClone,
         { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
         async ([job]) => {
           if (job) await provisioner.run(job.data.cloneId, { attempt: job.retryCount, lastAttempt: job.retryCount >= job.retryLimit })
         },
       )
+      workerIds.push(id)
     }
+    // Idle workers poll every half second; a new deployment in any replica wakes them at once.
+    await listener.on(JOBS_QUEUED, () => {
+      for (const id of workerIds) app.boss.notifyWorker(id)
+    })
   },
   { name: 'deployments', dependencies: ['database', 'queue', 'vcenter'] },
 )

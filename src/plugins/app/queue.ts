@@ -1,7 +1,7 @@
 /** The pg-boss job queue, in the same PostgreSQL. */
 import fp from 'fastify-plugin'
 import type PgBoss from 'pg-boss'
-import { startQueue } from '../../jobs/queue.js'
+import { startQueue, stopQueue } from '../../jobs/queue.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,8 +21,7 @@ export default fp(
     app.decorate('boss', boss)
     app.addHook('onClose', async () => {
       stopping = true
-      // graceful: let running handlers finish (up to the timeout) before the pool closes.
-      await boss.stop({ graceful: true, timeout: 20_000, wait: true })
+      await stopQueue(boss)
     })
   },
   { name: 'queue', dependencies: ['database'] },

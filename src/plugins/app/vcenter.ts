@@ -14,6 +14,11 @@ export default fp(
   async function vcenterPlugin(app, opts: { vcenter: VcenterConfig }) {
     const gateway = new VsphereGateway(opts.vcenter, app.log.child({ component: 'vcenter' }))
     app.decorate('vcenter', gateway)
+    // Log in at start rather than on the first request; an unreachable vCenter is not fatal here
+    // (/health/ready says so, and the session is made on first use once it answers).
+    app.addHook('onReady', async () => {
+      await gateway.ping()
+    })
     app.addHook('onClose', () => gateway.close())
   },
   { name: 'vcenter' },

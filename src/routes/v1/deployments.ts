@@ -1,15 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { DeploymentNotFound } from '../../errors.js'
 import { createDeploymentSchema, getDeploymentSchema } from '../../schemas/deployments.js'
-import { presentDeployment } from './presenters.js'
+import { presentDeployment, presentPlan, type EstimateBasis } from './presenters.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
+
   app.post(
     '/deployments',
     { schema: createDeploymentSchema, preHandler: app.requireScope('deployments:write') },
     async (request, reply) => {
+      if (request.body.dryRun) {
+        return reply.code(200).send(presentPlan(await app.deployments.plan(request.body), basis))
+      }
       const created = await app.deployments.create(request.body, request.principal!.sub)
       request.log.info(
         { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
@@ -18,7 +23,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return reply
         .code(202)
         .header('Location', `/v1/deployments/${created.deployment.id}`)
-        .send(presentDeployment(created))
+        .send(presentDeployment(created, basis))
     },
   )
 
@@ -29,7 +34,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { id } = request.params
       const found = UUID.test(id) ? await app.repositories.deployments.get(id) : undefined
       if (!found) throw new DeploymentNotFound({ id }, id)
-      return presentDeployment(found)
+      return presentDeployment(found, basis)
     },
   )
 }

@@ -7,6 +7,14 @@ import type { CloneRow } from '../../db/schema.js'
 import { provenanceOf } from '../../assets/provenance.js'
 import { REDACTED } from '../../domain/attributes.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus } from '../../domain/progress.js'
+import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../../domain/estimate.js'
+import type { DeploymentPlan } from '../../domain/plan.js'
+
+/** What estimates need: the service's limits and the typical time of one clone. */
+export interface EstimateBasis {
+  limits: LimitsInForce
+  secondsPerClone: number
+}
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -17,13 +25,18 @@ function cloneSummary(c: CloneRow) {
     moref: c.moref,
     instanceUuid: c.instanceUuid,
     host: c.hostMoref,
+    reportedHost: c.reportedHostMoref,
     error: c.error ?? null,
   }
 }
 
-export function presentDeployment({ deployment: d, clones }: DeploymentWithClones) {
+export function presentDeployment({ deployment: d, clones }: DeploymentWithClones, basis: EstimateBasis) {
   const statuses = clones.map((c) => c.status)
   const byStatus = countByStatus(statuses)
+  const done = statuses.filter(isFinalCloneStatus).length
+  const hostCount = new Set(clones.map((c) => c.hostMoref)).size
+  const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: d.maxConcurrent }, hostCount)
+  const elapsed = durationSeconds(d.startedAt, d.finishedAt)
   return {
     id: d.id,
     status: d.status,
@@ -32,6 +45,8 @@ export function presentDeployment({ deployment: d, clones }: DeploymentWithClone
     prefix: d.prefix,
     startNumber: d.startNumber,
     count: d.count,
+    hostLimit: d.hostLimit,
+    maxConcurrent: d.maxConcurrent,
     customizationSpec: d.customizationSpec,
     attributes: d.copiedAttributes,
     requester: d.requester,
@@ -39,14 +54,15 @@ export function presentDeployment({ deployment: d, clones }: DeploymentWithClone
     createdAt: d.createdAt.toISOString(),
     startedAt: iso(d.startedAt),
     finishedAt: iso(d.finishedAt),
-    durationSeconds: durationSeconds(d.startedAt, d.finishedAt),
+    durationSeconds: elapsed,
     warnings: d.warnings,
     error: d.error ?? null,
     progress: {
       total: clones.length,
-      done: statuses.filter(isFinalCloneStatus).length,
+      done,
       failed: byStatus.failed,
       byStatus,
+      estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone)),
     },
     clones: clones.map(cloneSummary),
   }
@@ -66,5 +82,31 @@ export function presentClone(record: CloneRecord, canReadSecrets: boolean) {
     // Secrets come redacted from the store unless revealed; redacting again costs nothing.
     attributes: attributes.map((a) => ({ name: a.name, value: a.secret && !canReadSecrets ? REDACTED : a.value })),
     provenance: provenanceOf(record),
+  }
+}
+
+export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
+  const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: plan.maxConcurrent }, plan.hosts.length)
+  const perHost = new Map<string, number>()
+  for (const host of plan.placement) perHost.set(host, (perHost.get(host) ?? 0) + 1)
+  return {
+    dryRun: true as const,
+    parent: { name: plan.parent.name, moref: plan.parent.moref },
+    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref },
+    customizationSpec: plan.customizationSpec,
+    attributes: plan.copiedAttributes,
+    clones: plan.names.map((name, i) => ({ name, host: plan.placement[i]! })),
+    hosts: plan.hosts.map((h) => ({ moref: h.moref, name: h.name, clones: perHost.get(h.moref) ?? 0 })),
+    hostLimit: plan.hostLimit,
+    // A plan exists only when every check passed; refusals answer with their error instead.
+    checks: [
+      { check: 'parent exists', passed: true, detail: `${plan.parent.name} (${plan.parent.moref})` },
+      { check: 'current snapshot', passed: true, detail: `${plan.snapshot.name} (${plan.snapshot.moref})` },
+      { check: 'customization spec exists', passed: true, detail: plan.customizationSpec },
+      { check: 'names are free', passed: true, detail: `${plan.names[0]}..${plan.names.at(-1)}` },
+      { check: 'hosts within the host limit', passed: true, detail: `${plan.hosts.length} of at most ${plan.hostLimit}` },
+    ],
+    warnings: plan.warnings,
+    estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * npm run bench: throughput of the service against the seed's flow, on a simulated vCenter as slow
+ * as a real one (CloneVM_Task 1000 ms, CustomizeVM_Task 200 ms, PowerOnVM_Task 200 ms).
+ * For 3 x 10 and 3 x 25 clones: wall time of both and their ratio, clones per minute, SOAP calls
+ * per clone counted at the simulator, the lower bound the configured limits allow, and peak memory.
+ * Figures, not assertions: this machine is shared and noisy.
+ *
+ *   npm run bench                 # both sizes
+ *   npm run bench -- --sizes 10   # one size
+ */
+import { parseArgs } from 'node:util'
+import { effectiveConcurrency } from '../src/domain/estimate.js'
+import { loadConfig } from '../src/config/config.js'
+import { VimClient } from '../src/vim25/index.js'
+import { runSeedFlow } from './bench/seed-flow.js'
+import { apiClient, startLab, type Lab } from './lib/lab.js'
+
+const DELAYS = { CloneVM_Task: 1000, CustomizeVM_Task: 200, PowerOnVM_Task: 200 }
+const PARENTS = ['Tmpl Capture 1.0', 'Tmpl Packaging 1.0', 'Tmpl Verification 1.0']
+/** Hosts the clones of one parent may use (the default host limit); the lab has 10 per cluster. */
+const HOSTS = 8
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,25' } } })
+const sizes = values.sizes.split(',').map(Number)
+const say = (line = '') => process.stdout.write(line + '\n')
+
+interface Result {
+  size: number
+  clones: number
+  serviceSeconds: number
+  seedSeconds: number
+  lowerBoundSeconds: number
+  callsPerClone: number
+  seedCallsPerClone: number
+  peakRssMb: number
+}
+
+async function measureService(lab: Lab, size: number): Promise<{ seconds: number; calls: number; peakRssMb: number }> {
+  const api = apiClient(lab)
+  await lab.sim.resetStats()
+  let peak = process.memoryUsage().rss
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50)
+  const started = performance.now()
+  const ids = await Promise.all(
+    PARENTS.map(async (parent) => {
+      const res = await api('POST', '/v1/deployments', { parent, count: size, startNumber: 1 })
+      if (res.status !== 202) throw new Error(`${parent}: ${res.status} ${JSON.stringify(res.body)}`)
+      return res.body.id as string
+    }),
+  )
+  for (;;) {
+    const states = await Promise.all(ids.map((id) => api('GET', `/v1/deployments/${id}`).then((r) => r.body)))
+    if (states.every((d) => d.status === 'succeeded' || d.status === 'failed')) {
+      const failed = states.filter((d) => d.status === 'failed')
+      if (failed.length) throw new Error(`deployments failed: ${JSON.stringify(failed.map((d) => d.error))}`)
+      break
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const seconds = (performance.now() - started) / 1000
+  clearInterval(sampler)
+  return { seconds, calls: (await lab.sim.stats()).total, peakRssMb: peak / 2 ** 20 }
+}
+
+async function measureSeed(lab: Lab, size: number): Promise<{ seconds: number; calls: number }> {
+  const client = await VimClient.connect({ url: lab.sim.url, username: lab.sim.username, password: lab.sim.password, insecure: true })
+  try {
+    await lab.sim.resetStats()
+    const started = performance.now()
+    for (const parent of PARENTS) await runSeedFlow(client, parent, size, 1)
+    return { seconds: (performance.now() - started) / 1000, calls: (await lab.sim.stats()).total }
+  } finally {
+    await client.close()
+  }
+}
+
+async function benchSize(size: number): Promise<Result> {
+  const lab = await startLab({ delays: DELAYS })
+  try {
+    const clones = size * PARENTS.length
+    say(`${PARENTS.length} x ${size}: the service...`)
+    const service = await measureService(lab, size)
+    say(`${PARENTS.length} x ${size}: the seed's flow, one clone after another...`)
+    const seed = await measureSeed(lab, size)
+    const limits = lab.app.config.limits
+    const concurrency = effectiveConcurrency(limits, HOSTS)
+    const perClone = Object.values(DELAYS).reduce((a, b) => a + b, 0) / 1000
+    return {
+      size,
+      clones,
+      serviceSeconds: service.seconds,
+      seedSeconds: seed.seconds,
+      lowerBoundSeconds: Math.ceil(clones / concurrency) * perClone,
+      callsPerClone: service.calls / clones,
+      seedCallsPerClone: seed.calls / clones,
+      peakRssMb: service.peakRssMb,
+    }
+  } finally {
+    await lab.stop()
+  }
+}
+
+async function main() {
+  const limits = loadConfig({ VCENTER_URL: 'https://x/sdk', VCENTER_USERNAME: 'x', VCENTER_PASSWORD: 'x', JWT_SECRET: 'x'.repeat(32) }).limits
+  say(`Simulated vCenter delays: ${Object.entries(DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
+  say(`Limits: ${limits.perVcenter} per vCenter, ${limits.perHost} per host, ${limits.perDatastore} per datastore`)
+  say()
+  const results: Result[] = []
+  for (const size of sizes) results.push(await benchSize(size))
+  say()
+  const rows = [
+    ['clones', 'service s', 'seed s', 'ratio', 'lower bound s', 'x bound', 'clones/min', 'calls/clone', 'seed calls/clone', 'peak RSS MB'],
+    ...results.map((r) => [
+      `${PARENTS.length} x ${r.size}`,
+      r.serviceSeconds.toFixed(2),
+      r.seedSeconds.toFixed(1),
+      (r.serviceSeconds / r.seedSeconds).toFixed(3),
+      r.lowerBoundSeconds.toFixed(1),
+      (r.serviceSeconds / r.lowerBoundSeconds).toFixed(2),
+      ((r.clones / r.serviceSeconds) * 60).toFixed(0),
+      r.callsPerClone.toFixed(1),
+      r.seedCallsPerClone.toFixed(1),
+      r.peakRssMb.toFixed(0),
+    ]),
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  for (const row of rows) say(row.map((c, i) => c.padStart(widths[i]!)).join('  '))
+  say()
+  say('ratio: service / seed wall time (goal <= 0.10); x bound: service / lower bound (goal <= 1.25);')
+  say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
+  say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,176 @@
+/**
+ * Operations at once, counted across every replica of the service: per vCenter, per host, per
+ * datastore and per deployment. A slot is a PostgreSQL advisory lock held by the worker's own
+ * connection, so the count lives in the database all replicas share, and a worker that dies frees
+ * its slots with its connection (no lease to expire, nothing to clean up).
+ *
+ * A scope with limit N has N slots: the lock pairs (hash(scope), 0..N-1). Acquiring takes one free
+ * slot in every scope or none; a worker that finds a scope full gives back what it took and waits
+ * for a release notification (or a short timeout) before trying again.
+ */
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import pg from 'pg'
+import type { PgListener } from '../db/notifications.js'
+
+export interface LimitScope {
+  /** e.g. "vcenter", "host:host-21", "datastore:datastore-15", "deployment:<id>" */
+  key: string
+  limit: number
+}
+
+export interface Lease {
+  /** Gives the slots back; the ownership lock (if any) stays until close(). Safe to call twice. */
+  release(): Promise<void>
+  /** Gives everything back and returns the connection. */
+  close(): Promise<void>
+}
+
+const RELEASED = 'operation_slot_released'
+/** Waiters retry at least this often, in case a notification was missed. */
+const RETRY_MS = 1_000
+
+export class OperationLimiter {
+  private readonly pool: pg.Pool
+  private readonly released = new EventEmitter()
+  private unlisten?: () => void
+  private closed = false
+
+  constructor(
+    databaseUrl: string,
+    maxHolders: number,
+    private readonly listener: PgListener,
+  ) {
+    // One connection per lease held at once, plus one for LISTEN.
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max: maxHolders, application_name: 'operation-limiter' })
+    this.pool.on('error', () => {})
+    this.released.setMaxListeners(0)
+  }
+
+  async start(): Promise<void> {
+    this.unlisten = await this.listener.on(RELEASED, () => this.released.emit('release'))
+  }
+
+  /**
+   * Takes a slot in every scope, waiting as long as needed (or until the signal aborts). With an
+   * `owner` (a clone's id), first takes that clone's ownership lock on the same connection, held until
+   * release: it tells the reaper that the clone's job is alive, and that no other worker may run it
+   * (undefined is returned when another worker holds it).
+   */
+  async acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined> {
+    const client = await this.pool.connect()
+    try {
+      if (owner !== undefined) {
+        const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS mine', [ownerLockId(owner)])
+        if (!rows[0].mine) {
+          client.release()
+          return undefined
+        }
+      }
+      for (;;) {
+        const slots = await this.tryAll(client, scopes)
+        if (slots) return this.lease(client, slots, owner)
+        signal?.throwIfAborted()
+        if (this.closed) throw new Error('operation limiter closed')
+        await this.waitForRelease(signal)
+      }
+    } catch (err) {
+      client.release(err instanceof Error ? err : undefined)
+      throw err
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.released.emit('release')
+    this.unlisten?.()
+    await this.pool.end()
+  }
+
+  /**
+   * One statement per scope; a full scope gives back the slots taken so far (not the ownership
+   * lock). Returns the (scope id, slot) pairs taken, or undefined.
+   */
+  private async tryAll(client: pg.PoolClient, scopes: LimitScope[]): Promise<[number, number][] | undefined> {
+    const taken: [number, number][] = []
+    for (const scope of scopes) {
+      // LIMIT 1 stops the scan at the first slot locked, so at most one lock is taken.
+      const { rows } = await client.query(
+        'SELECT s FROM generate_series(0, $2::int - 1) AS s WHERE pg_try_advisory_lock($1::int, s) LIMIT 1',
+        [scopeId(scope.key), scope.limit],
+      )
+      if (rows.length === 0) {
+        await unlockSlots(client, taken)
+        return undefined
+      }
+      taken.push([scopeId(scope.key), rows[0].s])
+    }
+    return taken
+  }
+
+  private lease(client: pg.PoolClient, slots: [number, number][], owner?: string): Lease {
+    let slotsHeld = true
+    let closed = false
+    let broken: Error | undefined
+    const release = async () => {
+      if (!slotsHeld || broken) return
+      slotsHeld = false
+      try {
+        await unlockSlots(client, slots)
+        await client.query(`SELECT pg_notify('${RELEASED}', '')`)
+      } catch (err) {
+        // A broken connection is discarded on close; the server frees its locks with it.
+        broken = err instanceof Error ? err : new Error(String(err))
+      }
+    }
+    return {
+      release,
+      close: async () => {
+        if (closed) return
+        closed = true
+        await release()
+        if (!broken && owner !== undefined) {
+          await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(owner)]).catch((err: Error) => (broken = err))
+        }
+        client.release(broken)
+      },
+    }
+  }
+
+  private waitForRelease(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.released.off('release', done)
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      // Jitter spreads the retries of many waiters.
+      const timer = setTimeout(done, RETRY_MS * (0.5 + Math.random()))
+      this.released.once('release', done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+}
+
+/** A stable 32-bit id for a scope key, for the first half of the advisory lock pair. */
+export function scopeId(key: string): number {
+  return createHash('sha256').update(`linked-clones:${key}`).digest().readInt32BE(0)
+}
+
+async function unlockSlots(client: pg.ClientBase, slots: [number, number][]): Promise<void> {
+  for (const [id, slot] of slots) await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [id, slot])
+}
+
+/** The 64-bit advisory lock id owning one clone's job: the first half of its UUID. */
+export function ownerLockId(cloneId: string): string {
+  return BigInt.asIntN(64, BigInt(`0x${cloneId.replace(/-/g, '').slice(0, 16)}`)).toString()
+}
+
+/** True when no live worker owns the clone's job (its ownership lock is free). Takes and drops it. */
+export async function isOrphaned(client: pg.ClientBase, cloneId: string): Promise<boolean> {
+  const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS free', [ownerLockId(cloneId)])
+  if (!rows[0].free) return false
+  await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(cloneId)])
+  return true
+}

@@ -1,0 +1,56 @@
+/**
+ * The service as a real process (`tsx src/server.ts`), so that tests can SIGKILL it and start it
+ * again on the same database.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { freePort } from '../../src/db/embedded.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+
+export interface ServiceProcess {
+  url: string
+  pid: number
+  /** The log lines (JSON) the process wrote. */
+  output: string[]
+  kill(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort()
+  // node itself with tsx's loader, not the tsx wrapper: a signal must reach the server, not a parent of it.
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output: string[] = []
+  const collect = (chunk: Buffer) => output.push(...chunk.toString().split('\n').filter(Boolean))
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  process.once('exit', () => child.kill('SIGKILL'))
+
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}) while starting:\n${output.join('\n')}`)
+    try {
+      if ((await fetch(`${url}/health/live`)).ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`service did not start:\n${output.join('\n')}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    url,
+    pid: child.pid!,
+    output,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
