@@ -20,6 +20,7 @@ import {
   type ServiceError,
 } from './errors.js'
 import jwtPlugin from './plugins/external/jwt.js'
+import graphqlPlugin from './plugins/external/mercurius.js'
 import databasePlugin from './plugins/app/database.js'
 import deploymentsPlugin from './plugins/app/deployments.js'
 import queuePlugin from './plugins/app/queue.js'
@@ -77,6 +78,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     runWorkers: options.runWorkers ?? true,
   })
 
+  await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv })
   await app.register(healthRoutes)
   await app.register(
     async (v1) => {

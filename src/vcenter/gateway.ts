@@ -96,6 +96,12 @@ export interface VcenterGateway {
   readStorage(vmMorefs: string[]): Promise<VmStorage[]>
   /** The datastore of a VM's home (where its linked clones go), with its free space; undefined: no such VM. */
   readDatastoreSpace(vmMoref: string): Promise<VmDatastoreSpace | undefined>
+  /**
+   * The VMs that can serve as parents, read in bulk: those naming a customization spec in their
+   * `customizationAttribute` that are not clones themselves (no `Template` attribute), by name, each
+   * with whether its spec exists.
+   */
+  listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]>
 }
 
 /** A VM's space as vCenter reports it (summary.storage), in bytes. */

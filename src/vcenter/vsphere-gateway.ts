@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { VcenterConfig } from '../config/config.js'
-import type { AttributeValue } from '../domain/attributes.js'
+import { TEMPLATE_ATTRIBUTE, type AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts, SnapshotFacts } from '../domain/plan.js'
 import {
   TaskFailedError,
@@ -397,6 +397,35 @@ export class VsphereGateway implements VcenterGateway {
         },
         memoryMB: num(props['config.hardware.memoryMB']) ?? 0,
       }
+    })
+  }
+
+  async listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]> {
+    return this.use(async (client) => {
+      // Every VM's name and attributes through one container view; the rest for the candidates only.
+      const specManager = client.serviceContent.customizationSpecManager
+      const [all, specInfo, cachedKeys] = await Promise.all([
+        client.property.listByType(client.serviceContent.rootFolder, 'VirtualMachine', ['name', 'customValue']),
+        specManager ? client.property.retrieveOne(specManager, ['info']) : Promise.resolve({} as Record<string, unknown>),
+        this.readFieldKeys(client),
+      ])
+      const keys = await this.fieldKeysCovering(client, all.flatMap((o) => asArray(o.props.customValue as unknown[])), cachedKeys)
+      const candidates = all.filter((o) => {
+        const attributes = attributeMap(o.props.customValue, keys)
+        return !!attributes.get(customizationAttribute)?.trim() && !attributes.get(TEMPLATE_ATTRIBUTE)
+      })
+      const details = await client.property.retrieveMany(
+        candidates.map((o) => o.obj),
+        ['name', 'snapshot', 'customValue', 'parent', 'resourcePool', 'runtime.host', 'config.hardware.device', 'config.instanceUuid'],
+      )
+      const specs = new Set(asArray(specInfo.info as unknown[]).map((info) => String((info as { name?: unknown }).name)))
+      return details
+        .map((o) => {
+          const parent = toParentFacts(String(o.props.name), o.obj, o.props, keys)
+          const spec = parent.attributes.get(customizationAttribute)?.trim()
+          return { parent, customizationSpecExists: !!spec && specs.has(spec) }
+        })
+        .sort((a, b) => a.parent.name.localeCompare(b.parent.name))
     })
   }
 }

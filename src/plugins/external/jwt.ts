@@ -28,6 +28,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: a valid token with this scope (or `admin`) is required. */
     requireScope(scope: Scope): preHandlerAsyncHookHandler
+    /** The request's principal from its Bearer token (the checks of every /v1 route); throws Unauthorized. */
+    authenticate(request: FastifyRequest): Promise<Principal>
   }
   interface FastifyRequest {
     principal?: Principal
@@ -71,6 +73,7 @@ export default fp(
       return request.principal
     }
 
+    app.decorate('authenticate', authenticate)
     app.decorate('requireScope', (scope: Scope) => {
       return async function requireScope(request: FastifyRequest, _reply: FastifyReply) {
         const principal = await authenticate(request)

@@ -1,0 +1,230 @@
+/**
+ * Limits on what one query may ask, checked before anything runs, as GraphQL validation rules (so
+ * mercurius caches the verdict per query text). Each refusal has its own code (graphql/errors.ts).
+ *
+ * - depth: fields nested at most 10 deep;
+ * - aliases: at most 15 aliased fields (`a1: clones(...) a2: clones(...)` repeats work);
+ * - cost: the number of records (deployments, clones, parents, steps) the query may return, at most
+ *   25,000. Lists count at their largest: a connection at its `first` (a variable: the largest page),
+ *   a deployment's clones at 500... Listing 1,000 clones with their deployment costs 2,000; each of
+ *   those clones' deployment's clones again would cost 500,000 and is refused;
+ * - introspection: refused in production.
+ *
+ * Introspection fields (`__schema`, `__type`) count for neither depth nor cost: their size is bounded
+ * by the schema's, GraphiQL's own introspection query is 13 deep, and production refuses them anyway.
+ */
+import {
+  GraphQLError,
+  Kind,
+  getNamedType,
+  getNullableType,
+  isListType,
+  isObjectType,
+  type ASTVisitor,
+  type FragmentDefinitionNode,
+  type GraphQLObjectType,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+  type ValueNode,
+  type VariableDefinitionNode,
+} from 'graphql'
+import { MAX_CLONES_PER_DEPLOYMENT } from '../schemas/deployments.js'
+import { refusal } from './errors.js'
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
+
+export const LIMITS = { depth: 10, aliases: 15, cost: 25_000 } as const
+
+/** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
+const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep'])
+
+/** The largest a list field can be (connections: their page size, see listSize). */
+const LIST_SIZES: Record<string, number> = {
+  'Deployment.clones': MAX_CLONES_PER_DEPLOYMENT,
+  'Parent.clones': 1000,
+  'Query.parents': 20,
+  'Clone.steps': 10,
+}
+const OTHER_LIST_SIZE = 20
+
+const isIntrospection = (name: string) => name === '__schema' || name === '__type'
+
+interface Walk {
+  fragments: Map<string, FragmentDefinitionNode>
+  variables: readonly VariableDefinitionNode[]
+}
+
+function fragmentsOf(context: ValidationContext): Map<string, FragmentDefinitionNode> {
+  const fragments = new Map<string, FragmentDefinitionNode>()
+  for (const def of context.getDocument().definitions) {
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def)
+  }
+  return fragments
+}
+
+/** Nesting depth of fields; a fragment spread inside itself counts once (NoFragmentCycles reports it). */
+export function selectionDepth(set: SelectionSetNode, walk: Walk, inFragments: ReadonlySet<string> = new Set()): number {
+  let deepest = 0
+  for (const selection of set.selections) {
+    let depth = 0
+    if (selection.kind === Kind.FIELD) {
+      if (isIntrospection(selection.name.value)) continue
+      depth = 1 + (selection.selectionSet ? selectionDepth(selection.selectionSet, walk, inFragments) : 0)
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      depth = selectionDepth(selection.selectionSet, walk, inFragments)
+    } else {
+      const name = selection.name.value
+      const fragment = walk.fragments.get(name)
+      if (!fragment || inFragments.has(name)) continue
+      depth = selectionDepth(fragment.selectionSet, walk, new Set([...inFragments, name]))
+    }
+    deepest = Math.max(deepest, depth)
+  }
+  return deepest
+}
+
+/** `first: 10` -> 10; `first: $n` -> $n's default, else the largest page; no `first` -> the default page. */
+function pageSizeArgument(args: readonly { name: { value: string }; value: ValueNode }[] | undefined, walk: Walk): number {
+  const first = args?.find((a) => a.name.value === 'first')?.value
+  if (!first) return DEFAULT_PAGE_SIZE
+  if (first.kind === Kind.INT) return Math.min(Number(first.value), MAX_PAGE_SIZE)
+  if (first.kind === Kind.VARIABLE) {
+    const fallback = walk.variables.find((v) => v.variable.name.value === first.name.value)?.defaultValue
+    return fallback?.kind === Kind.INT ? Math.min(Number(fallback.value), MAX_PAGE_SIZE) : MAX_PAGE_SIZE
+  }
+  return DEFAULT_PAGE_SIZE
+}
+
+/**
+ * Records a selection may return, each list at its largest. `pageSize` is the enclosing connection's
+ * `first`, which sizes its `edges` and `nodes`.
+ */
+export function selectionCost(
+  set: SelectionSetNode,
+  type: GraphQLObjectType,
+  walk: Walk,
+  multiplier = 1,
+  pageSize = DEFAULT_PAGE_SIZE,
+  inFragments: ReadonlySet<string> = new Set(),
+): number {
+  let cost = 0
+  for (const selection of set.selections) {
+    if (selection.kind === Kind.INLINE_FRAGMENT) {
+      cost += selectionCost(selection.selectionSet, type, walk, multiplier, pageSize, inFragments)
+      continue
+    }
+    if (selection.kind === Kind.FRAGMENT_SPREAD) {
+      const name = selection.name.value
+      const fragment = walk.fragments.get(name)
+      if (!fragment || inFragments.has(name)) continue
+      cost += selectionCost(fragment.selectionSet, type, walk, multiplier, pageSize, new Set([...inFragments, name]))
+      continue
+    }
+    const field = type.getFields()[selection.name.value]
+    if (!field || isIntrospection(selection.name.value)) continue // unknown fields: FieldsOnCorrectType reports them
+    const named = getNamedType(field.type)
+    let size = 1
+    if (isListType(getNullableType(field.type))) {
+      const coordinate = `${type.name}.${field.name}`
+      size = type.name.endsWith('Connection') ? pageSize : (LIST_SIZES[coordinate] ?? OTHER_LIST_SIZE)
+    }
+    const count = multiplier * size
+    if (RECORD_TYPES.has(named.name)) cost += count
+    if (selection.selectionSet && isObjectType(named)) {
+      const innerPage = field.args.some((a) => a.name === 'first') ? pageSizeArgument(selection.arguments, walk) : pageSize
+      cost += selectionCost(selection.selectionSet, named, walk, count, innerPage, inFragments)
+    }
+  }
+  return cost
+}
+
+function operationType(context: ValidationContext, op: OperationDefinitionNode): GraphQLObjectType | undefined | null {
+  const schema = context.getSchema()
+  if (op.operation === 'query') return schema.getQueryType()
+  if (op.operation === 'mutation') return schema.getMutationType()
+  return schema.getSubscriptionType()
+}
+
+const operationName = (op: OperationDefinitionNode) => (op.name ? `"${op.name.value}"` : 'The query')
+
+export function depthLimit(max: number): ValidationRule {
+  return (context) => ({
+    OperationDefinition(op) {
+      const depth = selectionDepth(op.selectionSet, { fragments: fragmentsOf(context), variables: [] })
+      if (depth > max) {
+        context.reportError(
+          refusal('QUERY_TOO_DEEP', `${operationName(op)} nests fields ${depth} deep; the limit is ${max}`, {
+            nodes: op,
+            details: { depth, limit: max },
+          }),
+        )
+      }
+    },
+  })
+}
+
+export function aliasLimit(max: number): ValidationRule {
+  return (context) => {
+    let aliases = 0
+    const visitor: ASTVisitor = {
+      Field(field) {
+        if (field.alias) aliases += 1
+      },
+      Document: {
+        leave(document) {
+          if (aliases > max) {
+            context.reportError(
+              refusal('TOO_MANY_ALIASES', `The query uses ${aliases} aliases; the limit is ${max}`, {
+                nodes: document,
+                details: { aliases, limit: max },
+              }),
+            )
+          }
+        },
+      },
+    }
+    return visitor
+  }
+}
+
+export function costLimit(max: number): ValidationRule {
+  return (context) => ({
+    OperationDefinition(op) {
+      const type = operationType(context, op)
+      if (!type) return
+      const cost = selectionCost(op.selectionSet, type, { fragments: fragmentsOf(context), variables: op.variableDefinitions ?? [] })
+      if (cost > max) {
+        context.reportError(
+          refusal(
+            'QUERY_TOO_COSTLY',
+            `${operationName(op)} may return up to ${cost} records; the limit is ${max}. Ask for smaller pages (first) or fewer nested lists`,
+            { nodes: op, details: { cost, limit: max } },
+          ),
+        )
+      }
+    },
+  })
+}
+
+export const noIntrospection: ValidationRule = (context) => ({
+  Field(field) {
+    if (isIntrospection(field.name.value)) {
+      context.reportError(
+        refusal('INTROSPECTION_DISABLED', `Introspection (${field.name.value}) is disabled in production`, { nodes: field }),
+      )
+    }
+  },
+})
+
+/** The rules added to the specification's own. */
+export function hardeningRules(options: { introspection: boolean }): ValidationRule[] {
+  const rules = [depthLimit(LIMITS.depth), aliasLimit(LIMITS.aliases), costLimit(LIMITS.cost)]
+  return options.introspection ? rules : [...rules, noIntrospection]
+}
+
+/** A refusal's GraphQLError, or graphql-js's own, given the GRAPHQL_VALIDATION_FAILED code if it has none. */
+export function withCode(err: GraphQLError): GraphQLError {
+  if (typeof err.extensions?.code === 'string') return err
+  return new GraphQLError(err.message, { nodes: err.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })
+}

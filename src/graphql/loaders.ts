@@ -1,0 +1,78 @@
+/**
+ * Per-request batching (no N+1): every record a query touches is read through these loaders, which
+ * gather the keys asked for in one tick into one SQL query. Listing 1,000 clones with their
+ * deployment, parent, snapshot and attributes is then 3 queries: the page, the deployments (which
+ * also give parent and snapshot), the attributes.
+ *
+ * dataloader rather than mercurius's per-field loaders: one batch of deployments serves
+ * Clone.deployment, Clone.parent and Clone.snapshot alike.
+ *
+ * Attributes come from the attribute store (src/assets), as REST's do: secrets sealed at rest are
+ * opened only for a caller with secrets:read, and each such reveal is recorded (one insert a batch).
+ */
+import DataLoader from 'dataloader'
+import type { Attribute, AttributeStore } from '../assets/attribute-store.js'
+import type { Db } from '../db/database.js'
+import type { CloneRow, CloneStepRow, DeploymentRow } from '../db/schema.js'
+import type { CloneStatus } from '../domain/progress.js'
+import { hasScope, type Principal } from '../plugins/external/jwt.js'
+import * as queries from './queries.js'
+
+export interface Loaders {
+  deployment: DataLoader<string, DeploymentRow | undefined>
+  clonesOfDeployment: DataLoader<string, CloneRow[]>
+  statusCounts: DataLoader<string, { status: CloneStatus; n: number }[]>
+  attributes: DataLoader<string, Attribute[]>
+  vanishedAt: DataLoader<string, Date | null>
+  steps: DataLoader<string, CloneStepRow[]>
+  clonesOfParent: DataLoader<string, CloneRow[]>
+}
+
+export interface LoaderSources {
+  db: Db
+  store: AttributeStore
+  /** Whose request: decides whether secrets are revealed (and recorded as revealed to whom). */
+  principal?: Principal
+}
+
+function loader<V>(
+  read: (keys: readonly string[]) => Promise<Map<string, V>>,
+  missing: () => V,
+  options: { cache: boolean },
+): DataLoader<string, V> {
+  return new DataLoader<string, V>(
+    async (keys) => {
+      const found = await read(keys)
+      return keys.map((k) => found.get(k) ?? missing())
+    },
+    { cache: options.cache, maxBatchSize: 5000 },
+  )
+}
+
+async function readAttributes({ store, principal }: LoaderSources, cloneIds: readonly string[]): Promise<Map<string, Attribute[]>> {
+  const reveal = hasScope(principal, 'secrets:read')
+  const found = await store.current(cloneIds, { reveal })
+  if (reveal && principal) {
+    const reveals = [...found].map(([cloneId, list]) => ({ cloneId, names: list.filter((a) => a.secret).map((a) => a.name) }))
+    const shown = reveals.filter((r) => r.names.length > 0)
+    if (shown.length) await store.recordReveals(principal.sub, shown)
+  }
+  return found
+}
+
+/**
+ * `cache: false` for a subscription's context, which lives as long as the WebSocket: batches still
+ * form, but nothing read once is served again stale.
+ */
+export function createLoaders(sources: LoaderSources, options: { cache: boolean } = { cache: true }): Loaders {
+  const { db, store } = sources
+  return {
+    deployment: loader((ids) => queries.deploymentsByIds(db, ids), () => undefined, options),
+    clonesOfDeployment: loader((ids) => queries.clonesByDeploymentIds(db, ids), () => [], options),
+    statusCounts: loader((ids) => queries.statusCountsByDeploymentIds(db, ids), () => [], options),
+    attributes: loader((ids) => readAttributes(sources, ids), () => [], options),
+    vanishedAt: loader((ids) => store.vanishedSince(ids), () => null, options),
+    steps: loader((ids) => queries.stepsByCloneIds(db, ids), () => [], options),
+    clonesOfParent: loader((morefs) => queries.clonesByParentMorefs(db, morefs), () => [], options),
+  }
+}

@@ -1,0 +1,200 @@
+/** Deployments: reading them (one, or a filtered page) and deployLinkedClones, as POST /v1/deployments. */
+import type { DeploymentRow } from '../../db/schema.js'
+import { DeploymentNotFound } from '../../errors.js'
+import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
+import { connection, connectionResolvers } from '../connection.js'
+import type { GraphqlContext } from '../context.js'
+import { deploymentRequest } from '../input.js'
+import { decodeCursor, pageSize } from '../pagination.js'
+import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../queries.js'
+import type { ProgressCounts } from '../progress/tracker.js'
+import { fromEnum, toEnum } from './common.js'
+
+export const typeDefs = /* GraphQL */ `
+  type Deployment {
+    id: ID!
+    status: DeploymentStatus!
+    parent: ParentRef!
+    snapshot: SnapshotRef!
+    prefix: String!
+    startNumber: Int!
+    count: Int!
+    customizationAttribute: String!
+    customizationSpec: String!
+    "Custom attributes copied from the parent to each clone (Template is set too)."
+    copiedAttributes: [String!]!
+    requester: String!
+    ticket: String
+    warnings: [Warning!]!
+    error: RecordedError
+    createdAt: DateTime!
+    startedAt: DateTime
+    finishedAt: DateTime
+    "From start to finish, or to now while running."
+    durationSeconds: Float
+    progress: DeploymentProgress!
+    "In number order."
+    clones: [Clone!]!
+  }
+
+  type DeploymentProgress {
+    total: Int!
+    "Clones that are final: ready or failed."
+    done: Int!
+    failed: Int!
+    byStatus: CloneStatusCounts!
+  }
+
+  type CloneStatusCounts {
+    pending: Int!
+    cloning: Int!
+    customizing: Int!
+    poweringOn: Int!
+    settingAttributes: Int!
+    ready: Int!
+    failed: Int!
+  }
+
+  type DeploymentConnection {
+    edges: [DeploymentEdge!]!
+    nodes: [Deployment!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
+  }
+
+  type DeploymentEdge {
+    cursor: String!
+    node: Deployment!
+  }
+
+  input DeploymentFilter {
+    status: DeploymentStatus
+    "The parent's name."
+    parent: String
+    "The token's sub that asked for it."
+    requester: String
+  }
+
+  "The fields, limits and defaults of POST /v1/deployments' body."
+  input DeployLinkedClonesInput {
+    "Name of the parent VM"
+    parent: String!
+    "1 to 500"
+    count: Int!
+    startNumber: Int!
+    "Default: the parent name's second word"
+    prefix: String
+    "Custom attributes to copy from the parent; default the seed's ten"
+    attributes: [String!]
+    "The parent's attribute naming the customization spec; default Customisation"
+    customizationAttribute: String
+    "External reference, e.g. RITM0012345"
+    ticket: String
+  }
+
+  extend type Query {
+    "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
+    deployment(id: ID!): Deployment
+    "Newest first."
+    deployments(filter: DeploymentFilter, first: Int = 100, after: String): DeploymentConnection!
+  }
+
+  extend type Mutation {
+    """
+    Deploys linked clones of a parent, with the checks and error codes of POST /v1/deployments
+    (PARENT_NOT_FOUND, SNAPSHOT_MISSING, CUSTOMIZATION_SPEC_NOT_FOUND, NAME_CONFLICT, VALIDATION_FAILED,
+    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress.
+    """
+    deployLinkedClones(input: DeployLinkedClonesInput!): Deployment!
+  }
+`
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export const isUuid = (id: string) => UUID.test(id)
+
+/** The snapshot a deployment's clones were made from. */
+export const snapshotOf = (d: DeploymentRow) => ({ name: d.snapshotName, moref: d.snapshotMoref, createdAt: d.snapshotCreatedAt })
+
+/** Counts per status as the API shows them (REST's progress, in GraphQL's field names). */
+export function presentProgress({ total, done, failed, byStatus }: ProgressCounts) {
+  return {
+    total,
+    done,
+    failed,
+    byStatus: {
+      pending: byStatus.pending,
+      cloning: byStatus.cloning,
+      customizing: byStatus.customizing,
+      poweringOn: byStatus.powering_on,
+      settingAttributes: byStatus.setting_attributes,
+      ready: byStatus.ready,
+      failed: byStatus.failed,
+    },
+  }
+}
+
+function progressFromCounts(counts: { status: CloneStatus; n: number }[]): ProgressCounts {
+  const byStatus = countByStatus([])
+  for (const { status, n } of counts) byStatus[status] += n
+  const total = counts.reduce((sum, c) => sum + c.n, 0)
+  const done = counts.filter((c) => isFinalCloneStatus(c.status)).reduce((sum, c) => sum + c.n, 0)
+  return { total, done, failed: byStatus.failed, byStatus }
+}
+
+interface DeploymentsArgs {
+  filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
+  first?: number | null
+  after?: string | null
+}
+
+export const queries = {
+  async deployment(_: unknown, args: { id: string }, context: GraphqlContext) {
+    const found = isUuid(args.id) ? await context.loaders.deployment.load(args.id.toLowerCase()) : undefined
+    if (!found) throw new DeploymentNotFound({ id: args.id }, args.id)
+    return found
+  },
+
+  async deployments(_: unknown, args: DeploymentsArgs, context: GraphqlContext) {
+    const size = pageSize(args.first)
+    const after = decodeCursor(args.after, 2)
+    const filter: DeploymentFilter = {
+      status: fromEnum<DeploymentStatus>(args.filter?.status),
+      parent: args.filter?.parent ?? undefined,
+      requester: args.filter?.requester ?? undefined,
+    }
+    const db = context.app.database.db
+    const rows = await listDeployments(db, filter, size + 1, after)
+    for (const row of rows) context.loaders.deployment.prime(row.id, row)
+    return connection(rows, size, deploymentCursorKey, () => countDeployments(db, filter))
+  },
+}
+
+export const mutations = {
+  async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
+    const request = deploymentRequest(args.input)
+    const created = await context.app.deployments.create(request, context.principal!.sub)
+    context.app.log.info(
+      { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
+      'deployment accepted (graphql)',
+    )
+    context.loaders.deployment.prime(created.deployment.id, created.deployment)
+    context.loaders.clonesOfDeployment.prime(created.deployment.id, created.clones)
+    return created.deployment
+  },
+}
+
+export const resolvers = {
+  DeploymentConnection: connectionResolvers,
+  Deployment: {
+    status: (d: DeploymentRow) => toEnum(d.status),
+    parent: (d: DeploymentRow) => ({ name: d.parentName, moref: d.parentMoref }),
+    snapshot: snapshotOf,
+    copiedAttributes: (d: DeploymentRow) => d.copiedAttributes,
+    error: (d: DeploymentRow) => d.error ?? null,
+    durationSeconds: (d: DeploymentRow) => durationSeconds(d.startedAt, d.finishedAt),
+    progress: async (d: DeploymentRow, _: unknown, context: GraphqlContext) =>
+      presentProgress(progressFromCounts(await context.loaders.statusCounts.load(d.id))),
+    clones: (d: DeploymentRow, _: unknown, context: GraphqlContext) => context.loaders.clonesOfDeployment.load(d.id),
+  },
+}

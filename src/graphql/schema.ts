@@ -1,0 +1,34 @@
+/**
+ * The schema: each module's SDL and resolvers, put together. Root fields (Query, Mutation,
+ * Subscription) pass through auth.ts's guard, each behind the scope ROOT_FIELD_SCOPES declares.
+ */
+import { guardRootResolvers } from './auth.js'
+import * as clones from './modules/clones.js'
+import * as common from './modules/common.js'
+import * as deployments from './modules/deployments.js'
+import * as parents from './modules/parents.js'
+import * as progress from './modules/progress.js'
+import type { ProgressListener } from './progress/pg-listener.js'
+
+const roots = /* GraphQL */ `
+  type Query
+  type Mutation
+  type Subscription
+`
+
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, progress.typeDefs].join('\n')
+
+export function buildResolvers(options: { listener: ProgressListener }) {
+  return {
+    ...common.resolvers,
+    ...deployments.resolvers,
+    ...clones.resolvers,
+    ...parents.resolvers,
+    ...progress.resolvers,
+    ...guardRootResolvers({
+      Query: { ...deployments.queries, ...clones.queries, ...parents.queries },
+      Mutation: { ...deployments.mutations },
+      Subscription: progress.subscriptions(options.listener),
+    }),
+  }
+}

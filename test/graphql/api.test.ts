@@ -1,0 +1,379 @@
+/**
+ * Every query and the mutation against the simulator and PostgreSQL, with REST's authorization:
+ * no token no data, a scope per field, Password attributes redacted without secrets:read, and the
+ * mutation's checks and error codes equal to POST /v1/deployments'.
+ */
+import t from 'tap'
+import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { codes, gql, invalidAuthorizations } from './fixtures/helpers.js'
+
+let service: TestService
+/** Deployments made in before(): Capture01-03 by alice, Packaging01-02 by bob. */
+let capture: { id: string }
+let packaging: { id: string }
+
+const DEPLOY = /* GraphQL */ `
+  mutation Deploy($input: DeployLinkedClonesInput!) {
+    deployLinkedClones(input: $input) {
+      id status prefix count startNumber requester ticket customizationSpec customizationAttribute copiedAttributes
+      parent { name moref } snapshot { name moref }
+      warnings { code message } error { code }
+      createdAt startedAt finishedAt durationSeconds
+      progress { total done failed byStatus { pending ready } }
+      clones { name status instanceUuid moref }
+    }
+  }
+`
+
+async function deploy(input: Record<string, unknown>, scope = 'deployments:write', sub = 'alice') {
+  return gql(service, DEPLOY, { input }, scope, sub)
+}
+
+t.before(async () => {
+  service = await startTestService()
+  const first = await deploy({ parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1, ticket: 'RITM0012345' })
+  const second = await deploy({ parent: 'Tmpl Packaging 1.0', count: 2, startNumber: 1 }, 'deployments:write', 'bob')
+  capture = first.body.data!.deployLinkedClones
+  packaging = second.body.data!.deployLinkedClones
+  await waitForDeployment(service, capture.id)
+  await waitForDeployment(service, packaging.id)
+})
+t.teardown(() => service?.stop())
+
+t.test('deployLinkedClones answers the queued deployment, as POST /v1/deployments does', async (t) => {
+  const res = await deploy({ parent: 'Tmpl Verification 1.0', count: 2, startNumber: 5, ticket: 'RITM7', attributes: ['Project', 'Role'] })
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const d = res.body.data!.deployLinkedClones
+  t.match(d, {
+    status: 'QUEUED',
+    prefix: 'Verification',
+    count: 2,
+    startNumber: 5,
+    requester: 'alice',
+    ticket: 'RITM7',
+    customizationSpec: 'Verification',
+    customizationAttribute: 'Customisation',
+    copiedAttributes: ['Project', 'Role'],
+    parent: { name: 'Tmpl Verification 1.0', moref: /^vm-/ },
+    snapshot: { name: 'Base', moref: /^snapshot-/ },
+    warnings: [],
+    error: null,
+    startedAt: null,
+    durationSeconds: null,
+    progress: { total: 2, done: 0, failed: 0, byStatus: { pending: 2, ready: 0 } },
+  })
+  t.same(d.clones.map((c: any) => [c.name, c.status, c.moref]), [
+    ['Verification05', 'PENDING', null],
+    ['Verification06', 'PENDING', null],
+  ])
+  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: service.auth('deployments:read') })
+  t.equal(rest.statusCode, 200, 'the same deployment over REST')
+  t.same(rest.json().clones.map((c: any) => c.instanceUuid), d.clones.map((c: any) => c.instanceUuid))
+  const done = await waitForDeployment(service, d.id)
+  t.equal(done.status, 'succeeded')
+
+  const kiosk = await deploy({ parent: 'Tmpl Kiosk 1.0', count: 1, startNumber: 1 })
+  t.same(kiosk.body.data!.deployLinkedClones.warnings.map((w: any) => w.code), ['PARENT_HAS_NONPERSISTENT_DISK'])
+  await waitForDeployment(service, kiosk.body.data!.deployLinkedClones.id)
+})
+
+t.test('deployLinkedClones refuses with the codes and statuses of POST /v1/deployments, and creates nothing', async (t) => {
+  const cases: [string, Record<string, unknown>, string, number][] = [
+    ['no such parent', { parent: 'Tmpl Nothing 1.0', count: 1, startNumber: 1 }, 'PARENT_NOT_FOUND', 404],
+    ['no snapshot', { parent: 'Tmpl NoSnap 1.0', count: 1, startNumber: 1 }, 'SNAPSHOT_MISSING', 422],
+    ['no customization spec', { parent: 'Tmpl NoSpec 1.0', count: 1, startNumber: 1 }, 'CUSTOMIZATION_SPEC_NOT_FOUND', 422],
+    ['a name taken in vCenter', { parent: 'Tmpl Capture 1.0', count: 2, startNumber: 98 }, 'NAME_CONFLICT', 409],
+    ['count 0', { parent: 'Tmpl Capture 1.0', count: 0, startNumber: 1 }, 'VALIDATION_FAILED', 400],
+    ['count 501', { parent: 'Tmpl Capture 1.0', count: 501, startNumber: 1 }, 'VALIDATION_FAILED', 400],
+    ['a prefix vCenter would escape', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, prefix: 'a/b' }, 'VALIDATION_FAILED', 400],
+    ['an empty ticket', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, ticket: '' }, 'VALIDATION_FAILED', 400],
+  ]
+  const before = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
+  for (const [what, input, code, status] of cases) {
+    const res = await deploy(input)
+    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+    t.same(codes(res), [code], what)
+    t.equal(res.statusCode, status, `${what}: HTTP ${status}`)
+    t.equal(rest.json().code, code, `${what}: REST says ${code} too`)
+    // The same details; a field's path names GraphQL's input rather than REST's body.
+    const restDetails = JSON.parse(JSON.stringify(rest.json().details ?? null).replaceAll('"body/', '"input/'))
+    t.same(res.body.errors![0]!.extensions!.details ?? null, restDetails, `${what}: same details`)
+    t.equal(res.body.data, null)
+  }
+  const conflict = await deploy({ parent: 'Tmpl Capture 1.0', count: 2, startNumber: 98 })
+  t.same(conflict.body.errors![0]!.extensions!.details, { names: ['Capture99'] })
+  const tooMany = await deploy({ parent: 'Tmpl Capture 1.0', count: 501, startNumber: 1 })
+  t.match(tooMany.body.errors![0], { message: /input\/count/, extensions: { details: { issues: [{ path: 'input/count' }] } } })
+  const after = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
+  t.equal(after.rows[0].n, before.rows[0].n, 'no deployment was recorded')
+
+  const readOnly = await deploy({ parent: 'Tmpl Capture 1.0', count: 1, startNumber: 50 }, 'deployments:read')
+  t.same(codes(readOnly), ['FORBIDDEN'])
+  t.equal(readOnly.statusCode, 403)
+  t.same(readOnly.body.errors![0]!.extensions!.details, { required: 'deployments:write' })
+})
+
+t.test('deployment(id): the whole deployment with its clones and progress', async (t) => {
+  const res = await gql(
+    service,
+    `query($id: ID!) { deployment(id: $id) { id status requester ticket durationSeconds startedAt finishedAt
+       progress { total done failed byStatus { ready } } clones { name status moref host deployment { id } } } }`,
+    { id: capture.id },
+    'deployments:read',
+  )
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const d = res.body.data!.deployment
+  t.match(d, { id: capture.id, status: 'SUCCEEDED', requester: 'alice', ticket: 'RITM0012345', progress: { total: 3, done: 3, failed: 0, byStatus: { ready: 3 } } })
+  t.type(d.durationSeconds, 'number')
+  t.ok(Date.parse(d.finishedAt) >= Date.parse(d.startedAt))
+  t.same(d.clones.map((c: any) => c.name), ['Capture01', 'Capture02', 'Capture03'])
+  t.ok(d.clones.every((c: any) => c.status === 'READY' && /^vm-/.test(c.moref) && c.host && c.deployment.id === capture.id))
+
+  for (const id of ['6f1c1c8e-6a2f-4a35-9d55-4c7c1d3c0a11', 'not-a-uuid']) {
+    const missing = await gql(service, `query($id: ID!) { deployment(id: $id) { id } }`, { id }, 'deployments:read')
+    t.equal(missing.statusCode, 200)
+    t.same(missing.body.data, { deployment: null })
+    t.match(missing.body.errors, [{ path: ['deployment'], extensions: { code: 'DEPLOYMENT_NOT_FOUND', details: { id } } }])
+  }
+})
+
+t.test('deployments: newest first, filtered, paged with cursors', async (t) => {
+  const all = await gql(service, `{ deployments(first: 1000) { totalCount nodes { id parent { name } requester } } }`, {}, 'deployments:read')
+  const ids: string[] = all.body.data!.deployments.nodes.map((d: any) => d.id)
+  t.equal(all.body.data!.deployments.totalCount, ids.length)
+  t.ok(ids.indexOf(packaging.id) < ids.indexOf(capture.id), 'newest first')
+
+  const paged: string[] = []
+  let after: string | null = null
+  for (;;) {
+    const page: any = await gql(
+      service,
+      `query($after: String) { deployments(first: 2, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
+      { after },
+      'deployments:read',
+    )
+    const { edges, pageInfo } = page.body.data.deployments
+    paged.push(...edges.map((e: any) => e.node.id))
+    t.equal(pageInfo.endCursor, edges.at(-1)?.cursor ?? null)
+    if (!pageInfo.hasNextPage) break
+    after = pageInfo.endCursor
+  }
+  t.same(paged, ids, 'pages of 2 give every deployment once, in order')
+
+  const bob = await gql(service, `{ deployments(filter: { requester: "bob" }) { nodes { id } } }`, {}, 'deployments:read')
+  t.same(bob.body.data!.deployments.nodes, [{ id: packaging.id }])
+  const byParent = await gql(
+    service,
+    `{ deployments(filter: { parent: "Tmpl Capture 1.0", status: SUCCEEDED }) { totalCount nodes { id } } }`,
+    {},
+    'deployments:read',
+  )
+  t.same(byParent.body.data!.deployments, { totalCount: 1, nodes: [{ id: capture.id }] })
+  const failed = await gql(service, `{ deployments(filter: { status: FAILED }) { totalCount } }`, {}, 'deployments:read')
+  t.equal(failed.body.data!.deployments.totalCount, 0)
+
+  t.same(codes(await gql(service, `{ deployments(first: 0) { totalCount } }`, {}, 'deployments:read')), ['VALIDATION_FAILED'])
+  t.same(codes(await gql(service, `{ deployments(after: "bogus") { totalCount } }`, {}, 'deployments:read')), ['VALIDATION_FAILED'])
+})
+
+t.test('clone(name): provenance, attributes and the steps it went through', async (t) => {
+  const res = await gql(
+    service,
+    `{ clone(name: "Capture02") { name number status moref instanceUuid host readyAt
+        parent { name moref } snapshot { name } deployment { id requester ticket }
+        attributes { name value } steps { step outcome taskMoref at } } }`,
+    {},
+    'deployments:read',
+  )
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const c = res.body.data!.clone
+  t.match(c, {
+    name: 'Capture02',
+    number: 2,
+    status: 'READY',
+    moref: /^vm-/,
+    parent: { name: 'Tmpl Capture 1.0' },
+    snapshot: { name: 'Base' },
+    deployment: { id: capture.id, requester: 'alice', ticket: 'RITM0012345' },
+  })
+  const attributes = Object.fromEntries(c.attributes.map((a: any) => [a.name, a.value]))
+  t.equal(attributes.Template, 'Tmpl Capture 1.0')
+  t.equal(attributes.Project, `Training 2010 <&>'" Ünïcødé`)
+  t.equal(attributes['Logon Administrator Password'], '***')
+  t.same(c.steps.map((s: any) => [s.step, s.outcome]), [
+    ['CLONING', 'SUCCEEDED'],
+    ['CUSTOMIZING', 'SUCCEEDED'],
+    ['POWERING_ON', 'SUCCEEDED'],
+    ['SETTING_ATTRIBUTES', 'SUCCEEDED'],
+  ])
+  t.ok(c.steps.slice(0, 3).every((s: any) => /^task-/.test(s.taskMoref)), 'each vCenter step with its task')
+
+  const missing = await gql(service, `{ clone(name: "Nobody01") { name } }`, {}, 'deployments:read')
+  t.same(missing.body.data, { clone: null })
+  t.match(missing.body.errors, [{ extensions: { code: 'CLONE_NOT_FOUND', details: { name: 'Nobody01' } } }])
+})
+
+t.test('clones: filters by prefix, parent, status and attribute; cursor pages', async (t) => {
+  const names = async (filter: string, scope = 'deployments:read') => {
+    const res = await gql(service, `{ clones(filter: ${filter}) { totalCount nodes { name } } }`, {}, scope)
+    t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+    const list = res.body.data!.clones.nodes.map((c: any) => c.name)
+    t.equal(res.body.data!.clones.totalCount, list.length)
+    return list
+  }
+  t.same(await names('{ prefix: "Capture" }'), ['Capture01', 'Capture02', 'Capture03'])
+  t.same(await names('{ parent: "Tmpl Packaging 1.0" }'), ['Packaging01', 'Packaging02'])
+  t.same(await names('{ parent: "Tmpl Packaging 1.0", status: FAILED }'), [])
+  t.same(await names('{ status: READY, prefix: "Pack" }'), ['Packaging01', 'Packaging02'])
+  t.same(await names('{ attribute: { name: "Role", value: "Packaging" } }'), ['Packaging01', 'Packaging02'])
+  t.same(await names('{ attribute: { name: "Template", value: "Tmpl Capture 1.0" }, prefix: "Capture0" }'), ['Capture01', 'Capture02', 'Capture03'])
+  t.same(await names('{ prefix: "%" }'), [], 'LIKE wildcards are matched literally')
+
+  // Secrets are sealed at rest: nobody can search them (REST refuses the same way).
+  for (const scope of ['deployments:read', 'deployments:read secrets:read']) {
+    const probe = await gql(service, `{ clones(filter: { attribute: { name: "Logon User Password", value: "guess" } }) { totalCount } }`, {}, scope)
+    t.same(codes(probe), ['VALIDATION_FAILED'], scope)
+    t.match(probe.body.errors![0], { message: /secret attribute/, extensions: { details: { field: 'attribute', name: 'Logon User Password' } } })
+  }
+  const rest = await service.app.inject({
+    method: 'GET',
+    url: `/v1/clones?attribute=${encodeURIComponent('Logon User Password:guess')}`,
+    headers: service.auth('deployments:read'),
+  })
+  t.equal(rest.json().code, 'VALIDATION_FAILED', 'as REST')
+
+  const pages: string[] = []
+  let after: string | null = null
+  do {
+    const res: any = await gql(
+      service,
+      `query($after: String) { clones(first: 2, after: $after, filter: { prefix: "Capture" }) { nodes { name } pageInfo { hasNextPage endCursor } } }`,
+      { after },
+      'deployments:read',
+    )
+    pages.push(...res.body.data.clones.nodes.map((c: any) => c.name))
+    after = res.body.data.clones.pageInfo.hasNextPage ? res.body.data.clones.pageInfo.endCursor : null
+  } while (after)
+  t.same(pages, ['Capture01', 'Capture02', 'Capture03'])
+})
+
+t.test('Password attributes: *** without secrets:read, the value with it (or admin), each reveal recorded', async (t) => {
+  const reveals = async (actor: string) =>
+    (
+      await service.app.database.pool.query(
+        `SELECT h.name FROM attribute_history h JOIN clones c ON c.id = h.clone_id WHERE h.event = 'reveal' AND h.actor = $1 ORDER BY h.name, c.name`,
+        [actor],
+      )
+    ).rows.map((r) => r.name)
+  const values = async (query: string, scope: string, sub: string) => {
+    const res = await gql(service, query, {}, scope, sub)
+    t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+    const clones = res.body.data!.clone ? [res.body.data!.clone] : res.body.data!.clones.nodes
+    return clones.flatMap((c: any) => c.attributes)
+  }
+  const one = `{ clone(name: "Capture01") { attributes { name value secret } } }`
+  const redacted = await values(one, 'deployments:read', 'reader')
+  t.match(redacted.find((a: any) => a.name === 'Logon Administrator Password'), { value: '***', secret: true })
+  t.match(redacted.find((a: any) => a.name === 'Logon User Password'), { value: '***', secret: true })
+  t.match(redacted.find((a: any) => a.name === 'Logon User Name'), { value: 'trainee', secret: false }, 'other attributes as they are')
+  t.same(await reveals('reader'), [], 'nothing revealed, nothing recorded')
+
+  for (const [scope, sub] of [['deployments:read secrets:read', 'auditor'], ['admin', 'root']] as const) {
+    const revealed = await values(one, scope, sub)
+    t.equal(revealed.find((a: any) => a.name === 'Logon Administrator Password').value, 'S3cret<&>', scope)
+    t.same(await reveals(sub), ['Logon Administrator Password', 'Logon User Password'], `${sub}'s reveal recorded`)
+  }
+
+  const list = `{ clones(filter: { prefix: "Pack" }) { nodes { attributes { name value } } } }`
+  const listed = (await values(list, 'deployments:read', 'reader')).filter((a: any) => /Password/.test(a.name))
+  t.ok(listed.length === 4 && listed.every((a: any) => a.value === '***'), 'in lists too')
+  const openList = (await values(list, 'deployments:read secrets:read', 'lister')).filter((a: any) => /Password/.test(a.name))
+  t.ok(openList.length === 4 && openList.every((a: any) => a.value !== '***'), 'opened in lists with secrets:read')
+  t.equal((await reveals('lister')).length, 4, 'one reveal recorded per secret shown')
+})
+
+t.test('parents: what vCenter offers, checked as a deployment would be, with their clones', async (t) => {
+  const res = await gql(
+    service,
+    `{ parents { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
+        snapshot { name } problems { code } warnings { code } clones { name } } }`,
+    {},
+    'deployments:read',
+  )
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const byName = Object.fromEntries(res.body.data!.parents.map((p: any) => [p.name, p]))
+  t.same(Object.keys(byName), [
+    'Tmpl Capture 1.0',
+    'Tmpl Kiosk 1.0',
+    'Tmpl NoSnap 1.0',
+    'Tmpl NoSpec 1.0',
+    'Tmpl Packaging 1.0',
+    'Tmpl Verification 1.0',
+  ], 'the templates; neither the clones (they carry Template) nor Capture99 (no spec named)')
+  t.match(byName['Tmpl Capture 1.0'], { ready: true, customizationSpec: 'Capture', customizationSpecExists: true, snapshot: { name: 'Base' }, problems: [], warnings: [] })
+  t.same(byName['Tmpl Capture 1.0'].clones.map((c: any) => c.name), ['Capture01', 'Capture02', 'Capture03'])
+  t.match(byName['Tmpl NoSnap 1.0'], { ready: false, snapshot: null, problems: [{ code: 'SNAPSHOT_MISSING' }] })
+  t.match(byName['Tmpl NoSpec 1.0'], { ready: false, customizationSpec: 'Missing Spec', customizationSpecExists: false, problems: [{ code: 'CUSTOMIZATION_SPEC_NOT_FOUND' }] })
+  t.match(byName['Tmpl Kiosk 1.0'], { ready: true, hasNonPersistentDisk: true, warnings: [{ code: 'PARENT_HAS_NONPERSISTENT_DISK' }] })
+})
+
+t.test('a query asked again runs compiled (graphql-jit) and answers the same', async (t) => {
+  const everything = /* GraphQL */ `
+    query Everything($id: ID!) {
+      deployment(id: $id) {
+        id status prefix count startNumber requester ticket customizationAttribute customizationSpec copiedAttributes
+        parent { name moref } snapshot { name moref createdAt } warnings { code message } error { code message faultType }
+        createdAt startedAt finishedAt durationSeconds
+        progress { total done failed byStatus { pending cloning customizing poweringOn settingAttributes ready failed } }
+        clones { id name number status moref instanceUuid host reportedHost error { code } createdAt readyAt vanishedAt
+          parent { name } snapshot { name } deployment { id } attributes { name value secret }
+          steps { step outcome taskMoref detail error { code } at } }
+      }
+      deployments(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } nodes { id } }
+      clones(first: 2, filter: { prefix: "Capture" }) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { name } } }
+      parents { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
+        snapshot { name moref } problems { code message } warnings { code message } }
+    }
+  `
+  const first = await gql(service, everything, { id: capture.id }, 'deployments:read')
+  t.equal(first.statusCode, 200, JSON.stringify(first.body.errors))
+  for (let i = 0; i < 2; i++) {
+    const again = await gql(service, everything, { id: capture.id }, 'deployments:read')
+    t.same(again.body, first.body, `run ${i + 2}`)
+  }
+  t.equal(first.body.data!.clones.totalCount, 3)
+})
+
+t.test('no data without a valid token; each root field needs its scope', async (t) => {
+  const query = `{ clones { totalCount } }`
+  const anonymous = await gql(service, query, {}, null)
+  t.equal(anonymous.statusCode, 401)
+  t.same(anonymous.body.data, null)
+  t.same(codes(anonymous), ['UNAUTHORIZED'])
+
+  for (const [what, authorization] of invalidAuthorizations(service)) {
+    const res = await service.app.inject({ method: 'POST', url: '/graphql', headers: { authorization }, payload: { query } })
+    t.equal(res.statusCode, 401, what)
+    t.same(res.json().errors.map((e: any) => e.extensions.code), ['UNAUTHORIZED'], what)
+  }
+  const get = await service.app.inject({ method: 'GET', url: `/graphql?query=${encodeURIComponent(query)}` })
+  t.equal(get.statusCode, 401, 'GET too')
+
+  // Not even the schema's shape answers without a token.
+  const invalid = await gql(service, `{ nothingHere }`, {}, null)
+  t.same(codes(invalid), ['UNAUTHORIZED'])
+
+  const roots = ['deployment(id: "x") { id }', 'deployments { totalCount }', 'clone(name: "x") { name }', 'clones { totalCount }', 'parents { name }']
+  for (const field of roots) {
+    const res = await gql(service, `{ ${field} }`, {}, 'secrets:read')
+    t.same(codes(res), ['FORBIDDEN'], field)
+    t.equal(res.body.errors![0]!.extensions!.details.required, 'deployments:read')
+  }
+  const viaGet = await service.app.inject({
+    method: 'GET',
+    url: `/graphql?query=${encodeURIComponent('mutation { deployLinkedClones(input: { parent: "x", count: 1, startNumber: 1 }) { id } }')}`,
+    headers: service.auth('deployments:write'),
+  })
+  t.equal(viaGet.statusCode, 405)
+  t.same(viaGet.json().errors.map((e: any) => e.extensions.code), ['METHOD_NOT_ALLOWED'])
+})
