@@ -442,6 +442,9 @@ function translate(err: unknown): unknown {
     return err.status >= 500 || err.status === 429 ? new VcenterUnreachable(err.message, { cause: err }) : new TaskFailed('HttpError', err.message)
   }
   if (err instanceof VimFault) {
+    // Still not authenticated after the session layer's fresh login: a passing state of vCenter's
+    // session service, not a refusal of the operation (which never ran).
+    if (err.faultType === 'NotAuthenticated') return new VcenterUnreachable(`vCenter session: ${err.message}`, { cause: err })
     if (err.faultType === 'InvalidLogin') return new VcenterUnreachable('vCenter refused the login (InvalidLogin): check VCENTER_USERNAME and VCENTER_PASSWORD', { cause: err })
     return new TaskFailed(err.faultType, err.faultString || err.message)
   }

@@ -90,7 +90,10 @@ async function api(service: ServiceProcess, method: string, url: string, body?: 
 
 async function deploy(service: ServiceProcess, payload: object): Promise<{ id: string; clones: { name: string; instanceUuid: string }[] }> {
   const res = await api(service, 'POST', '/v1/deployments', payload)
-  if (res.status !== 202) throw new Error(`${res.status} ${JSON.stringify(res.body)}`)
+  if (res.status !== 202) {
+    const errors = service.output.filter((l) => l.includes('"level":50')).slice(-3)
+    throw new Error(`${res.status} ${JSON.stringify(res.body)}\n${errors.join('\n')}`)
+  }
   figures.deployments++
   return res.body
 }
@@ -132,7 +135,10 @@ async function verify(tt: Test, deployment: any, parent: string) {
       attributes.get('Template') === parent &&
       clone.status === 'ready'
     if (!agrees) figures.mismatched++
-    tt.ok(agrees, `${clone.name}: moref, instance UUID, power state, attributes and status agree with vCenter`)
+    tt.ok(agrees, `${clone.name}: moref, instance UUID, power state, attributes and status agree with vCenter`, {
+      clone,
+      vm: { moref: vm.obj.value, instanceUuid: vm.props['config.instanceUuid'], powerState: vm.props['runtime.powerState'] },
+    })
   }
 }
 
@@ -209,8 +215,13 @@ t.test('the embedded PostgreSQL killed with the service recovers', async (t) => 
   service = await start(embedded)
   const done = await finished(() => [service], d.id)
   await verify(t, done, 'Tmpl Kiosk 1.0')
-  await service.kill('SIGTERM')
+  // SIGTERM: stop taking work, finish or hand back what runs, stop PostgreSQL, exit in bounded time.
+  const stopping = Date.now()
+  t.equal(await service.kill('SIGTERM'), 0, 'SIGTERM exits cleanly')
+  t.ok(Date.now() - stopping < 30_000, `within the shutdown bound (${Date.now() - stopping} ms)`)
   running.delete(service)
+  const postmaster = await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => undefined)
+  t.equal(postmaster, undefined, 'and its PostgreSQL stopped with it')
 })
 
 t.test('nothing lost, nothing made twice', async (t) => {
