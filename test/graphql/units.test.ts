@@ -3,7 +3,7 @@
  * readiness, error presentation, and the rule that every root field declares its scope.
  */
 import t from 'tap'
-import { GraphQLError, buildSchema } from 'graphql'
+import { GraphQLError, buildSchema, type GraphQLEnumType, type GraphQLObjectType } from 'graphql'
 import { CloneNotFound, NameConflict } from '../../src/errors.js'
 import { ROOT_FIELD_SCOPES, requireScope } from '../../src/graphql/auth.js'
 import { formatExecutionErrors, refusal, toGraphqlError } from '../../src/graphql/errors.js'
@@ -17,6 +17,7 @@ import { ProgressTracker, type ProgressEvent } from '../../src/graphql/progress/
 import type { ProgressSnapshot } from '../../src/graphql/queries.js'
 import { typeDefs } from '../../src/graphql/schema.js'
 import type { ParentFacts } from '../../src/domain/plan.js'
+import { countByStatus } from '../../src/domain/progress.js'
 
 const DEPLOYMENT = '6f1c1c8e-6a2f-4a35-9d55-4c7c1d3c0a11'
 
@@ -29,6 +30,16 @@ t.test('every root field of the schema declares its scope', async (t) => {
   }
   t.equal(ROOT_FIELD_SCOPES.Mutation.deployLinkedClones, 'deployments:write')
   t.ok(Object.values(ROOT_FIELD_SCOPES.Query).every((s) => s === 'deployments:read'))
+})
+
+t.test('the CloneStatus enum and the counts follow the statuses of the domain', async (t) => {
+  const schema = buildSchema(typeDefs)
+  const statuses = Object.keys(countByStatus([]))
+  const cloneStatus = schema.getType('CloneStatus') as GraphQLEnumType
+  t.same(cloneStatus.getValues().map((v) => v.name), statuses.map((s) => s.toUpperCase()))
+  const counts = schema.getType('CloneStatusCounts') as GraphQLObjectType
+  t.same(Object.keys(counts.getFields()), statuses.map((s) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())))
+  t.ok(statuses.includes('powering_on') && Object.keys(counts.getFields()).includes('poweringOn'))
 })
 
 t.test('requireScope: no principal is UNAUTHORIZED, a missing scope FORBIDDEN, admin holds all', async (t) => {

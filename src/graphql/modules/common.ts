@@ -2,7 +2,17 @@
  * Types shared by the modules. Enum values are GraphQL's UPPER_CASE spelling of the stored (and REST)
  * values: `powering_on` is POWERING_ON, converted by toEnum/fromEnum.
  */
+import { countByStatus } from '../../domain/progress.js'
 import { DateTime } from '../scalars.js'
+
+export const toEnum = (value: string) => value.toUpperCase()
+export const fromEnum = <T extends string>(value: string | null | undefined): T | undefined =>
+  value ? (value.toLowerCase() as T) : undefined
+/** `powering_on` -> `poweringOn`: a status as a field name. */
+export const toFieldName = (value: string) => value.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** Every clone status the domain knows, in its order: the schema follows the domain. */
+export const CLONE_STATUSES = Object.keys(countByStatus([]))
 
 export const typeDefs = /* GraphQL */ `
   scalar DateTime
@@ -16,13 +26,7 @@ export const typeDefs = /* GraphQL */ `
 
   "A clone's step; READY and FAILED are final."
   enum CloneStatus {
-    PENDING
-    CLONING
-    CUSTOMIZING
-    POWERING_ON
-    SETTING_ATTRIBUTES
-    READY
-    FAILED
+    ${CLONE_STATUSES.map(toEnum).join('\n    ')}
   }
 
   "A VM by name and managed object reference, as recorded when the deployment was accepted."
@@ -65,7 +69,3 @@ export const typeDefs = /* GraphQL */ `
 `
 
 export const resolvers = { DateTime }
-
-export const toEnum = (value: string) => value.toUpperCase()
-export const fromEnum = <T extends string>(value: string | null | undefined): T | undefined =>
-  value ? (value.toLowerCase() as T) : undefined

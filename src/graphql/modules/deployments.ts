@@ -8,7 +8,7 @@ import { deploymentRequest } from '../input.js'
 import { decodeCursor, pageSize } from '../pagination.js'
 import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../queries.js'
 import type { ProgressCounts } from '../progress/tracker.js'
-import { fromEnum, toEnum } from './common.js'
+import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from './common.js'
 
 export const typeDefs = /* GraphQL */ `
   type Deployment {
@@ -46,13 +46,7 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type CloneStatusCounts {
-    pending: Int!
-    cloning: Int!
-    customizing: Int!
-    poweringOn: Int!
-    settingAttributes: Int!
-    ready: Int!
-    failed: Int!
+    ${CLONE_STATUSES.map((status) => `${toFieldName(status)}: Int!`).join('\n    ')}
   }
 
   type DeploymentConnection {
@@ -122,15 +116,7 @@ export function presentProgress({ total, done, failed, byStatus }: ProgressCount
     total,
     done,
     failed,
-    byStatus: {
-      pending: byStatus.pending,
-      cloning: byStatus.cloning,
-      customizing: byStatus.customizing,
-      poweringOn: byStatus.powering_on,
-      settingAttributes: byStatus.setting_attributes,
-      ready: byStatus.ready,
-      failed: byStatus.failed,
-    },
+    byStatus: Object.fromEntries(Object.entries(byStatus).map(([status, n]) => [toFieldName(status), n])),
   }
 }
 
