@@ -23,6 +23,7 @@ import jwtPlugin from './plugins/external/jwt.js'
 import graphqlPlugin from './plugins/external/mercurius.js'
 import databasePlugin from './plugins/app/database.js'
 import deploymentsPlugin from './plugins/app/deployments.js'
+import poolsPlugin from './plugins/app/pools.js'
 import queuePlugin from './plugins/app/queue.js'
 import vcenterPlugin from './plugins/app/vcenter.js'
 import healthRoutes from './routes/health.js'
@@ -30,6 +31,7 @@ import attributeRoutes from './routes/v1/attributes.js'
 import cloneRoutes from './routes/v1/clones.js'
 import deploymentRoutes from './routes/v1/deployments.js'
 import reportRoutes from './routes/v1/reports.js'
+import poolRoutes from './routes/v1/pools.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -77,6 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limits: config.limits,
     runWorkers: options.runWorkers ?? true,
   })
+  await app.register(poolsPlugin, { runWorkers: options.runWorkers ?? true, workers: config.limits.perVcenter })
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv })
   await app.register(healthRoutes)
@@ -86,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await v1.register(cloneRoutes)
       await v1.register(attributeRoutes)
       await v1.register(reportRoutes)
+      await v1.register(poolRoutes)
     },
     { prefix: '/v1' },
   )

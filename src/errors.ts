@@ -45,6 +45,8 @@ export const InsufficientSpace = define(
   422,
   'The datastore "%s" has %s GB free; %s linked clones need about %s GB (each its delta and, powered on, a swap file)',
 )
+export const PoolNotFound = define('POOL_NOT_FOUND', 404, 'No pool named "%s"')
+export const PoolBusy = define('POOL_BUSY', 409, 'The pool "%s" is changing; try again once its current deployment is over')
 export const VcenterRefused = define('VCENTER_REFUSED', 502, 'vCenter refused the change: %s')
 export const RouteNotFound = define('NOT_FOUND', 404, 'No route %s')
 export const ParentNotFound = define('PARENT_NOT_FOUND', 404, 'No virtual machine named "%s" exists in vCenter')

@@ -20,7 +20,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core'
 import type { AttributeValue } from '../domain/attributes.js'
-import type { CloneStatus, DeploymentStatus } from '../domain/progress.js'
+import type { CloneStatus, DeploymentKind, DeploymentStatus } from '../domain/progress.js'
 import type { Warning } from '../domain/plan.js'
 
 /**
@@ -70,12 +70,16 @@ export const deployments = pgTable(
     /** The parent's values at request time, Template included: what every clone receives. Secrets sealed. */
     attributeValues: jsonb('attribute_values').$type<StoredAttributeValue[]>().notNull(),
     warnings: jsonb('warnings').$type<Warning[]>().notNull().default([]),
+    /** What the deployment does: make clones, or destroy a pool's clones (strip back, scale down). */
+    kind: text('kind').$type<DeploymentKind>().notNull().default('deploy'),
+    /** The pool this deployment changes; null for a one-off deployment. */
+    poolName: text('pool_name'),
     error: jsonb('error').$type<RecordedError>(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     ...timestamps,
   },
-  (t) => [index('deployments_created_at_idx').on(t.createdAt)],
+  (t) => [index('deployments_created_at_idx').on(t.createdAt), index('deployments_pool_idx').on(t.poolName)],
 )
 
 export const clones = pgTable(
@@ -100,11 +104,15 @@ export const clones = pgTable(
     datastoreMoref: text('datastore_moref'),
     error: jsonb('error').$type<RecordedError>(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
+    /** The deployment (strip back, scale down) that destroys this clone; its record is kept. */
+    destroyDeploymentId: uuid('destroy_deployment_id').references(() => deployments.id),
+    destroyedAt: timestamp('destroyed_at', { withTimezone: true }),
     ...timestamps,
   },
   (t) => [
-    // A name is held by one live clone at a time; a failed clone leaves its name free.
-    uniqueIndex('clones_live_name_idx').on(t.name).where(sql`status <> 'failed'`),
+    // A name is held by one live clone at a time; a failed or destroyed clone leaves its name free.
+    uniqueIndex('clones_live_name_idx').on(t.name).where(sql`status NOT IN ('failed', 'destroyed')`),
+    index('clones_destroy_deployment_idx').on(t.destroyDeploymentId),
     index('clones_deployment_idx').on(t.deploymentId),
     index('clones_name_idx').on(t.name),
   ],
@@ -193,6 +201,27 @@ export const attributeHistory = pgTable(
   (t) => [index('attribute_history_clone_idx').on(t.cloneId, t.seq)],
 )
 
+/**
+ * A pool: the named desired state of a group of clones of one parent. Its clones are those of the
+ * deployments that name it; changes run as deployments (deploy, scale-down, strip).
+ */
+export const pools = pgTable('pools', {
+  name: text('name').primaryKey(),
+  parentName: text('parent_name').notNull(),
+  prefix: text('prefix').notNull(),
+  startNumber: integer('start_number').notNull(),
+  size: integer('size').notNull(),
+  copiedAttributes: jsonb('copied_attributes').$type<string[]>(),
+  customizationAttribute: text('customization_attribute'),
+  hostLimit: integer('host_limit'),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  /** active, or stripped (its clones destroyed; the record kept). */
+  status: text('status').$type<'active' | 'stripped'>().notNull().default('active'),
+  requester: text('requester').notNull(),
+  ...timestamps,
+})
+
+export type PoolRow = typeof pools.$inferSelect
 export type DeploymentRow = typeof deployments.$inferSelect
 export type CloneRow = typeof clones.$inferSelect
 export type CloneStepRow = typeof cloneSteps.$inferSelect

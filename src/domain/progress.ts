@@ -4,18 +4,26 @@
 
 /** A clone's steps in order; `ready` and `failed` are final. */
 export const CLONE_STEPS = ['pending', 'cloning', 'customizing', 'powering_on', 'setting_attributes', 'ready'] as const
-export type CloneStatus = (typeof CLONE_STEPS)[number] | 'failed'
+/** A pool's clone being destroyed (strip back, scale down): `destroying`, then `destroyed` (final). */
+export const DESTROY_STEPS = ['destroying', 'destroyed'] as const
+export type CloneStatus = (typeof CLONE_STEPS)[number] | 'failed' | (typeof DESTROY_STEPS)[number]
 
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
 
+/** `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones. */
+export type DeploymentKind = 'deploy' | 'scale-down' | 'strip'
+
+/** Final statuses, as finishIfDone knows them too. */
+export const FINAL_CLONE_STATUSES = ['ready', 'failed', 'destroyed'] as const
+
 export function isFinalCloneStatus(status: CloneStatus): boolean {
-  return status === 'ready' || status === 'failed'
+  return (FINAL_CLONE_STATUSES as readonly string[]).includes(status)
 }
 
 export type StepCounts = Record<CloneStatus, number>
 
 export function countByStatus(statuses: readonly CloneStatus[]): StepCounts {
-  const counts = Object.fromEntries([...CLONE_STEPS, 'failed'].map((s) => [s, 0])) as StepCounts
+  const counts = Object.fromEntries([...CLONE_STEPS, 'failed', ...DESTROY_STEPS].map((s) => [s, 0])) as StepCounts
   for (const status of statuses) counts[status] += 1
   return counts
 }

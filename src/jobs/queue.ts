@@ -9,7 +9,20 @@ import PgBoss from 'pg-boss'
 export const QUEUES = {
   /** One job per clone: clone, customize, power on, copy attributes. */
   provisionClone: 'clone-provision',
+  /** One job per clone of a pool being stripped back or scaled down: power off, destroy. */
+  destroyClone: 'clone-destroy',
+  /** One job per pool with an expiry, due at that time: strips the pool back. */
+  expirePool: 'pool-expire',
 } as const
+
+export interface DestroyCloneData {
+  cloneId: string
+  deploymentId: string
+}
+
+export interface ExpirePoolData {
+  pool: string
+}
 
 /** Notified (on commit) when clone jobs are queued, so that idle workers in every replica wake up. */
 export const JOBS_QUEUED = 'clone_jobs_queued'
@@ -50,6 +63,8 @@ export async function startQueue(connectionString: string, onError: (err: Error)
   boss.on('error', onError)
   await boss.start()
   await ensureQueue(connectionString, boss, { name: QUEUES.provisionClone, ...PROVISION_RETRY })
+  await ensureQueue(connectionString, boss, { name: QUEUES.destroyClone, ...PROVISION_RETRY })
+  await ensureQueue(connectionString, boss, { name: QUEUES.expirePool, retryLimit: 20, retryDelay: 5, retryBackoff: true })
   return boss
 }
 
@@ -91,4 +106,32 @@ export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?:
     `SELECT pg_notify('${JOBS_QUEUED}', '')`,
     [],
   )
+}
+
+/** One destroy job per clone, inside the caller's transaction. */
+export async function enqueueDestroy(boss: PgBoss, cloneIds: string[], deploymentId: string, db: SqlExecutor): Promise<void> {
+  if (cloneIds.length === 0) return
+  await boss.insert(
+    cloneIds.map((cloneId) => ({
+      name: QUEUES.destroyClone,
+      data: { cloneId, deploymentId } satisfies DestroyCloneData,
+      singletonKey: `${cloneId}:${deploymentId}`,
+      ...PROVISION_RETRY,
+    })),
+    { db },
+  )
+}
+
+/**
+ * The pool's expiry job, due at `expiresAt`. One per pool and expiry time; a renewed pool's earlier
+ * job still runs and finds the pool not yet expired.
+ */
+export async function scheduleExpiry(boss: PgBoss, pool: string, expiresAt: Date): Promise<void> {
+  await boss.send(QUEUES.expirePool, { pool } satisfies ExpirePoolData, {
+    startAfter: expiresAt,
+    singletonKey: `${pool}@${expiresAt.toISOString()}`,
+    retryLimit: 20,
+    retryDelay: 5,
+    retryBackoff: true,
+  })
 }

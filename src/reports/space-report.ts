@@ -3,7 +3,7 @@
  * for the parents the service has cloned and their live clones. One bulk read of summary.storage and
  * the disks of every parent and clone (src/vcenter), then the arithmetic of src/domain/space.ts.
  */
-import { and, eq, isNotNull, ne } from 'drizzle-orm'
+import { and, eq, isNotNull, ne, notInArray } from 'drizzle-orm'
 import type { Db } from '../db/database.js'
 import { clones, deployments } from '../db/schema.js'
 import { measuredGroupSpace, totalSpace, type GroupSpace, type SpaceTotal } from '../domain/space.js'
@@ -36,7 +36,7 @@ export class SpaceReporter {
       .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNotNull(clones.moref), ne(clones.status, 'failed')))
+      .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed'])))
     const byParent = new Map<string, { name: string; clones: string[] }>()
     for (const row of rows) {
       const group = byParent.get(row.parentMoref) ?? { name: row.parentName, clones: [] }

@@ -102,7 +102,15 @@ export interface VcenterGateway {
    * with whether its spec exists.
    */
   listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]>
+  /**
+   * Powers off and destroys the VM with this instance UUID, only when it is the VM we recorded
+   * (`expectedMoref`): `absent` when no VM has the UUID, `not-owned` when another VM answers to it.
+   */
+  destroyOwnedVm(instanceUuid: string, expectedMoref: string | null, onTask: (taskMoref: string) => Promise<void>): Promise<DestroyOutcome>
 }
+
+/** What destroying a clone found. */
+export type DestroyOutcome = 'destroyed' | 'absent' | 'not-owned'
 
 /** A VM's space as vCenter reports it (summary.storage), in bytes. */
 export interface VmStorage {

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { VcenterConfig } from '../config/config.js'
 import { TEMPLATE_ATTRIBUTE, type AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts, SnapshotFacts } from '../domain/plan.js'
+import type { DestroyOutcome } from './gateway.js'
 import {
   TaskFailedError,
   TaskVanishedError,
@@ -21,7 +22,6 @@ import {
   decodeCustomFieldValues,
   decodeSnapshotInfo,
   isFault,
-  methods,
   num,
   type CustomizationSpec,
   type MoRef,
@@ -51,8 +51,6 @@ export class VsphereGateway implements VcenterGateway {
   /** Custom field name -> key, for this vCenter. */
   private fieldKeys?: Promise<Map<string, number>>
   private readonly specs = new Map<string, { at: number; spec: Promise<CustomizationSpec> }>()
-  /** A ContainerView of every VM, kept for the session (see allVmNames). */
-  private vmView?: { ref: MoRef; generation: number; client: VimClient }
 
   constructor(
     private readonly config: VcenterConfig,
@@ -61,7 +59,7 @@ export class VsphereGateway implements VcenterGateway {
 
   async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
     return this.use(async (client) => {
-      const all = await this.allVmNames(client)
+      const all = await client.property.listByType(client.serviceContent.rootFolder, 'VirtualMachine', ['name'])
       const wanted = new Set(names)
       const existingNames = all.map((o) => String(o.props.name)).filter((n) => wanted.has(n))
       const parentRef = all.find((o) => o.props.name === parentName)?.obj
@@ -234,38 +232,6 @@ export class VsphereGateway implements VcenterGateway {
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
-
-  /**
-   * Every VM's name, through one ContainerView kept for the session: one call per plan instead of
-   * creating and destroying a view each time. Views belong to the session; after a new login (or if
-   * the view is gone) it is made again.
-   */
-  private async allVmNames(client: VimClient) {
-    const spec = (view: MoRef) => [
-      {
-        propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }],
-        objectSet: [
-          { obj: view, skip: true, selectSet: [{ _type: 'TraversalSpec' as const, type: 'ContainerView', path: 'view', skip: false }] },
-        ],
-      },
-    ]
-    const generation = client.session.generation
-    if (this.vmView && this.vmView.generation === generation && this.vmView.client === client) {
-      try {
-        return await client.property.retrieve(spec(this.vmView.ref))
-      } catch (err) {
-        if (!isFault(err, 'ManagedObjectNotFound')) throw err
-      }
-    }
-    const ref = await methods.CreateContainerView(client.rt, {
-      _this: client.serviceContent.viewManager,
-      container: client.serviceContent.rootFolder,
-      type: ['VirtualMachine'],
-      recursive: true,
-    })
-    this.vmView = { ref, generation, client }
-    return client.property.retrieve(spec(ref))
-  }
 
   /** The hosts of the cluster (compute resource) a host belongs to, in one call by traversal. */
   private async clusterHosts(client: VimClient, hostMoref: string): Promise<HostCandidate[]> {
@@ -461,6 +427,29 @@ export class VsphereGateway implements VcenterGateway {
           return { parent, customizationSpecExists: !!spec && specs.has(spec) }
         })
         .sort((a, b) => a.parent.name.localeCompare(b.parent.name))
+    })
+  }
+
+  async destroyOwnedVm(
+    instanceUuid: string,
+    expectedMoref: string | null,
+    onTask: (taskMoref: string) => Promise<void>,
+  ): Promise<DestroyOutcome> {
+    return this.use(async (client) => {
+      const found = await client.findVmByInstanceUuid(instanceUuid)
+      if (!found) return 'absent'
+      // Only the VM we made: the recorded instance UUID must lead to the recorded moref.
+      if (!expectedMoref || found.value !== expectedMoref) return 'not-owned'
+      const props = await client.property.retrieveOne(found, ['runtime.powerState'])
+      if (props['runtime.powerState'] !== 'poweredOff') {
+        const off = await client.powerOffVM(found)
+        await onTask(off.value)
+        await client.tasks.watch(off)
+      }
+      const task = await client.destroy(found)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+      return 'destroyed'
     })
   }
 }

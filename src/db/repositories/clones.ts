@@ -3,7 +3,7 @@
  * custom attributes, in a fixed number of queries whatever the number of clones. Attributes come
  * from the attribute store (src/assets), which opens or redacts secrets.
  */
-import { and, asc, eq, like, ne } from 'drizzle-orm'
+import { and, asc, eq, like, ne, notInArray } from 'drizzle-orm'
 import type { Attribute, AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { Db } from '../database.js'
@@ -58,7 +58,7 @@ export class CloneRepository {
         ? and(
             filter.prefix ? like(clones.name, `${escapeLike(filter.prefix)}%`) : undefined,
             attributeMatch,
-            ne(clones.status, 'failed'),
+            notInArray(clones.status, ['failed', 'destroyed']),
           )
         : undefined
     const rows = await this.db

@@ -3,7 +3,7 @@
  * and reads. Every write of a clone's step happens as the step happens, so a restart loses nothing.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, desc, eq, inArray, isNull, ne, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { drizzle } from 'drizzle-orm/node-postgres'
@@ -24,6 +24,8 @@ export interface NewDeployment {
   plan: DeploymentPlan
   requester: string
   ticket?: string
+  /** The pool this deployment grows. */
+  poolName?: string
 }
 
 /** Runs SQL on the transaction's connection: how jobs join the deployment's transaction. */
@@ -99,6 +101,7 @@ export class DeploymentRepository {
           copiedAttributes: plan.copiedAttributes,
           attributeValues,
           warnings: plan.warnings,
+          poolName: input.poolName ?? null,
         })
         .returning()
       if (!deployment) throw new Error('insert into deployments returned no row')
@@ -136,7 +139,7 @@ export class DeploymentRepository {
     const rows = await this.db
       .select()
       .from(clones)
-      .where(eq(clones.deploymentId, id))
+      .where(deployment.kind === 'deploy' ? eq(clones.deploymentId, id) : eq(clones.destroyDeploymentId, id))
       .orderBy(asc(clones.number))
     return { deployment, clones: rows }
   }
@@ -152,7 +155,7 @@ export class DeploymentRepository {
     const rows = await this.db
       .select({ name: clones.name })
       .from(clones)
-      .where(and(inArray(clones.name, names), ne(clones.status, 'failed')))
+      .where(and(inArray(clones.name, names), notInArray(clones.status, ['failed', 'destroyed'])))
     return rows.map((r) => r.name)
   }
 
@@ -162,7 +165,7 @@ export class DeploymentRepository {
       .select({ host: clones.hostMoref, n: sql<number>`count(*)::int` })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.parentMoref, parentMoref), ne(clones.status, 'failed')))
+      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
       .groupBy(clones.hostMoref)
     return new Map(rows.flatMap((r) => (r.host ? [[r.host, r.n] as const] : [])))
   }
@@ -190,14 +193,16 @@ export class DeploymentRepository {
    * committing its own final status, so the last one to finish always sees all the others.
    */
   async finishIfDone(id: string): Promise<DeploymentRow | undefined> {
+    // A deployment's clones: those it makes, or (strip back, scale down) those it destroys.
+    const ofDeployment = or(eq(clones.deploymentId, id), eq(clones.destroyDeploymentId, id))
     const unfinished = this.db
       .select({ one: sql`1` })
       .from(clones)
-      .where(and(eq(clones.deploymentId, id), notInArray(clones.status, ['ready', 'failed'])))
+      .where(and(ofDeployment, notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
     const failed = this.db
       .select({ n: sql<number>`count(*)::int` })
       .from(clones)
-      .where(and(eq(clones.deploymentId, id), eq(clones.status, 'failed')))
+      .where(and(ofDeployment, eq(clones.status, 'failed')))
     const [row] = await this.db
       .update(deployments)
       .set({
@@ -266,7 +271,7 @@ export class DeploymentRepository {
       .select({ id: clones.id })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNull(deployments.finishedAt), notInArray(clones.status, ['ready', 'failed'])))
+      .where(and(isNull(deployments.finishedAt), notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
       .orderBy(asc(deployments.createdAt), asc(clones.number))
     return rows.map((r) => r.id)
   }

@@ -1,0 +1,210 @@
+/**
+ * Pools and their clones. A pool's clones are the clones of the deployments that name it; destroying
+ * them (strip back, scale down) is a deployment of its own whose clones are marked, never deleted.
+ */
+import { randomUUID } from 'node:crypto'
+import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type pg from 'pg'
+import type { DeploymentKind } from '../../domain/progress.js'
+import type { Database, Db } from '../database.js'
+import * as schema from '../schema.js'
+import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
+import type { TransactionSql } from './deployments.js'
+
+export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status'>
+
+export class PoolRepository {
+  private readonly db: Db
+
+  constructor(private readonly database: Database) {
+    this.db = database.db
+  }
+
+  async get(name: string): Promise<PoolRow | undefined> {
+    const [row] = await this.db.select().from(pools).where(eq(pools.name, name))
+    return row
+  }
+
+  async list(): Promise<PoolRow[]> {
+    return this.db.select().from(pools).orderBy(asc(pools.name))
+  }
+
+  /** Inserts the pool; a stripped pool of the same name is replaced. False when an active one holds the name. */
+  async insert(pool: NewPool): Promise<boolean> {
+    const rows = await this.db
+      .insert(pools)
+      .values(pool)
+      .onConflictDoUpdate({
+        target: pools.name,
+        set: { ...pool, status: 'active', createdAt: sql`now()`, updatedAt: sql`now()` },
+        setWhere: eq(pools.status, 'stripped'),
+      })
+      .returning()
+    return rows.length > 0
+  }
+
+  /** Forgets a pool whose first deployment was refused (nothing else refers to it yet). */
+  async remove(name: string): Promise<void> {
+    await this.db.delete(pools).where(eq(pools.name, name))
+  }
+
+  async update(name: string, fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status'>>): Promise<PoolRow | undefined> {
+    const [row] = await this.db
+      .update(pools)
+      .set({ ...fields, updatedAt: sql`now()` })
+      .where(eq(pools.name, name))
+      .returning()
+    return row
+  }
+
+  /** Active pools other than `except`. */
+  async others(except: string): Promise<PoolRow[]> {
+    return this.db
+      .select()
+      .from(pools)
+      .where(and(ne(pools.name, except), eq(pools.status, 'active')))
+  }
+
+  /** The pool's live clones (neither failed nor destroyed), by number. */
+  async liveClones(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.poolName, name), notInArray(clones.status, ['failed', 'destroyed'])))
+      .orderBy(asc(clones.number))
+    return rows.map((r) => r.clone)
+  }
+
+  /** Every clone the pool has had, destroyed ones included, by number. */
+  async allClones(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(eq(deployments.poolName, name))
+      .orderBy(asc(clones.number), asc(clones.createdAt))
+    return rows.map((r) => r.clone)
+  }
+
+  async deployments(name: string, limit = 10): Promise<DeploymentRow[]> {
+    return this.db
+      .select()
+      .from(deployments)
+      .where(eq(deployments.poolName, name))
+      .orderBy(desc(deployments.createdAt))
+      .limit(limit)
+  }
+
+  /** A deployment of the pool still running: the pool is busy. */
+  async unfinishedDeployment(name: string): Promise<DeploymentRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.poolName, name), isNull(deployments.finishedAt)))
+      .limit(1)
+    return row
+  }
+
+  /** Active pools whose expiry has passed. */
+  async expired(now = new Date()): Promise<PoolRow[]> {
+    return this.db
+      .select()
+      .from(pools)
+      .where(and(eq(pools.status, 'active'), sql`${pools.expiresAt} <= ${now.toISOString()}::timestamptz`))
+  }
+
+  /**
+   * Runs `work` holding the pool's lock (a transaction-scoped advisory lock on a connection of its
+   * own); undefined when another operation on the pool holds it.
+   */
+  async withPoolLock<T>(name: string, work: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const client: pg.PoolClient = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const { rows } = await client.query<{ ok: boolean }>(
+        `SELECT pg_try_advisory_xact_lock(730199420, hashtext($1)) AS ok`,
+        [name],
+      )
+      if (!rows[0]?.ok) {
+        await client.query('ROLLBACK')
+        return undefined
+      }
+      try {
+        return { value: await work() }
+      } finally {
+        await client.query('COMMIT').catch(() => {})
+      }
+    } finally {
+      client.release()
+    }
+  }
+
+  /**
+   * Records a deployment that destroys these clones (copying parent and snapshot from `source`),
+   * marks them destroying, and lets `enqueue` add one job per clone, in one transaction.
+   */
+  async createDestroy(
+    input: { poolName: string; kind: Exclude<DeploymentKind, 'deploy'>; requester: string; source: DeploymentRow; clones: CloneRow[] },
+    enqueue: (sql: TransactionSql, cloneIds: string[], deploymentId: string) => Promise<void>,
+  ): Promise<DeploymentRow> {
+    const { source } = input
+    const numbers = input.clones.map((c) => c.number)
+    const client = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const tx = drizzle(client, { schema })
+      const [deployment] = await tx
+        .insert(deployments)
+        .values({
+          id: randomUUID(),
+          kind: input.kind,
+          poolName: input.poolName,
+          requester: input.requester,
+          parentName: source.parentName,
+          parentMoref: source.parentMoref,
+          parentInstanceUuid: source.parentInstanceUuid,
+          snapshotName: source.snapshotName,
+          snapshotMoref: source.snapshotMoref,
+          snapshotCreatedAt: source.snapshotCreatedAt,
+          folderMoref: source.folderMoref,
+          resourcePoolMoref: source.resourcePoolMoref,
+          prefix: source.prefix,
+          startNumber: numbers.length ? Math.min(...numbers) : source.startNumber,
+          count: input.clones.length,
+          customizationAttribute: source.customizationAttribute,
+          customizationSpec: source.customizationSpec,
+          hostLimit: source.hostLimit,
+          copiedAttributes: [],
+          attributeValues: [],
+          ...(input.clones.length === 0 ? { status: 'succeeded' as const, startedAt: new Date(), finishedAt: new Date() } : {}),
+        })
+        .returning()
+      if (!deployment) throw new Error('insert into deployments returned no row')
+      const ids = input.clones.map((c) => c.id)
+      if (ids.length > 0) {
+        await client.query(
+          `UPDATE clones SET status = 'destroying', destroy_deployment_id = $1, updated_at = now()
+            WHERE id = ANY($2::uuid[]) AND status NOT IN ('failed', 'destroyed')`,
+          [deployment.id, ids],
+        )
+        await enqueue({ executeSql: (text, values) => client.query(text, values) }, ids, deployment.id)
+      }
+      await client.query('COMMIT')
+      return deployment
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  async markDestroyed(cloneId: string): Promise<void> {
+    await this.db
+      .update(clones)
+      .set({ status: 'destroyed', destroyedAt: sql`now()`, taskMoref: null, updatedAt: sql`now()` })
+      .where(eq(clones.id, cloneId))
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The per-clone job of a strip back or scale down: power off and destroy the clone, only when the
+ * VM found by its recorded instance UUID is the VM we recorded (never the parent, its snapshot or a VM
+ * the service did not make). The clone's record is kept, marked destroyed. Safe to repeat: a clone
+ * already gone from vCenter is simply marked destroyed.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { DeploymentRepository } from '../db/repositories/deployments.js'
+import type { PoolRepository } from '../db/repositories/pools.js'
+import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+
+export class CloneDestroyer {
+  constructor(
+    private readonly deployments: DeploymentRepository,
+    private readonly pools: PoolRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  async run(cloneId: string, deploymentId: string, attempt: { lastAttempt: boolean }): Promise<void> {
+    const clone = await this.deployments.getClone(cloneId)
+    if (!clone || clone.destroyDeploymentId !== deploymentId) return
+    await this.deployments.markStarted(deploymentId)
+    if (clone.status === 'destroying') {
+      try {
+        const outcome = await this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, (task) =>
+          this.deployments.updateClone(cloneId, { taskMoref: task }),
+        )
+        if (outcome === 'not-owned') {
+          const error = {
+            code: 'NOT_OWNED',
+            message: `the VM with instance UUID ${clone.instanceUuid} is not ${clone.moref ?? 'the recorded VM'}; left untouched`,
+          }
+          await this.deployments.recordStep({ cloneId, step: 'destroying', outcome: 'failed', error })
+          await this.deployments.updateClone(cloneId, { status: 'failed', error, taskMoref: null })
+        } else {
+          await this.deployments.recordStep({
+            cloneId,
+            step: 'destroyed',
+            outcome: outcome === 'destroyed' ? 'succeeded' : 'skipped',
+            detail: outcome === 'absent' ? 'no VM with this instance UUID in vCenter' : undefined,
+          })
+          await this.pools.markDestroyed(cloneId)
+        }
+      } catch (err) {
+        // vCenter unreachable or a passing failure: pg-boss retries; the last attempt records it.
+        if (err instanceof VcenterUnreachable || !attempt.lastAttempt) throw err
+        const error = { code: 'DESTROY_FAILED', message: err instanceof Error ? err.message : String(err) }
+        this.log.warn({ cloneId, err }, 'destroying a clone failed')
+        await this.deployments.recordStep({ cloneId, step: 'destroying', outcome: 'failed', error })
+        await this.deployments.updateClone(cloneId, { status: 'failed', error, taskMoref: null })
+      }
+    }
+    await this.deployments.finishIfDone(deploymentId)
+  }
+}

@@ -1,0 +1,54 @@
+/** Pools: the service, the workers that destroy clones, and expiry (scheduled jobs plus a start-up sweep). */
+import fp from 'fastify-plugin'
+import { PoolRepository } from '../../db/repositories/pools.js'
+import { CloneDestroyer } from '../../jobs/destroy-clone.js'
+import { QUEUES, type DestroyCloneData, type ExpirePoolData } from '../../jobs/queue.js'
+import { PoolService } from '../../services/pool-service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pools: PoolService
+    poolRepository: PoolRepository
+  }
+}
+
+export interface PoolsPluginOptions {
+  /** False for an API-only process. */
+  runWorkers: boolean
+  /** Destroy workers of this process. */
+  workers: number
+}
+
+export default fp(
+  async function poolsPlugin(app, opts: PoolsPluginOptions) {
+    const repository = new PoolRepository(app.database)
+    const service = new PoolService(repository, app.repositories.deployments, app.deployments, app.boss)
+    app.decorate('pools', service)
+    app.decorate('poolRepository', repository)
+    if (!opts.runWorkers) return
+
+    const log = app.log.child({ component: 'pools' })
+    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log)
+    for (let i = 0; i < opts.workers; i++) {
+      await app.boss.work<DestroyCloneData>(
+        QUEUES.destroyClone,
+        { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
+        async ([job]) => {
+          if (job) await destroyer.run(job.data.cloneId, job.data.deploymentId, { lastAttempt: job.retryCount >= job.retryLimit })
+        },
+      )
+    }
+    await app.boss.work<ExpirePoolData>(QUEUES.expirePool, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
+      if (!job) return
+      // A busy pool throws POOL_BUSY: pg-boss retries the job until the pool is idle.
+      const outcome = await service.expire(job.data.pool)
+      if (outcome === 'stripped') log.info({ pool: job.data.pool }, 'pool expired: stripped back')
+    })
+    // Pools that expired while no service was running are stripped now.
+    app.addHook('onReady', async () => {
+      const stripped = await service.expireOverdue((pool, err) => log.warn({ pool, err }, 'stripping an expired pool failed; its job retries'))
+      if (stripped.length) log.info({ pools: stripped }, 'expired pools stripped back at start')
+    })
+  },
+  { name: 'pools', dependencies: ['database', 'queue', 'vcenter', 'deployments'] },
+)
