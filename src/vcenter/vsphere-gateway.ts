@@ -22,6 +22,7 @@ import {
   decodeCustomFieldValues,
   decodeSnapshotInfo,
   isFault,
+  methods,
   num,
   type CustomizationSpec,
   type MoRef,
@@ -51,6 +52,8 @@ export class VsphereGateway implements VcenterGateway {
   /** Custom field name -> key, for this vCenter. */
   private fieldKeys?: Promise<Map<string, number>>
   private readonly specs = new Map<string, { at: number; spec: Promise<CustomizationSpec> }>()
+  /** A ContainerView of every VM, kept for the session (see allVmNames). */
+  private vmView?: { ref: MoRef; generation: number; client: VimClient }
 
   constructor(
     private readonly config: VcenterConfig,
@@ -59,7 +62,7 @@ export class VsphereGateway implements VcenterGateway {
 
   async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
     return this.use(async (client) => {
-      const all = await client.property.listByType(client.serviceContent.rootFolder, 'VirtualMachine', ['name'])
+      const all = await this.allVmNames(client)
       const wanted = new Set(names)
       const existingNames = all.map((o) => String(o.props.name)).filter((n) => wanted.has(n))
       const parentRef = all.find((o) => o.props.name === parentName)?.obj
@@ -232,6 +235,38 @@ export class VsphereGateway implements VcenterGateway {
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
+
+  /**
+   * Every VM's name, through one ContainerView kept for the session: one call per plan instead of
+   * creating and destroying a view each time. Views belong to the session; after a new login (or if
+   * the view is gone) it is made again.
+   */
+  private async allVmNames(client: VimClient) {
+    const spec = (view: MoRef) => [
+      {
+        propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }],
+        objectSet: [
+          { obj: view, skip: true, selectSet: [{ _type: 'TraversalSpec' as const, type: 'ContainerView', path: 'view', skip: false }] },
+        ],
+      },
+    ]
+    const generation = client.session.generation
+    if (this.vmView && this.vmView.generation === generation && this.vmView.client === client) {
+      try {
+        return await client.property.retrieve(spec(this.vmView.ref))
+      } catch (err) {
+        if (!isFault(err, 'ManagedObjectNotFound')) throw err
+      }
+    }
+    const ref = await methods.CreateContainerView(client.rt, {
+      _this: client.serviceContent.viewManager,
+      container: client.serviceContent.rootFolder,
+      type: ['VirtualMachine'],
+      recursive: true,
+    })
+    this.vmView = { ref, generation, client }
+    return client.property.retrieve(spec(ref))
+  }
 
   /** The hosts of the cluster (compute resource) a host belongs to, in one call by traversal. */
   private async clusterHosts(client: VimClient, hostMoref: string): Promise<HostCandidate[]> {
