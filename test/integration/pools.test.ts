@@ -238,3 +238,17 @@ t.test('refusals', async (t) => {
   await waitForDeployment(service, gone.json().deploymentId)
   await expect(await call('PATCH', '/v1/pools/beta', { size: 3 }), 404, 'POOL_NOT_FOUND', 'a stripped pool cannot be resized')
 })
+
+t.test('a VM whose instance UUID leads elsewhere than the recorded moref is left untouched', async (t) => {
+  const created = await call('POST', '/v1/pools', { name: 'guarded', parent: PARENT, prefix: 'Guard', startNumber: 1, size: 1 })
+  t.equal(created.statusCode, 202, created.body)
+  t.equal((await waitForDeployment(service, created.json().deploymentId)).status, 'succeeded')
+  // The record no longer matches vCenter: the UUID now finds a VM that is not the one recorded.
+  await service.app.database.pool.query(`UPDATE clones SET moref = 'vm-999999' WHERE name = 'Guard01'`)
+  const stripped = await call('DELETE', '/v1/pools/guarded')
+  t.equal(stripped.statusCode, 202, stripped.body)
+  const strip = await waitForDeployment(service, stripped.json().deploymentId)
+  t.equal(strip.status, 'failed')
+  t.equal(strip.clones[0].error.code, 'NOT_OWNED')
+  t.ok((await vmNames()).has('Guard01'), 'the VM is still in vCenter')
+})
