@@ -79,7 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limits: config.limits,
     runWorkers: options.runWorkers ?? true,
   })
-  await app.register(poolsPlugin, { runWorkers: options.runWorkers ?? true, workers: config.limits.perVcenter })
+  await app.register(poolsPlugin, { runWorkers: options.runWorkers ?? true, workers: Math.min(4, config.limits.perVcenter) })
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv })
   await app.register(healthRoutes)

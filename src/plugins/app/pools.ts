@@ -15,7 +15,7 @@ declare module 'fastify' {
 export interface PoolsPluginOptions {
   /** False for an API-only process. */
   runWorkers: boolean
-  /** Destroy workers of this process. */
+  /** Destroy workers of this process: few (destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its graceful stop from ending). */
   workers: number
 }
 
