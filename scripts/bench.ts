@@ -7,11 +7,13 @@
  *
  *   npm run bench                 # both sizes
  *   npm run bench -- --sizes 10   # one size
+ * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
  */
 import { parseArgs } from 'node:util'
 import { effectiveConcurrency } from '../src/domain/estimate.js'
 import { loadConfig } from '../src/config/config.js'
 import { VimClient } from '../src/vim25/index.js'
+import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
 import { runSeedFlow } from './bench/seed-flow.js'
 import { apiClient, startLab, type Lab } from './lib/lab.js'
 
@@ -20,7 +22,9 @@ const PARENTS = ['Tmpl Capture 1.0', 'Tmpl Packaging 1.0', 'Tmpl Verification 1.
 /** Hosts the clones of one parent may use (the default host limit); the lab has 10 per cluster. */
 const HOSTS = 8
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,25' } } })
+const { values } = parseArgs({
+  options: { sizes: { type: 'string', default: '10,25' }, 'graphql-seconds': { type: 'string', default: '10' } },
+})
 const sizes = values.sizes.split(',').map(Number)
 const say = (line = '') => process.stdout.write(line + '\n')
 
@@ -129,6 +133,9 @@ async function main() {
   say('ratio: service / seed wall time (goal <= 0.10); x bound: service / lower bound (goal <= 1.25);')
   say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
   say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
+  say()
+  say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
+  for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)
 }
 
 main().catch((err) => {

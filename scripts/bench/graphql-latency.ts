@@ -95,11 +95,9 @@ export async function benchGraphqlLatency(options: GraphqlLatencyOptions): Promi
   return lines
 }
 
-/** Alone: a lab of its own with 2 x 500 clones, then the bench. */
-async function main() {
-  const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' } } })
+/** A lab of its own with 2 x 500 clones, then the bench; returns the printable lines. */
+export async function benchGraphqlLatencyInLab(durationSeconds = 10, say: (line: string) => void = () => {}): Promise<string[]> {
   const { apiClient, startLab } = await import('../lib/lab.js')
-  const say = (line: string) => process.stdout.write(line + '\n')
   const lab = await startLab({ log: (line) => say(`  ${line}`) })
   try {
     const api = apiClient(lab)
@@ -115,10 +113,17 @@ async function main() {
         await new Promise((r) => setTimeout(r, 500))
       }
     }
-    for (const line of await benchGraphqlLatency({ baseUrl: lab.baseUrl, token: lab.token, durationSeconds: Number(values.duration) })) say(line)
+    return await benchGraphqlLatency({ baseUrl: lab.baseUrl, token: lab.token, durationSeconds })
   } finally {
     await lab.stop()
   }
+}
+
+/** Alone: npx tsx scripts/bench/graphql-latency.ts [--duration 10] */
+async function main() {
+  const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' } } })
+  const say = (line: string) => process.stdout.write(line + '\n')
+  for (const line of await benchGraphqlLatencyInLab(Number(values.duration), say)) say(line)
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
