@@ -38,17 +38,21 @@ export class OperationLimiter {
 
   constructor(
     databaseUrl: string,
-    maxHolders: number,
+    private readonly maxHolders: number,
     private readonly listener: PgListener,
   ) {
-    // One connection per lease held at once, plus one for LISTEN.
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max: maxHolders, application_name: 'operation-limiter' })
+    // One connection per lease held at once (LISTEN has its own). All are kept open: a burst of
+    // clones would otherwise pay a connection start-up for each worker before its first vCenter call.
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max: maxHolders, min: maxHolders, application_name: 'operation-limiter' })
     this.pool.on('error', () => {})
     this.released.setMaxListeners(0)
   }
 
   async start(): Promise<void> {
     this.unlisten = await this.listener.on(RELEASED, () => this.released.emit('release'))
+    // Opened now, not on the first burst (see the constructor).
+    const clients = await Promise.all(Array.from({ length: this.maxHolders }, () => this.pool.connect()))
+    for (const client of clients) client.release()
   }
 
   /**

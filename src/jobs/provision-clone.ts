@@ -132,8 +132,7 @@ export class CloneProvisioner {
    */
   private async recordReportedHosts(deploymentId: string): Promise<void> {
     try {
-      const found = await this.repository.get(deploymentId)
-      const morefs = (found?.clones ?? []).flatMap((c) => (c.moref ? [c.moref] : []))
+      const morefs = await this.repository.cloneMorefs(deploymentId)
       await this.repository.recordReportedHosts(await this.vcenter.readHosts(morefs))
     } catch (err) {
       this.log.warn({ deploymentId, err: String(err) }, 'could not read where the clones run')
@@ -193,7 +192,8 @@ export class CloneProvisioner {
 
     // The parent's values as the deployment recorded them (secrets sealed at rest, opened here).
     const values = this.repository.attributeValuesOf(deployment)
-    await this.vcenter.setAttributes(moref, values, state?.attributes)
+    // A clone made just now holds no values (vCenter does not copy them from the parent).
+    await this.vcenter.setAttributes(moref, values, state?.attributes ?? new Map())
     await this.repository.saveAttributes(clone.id, deployment.id, values)
     await this.repository.recordStep({
       cloneId: clone.id,

@@ -38,7 +38,8 @@ export class DeploymentService {
       hosts: inventory.hosts,
       parentClonesByHost,
     })
-    await this.checkSpace(plan)
+    // 422 INSUFFICIENT_SPACE when the clones would not fit (src/domain/space.ts), after every other check.
+    if (inventory.space) checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB })
     return plan
   }
 
@@ -56,17 +57,5 @@ export class DeploymentService {
       }
       throw err
     }
-  }
-
-  /**
-   * 422 INSUFFICIENT_SPACE when the clones would not fit in the free space of the parent's datastore
-   * (src/domain/space.ts says how much they need). Read-only, after every other check.
-   */
-  private async checkSpace(plan: DeploymentPlan): Promise<void> {
-    const space = await this.vcenter.readDatastoreSpace(plan.parent.moref).catch((err: unknown) => {
-      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-      throw err
-    })
-    if (space) checkDatastoreSpace(space.datastore, { count: plan.count, memoryMB: space.memoryMB })
   }
 }

@@ -16,6 +16,8 @@ export interface PlanInventory {
   existingNames: string[]
   /** The hosts of the parent's cluster (or its standalone host), for placement. */
   hosts: HostCandidate[]
+  /** The free space where the clones' files would go (the parent's home datastore), when known. */
+  space?: VmDatastoreSpace
 }
 
 export interface CloneRequest {
@@ -75,7 +77,10 @@ export interface VcenterGateway {
   cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string>
   customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
   powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
-  /** Sets the values (creating missing field definitions); only values that differ are written. */
+  /**
+   * Sets the values (creating missing field definitions). With `current` (the VM's values now; a
+   * field missing from it has none, which reads as empty), only values that differ are written.
+   */
   setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void>
   findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
   readVmState(vmMoref: string): Promise<VmState | undefined>
@@ -94,8 +99,6 @@ export interface VcenterGateway {
   readAttributes(vmMorefs: string[]): Promise<Map<string, Map<string, string>>>
   /** summary.storage and disk capacities of many VMs in one bulk read; VMs that vanished are left out. */
   readStorage(vmMorefs: string[]): Promise<VmStorage[]>
-  /** The datastore of a VM's home (where its linked clones go), with its free space; undefined: no such VM. */
-  readDatastoreSpace(vmMoref: string): Promise<VmDatastoreSpace | undefined>
   /**
    * The VMs that can serve as parents, read in bulk: those naming a customization spec in their
    * `customizationAttribute` that are not clones themselves (no `Template` attribute), by name, each

@@ -26,6 +26,8 @@ import {
   num,
   type CustomizationSpec,
   type MoRef,
+  type ObjectProps,
+  type PropertyFilterSpec,
   type VirtualMachineCloneSpec,
   type VirtualMachineSnapshotTree,
 } from '../vim25/index.js'
@@ -52,7 +54,9 @@ export class VsphereGateway implements VcenterGateway {
   /** Custom field name -> key, for this vCenter. */
   private fieldKeys?: Promise<Map<string, number>>
   private readonly specs = new Map<string, { at: number; spec: Promise<CustomizationSpec> }>()
-  /** A ContainerView of every VM, kept for the session (see allVmNames). */
+  /** Parents' morefs by name, from earlier plans (checked against the names read with them). */
+  private readonly parentRefs = new Map<string, MoRef>()
+  /** A ContainerView of every VM, kept for the session (see readVmNames). */
   private vmView?: { ref: MoRef; generation: number; client: VimClient }
 
   constructor(
@@ -60,35 +64,51 @@ export class VsphereGateway implements VcenterGateway {
     private readonly log: FastifyBaseLogger,
   ) {}
 
+  /**
+   * One call when the parent was planned before in this session: every VM's name (through the
+   * session's ContainerView) together with the parent's facts, its cluster's hosts and its
+   * datastores, by traversal from the parent. The parent's moref is remembered by name, and the
+   * names read in the same call confirm it is still the VM of that name; otherwise (first plan, a
+   * renamed or vanished VM) a second call reads the facts of the VM that now has the name. Then one
+   * call for the customization spec, whose name is one of the parent's attributes.
+   */
   async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
     return this.use(async (client) => {
-      const all = await this.allVmNames(client)
+      const remembered = this.parentRefs.get(parentName)
+      let objects: ObjectProps[]
+      try {
+        objects = await this.readVmNames(client, remembered ? [parentFactsSpec(remembered)] : [])
+      } catch (err) {
+        if (!remembered || !isFault(err, 'ManagedObjectNotFound')) throw err
+        this.parentRefs.delete(parentName)
+        objects = await this.readVmNames(client, [])
+      }
+      const vms = objects.filter((o) => o.obj.type === 'VirtualMachine')
       const wanted = new Set(names)
-      const existingNames = all.map((o) => String(o.props.name)).filter((n) => wanted.has(n))
-      const parentRef = all.find((o) => o.props.name === parentName)?.obj
-      if (!parentRef) return { existingNames, hosts: [] }
-
-      const [parentProps, fieldKeys] = await Promise.all([
-        client.property.retrieveOne(parentRef, [
-          'snapshot',
-          'customValue',
-          'parent',
-          'resourcePool',
-          'runtime.host',
-          'config.hardware.device',
-          'config.instanceUuid',
-          'datastore',
-        ]),
-        this.readFieldKeys(client),
-      ])
-      const keys = await this.fieldKeysCovering(client, parentProps.customValue, fieldKeys)
-      const parent = toParentFacts(parentName, parentRef, parentProps, keys)
+      const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter((n) => wanted.has(n)))]
+      const parentRef = vms.find((o) => o.props.name === parentName)?.obj
+      if (!parentRef) {
+        this.parentRefs.delete(parentName)
+        return { existingNames, hosts: [] }
+      }
+      if (remembered?.value !== parentRef.value) {
+        objects = await client.property.retrieve([parentFactsSpec(parentRef)])
+        this.parentRefs.set(parentName, parentRef)
+      }
+      const facts = mergeProps(objects.filter((o) => o.obj.type === 'VirtualMachine' && o.obj.value === parentRef.value))
+      const fieldKeys = await this.readFieldKeys(client)
+      const keys = await this.fieldKeysCovering(client, facts.customValue, fieldKeys)
+      const parent = toParentFacts(parentName, parentRef, facts, keys)
       const specName = parent.attributes.get(customizationAttribute)?.trim()
-      const [customizationSpecExists, hosts] = await Promise.all([
+      let hosts = objects.filter((o) => o.obj.type === 'HostSystem').map(toHostCandidate)
+      const [customizationSpecExists, hostsOfHost] = await Promise.all([
         specName ? client.customizationSpecExists(specName) : undefined,
-        parent.host ? this.clusterHosts(client, parent.host) : [],
+        // A parent without a resource pool (none to traverse): its host's cluster instead.
+        hosts.length === 0 && parent.host ? this.clusterHosts(client, parent.host) : undefined,
       ])
-      return { parent, customizationSpecExists, existingNames, hosts }
+      hosts = hostsOfHost ?? hosts
+      const space = datastoreSpaceOf(facts, objects.filter((o) => o.obj.type === 'Datastore'))
+      return { parent, customizationSpecExists, existingNames, hosts, ...(space ? { space } : {}) }
     })
   }
 
@@ -135,7 +155,8 @@ export class VsphereGateway implements VcenterGateway {
   }
 
   async setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void> {
-    const changed = values.filter((v) => current?.get(v.name) !== v.value)
+    // A field the VM has no value for reads as empty, so an empty value needs no write.
+    const changed = current ? values.filter((v) => (current.get(v.name) ?? '') !== v.value) : values
     if (changed.length === 0) return
     await this.use(async (client) => {
       const keys = await this.ensureFields(
@@ -241,21 +262,22 @@ export class VsphereGateway implements VcenterGateway {
    * creating and destroying a view each time. Views belong to the session; after a new login (or if
    * the view is gone) it is made again.
    */
-  private async allVmNames(client: VimClient) {
-    const spec = (view: MoRef) => [
+  private async readVmNames(client: VimClient, alongWith: PropertyFilterSpec[]): Promise<ObjectProps[]> {
+    const spec = (view: MoRef): PropertyFilterSpec[] => [
       {
         propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }],
         objectSet: [
           { obj: view, skip: true, selectSet: [{ _type: 'TraversalSpec' as const, type: 'ContainerView', path: 'view', skip: false }] },
         ],
       },
+      ...alongWith,
     ]
     const generation = client.session.generation
     if (this.vmView && this.vmView.generation === generation && this.vmView.client === client) {
       try {
         return await client.property.retrieve(spec(this.vmView.ref))
       } catch (err) {
-        if (!isFault(err, 'ManagedObjectNotFound')) throw err
+        if (!isFault(err, 'ManagedObjectNotFound') || !(await this.viewIsGone(client))) throw err
       }
     }
     const ref = await methods.CreateContainerView(client.rt, {
@@ -268,11 +290,23 @@ export class VsphereGateway implements VcenterGateway {
     return client.property.retrieve(spec(ref))
   }
 
+  /** Whether the session's view is the object vCenter no longer knows (rather than another one). */
+  private async viewIsGone(client: VimClient): Promise<boolean> {
+    if (!this.vmView) return true
+    try {
+      await client.property.retrieveOne(this.vmView.ref, ['type'])
+      return false
+    } catch (err) {
+      if (isFault(err, 'ManagedObjectNotFound')) return true
+      throw err
+    }
+  }
+
   /** The hosts of the cluster (compute resource) a host belongs to, in one call by traversal. */
   private async clusterHosts(client: VimClient, hostMoref: string): Promise<HostCandidate[]> {
     const objects = await client.property.retrieve([
       {
-        propSet: [{ type: 'HostSystem', pathSet: ['name', 'runtime.connectionState', 'runtime.inMaintenanceMode'] }],
+        propSet: [{ type: 'HostSystem', pathSet: HOST_PATHS }],
         objectSet: [
           {
             obj: { type: 'HostSystem', value: hostMoref },
@@ -290,13 +324,7 @@ export class VsphereGateway implements VcenterGateway {
         ],
       },
     ])
-    return objects
-      .filter((o) => o.obj.type === 'HostSystem')
-      .map((o) => ({
-        moref: o.obj.value,
-        name: String(o.props.name ?? o.obj.value),
-        usable: o.props['runtime.connectionState'] === 'connected' && o.props['runtime.inMaintenanceMode'] !== 'true',
-      }))
+    return objects.filter((o) => o.obj.type === 'HostSystem').map(toHostCandidate)
   }
 
   /** One session per process, made on first use and made again after a failed connect. */
@@ -408,34 +436,6 @@ export class VsphereGateway implements VcenterGateway {
     })
   }
 
-  async readDatastoreSpace(vmMoref: string): Promise<VmDatastoreSpace | undefined> {
-    return this.use(async (client) => {
-      let props: Record<string, unknown>
-      try {
-        props = await client.property.retrieveOne(vm(vmMoref), ['datastore', 'config.files.vmPathName', 'config.hardware.memoryMB'])
-      } catch (err) {
-        if (isFault(err, 'ManagedObjectNotFound')) return undefined
-        throw err
-      }
-      const refs = asArray(props.datastore as MoRef[] | MoRef | undefined)
-      if (refs.length === 0) return undefined
-      const datastores = await client.property.retrieveMany(refs, ['name', 'summary.capacity', 'summary.freeSpace'])
-      // The home datastore ("[LocalDS_0] Capture01/Capture01.vmx") is where a clone's files go.
-      const home = /^\[([^\]]+)\]/.exec(String(props['config.files.vmPathName'] ?? ''))?.[1]
-      const chosen = datastores.find((d) => d.props.name === home) ?? datastores[0]
-      if (!chosen) return undefined
-      return {
-        datastore: {
-          moref: chosen.obj.value,
-          name: String(chosen.props.name ?? chosen.obj.value),
-          capacityBytes: num(chosen.props['summary.capacity']) ?? 0,
-          freeSpaceBytes: num(chosen.props['summary.freeSpace']) ?? 0,
-        },
-        memoryMB: num(props['config.hardware.memoryMB']) ?? 0,
-      }
-    })
-  }
-
   async listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]> {
     return this.use(async (client) => {
       // Every VM's name and attributes through one container view; the rest for the candidates only.
@@ -486,6 +486,88 @@ export class VsphereGateway implements VcenterGateway {
       await client.tasks.watch(task)
       return 'destroyed'
     })
+  }
+}
+
+const HOST_PATHS = ['name', 'runtime.connectionState', 'runtime.inMaintenanceMode']
+
+/** What a plan reads of a parent VM, with its datastores' space and its cluster's hosts. */
+function parentFactsSpec(parent: MoRef): PropertyFilterSpec {
+  return {
+    propSet: [
+      {
+        type: 'VirtualMachine',
+        pathSet: [
+          'name',
+          'snapshot',
+          'customValue',
+          'parent',
+          'resourcePool',
+          'runtime.host',
+          'config.hardware.device',
+          'config.instanceUuid',
+          'config.files.vmPathName',
+          'config.hardware.memoryMB',
+          'datastore',
+        ],
+      },
+      { type: 'HostSystem', pathSet: HOST_PATHS },
+      { type: 'Datastore', pathSet: ['name', 'summary.capacity', 'summary.freeSpace'] },
+    ],
+    objectSet: [
+      {
+        obj: parent,
+        skip: false,
+        selectSet: [
+          // VM -> its resource pool -> the pool's cluster (or standalone host) -> every host in it.
+          {
+            _type: 'TraversalSpec',
+            type: 'VirtualMachine',
+            path: 'resourcePool',
+            skip: true,
+            selectSet: [
+              {
+                _type: 'TraversalSpec',
+                type: 'ResourcePool',
+                path: 'owner',
+                skip: true,
+                selectSet: [{ _type: 'TraversalSpec', type: 'ComputeResource', path: 'host', skip: false }],
+              },
+            ],
+          },
+          { _type: 'TraversalSpec', type: 'VirtualMachine', path: 'datastore', skip: false },
+        ],
+      },
+    ],
+  }
+}
+
+/** One object's properties, from several results for it (one call may return it once per filter spec). */
+function mergeProps(results: ObjectProps[]): Record<string, unknown> {
+  return Object.assign({}, ...results.map((o) => o.props)) as Record<string, unknown>
+}
+
+function toHostCandidate(o: ObjectProps): HostCandidate {
+  return {
+    moref: o.obj.value,
+    name: String(o.props.name ?? o.obj.value),
+    usable: o.props['runtime.connectionState'] === 'connected' && o.props['runtime.inMaintenanceMode'] !== 'true',
+  }
+}
+
+/** The space of the datastore a VM's files live on (its home: "[LocalDS_0] Capture01/Capture01.vmx"). */
+function datastoreSpaceOf(vmProps: Record<string, unknown>, datastores: ObjectProps[]): VmDatastoreSpace | undefined {
+  const home = /^\[([^\]]+)\]/.exec(String(vmProps['config.files.vmPathName'] ?? ''))?.[1]
+  const chosen = datastores.find((d) => d.props.name === home) ?? datastores[0]
+  if (!chosen) return undefined
+  return {
+    datastore: {
+      moref: chosen.obj.value,
+      name: String(chosen.props.name ?? chosen.obj.value),
+      capacityBytes: num(chosen.props['summary.capacity']) ?? 0,
+      freeSpaceBytes: num(chosen.props['summary.freeSpace']) ?? 0,
+    },
+    memoryMB: num(vmProps['config.hardware.memoryMB']) ?? 0,
   }
 }
 

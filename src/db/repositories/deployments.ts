@@ -3,7 +3,7 @@
  * and reads. Every write of a clone's step happens as the step happens, so a restart loses nothing.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, desc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { drizzle } from 'drizzle-orm/node-postgres'
@@ -171,6 +171,15 @@ export class DeploymentRepository {
   }
 
   /** Where vCenter reports each VM runs, in one statement. */
+  /** The morefs of a deployment's clones that have one. */
+  async cloneMorefs(deploymentId: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ moref: clones.moref })
+      .from(clones)
+      .where(and(eq(clones.deploymentId, deploymentId), isNotNull(clones.moref)))
+    return rows.map((r) => r.moref!)
+  }
+
   async recordReportedHosts(hosts: Map<string, string>): Promise<void> {
     if (hosts.size === 0) return
     await this.database.pool.query(

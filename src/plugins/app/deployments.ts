@@ -26,9 +26,11 @@ export default fp(
     app.decorate('deployments', new DeploymentService(app.repositories.deployments, app.vcenter, app.boss))
     if (!opts.runWorkers) return
 
-    // Workers of this process: as many as vCenter takes at once. The limits themselves are enforced
-    // across all replicas by the limiter, whatever the number of workers.
-    const workers = opts.limits.perVcenter
+    // Workers of this process: as many as vCenter takes at once, plus standbys that hold the next
+    // jobs already fetched and waiting on the limiter, so that a freed slot is taken at once rather
+    // than after a worker finishes its clone's attribute writes and fetches again. The limits
+    // themselves are enforced across all replicas by the limiter, whatever the number of workers.
+    const workers = workerCount(opts.limits)
     const listener = new PgListener(opts.databaseUrl)
     const limiter = new OperationLimiter(opts.databaseUrl, workers, listener)
     await limiter.start()
@@ -69,3 +71,8 @@ export default fp(
   },
   { name: 'deployments', dependencies: ['database', 'queue', 'vcenter'] },
 )
+
+/** The limit per vCenter, plus half as many standbys. */
+export function workerCount(limits: Limits): number {
+  return limits.perVcenter + Math.ceil(limits.perVcenter / 2)
+}
