@@ -6,11 +6,10 @@ import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
-import { drizzle } from 'drizzle-orm/node-postgres'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import type { AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
 import {
   cloneSteps,
   clones,
@@ -28,10 +27,7 @@ export interface NewDeployment {
   poolName?: string
 }
 
-/** Runs SQL on the transaction's connection: how jobs join the deployment's transaction. */
-export interface TransactionSql {
-  executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>
-}
+export type { TransactionSql }
 
 export interface DeploymentWithClones {
   deployment: DeploymentRow
@@ -71,13 +67,8 @@ export class DeploymentRepository {
     // The id is chosen here: the parent's secret values are sealed to it.
     const deploymentId = randomUUID()
     const attributeValues = this.store().sealDeploymentValues(deploymentId, plan.attributeValues)
-    // A client of our own rather than db.transaction(): pg-boss needs the raw connection to insert
-    // its jobs in the same transaction.
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [deployment] = await tx
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [deployment] = await tx.db
         .insert(deployments)
         .values({
           id: deploymentId,
@@ -105,7 +96,7 @@ export class DeploymentRepository {
         })
         .returning()
       if (!deployment) throw new Error('insert into deployments returned no row')
-      const rows = await tx
+      const rows = await tx.db
         .insert(clones)
         .values(
           plan.names.map((name, i) => ({
@@ -120,17 +111,11 @@ export class DeploymentRepository {
         .returning()
       rows.sort((a, b) => a.number - b.number)
       await enqueue(
-        { executeSql: (text, values) => client.query(text, values) },
+        tx.sql,
         rows.map((r) => r.id),
       )
-      await client.query('COMMIT')
       return { deployment, clones: rows }
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   async get(id: string): Promise<DeploymentWithClones | undefined> {

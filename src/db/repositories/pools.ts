@@ -4,13 +4,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import type { DeploymentKind } from '../../domain/progress.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
-import type { TransactionSql } from './deployments.js'
 
 export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status'>
 
@@ -151,11 +149,8 @@ export class PoolRepository {
   ): Promise<DeploymentRow> {
     const { source } = input
     const numbers = input.clones.map((c) => c.number)
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [deployment] = await tx
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [deployment] = await tx.db
         .insert(deployments)
         .values({
           id: randomUUID(),
@@ -184,21 +179,15 @@ export class PoolRepository {
       if (!deployment) throw new Error('insert into deployments returned no row')
       const ids = input.clones.map((c) => c.id)
       if (ids.length > 0) {
-        await client.query(
+        await tx.query(
           `UPDATE clones SET status = 'destroying', destroy_deployment_id = $1, updated_at = now()
             WHERE id = ANY($2::uuid[]) AND status NOT IN ('failed', 'destroyed')`,
           [deployment.id, ids],
         )
-        await enqueue({ executeSql: (text, values) => client.query(text, values) }, ids, deployment.id)
+        await enqueue(tx.sql, ids, deployment.id)
       }
-      await client.query('COMMIT')
       return deployment
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   async markDestroyed(cloneId: string): Promise<void> {
