@@ -3,7 +3,8 @@
  */
 import type { CloneRecord } from '../../db/repositories/clones.js'
 import type { DeploymentWithClones } from '../../db/repositories/deployments.js'
-import type { CloneRow } from '../../db/schema.js'
+import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
+import type { PoolChange } from '../../services/pool-service.js'
 import { provenanceOf } from '../../assets/provenance.js'
 import { REDACTED } from '../../domain/attributes.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus } from '../../domain/progress.js'
@@ -109,4 +110,42 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
     warnings: plan.warnings,
     estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
   }
+}
+
+export function presentPool(p: PoolRow) {
+  return {
+    name: p.name,
+    status: p.status,
+    parent: p.parentName,
+    prefix: p.prefix,
+    startNumber: p.startNumber,
+    size: p.size,
+    attributes: p.copiedAttributes,
+    customizationAttribute: p.customizationAttribute,
+    hostLimit: p.hostLimit,
+    expiresAt: iso(p.expiresAt),
+    requester: p.requester,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  }
+}
+
+/** A pool with its live clones and last deployments. */
+export function presentPoolDetail(pool: PoolRow, clones: CloneRow[], deployments: DeploymentRow[]) {
+  return {
+    ...presentPool(pool),
+    clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
+    deployments: deployments.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      status: d.status,
+      count: d.count,
+      createdAt: d.createdAt.toISOString(),
+      finishedAt: iso(d.finishedAt),
+    })),
+  }
+}
+
+export function presentPoolChange(change: PoolChange) {
+  return { pool: presentPool(change.pool), deploymentId: change.deploymentIds[0] ?? null, deploymentIds: change.deploymentIds }
 }
