@@ -5,12 +5,13 @@
 import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
 import type pg from 'pg'
-import type { DeploymentKind } from '../../domain/progress.js'
+import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Database, Db } from '../database.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
-export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status'>
+export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref'> &
+  Partial<Pick<PoolRow, 'snapshotName' | 'snapshotMoref'>>
 
 export class PoolRepository {
   private readonly db: Db
@@ -47,7 +48,10 @@ export class PoolRepository {
     await this.db.delete(pools).where(eq(pools.name, name))
   }
 
-  async update(name: string, fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status'>>): Promise<PoolRow | undefined> {
+  async update(
+    name: string,
+    fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status' | 'parentName' | 'snapshotName' | 'snapshotMoref'>>,
+  ): Promise<PoolRow | undefined> {
     const [row] = await this.db
       .update(pools)
       .set({ ...fields, updatedAt: sql`now()` })
@@ -64,13 +68,13 @@ export class PoolRepository {
       .where(and(ne(pools.name, except), eq(pools.status, 'active')))
   }
 
-  /** The pool's live clones (neither failed nor destroyed), by number. */
+  /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
   async liveClones(name: string): Promise<CloneRow[]> {
     const rows = await this.db
       .select({ clone: clones })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.poolName, name), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
       .orderBy(asc(clones.number))
     return rows.map((r) => r.clone)
   }
@@ -144,7 +148,7 @@ export class PoolRepository {
    * marks them destroying, and lets `enqueue` add one job per clone, in one transaction.
    */
   async createDestroy(
-    input: { poolName: string; kind: Exclude<DeploymentKind, 'deploy'>; requester: string; source: DeploymentRow; clones: CloneRow[] },
+    input: { poolName: string; kind: 'scale-down' | 'strip'; requester: string; source: DeploymentRow; clones: CloneRow[] },
     enqueue: (sql: TransactionSql, cloneIds: string[], deploymentId: string) => Promise<void>,
   ): Promise<DeploymentRow> {
     const { source } = input
