@@ -1,6 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { PoolNotFound } from '../../errors.js'
-import { changePoolSchema, createPoolSchema, getPoolSchema, listPoolsSchema, stripPoolSchema } from '../../schemas/pools.js'
+import {
+  changePoolSchema,
+  createPoolSchema,
+  getPoolSchema,
+  listPoolsSchema,
+  recomposePoolSchema,
+  refreshPoolSchema,
+  stripPoolSchema,
+} from '../../schemas/pools.js'
 import { presentPool, presentPoolChange, presentPoolDetail } from './presenters.js'
 
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,6 +31,16 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/pools/:name', { schema: changePoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.change(request.params.name, request.body, request.principal!.sub)
     if (change.deploymentIds.length === 0) return reply.code(200).send(presentPoolChange(change))
+    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+
+  app.post('/pools/:name/refresh', { schema: refreshPoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+    const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
+    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+
+  app.post('/pools/:name/recompose', { schema: recomposePoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+    const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 
