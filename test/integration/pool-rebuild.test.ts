@@ -2,14 +2,16 @@
  * Refresh and recompose end to end against the lab simulator and a real PostgreSQL: every VM replaced
  * under its name and number, at most maxUnavailable at once, old records kept as destroyed and linked
  * to their replacements; recompose onto a new snapshot and later scale ups from it; POOL_BUSY while a
- * rebuild runs; refusals that change nothing in vCenter; and a rebuild job that crashes part-way and is
- * run again (twice at once) neither duplicating nor losing a clone.
+ * rebuild runs; refusals that change nothing in vCenter; a VM that is not the recorded one left alone;
+ * jobs of a dead worker handed back by the reaper; and a rebuild job that crashes part-way and is run
+ * again (twice at once) neither duplicating nor losing a clone.
  */
 import t from 'tap'
 import { CloneProvisioner } from '../../src/jobs/provision-clone.js'
 import { OperationLimiter } from '../../src/jobs/operation-limiter.js'
 import { PgListener } from '../../src/db/notifications.js'
 import { QUEUES } from '../../src/jobs/queue.js'
+import { JobReaper } from '../../src/jobs/reaper.js'
 import type { VcenterGateway } from '../../src/vcenter/gateway.js'
 import { VimClient, type MoRef } from '../../src/vim25/index.js'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
@@ -313,7 +315,7 @@ t.test('a clone whose instance UUID leads elsewhere than its recorded moref is n
   )
 })
 
-t.test('a rebuild job that crashes part-way, then runs again twice at once, neither duplicates nor loses a clone', async (t) => {
+t.test('rebuild jobs of a dead worker are handed back by the reaper; one that crashes part-way, then runs again twice at once, neither duplicates nor loses a clone', async (t) => {
   const before = await createPool('sturdy', 'Sturdy', 2)
   // This process's clone workers stop: the test runs the job handler itself.
   await service.app.boss.offWork(QUEUES.provisionClone)
@@ -326,6 +328,17 @@ t.test('a rebuild job that crashes part-way, then runs again twice at once, neit
   )
   t.equal(jobs.length, 2)
   const [first, second] = jobs as [(typeof jobs)[0], (typeof jobs)[0]]
+
+  // A worker claims both jobs and dies at once: the reaper finds no owner and hands them back.
+  const claimed = await service.app.boss.fetch<{ cloneId: string }>(QUEUES.provisionClone, { batchSize: 10 })
+  t.same(claimed.map((j) => j.data.cloneId).sort(), jobs.map((j) => j.id).sort(), 'the rebuild runs as ordinary clone jobs')
+  const reaper = new JobReaper(service.app.database.pool, service.app.boss, service.app.log, { minAgeSeconds: 0 })
+  t.equal(await reaper.sweep(), 2, 'both handed back')
+  const { rows: states } = await service.app.database.pool.query<{ state: string }>(
+    `SELECT state FROM pgboss.job WHERE name = $1 AND data->>'cloneId' = ANY($2::text[])`,
+    [QUEUES.provisionClone, jobs.map((j) => j.id)],
+  )
+  t.same(states.map((r) => r.state), ['retry', 'retry'], 'to be retried')
 
   // The worker dies right after vCenter did something, before it could record it.
   const real = service.app.vcenter
