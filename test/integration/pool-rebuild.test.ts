@@ -291,6 +291,20 @@ t.test('recompose onto a new snapshot: both snapshots in provenance, later scale
   const old = (await call('GET', `/v1/clones/Moving01`, undefined, 'deployments:read')).json()
   t.equal(old.provenance.replaces.snapshot.name, 'Patched')
   t.equal(old.provenance.replaces.deployment.kind, 'recompose', 'it replaced the clone the recompose made')
+
+  // Without a body: the defaults (recompose onto the parent's current snapshot, now "Later").
+  const plain = await service.app.inject({ method: 'POST', url: '/v1/pools/moving/recompose', headers: service.auth() })
+  t.equal(plain.statusCode, 202, plain.body)
+  t.equal(plain.json().pool.snapshot.name, 'Later')
+  const latest = await waitForDeployment(service, plain.json().deploymentId)
+  t.equal(latest.status, 'succeeded')
+  t.equal(latest.maxConcurrent, 1, 'a quarter of 4 clones')
+  t.same(latest.clones.map((c: any) => [c.name, c.status]), [
+    ['Moving01', 'ready'],
+    ['Moving02', 'ready'],
+    ['Moving03', 'ready'],
+    ['Moving04', 'ready'],
+  ])
 })
 
 t.test('a clone whose instance UUID leads elsewhere than its recorded moref is neither destroyed nor rebuilt', async (t) => {

@@ -34,15 +34,28 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 
-  app.post('/pools/:name/refresh', { schema: refreshPoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
-    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
-  })
+  // Every field of a refresh or recompose is optional: a POST without a body means the defaults.
+  const emptyBodyIsDefaults = async (request: { body: unknown }) => {
+    request.body ??= {}
+  }
 
-  app.post('/pools/:name/recompose', { schema: recomposePoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
-    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
-  })
+  app.post(
+    '/pools/:name/refresh',
+    { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, preHandler: app.requireScope('deployments:write') },
+    async (request, reply) => {
+      const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
+      return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+    },
+  )
+
+  app.post(
+    '/pools/:name/recompose',
+    { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, preHandler: app.requireScope('deployments:write') },
+    async (request, reply) => {
+      const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
+      return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+    },
+  )
 
   app.delete('/pools/:name', { schema: stripPoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.strip(request.params.name, request.principal!.sub)
