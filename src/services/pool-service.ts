@@ -159,10 +159,8 @@ export class PoolService {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
       const chosen = selectClones(await this.pools.liveClones(name), request.clones)
-      const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, {
-        parent: pool.parentName,
-        snapshotMoref: pool.snapshotMoref ?? undefined,
-      }, requester)
+      const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
+      const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
       const updated = pool.snapshotMoref
         ? pool
         : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
@@ -187,10 +185,8 @@ export class PoolService {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
       const parent = request.parent ?? pool.parentName
-      const deployment = await this.rebuild(pool, 'recompose', await this.pools.liveClones(name), request.maxUnavailable, {
-        parent,
-        snapshotName: request.snapshot,
-      }, requester)
+      const live = await this.pools.liveClones(name)
+      const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
       const updated = await this.pools.update(name, {
         parentName: parent,
         snapshotName: deployment.snapshotName,
@@ -254,13 +250,10 @@ export class PoolService {
   private async deploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<DeploymentRow> {
     const created = await this.deployments.create(
       {
+        ...requestFields(pool),
         parent: pool.parentName,
-        prefix: pool.prefix,
         startNumber,
         count,
-        ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
-        ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
-        ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
         ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}),
       },
       requester,
@@ -283,11 +276,8 @@ export class PoolService {
         poolName: pool.name,
         replacing: clones,
         request: {
+          ...requestFields(pool),
           parent: target.parent,
-          prefix: pool.prefix,
-          ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
-          ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
-          ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
           ...(target.snapshotMoref ? { snapshotMoref: target.snapshotMoref } : {}),
           ...(target.snapshotName !== undefined ? { snapshotName: target.snapshotName } : {}),
           maxConcurrent: maxUnavailableFor(maxUnavailable, clones.length),
@@ -306,6 +296,16 @@ export class PoolService {
       { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
     )
+  }
+}
+
+/** What every deployment of the pool asks for, as the pool records it. */
+function requestFields(pool: PoolRow) {
+  return {
+    prefix: pool.prefix,
+    ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
+    ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
+    ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
   }
 }
 
