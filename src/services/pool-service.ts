@@ -84,6 +84,9 @@ export class PoolService {
         customizationAttribute: request.customizationAttribute ?? null,
         hostLimit: request.hostLimit ?? null,
         expiresAt: expiresAt ?? null,
+        // A stripped pool's recorded snapshot does not carry over: a new pool starts from the current one.
+        snapshotName: null,
+        snapshotMoref: null,
         requester,
       })
       if (!inserted) throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)

@@ -305,6 +305,13 @@ t.test('recompose onto a new snapshot: both snapshots in provenance, later scale
     ['Moving03', 'ready'],
     ['Moving04', 'ready'],
   ])
+
+  // Stripped and made again, the pool starts from the parent's current snapshot, not its old record.
+  const stripped = await call('DELETE', '/v1/pools/moving')
+  t.equal((await waitForDeployment(service, stripped.json().deploymentId)).status, 'succeeded')
+  await vc.tasks.watch(await vc.createSnapshot(parent, 'Newest'))
+  const reborn = await createPool('moving', 'Moving', 1)
+  t.equal(reborn.snapshot.name, 'Newest')
 })
 
 t.test('a clone whose instance UUID leads elsewhere than its recorded moref is neither destroyed nor rebuilt', async (t) => {
