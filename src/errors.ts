@@ -56,6 +56,11 @@ export const SnapshotMissing = define(
   422,
   'The parent "%s" has no current snapshot; take one (powered off) before deploying linked clones from it',
 )
+export const SnapshotNotFound = define(
+  'SNAPSHOT_NOT_FOUND',
+  404,
+  'The parent "%s" has no snapshot %s; list its snapshots in vCenter, or recompose the pool onto one it has',
+)
 export const CustomizationSpecNotFound = define('CUSTOMIZATION_SPEC_NOT_FOUND', 422, '%s')
 export const NoHostAvailable = define(
   'NO_HOST_AVAILABLE',

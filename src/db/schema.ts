@@ -9,6 +9,7 @@ import {
   boolean,
   check,
   index,
+  type AnyPgColumn,
   integer,
   jsonb,
   pgTable,
@@ -107,11 +108,19 @@ export const clones = pgTable(
     /** The deployment (strip back, scale down) that destroys this clone; its record is kept. */
     destroyDeploymentId: uuid('destroy_deployment_id').references(() => deployments.id),
     destroyedAt: timestamp('destroyed_at', { withTimezone: true }),
+    /**
+     * The clone this one replaces (refresh, recompose): destroyed by this clone's job before it is
+     * made under the same name and number. Both records are kept, linked by this column.
+     */
+    replacesCloneId: uuid('replaces_clone_id').references((): AnyPgColumn => clones.id),
     ...timestamps,
   },
   (t) => [
-    // A name is held by one live clone at a time; a failed or destroyed clone leaves its name free.
-    uniqueIndex('clones_live_name_idx').on(t.name).where(sql`status NOT IN ('failed', 'destroyed')`),
+    // A name is held by one live clone at a time; a failed or destroyed clone leaves its name free,
+    // and a replacement takes it (waiting -> pending) in the transaction that marks the old one destroyed.
+    uniqueIndex('clones_live_name_idx').on(t.name).where(sql`status NOT IN ('failed', 'destroyed', 'waiting')`),
+    // A clone is replaced by at most one clone that has not failed.
+    uniqueIndex('clones_replaces_idx').on(t.replacesCloneId).where(sql`status <> 'failed'`),
     index('clones_destroy_deployment_idx').on(t.destroyDeploymentId),
     index('clones_deployment_idx').on(t.deploymentId),
     index('clones_name_idx').on(t.name),
@@ -208,6 +217,12 @@ export const attributeHistory = pgTable(
 export const pools = pgTable('pools', {
   name: text('name').primaryKey(),
   parentName: text('parent_name').notNull(),
+  /**
+   * The parent's snapshot the pool's clones are made from (scale ups, refreshes), recorded at creation
+   * and moved by a recompose; null (pools of before) uses the parent's current snapshot.
+   */
+  snapshotName: text('snapshot_name'),
+  snapshotMoref: text('snapshot_moref'),
   prefix: text('prefix').notNull(),
   startNumber: integer('start_number').notNull(),
   size: integer('size').notNull(),

@@ -31,6 +31,10 @@ export interface DeploymentRequest {
   hostLimit?: number
   /** This deployment's operations at once, under the service-wide limits. */
   maxConcurrent?: number
+  /** Clone from this snapshot of the parent (a pool's recorded one) instead of its current snapshot. */
+  snapshotMoref?: string
+  /** Clone from the parent's snapshot of this name (a recompose's request). */
+  snapshotName?: string
 }
 
 export interface SnapshotFacts {
@@ -50,6 +54,8 @@ export interface ParentFacts {
   /** The datastore holding the parent's base disk: where its linked clones' deltas go. */
   datastore?: string
   currentSnapshot?: SnapshotFacts
+  /** Every snapshot in the parent's tree (the current one included), depth first; absent when not read. */
+  snapshots?: SnapshotFacts[]
   attributes: ReadonlyMap<string, string>
   hasNonPersistentDisk: boolean
 }

@@ -6,12 +6,32 @@
 export const CLONE_STEPS = ['pending', 'cloning', 'customizing', 'powering_on', 'setting_attributes', 'ready'] as const
 /** A pool's clone being destroyed (strip back, scale down): `destroying`, then `destroyed` (final). */
 export const DESTROY_STEPS = ['destroying', 'destroyed'] as const
-export type CloneStatus = (typeof CLONE_STEPS)[number] | 'failed' | (typeof DESTROY_STEPS)[number]
+/**
+ * A replacement (refresh, recompose) waits while the clone it replaces is destroyed; it becomes
+ * `pending` in the same transaction that marks the old one `destroyed`, so one name and number are
+ * held by one live clone at a time.
+ */
+export const REPLACE_STEPS = ['waiting'] as const
+export type CloneStatus =
+  | (typeof REPLACE_STEPS)[number]
+  | (typeof CLONE_STEPS)[number]
+  | 'failed'
+  | (typeof DESTROY_STEPS)[number]
 
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
 
-/** `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones. */
-export type DeploymentKind = 'deploy' | 'scale-down' | 'strip'
+/**
+ * `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones; `refresh` and `recompose`
+ * rebuild them (each replacement destroys the clone it replaces, then is made under its name).
+ */
+export type DeploymentKind = 'deploy' | 'scale-down' | 'strip' | 'refresh' | 'recompose'
+
+/** Kinds whose clones are those they destroy (clones.destroy_deployment_id), not those they make. */
+export const DESTROY_KINDS: readonly DeploymentKind[] = ['scale-down', 'strip']
+export const REBUILD_KINDS: readonly DeploymentKind[] = ['refresh', 'recompose']
+
+/** Statuses of clones that hold their name and number (and count in a pool). */
+export const NOT_LIVE_STATUSES = ['failed', 'destroyed', 'waiting'] as const
 
 /** Final statuses, as finishIfDone knows them too. */
 export const FINAL_CLONE_STATUSES = ['ready', 'failed', 'destroyed'] as const
@@ -23,7 +43,7 @@ export function isFinalCloneStatus(status: CloneStatus): boolean {
 export type StepCounts = Record<CloneStatus, number>
 
 export function countByStatus(statuses: readonly CloneStatus[]): StepCounts {
-  const counts = Object.fromEntries([...CLONE_STEPS, 'failed', ...DESTROY_STEPS].map((s) => [s, 0])) as StepCounts
+  const counts = Object.fromEntries([...REPLACE_STEPS, ...CLONE_STEPS, 'failed', ...DESTROY_STEPS].map((s) => [s, 0])) as StepCounts
   for (const status of statuses) counts[status] += 1
   return counts
 }

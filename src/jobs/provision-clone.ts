@@ -67,7 +67,10 @@ export class CloneProvisioner {
       const current = await this.repository.getClone(cloneId)
       if (!current || isFinalCloneStatus(current.status)) return
       await this.repository.markStarted(deployment.id)
-      await this.provisionThroughOutages(current, deployment, attempt, () => lease.release(), log)
+      // A replacement keeps its slots until it is ready: the slot of a rebuild's deployment counts the
+      // clones unavailable at once (maxUnavailable), from the old VM's destruction to the new one's attributes.
+      const operationsDone = current.replacesCloneId ? async () => {} : () => lease.release()
+      await this.provisionThroughOutages(current, deployment, attempt, operationsDone, log)
       log.info('clone ready')
     } catch (err) {
       const failure = this.classify(err, attempt)
@@ -79,6 +82,7 @@ export class CloneProvisioner {
       const latest = (await this.repository.getClone(cloneId)) ?? clone
       await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
       await this.repository.failClone(cloneId, failure)
+      if (latest.replacesCloneId) await this.repository.failReplaced(latest.replacesCloneId, deployment.id, failure)
     } finally {
       await lease.close()
     }
@@ -100,7 +104,7 @@ export class CloneProvisioner {
     operationsDone: () => Promise<void>,
     log: FastifyBaseLogger,
   ): Promise<void> {
-    let resumed = attempt.attempt > 0 || clone.status !== 'pending'
+    let resumed = attempt.attempt > 0 || (clone.status !== 'pending' && clone.status !== 'waiting')
     const pausedSince = Date.now()
     for (;;) {
       const current = resumed ? ((await this.repository.getClone(clone.id)) ?? clone) : clone
@@ -159,6 +163,10 @@ export class CloneProvisioner {
     resumed: boolean,
     operationsDone: () => Promise<void>,
   ): Promise<void> {
+    if (clone.status === 'waiting') {
+      await this.replaceStep(clone, deployment)
+      clone = { ...clone, status: 'pending' }
+    }
     const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
     // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
     let state: VmState | undefined
@@ -202,6 +210,41 @@ export class CloneProvisioner {
       detail: `${values.length} attributes`,
     })
     await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /**
+   * A rebuild's replacement first destroys the clone it replaces, only when the VM found by that
+   * clone's recorded instance UUID is its recorded moref (never the parent or a VM the service did not
+   * make). Safe to repeat: a VM already gone is found absent, and the replaced record is marked
+   * destroyed in the same transaction that gives its name to the replacement.
+   */
+  private async replaceStep(clone: CloneRow, deployment: DeploymentRow): Promise<void> {
+    const old = clone.replacesCloneId ? await this.repository.getClone(clone.replacesCloneId) : undefined
+    if (!old || old.status === 'destroyed' || old.status === 'failed') {
+      // Nothing of it left to destroy (an earlier attempt did, or it failed on its own).
+      if (old) await this.repository.completeReplacement(old, clone, deployment.id, 'was already gone')
+      else await this.repository.updateClone(clone.id, { status: 'pending' })
+      return
+    }
+    if (old.destroyDeploymentId !== deployment.id) {
+      throw new CloneFailed({ code: 'NOT_REPLACEABLE', message: `the clone ${old.name} is not claimed by this deployment` })
+    }
+    if (old.status !== 'destroying') await this.repository.updateClone(old.id, { status: 'destroying' })
+    const outcome = await this.vcenter.destroyOwnedVm(old.instanceUuid, old.moref, (task) =>
+      this.repository.updateClone(old.id, { taskMoref: task }),
+    )
+    if (outcome === 'not-owned') {
+      throw new CloneFailed({
+        code: 'NOT_OWNED',
+        message: `the VM with instance UUID ${old.instanceUuid} is not ${old.moref ?? 'the recorded VM'}; left untouched, and ${clone.name} not rebuilt`,
+      })
+    }
+    await this.repository.completeReplacement(
+      old,
+      clone,
+      deployment.id,
+      outcome === 'destroyed' ? 'destroyed' : 'was absent from vCenter (no VM with its instance UUID)',
+    )
   }
 
   /** Makes the linked clone, or finds the one an earlier attempt made. Returns its moref. */
@@ -294,5 +337,6 @@ export class CloneProvisioner {
 }
 
 function currentStep(clone: CloneRow): CloneStatus {
+  if (clone.status === 'waiting') return 'destroying'
   return clone.status === 'pending' ? 'cloning' : clone.status
 }

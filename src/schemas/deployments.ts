@@ -39,10 +39,23 @@ export const CloneSummary = Type.Object({
   host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
   reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
   error: Nullable(RecordedError),
+  /** A rebuild's clone: its step (`destroying` while the clone it replaces is destroyed) and that clone. */
+  step: Type.Optional(Type.String()),
+  replaces: Type.Optional(
+    Type.Object({
+      name: Type.String(),
+      status: Type.String(),
+      moref: Nullable(Type.String()),
+      instanceUuid: Type.String(),
+      deploymentId: Type.String({ description: 'The deployment that made it' }),
+    }),
+  ),
 })
 
 export const Deployment = Type.Object({
   id: Type.String({ format: 'uuid' }),
+  kind: Type.String({ description: 'deploy, scale-down, strip, refresh or recompose' }),
+  pool: Nullable(Type.String()),
   status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
   snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),

@@ -28,6 +28,25 @@ export const ChangePoolBody = Type.Object(
   { additionalProperties: false },
 )
 
+export const RefreshPoolBody = Type.Object(
+  {
+    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+    clones: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH }), { maxItems: 500, description: 'Only these clones (default: every live clone)' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const RecomposePoolBody = Type.Object(
+  {
+    snapshot: Type.Optional(Type.String({ maxLength: 255, description: "Name of a snapshot of the parent; default its current snapshot" })),
+    parent: Type.Optional(Type.String({ maxLength: MAX_VM_NAME_LENGTH, description: "Another parent VM's name; default the pool's parent" })),
+    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+  },
+  { additionalProperties: false },
+)
+
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) })
 
 /** Success bodies are described in openapi.yaml; here they pass through as built by the route. */
@@ -39,3 +58,17 @@ export const listPoolsSchema = { summary: 'Pools', tags: ['pools'], response: { 
 export const getPoolSchema = { summary: 'A pool, its live clones and last deployments', tags: ['pools'], params: NameParams, response: { ...ok, ...authErrors, 404: ErrorResponse } }
 export const changePoolSchema = { summary: 'Resize or renew a pool', tags: ['pools'], params: NameParams, body: ChangePoolBody, response: errors }
 export const stripPoolSchema = { summary: "Strip a pool back: destroy its clones, keep their records", tags: ['pools'], params: NameParams, response: errors }
+export const refreshPoolSchema = {
+  summary: "Refresh a pool's clones: rebuild them from its snapshot under the same names",
+  tags: ['pools'],
+  params: NameParams,
+  body: RefreshPoolBody,
+  response: errors,
+}
+export const recomposePoolSchema = {
+  summary: 'Recompose a pool onto a snapshot (or parent): rebuild its clones in rolling batches',
+  tags: ['pools'],
+  params: NameParams,
+  body: RecomposePoolBody,
+  response: errors,
+}

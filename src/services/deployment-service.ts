@@ -3,9 +3,11 @@
  * transaction. A refused request changes nothing in vCenter or in the database.
  */
 import type PgBoss from 'pg-boss'
-import type { DeploymentRepository, DeploymentWithClones } from '../db/repositories/deployments.js'
-import { NameConflict, ParentNotFound, VcenterUnavailable } from '../errors.js'
-import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest } from '../domain/plan.js'
+import { ReplacedClonesChanged, type DeploymentRepository, type DeploymentWithClones } from '../db/repositories/deployments.js'
+import type { CloneRow } from '../db/schema.js'
+import { NameConflict, ParentNotFound, PoolBusy, VcenterUnavailable } from '../errors.js'
+import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../domain/plan.js'
+import { chooseSnapshot } from '../domain/rebuild.js'
 import { checkDatastoreSpace } from '../domain/space.js'
 import { enqueueProvisioning } from '../jobs/queue.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
@@ -20,19 +22,16 @@ export class DeploymentService {
   /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
   async plan(request: DeploymentRequest): Promise<DeploymentPlan> {
     const normalized = normalizeRequest(request)
-    const inventory = await this.vcenter
-      .readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names)
-      .catch((err: unknown) => {
-        if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-        throw err
-      })
+    const inventory = await unavailableIfUnreachable(
+      this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
+    )
     if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
     const [ownNames, parentClonesByHost] = await Promise.all([
       this.repository.namesInUse(normalized.names),
       this.repository.parentClonesByHost(inventory.parent.moref),
     ])
     const plan = buildPlan(normalized, {
-      parent: inventory.parent,
+      parent: withChosenSnapshot(inventory.parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [...inventory.existingNames, ...ownNames],
       hosts: inventory.hosts,
@@ -58,4 +57,59 @@ export class DeploymentService {
       throw err
     }
   }
+
+  /**
+   * A pool's rebuild (refresh, recompose): the same checks as a deployment's (parent, snapshot,
+   * customization spec, hosts) for clones that keep the names and numbers of those they replace
+   * (which are the service's own VMs, so their names are not conflicts), then the deployment, its
+   * `waiting` clones and their jobs in one transaction. `request.maxConcurrent` is the rebuild's
+   * maxUnavailable. No space check: each replacement frees its old VM's space before it takes its own.
+   */
+  async rebuild(
+    input: { kind: 'refresh' | 'recompose'; poolName: string; request: Omit<DeploymentRequest, 'startNumber' | 'count'>; replacing: CloneRow[] },
+    requester: string,
+  ): Promise<DeploymentWithClones> {
+    const { request, replacing } = input
+    const names = replacing.map((c) => c.name)
+    const normalized = {
+      ...normalizeRequest({ ...request, startNumber: replacing[0]?.number ?? 0, count: 0 }),
+      count: replacing.length,
+      names,
+    }
+    const inventory = await unavailableIfUnreachable(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
+    if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
+    const plan = buildPlan(normalized, {
+      parent: withChosenSnapshot(inventory.parent, request),
+      customizationSpecExists: inventory.customizationSpecExists,
+      takenNames: [],
+      hosts: inventory.hosts,
+      parentClonesByHost: await this.repository.parentClonesByHost(inventory.parent.moref),
+    })
+    try {
+      return await this.repository.create({ plan, requester, poolName: input.poolName, kind: input.kind, replacing }, (sql, cloneIds) =>
+        enqueueProvisioning(this.boss, cloneIds, sql),
+      )
+    } catch (err) {
+      // A clone to replace changed meanwhile (another operation got there first).
+      const constraint = (err as { constraint?: string }).constraint
+      if (err instanceof ReplacedClonesChanged || constraint === 'clones_replaces_idx' || constraint === 'clones_live_name_idx') {
+        throw new PoolBusy({ pool: input.poolName }, input.poolName)
+      }
+      throw err
+    }
+  }
+}
+
+/** The parent with the snapshot the request names (by moref or name) as the one to clone from. */
+function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName'>): ParentFacts {
+  if (!request.snapshotMoref && request.snapshotName === undefined) return parent
+  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name: request.snapshotName }) }
+}
+
+/** A read-only check that cannot reach vCenter answers 503 VCENTER_UNAVAILABLE. */
+function unavailableIfUnreachable<T>(read: Promise<T>): Promise<T> {
+  return read.catch((err: unknown) => {
+    if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+    throw err
+  })
 }

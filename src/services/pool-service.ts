@@ -8,6 +8,7 @@ import type PgBoss from 'pg-boss'
 import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { PoolRepository } from '../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../db/schema.js'
+import { maxUnavailableFor, selectClones } from '../domain/rebuild.js'
 import { MAX_POOL_SIZE, contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../domain/pool.js'
 import { normalizeRequest } from '../domain/plan.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../errors.js'
@@ -29,6 +30,23 @@ export interface CreatePoolRequest {
 export interface ChangePoolRequest {
   size?: number
   expiresAt?: string
+}
+
+/** Refresh: rebuild clones from the pool's snapshot, under the same names and numbers. */
+export interface RefreshPoolRequest {
+  /** Clones rebuilt at once (each unavailable from its destruction until ready); default a quarter, at least 1. */
+  maxUnavailable?: number
+  /** Only these clones (names of live clones of the pool); default every live clone. */
+  clones?: string[]
+}
+
+/** Recompose: move the pool to another snapshot (or parent), rebuilding every clone onto it. */
+export interface RecomposePoolRequest {
+  /** A snapshot's name on the parent; default the parent's current snapshot. */
+  snapshot?: string
+  /** Another parent VM's name; default the pool's parent. */
+  parent?: string
+  maxUnavailable?: number
 }
 
 export interface PoolChange {
@@ -66,6 +84,9 @@ export class PoolService {
         customizationAttribute: request.customizationAttribute ?? null,
         hostLimit: request.hostLimit ?? null,
         expiresAt: expiresAt ?? null,
+        // A stripped pool's recorded snapshot does not carry over: a new pool starts from the current one.
+        snapshotName: null,
+        snapshotMoref: null,
         requester,
       })
       if (!inserted) throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
@@ -80,7 +101,9 @@ export class PoolService {
         throw err
       }
       if (expiresAt) await scheduleExpiry(this.boss, pool.name, expiresAt)
-      return { pool, deploymentIds: [deployment.id] }
+      // The pool keeps to this snapshot (scale ups, refreshes) until a recompose moves it.
+      const pinned = await this.pools.update(pool.name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
+      return { pool: pinned ?? pool, deploymentIds: [deployment.id] }
     })
   }
 
@@ -125,6 +148,53 @@ export class PoolService {
       await this.checkIdle(name)
       const deployment = await this.destroy(pool, 'strip', await this.pools.liveClones(name), requester)
       const updated = await this.pools.update(name, { status: 'stripped' })
+      return { pool: updated!, deploymentIds: [deployment.id] }
+    })
+  }
+
+  /**
+   * Refresh: each chosen clone is destroyed and made again from the pool's snapshot, under the same
+   * name and number, at most `maxUnavailable` at once (a deployment of kind `refresh`).
+   */
+  async refresh(name: string, request: RefreshPoolRequest, requester: string): Promise<PoolChange> {
+    if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
+    return this.locked(name, async () => {
+      const pool = await this.activePool(name)
+      await this.checkIdle(name)
+      const chosen = selectClones(await this.pools.liveClones(name), request.clones)
+      const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
+      const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
+      const updated = pool.snapshotMoref
+        ? pool
+        : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
+      return { pool: updated ?? pool, deploymentIds: [deployment.id] }
+    })
+  }
+
+  /**
+   * Recompose: the pool moves to a snapshot of its parent (or of a new parent), recorded on the pool
+   * for later scale ups, and every live clone is rebuilt onto it, at most `maxUnavailable` at once (a
+   * deployment of kind `recompose`). Each new clone's provenance names the new snapshot and the clone
+   * it replaced, whose record keeps the old one.
+   */
+  async recompose(name: string, request: RecomposePoolRequest, requester: string): Promise<PoolChange> {
+    if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
+    for (const field of ['snapshot', 'parent'] as const) {
+      if (request[field] !== undefined && request[field]!.trim() === '') {
+        throw new ValidationFailed({ field }, `"${field}" is empty; leave it out for the default`)
+      }
+    }
+    return this.locked(name, async () => {
+      const pool = await this.activePool(name)
+      await this.checkIdle(name)
+      const parent = request.parent ?? pool.parentName
+      const live = await this.pools.liveClones(name)
+      const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
+      const updated = await this.pools.update(name, {
+        parentName: parent,
+        snapshotName: deployment.snapshotName,
+        snapshotMoref: deployment.snapshotMoref,
+      })
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }
@@ -183,16 +253,40 @@ export class PoolService {
   private async deploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<DeploymentRow> {
     const created = await this.deployments.create(
       {
+        ...requestFields(pool),
         parent: pool.parentName,
-        prefix: pool.prefix,
         startNumber,
         count,
-        ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
-        ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
-        ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
+        ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}),
       },
       requester,
       pool.name,
+    )
+    return created.deployment
+  }
+
+  private async rebuild(
+    pool: PoolRow,
+    kind: 'refresh' | 'recompose',
+    clones: CloneRow[],
+    maxUnavailable: number | undefined,
+    target: { parent: string; snapshotMoref?: string; snapshotName?: string },
+    requester: string,
+  ): Promise<DeploymentRow> {
+    const created = await this.deployments.rebuild(
+      {
+        kind,
+        poolName: pool.name,
+        replacing: clones,
+        request: {
+          ...requestFields(pool),
+          parent: target.parent,
+          ...(target.snapshotMoref ? { snapshotMoref: target.snapshotMoref } : {}),
+          ...(target.snapshotName !== undefined ? { snapshotName: target.snapshotName } : {}),
+          maxConcurrent: maxUnavailableFor(maxUnavailable, clones.length),
+        },
+      },
+      requester,
     )
     return created.deployment
   }
@@ -205,6 +299,16 @@ export class PoolService {
       { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
     )
+  }
+}
+
+/** What every deployment of the pool asks for, as the pool records it. */
+function requestFields(pool: PoolRow) {
+  return {
+    prefix: pool.prefix,
+    ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
+    ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
+    ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
   }
 }
 

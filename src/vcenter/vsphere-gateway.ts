@@ -611,6 +611,7 @@ function toParentFacts(
     currentSnapshot: snapshotInfo?.currentSnapshot
       ? findSnapshot(snapshotInfo.rootSnapshotList, snapshotInfo.currentSnapshot.value)
       : undefined,
+    snapshots: snapshotInfo ? flattenSnapshots(snapshotInfo.rootSnapshotList) : [],
     attributes: attributeMap(props.customValue, fieldKeys),
     hasNonPersistentDisk: devices.some(
       (d) =>
@@ -629,6 +630,14 @@ function findSnapshot(trees: VirtualMachineSnapshotTree[], moref: string): Snaps
     if (found) return found
   }
   return undefined
+}
+
+/** Every snapshot of the tree, depth first. */
+function flattenSnapshots(trees: VirtualMachineSnapshotTree[]): SnapshotFacts[] {
+  return trees.flatMap((tree) => [
+    { moref: tree.snapshot.value, name: tree.name, createdAt: tree.createTime?.toISOString() },
+    ...flattenSnapshots(tree.childSnapshotList),
+  ])
 }
 
 /** customValue (keys) to a name -> value map; a key set twice keeps its last value. */

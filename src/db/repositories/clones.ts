@@ -3,9 +3,10 @@
  * custom attributes, in a fixed number of queries whatever the number of clones. Attributes come
  * from the attribute store (src/assets), which opens or redacts secrets.
  */
-import { and, asc, eq, like, ne, notInArray } from 'drizzle-orm'
+import { and, asc, desc, eq, like, ne, notInArray } from 'drizzle-orm'
 import type { Attribute, AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
+import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
@@ -16,6 +17,18 @@ export interface CloneRecord {
   attributes: Attribute[]
   /** When the sync last found the VM gone from vCenter; null while it exists (as far as is known). */
   vanishedAt: Date | null
+  /** Read for one clone (findByName): the clone it replaced and the clone that replaced it (refresh, recompose). */
+  lineage?: Lineage
+}
+
+export interface LinkedClone {
+  clone: CloneRow
+  deployment: DeploymentRow
+}
+
+export interface Lineage {
+  replaces?: LinkedClone
+  replacedBy?: LinkedClone
 }
 
 export interface ReadOptions {
@@ -33,7 +46,7 @@ export class CloneRepository {
     this.attributes = store
   }
 
-  /** The clone holding this name: the live one, else the most recent failed one. */
+  /** The clone holding this name: the live one, else the most recent destroyed or failed one. */
   async findByName(name: string, options: ReadOptions = {}): Promise<CloneRecord | undefined> {
     const rows = await this.db
       .select()
@@ -44,7 +57,26 @@ export class CloneRepository {
     const [row] = rows
     if (!row) return undefined
     const [record] = await this.withAttributes([row], options)
-    return record
+    return record && { ...record, lineage: await this.lineage(record.clone) }
+  }
+
+  /** The clone this one replaced, and the latest clone that replaced it. */
+  async lineage(clone: CloneRow): Promise<Lineage> {
+    const [replaces, replacedBy] = await Promise.all([
+      clone.replacesCloneId
+        ? this.db.select().from(clones).innerJoin(deployments, eq(deployments.id, clones.deploymentId)).where(eq(clones.id, clone.replacesCloneId))
+        : [],
+      this.db
+        .select()
+        .from(clones)
+        .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+        .where(eq(clones.replacesCloneId, clone.id))
+        .orderBy(desc(clones.createdAt))
+        .limit(1),
+    ])
+    const linked = (rows: { clones: CloneRow; deployments: DeploymentRow }[]) =>
+      rows[0] ? { clone: rows[0].clones, deployment: rows[0].deployments } : undefined
+    return { replaces: linked(replaces), replacedBy: linked(replacedBy) }
   }
 
   /**
@@ -58,7 +90,7 @@ export class CloneRepository {
         ? and(
             filter.prefix ? like(clones.name, `${escapeLike(filter.prefix)}%`) : undefined,
             attributeMatch,
-            notInArray(clones.status, ['failed', 'destroyed']),
+            notInArray(clones.status, [...NOT_LIVE_STATUSES]),
           )
         : undefined
     const rows = await this.db
@@ -92,7 +124,8 @@ export class CloneRepository {
   }
 }
 
-const rank = (c: CloneRow) => (c.status === 'failed' ? 1 : 0)
+/** The live clone first, then a replacement still waiting for the name, then a destroyed or failed one. */
+const rank = (c: CloneRow) => (c.status === 'failed' || c.status === 'destroyed' ? 2 : c.status === 'waiting' ? 1 : 0)
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`)

@@ -5,12 +5,11 @@
 import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
-import type { CloneStatus } from '../../domain/progress.js'
-import { drizzle } from 'drizzle-orm/node-postgres'
+import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import type { AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
 import {
   cloneSteps,
   clones,
@@ -24,18 +23,28 @@ export interface NewDeployment {
   plan: DeploymentPlan
   requester: string
   ticket?: string
-  /** The pool this deployment grows. */
+  /** The pool this deployment grows (or rebuilds). */
   poolName?: string
+  /** Default `deploy`. */
+  kind?: DeploymentKind
+  /** A rebuild's clones to replace, one per planned name (same order). */
+  replacing?: CloneRow[]
 }
 
-/** Runs SQL on the transaction's connection: how jobs join the deployment's transaction. */
-export interface TransactionSql {
-  executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>
+export type { TransactionSql }
+
+/** Some clone to be replaced stopped being live between the check and the insert. */
+export class ReplacedClonesChanged extends Error {
+  constructor() {
+    super('a clone to replace is no longer live')
+  }
 }
 
 export interface DeploymentWithClones {
   deployment: DeploymentRow
   clones: CloneRow[]
+  /** A rebuild's replaced clones (those its clones' replaces_clone_id name). */
+  replaced?: CloneRow[]
 }
 
 export class DeploymentRepository {
@@ -62,25 +71,27 @@ export class DeploymentRepository {
   /**
    * Records the deployment and its clones (each with the instance UUID it will be created with), and
    * lets `enqueue` add the jobs inside the same transaction: both exist, or neither.
+   *
+   * A rebuild (`replacing`, in the order of the plan's names) records each clone as `waiting`, linked
+   * to the clone it replaces, and claims the replaced clones for this deployment (their
+   * destroy_deployment_id); a replaced clone that is no longer live refuses the whole rebuild.
    */
   async create(
     input: NewDeployment,
     enqueue: (sql: TransactionSql, cloneIds: string[]) => Promise<void>,
   ): Promise<DeploymentWithClones> {
-    const { plan } = input
+    const { plan, replacing } = input
+    if (replacing && replacing.length !== plan.names.length) throw new Error('a rebuild replaces one clone per planned name')
     // The id is chosen here: the parent's secret values are sealed to it.
     const deploymentId = randomUUID()
     const attributeValues = this.store().sealDeploymentValues(deploymentId, plan.attributeValues)
-    // A client of our own rather than db.transaction(): pg-boss needs the raw connection to insert
-    // its jobs in the same transaction.
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [deployment] = await tx
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const empty = plan.names.length === 0
+      const [deployment] = await tx.db
         .insert(deployments)
         .values({
           id: deploymentId,
+          kind: input.kind ?? 'deploy',
           requester: input.requester,
           ticket: input.ticket ?? null,
           parentName: plan.parent.name,
@@ -102,35 +113,41 @@ export class DeploymentRepository {
           attributeValues,
           warnings: plan.warnings,
           poolName: input.poolName ?? null,
+          // A rebuild of a pool without clones has nothing to wait for.
+          ...(empty ? { status: 'succeeded' as const, startedAt: new Date(), finishedAt: new Date() } : {}),
         })
         .returning()
       if (!deployment) throw new Error('insert into deployments returned no row')
-      const rows = await tx
+      if (empty) return { deployment, clones: [] }
+      const rows = await tx.db
         .insert(clones)
         .values(
           plan.names.map((name, i) => ({
             deploymentId: deployment.id,
             name,
-            number: plan.startNumber + i,
+            number: replacing ? replacing[i]!.number : plan.startNumber + i,
             instanceUuid: randomUUID(),
             hostMoref: plan.placement[i] ?? plan.parent.host ?? null,
             datastoreMoref: plan.parent.datastore ?? null,
+            ...(replacing ? { status: 'waiting' as const, replacesCloneId: replacing[i]!.id } : {}),
           })),
         )
         .returning()
+      if (replacing) {
+        const claimed = await tx.query(
+          `UPDATE clones SET destroy_deployment_id = $1, updated_at = now()
+            WHERE id = ANY($2::uuid[]) AND status NOT IN ('failed', 'destroyed', 'waiting')`,
+          [deployment.id, replacing.map((c) => c.id)],
+        )
+        if (claimed.rowCount !== replacing.length) throw new ReplacedClonesChanged()
+      }
       rows.sort((a, b) => a.number - b.number)
       await enqueue(
-        { executeSql: (text, values) => client.query(text, values) },
+        tx.sql,
         rows.map((r) => r.id),
       )
-      await client.query('COMMIT')
       return { deployment, clones: rows }
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   async get(id: string): Promise<DeploymentWithClones | undefined> {
@@ -139,9 +156,12 @@ export class DeploymentRepository {
     const rows = await this.db
       .select()
       .from(clones)
-      .where(deployment.kind === 'deploy' ? eq(clones.deploymentId, id) : eq(clones.destroyDeploymentId, id))
+      .where(DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, id) : eq(clones.deploymentId, id))
       .orderBy(asc(clones.number))
-    return { deployment, clones: rows }
+    const replacedIds = rows.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
+    if (replacedIds.length === 0) return { deployment, clones: rows }
+    const replaced = await this.db.select().from(clones).where(inArray(clones.id, replacedIds)).orderBy(asc(clones.number))
+    return { deployment, clones: rows, replaced }
   }
 
   async getDeployment(id: string): Promise<DeploymentRow | undefined> {
@@ -165,7 +185,7 @@ export class DeploymentRepository {
       .select({ host: clones.hostMoref, n: sql<number>`count(*)::int` })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
       .groupBy(clones.hostMoref)
     return new Map(rows.flatMap((r) => (r.host ? [[r.host, r.n] as const] : [])))
   }
@@ -208,10 +228,10 @@ export class DeploymentRepository {
       .select({ one: sql`1` })
       .from(clones)
       .where(and(ofDeployment, notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
-    const failed = this.db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(clones)
-      .where(and(ofDeployment, eq(clones.status, 'failed')))
+    // A rebuild's failed replacement counts once, not again for the clone it could not replace.
+    const failed = sql`SELECT count(*)::int FROM clones c
+      WHERE c.status = 'failed' AND (c.deployment_id = ${id} OR (c.destroy_deployment_id = ${id}
+        AND NOT EXISTS (SELECT 1 FROM clones r WHERE r.replaces_clone_id = c.id AND r.deployment_id = ${id})))`
     const [row] = await this.db
       .update(deployments)
       .set({
@@ -262,6 +282,38 @@ export class DeploymentRepository {
 
   async failClone(id: string, error: RecordedError): Promise<void> {
     await this.updateClone(id, { status: 'failed', error, taskMoref: null })
+  }
+
+  /**
+   * A replacement's clone is gone (destroyed now, or found absent): in one transaction the replaced
+   * record is marked destroyed (kept, with its provenance) and the replacement takes the name
+   * (waiting -> pending). False when the replacement was no longer waiting.
+   */
+  async completeReplacement(replaced: CloneRow, replacement: CloneRow, deploymentId: string, detail: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx
+        .update(clones)
+        .set({ status: 'destroyed', destroyedAt: sql`now()`, taskMoref: null, updatedAt: sql`now()` })
+        .where(and(eq(clones.id, replaced.id), notInArray(clones.status, ['failed', 'destroyed'])))
+      const taken = await tx
+        .update(clones)
+        .set({ status: 'pending', updatedAt: sql`now()` })
+        .where(and(eq(clones.id, replacement.id), eq(clones.status, 'waiting')))
+        .returning({ id: clones.id })
+      await tx.insert(cloneSteps).values([
+        { cloneId: replaced.id, step: 'destroyed', outcome: 'succeeded', detail: `replaced by deployment ${deploymentId}: ${detail}` },
+        { cloneId: replacement.id, step: 'waiting', outcome: 'succeeded', detail: `${replaced.name} (${replaced.moref ?? 'no VM'}) ${detail}` },
+      ])
+      return taken.length > 0
+    })
+  }
+
+  /** A replacement failed: the clone it replaces, if this deployment was destroying it, failed too. */
+  async failReplaced(replacedId: string, deploymentId: string, error: RecordedError): Promise<void> {
+    await this.db
+      .update(clones)
+      .set({ status: 'failed', error, taskMoref: null, updatedAt: sql`now()` })
+      .where(and(eq(clones.id, replacedId), eq(clones.destroyDeploymentId, deploymentId), eq(clones.status, 'destroying')))
   }
 
   /** The parent's values a deployment copies to each clone, secrets opened: for the provisioner only. */

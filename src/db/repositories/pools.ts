@@ -4,15 +4,14 @@
  */
 import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
-import type { DeploymentKind } from '../../domain/progress.js'
+import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
-import type { TransactionSql } from './deployments.js'
 
-export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status'>
+export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref'> &
+  Partial<Pick<PoolRow, 'snapshotName' | 'snapshotMoref'>>
 
 export class PoolRepository {
   private readonly db: Db
@@ -49,7 +48,10 @@ export class PoolRepository {
     await this.db.delete(pools).where(eq(pools.name, name))
   }
 
-  async update(name: string, fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status'>>): Promise<PoolRow | undefined> {
+  async update(
+    name: string,
+    fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status' | 'parentName' | 'snapshotName' | 'snapshotMoref'>>,
+  ): Promise<PoolRow | undefined> {
     const [row] = await this.db
       .update(pools)
       .set({ ...fields, updatedAt: sql`now()` })
@@ -66,13 +68,13 @@ export class PoolRepository {
       .where(and(ne(pools.name, except), eq(pools.status, 'active')))
   }
 
-  /** The pool's live clones (neither failed nor destroyed), by number. */
+  /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
   async liveClones(name: string): Promise<CloneRow[]> {
     const rows = await this.db
       .select({ clone: clones })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.poolName, name), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
       .orderBy(asc(clones.number))
     return rows.map((r) => r.clone)
   }
@@ -146,16 +148,13 @@ export class PoolRepository {
    * marks them destroying, and lets `enqueue` add one job per clone, in one transaction.
    */
   async createDestroy(
-    input: { poolName: string; kind: Exclude<DeploymentKind, 'deploy'>; requester: string; source: DeploymentRow; clones: CloneRow[] },
+    input: { poolName: string; kind: 'scale-down' | 'strip'; requester: string; source: DeploymentRow; clones: CloneRow[] },
     enqueue: (sql: TransactionSql, cloneIds: string[], deploymentId: string) => Promise<void>,
   ): Promise<DeploymentRow> {
     const { source } = input
     const numbers = input.clones.map((c) => c.number)
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [deployment] = await tx
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [deployment] = await tx.db
         .insert(deployments)
         .values({
           id: randomUUID(),
@@ -184,21 +183,15 @@ export class PoolRepository {
       if (!deployment) throw new Error('insert into deployments returned no row')
       const ids = input.clones.map((c) => c.id)
       if (ids.length > 0) {
-        await client.query(
+        await tx.query(
           `UPDATE clones SET status = 'destroying', destroy_deployment_id = $1, updated_at = now()
             WHERE id = ANY($2::uuid[]) AND status NOT IN ('failed', 'destroyed')`,
           [deployment.id, ids],
         )
-        await enqueue({ executeSql: (text, values) => client.query(text, values) }, ids, deployment.id)
+        await enqueue(tx.sql, ids, deployment.id)
       }
-      await client.query('COMMIT')
       return deployment
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   async markDestroyed(cloneId: string): Promise<void> {

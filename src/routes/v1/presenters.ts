@@ -3,10 +3,11 @@
  */
 import type { CloneRecord } from '../../db/repositories/clones.js'
 import type { DeploymentWithClones } from '../../db/repositories/deployments.js'
-import type { CloneRow } from '../../db/schema.js'
+import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
+import type { PoolChange } from '../../services/pool-service.js'
 import { provenanceOf } from '../../assets/provenance.js'
 import { REDACTED } from '../../domain/attributes.js'
-import { countByStatus, durationSeconds, isFinalCloneStatus } from '../../domain/progress.js'
+import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../../domain/estimate.js'
 import type { DeploymentPlan } from '../../domain/plan.js'
 
@@ -30,8 +31,14 @@ function cloneSummary(c: CloneRow) {
   }
 }
 
-export function presentDeployment({ deployment: d, clones }: DeploymentWithClones, basis: EstimateBasis) {
-  const statuses = clones.map((c) => c.status)
+export function presentDeployment({ deployment: d, clones, replaced = [] }: DeploymentWithClones, basis: EstimateBasis) {
+  const old = new Map(replaced.map((c) => [c.id, c]))
+  // A rebuild's clone waiting while the clone it replaces is destroyed counts at that step.
+  const stepOf = (c: CloneRow): CloneStatus => {
+    const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
+    return c.status === 'waiting' && gone?.status === 'destroying' ? 'destroying' : c.status
+  }
+  const statuses = clones.map(stepOf)
   const byStatus = countByStatus(statuses)
   const done = statuses.filter(isFinalCloneStatus).length
   const hostCount = new Set(clones.map((c) => c.hostMoref)).size
@@ -39,6 +46,8 @@ export function presentDeployment({ deployment: d, clones }: DeploymentWithClone
   const elapsed = durationSeconds(d.startedAt, d.finishedAt)
   return {
     id: d.id,
+    kind: d.kind,
+    pool: d.poolName,
     status: d.status,
     parent: { name: d.parentName, moref: d.parentMoref },
     snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
@@ -64,7 +73,12 @@ export function presentDeployment({ deployment: d, clones }: DeploymentWithClone
       byStatus,
       estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone)),
     },
-    clones: clones.map(cloneSummary),
+    clones: clones.map((c) => {
+      const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
+      if (!gone) return cloneSummary(c)
+      const replaces = { name: gone.name, status: gone.status, moref: gone.moref, instanceUuid: gone.instanceUuid, deploymentId: gone.deploymentId }
+      return { ...cloneSummary(c), step: stepOf(c), replaces }
+    }),
   }
 }
 
@@ -109,4 +123,43 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
     warnings: plan.warnings,
     estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
   }
+}
+
+export function presentPool(p: PoolRow) {
+  return {
+    name: p.name,
+    status: p.status,
+    parent: p.parentName,
+    snapshot: p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null,
+    prefix: p.prefix,
+    startNumber: p.startNumber,
+    size: p.size,
+    attributes: p.copiedAttributes,
+    customizationAttribute: p.customizationAttribute,
+    hostLimit: p.hostLimit,
+    expiresAt: iso(p.expiresAt),
+    requester: p.requester,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  }
+}
+
+/** A pool with its live clones and last deployments. */
+export function presentPoolDetail(pool: PoolRow, clones: CloneRow[], deployments: DeploymentRow[]) {
+  return {
+    ...presentPool(pool),
+    clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
+    deployments: deployments.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      status: d.status,
+      count: d.count,
+      createdAt: d.createdAt.toISOString(),
+      finishedAt: iso(d.finishedAt),
+    })),
+  }
+}
+
+export function presentPoolChange(change: PoolChange) {
+  return { pool: presentPool(change.pool), deploymentId: change.deploymentIds[0] ?? null, deploymentIds: change.deploymentIds }
 }
