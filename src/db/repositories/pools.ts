@@ -12,7 +12,7 @@ import * as schema from '../schema.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 import type { TransactionSql } from './deployments.js'
 
-export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status'>
+export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'drift' | 'driftCheckedAt'>
 
 export class PoolRepository {
   private readonly db: Db
@@ -37,7 +37,7 @@ export class PoolRepository {
       .values(pool)
       .onConflictDoUpdate({
         target: pools.name,
-        set: { ...pool, status: 'active', createdAt: sql`now()`, updatedAt: sql`now()` },
+        set: { ...pool, status: 'active', drift: null, driftCheckedAt: null, createdAt: sql`now()`, updatedAt: sql`now()` },
         setWhere: eq(pools.status, 'stripped'),
       })
       .returning()
