@@ -10,8 +10,11 @@ export type CloneStatus = (typeof CLONE_STEPS)[number] | 'failed' | (typeof DEST
 
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
 
-/** `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones. */
-export type DeploymentKind = 'deploy' | 'scale-down' | 'strip'
+/**
+ * `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones; `reconcile` repairs a pool's
+ * drift (deploys missing clones again, powers on and renames back the others).
+ */
+export type DeploymentKind = 'deploy' | 'scale-down' | 'strip' | 'reconcile'
 
 /** Final statuses, as finishIfDone knows them too. */
 export const FINAL_CLONE_STATUSES = ['ready', 'failed', 'destroyed'] as const

@@ -26,6 +26,8 @@ export interface NewDeployment {
   ticket?: string
   /** The pool this deployment grows. */
   poolName?: string
+  /** Default `deploy`; `reconcile` when it deploys a pool's missing clones again. */
+  kind?: 'deploy' | 'reconcile'
 }
 
 /** Runs SQL on the transaction's connection: how jobs join the deployment's transaction. */
@@ -102,6 +104,7 @@ export class DeploymentRepository {
           attributeValues,
           warnings: plan.warnings,
           poolName: input.poolName ?? null,
+          kind: input.kind ?? 'deploy',
         })
         .returning()
       if (!deployment) throw new Error('insert into deployments returned no row')
@@ -139,7 +142,8 @@ export class DeploymentRepository {
     const rows = await this.db
       .select()
       .from(clones)
-      .where(deployment.kind === 'deploy' ? eq(clones.deploymentId, id) : eq(clones.destroyDeploymentId, id))
+      // The clones it makes (deploy, and reconcile's deploying again) or destroys (strip, scale down).
+      .where(or(eq(clones.deploymentId, id), eq(clones.destroyDeploymentId, id)))
       .orderBy(asc(clones.number))
     return { deployment, clones: rows }
   }

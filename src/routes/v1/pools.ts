@@ -29,6 +29,7 @@ async function presentPoolDetail(app: FastifyInstance, pool: PoolRow) {
   const [clones, deployments] = await Promise.all([app.poolRepository.liveClones(pool.name), app.poolRepository.deployments(pool.name)])
   return {
     ...presentPool(pool),
+    drift: pool.drift ?? null,
     clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
     deployments: deployments.map((d) => ({
       id: d.id,
