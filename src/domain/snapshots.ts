@@ -71,6 +71,14 @@ export function flattenSnapshots(roots: readonly SnapshotTreeInput[], currentMor
   return out
 }
 
+/** The snapshot and every snapshot taken after it on its branch (its descendants), as morefs. */
+export function withDescendants(nodes: readonly SnapshotNode[], moref: string): Set<string> {
+  const out = new Set([moref])
+  // Parents come before their children in a flattened tree: one pass collects the whole subtree.
+  for (const node of nodes) if (node.parentMoref && out.has(node.parentMoref)) out.add(node.moref)
+  return out
+}
+
 /** The snapshot a path segment names: its moref first, else its name (several with the name: ambiguous). */
 export function resolveSnapshot(
   nodes: readonly SnapshotNode[],

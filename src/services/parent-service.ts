@@ -33,6 +33,7 @@ import {
   invalidSnapshotNameReason,
   parentUse,
   resolveSnapshot,
+  withDescendants,
   type SnapshotNode,
 } from '../domain/snapshots.js'
 import { findInvalidXmlChar } from '../vim25/soap/xml.js'
@@ -178,11 +179,22 @@ export class ParentService {
     const outcome = await this.repository.withParentLock(parent.moref, async () => {
       const running = await this.repository.unfinished(parent.moref)
       if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, running.id)
-      const using = (await this.repository.liveClones(parent.moref)).filter((c) => c.snapshotMoref === snapshot.moref)
+      // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
+      // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
+      const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
+      const using = (await this.repository.liveClones(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
       if (using.length > 0) {
         const pools = [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
         throw new SnapshotInUse(
-          { parent: name, snapshot: snapshot.name, moref: snapshot.moref, liveClones: using.length, pools, clones: using.map((c) => c.name) },
+          {
+            parent: name,
+            snapshot: snapshot.name,
+            moref: snapshot.moref,
+            liveClones: using.length,
+            pools,
+            clones: using.map((c) => c.name),
+            usedSnapshots: [...new Set(using.map((c) => c.snapshotMoref))],
+          },
           snapshot.name,
           String(using.length),
           pools.join(', ') || 'none',

@@ -301,3 +301,23 @@ t.test('snapshots no live clone uses can be reverted to and removed', async (t) 
   t.equal(repeat.statusCode, 404)
   t.equal(repeat.json().code, 'SNAPSHOT_NOT_FOUND')
 })
+
+t.test('a snapshot whose later snapshots have live clones cannot be removed either', async (t) => {
+  // Verification's snapshots: Base, then "Verification adopted" (current, from an earlier test).
+  const parent = await vm(VERIFICATION)
+  const adopted = parent.snapshots.find((s) => s.name === 'Verification adopted')!
+  t.equal(parent.current, adopted.moref)
+  const created = await call('POST', '/v1/pools', { name: 'ver', parent: VERIFICATION, prefix: 'Ver', startNumber: 1, size: 1 })
+  t.equal(created.statusCode, 202, created.body)
+  t.equal((await waitForDeployment(service, created.json().deploymentId)).status, 'succeeded')
+
+  const res = await call('DELETE', `/v1/parents/${enc(VERIFICATION)}/snapshots/Base`)
+  t.equal(res.statusCode, 409, res.body)
+  t.equal(res.json().code, 'SNAPSHOT_IN_USE')
+  t.same(res.json().details.usedSnapshots, [adopted.moref])
+  t.same(res.json().details.pools, ['ver'])
+  t.same((await vm(VERIFICATION)).snapshots, parent.snapshots, 'nothing removed')
+
+  const strip = await call('DELETE', '/v1/pools/ver')
+  t.equal((await waitForDeployment(service, strip.json().deploymentId)).status, 'succeeded')
+})

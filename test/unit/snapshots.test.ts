@@ -6,6 +6,7 @@ import {
   invalidSnapshotNameReason,
   parentUse,
   resolveSnapshot,
+  withDescendants,
   type SnapshotTreeInput,
 } from '../../src/domain/snapshots.js'
 
@@ -78,4 +79,11 @@ t.test('running clones of older snapshots keep a parent from being prepared', as
   t.same(use.pools, ['a', 'b'])
   t.equal(use.unpooled, 1)
   t.same(parentUse([]), { running: [], pools: [], unpooled: 0 })
+})
+
+t.test("a snapshot's descendants: the snapshots its removal would merge under", async (t) => {
+  const nodes = flattenSnapshots(tree, 's4')
+  t.same([...withDescendants(nodes, 's1')].sort(), ['s1', 's2', 's3', 's4'])
+  t.same([...withDescendants(nodes, 's3')].sort(), ['s3', 's4'])
+  t.same([...withDescendants(nodes, 's2')], ['s2'])
 })

@@ -35,7 +35,7 @@ export default fp(
     const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log)
     await app.boss.work<ReconcilePoolData>(
       RECONCILE_POOL_QUEUE,
-      { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
+      { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },
       async ([job]) => {
         if (job) await repairer.run(job.data, { lastAttempt: job.retryCount >= job.retryLimit })
       },
