@@ -84,6 +84,8 @@ t.test('unknown parent, preparation and snapshot: stable 404 codes; scopes are c
   const prepare = await call('POST', `/v1/parents/${enc('Tmpl Nothing 9')}/prepare`, {})
   t.equal(prepare.statusCode, 404)
   t.equal(prepare.json().code, 'PARENT_NOT_FOUND')
+  const noBody = await call('POST', `/v1/parents/${enc('Tmpl Nothing 9')}/prepare`)
+  t.equal(noBody.json().code, 'PARENT_NOT_FOUND', 'the body is optional')
   const snapshots = await call('GET', `/v1/parents/${enc('Tmpl Nothing 9')}/snapshots`, undefined, 'deployments:read')
   t.equal(snapshots.json().code, 'PARENT_NOT_FOUND')
   const prep = await call('GET', `/v1/parents/${enc(CAPTURE)}/preparations/00000000-0000-4000-8000-000000000000`, undefined, 'deployments:read')

@@ -56,8 +56,16 @@ function presentParent(p: ParentVm) {
 const location = (p: PreparationRow) => `/v1/parents/${encodeURIComponent(p.parentName)}/preparations/${p.id}`
 
 const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/parents/:name/prepare', { schema: prepareParentSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
-    const { preparation, created } = await app.parents.prepare(request.params.name, request.body ?? {}, request.principal!.sub)
+  const prepareOptions = {
+    schema: prepareParentSchema,
+    // Every field is optional, the body too: no body is an empty one.
+    preValidation: async (request: { body: unknown }) => {
+      request.body ??= {}
+    },
+    preHandler: app.requireScope('deployments:write'),
+  }
+  app.post('/parents/:name/prepare', prepareOptions, async (request, reply) => {
+    const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!.sub)
     if (created) request.log.info({ preparationId: preparation.id, parent: preparation.parentName }, 'parent preparation accepted')
     // A repeated request answers with the earlier preparation: 202 while it runs, 200 once done.
     return reply
