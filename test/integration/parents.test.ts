@@ -207,6 +207,17 @@ t.test('a retried job adopts the snapshot an earlier attempt took instead of tak
   const taken = (await vc.tasks.watch(task)).result as MoRef
   const count = (await vm(VERIFICATION)).snapshots.length
 
+  // While it is unfinished: the same request answers with it; another is refused, and so are snapshot operations.
+  const same = await call('POST', `/v1/parents/${enc(VERIFICATION)}/prepare`, { snapshotName: 'Verification adopted' })
+  t.equal(same.statusCode, 202, same.body)
+  t.equal(same.json().id, row!.id)
+  const other = await call('POST', `/v1/parents/${enc(VERIFICATION)}/prepare`, { snapshotName: 'Verification other' })
+  t.equal(other.statusCode, 409, other.body)
+  t.equal(other.json().code, 'PARENT_BUSY')
+  t.equal(other.json().details.preparationId, row!.id)
+  const removing = await call('DELETE', `/v1/parents/${enc(VERIFICATION)}/snapshots/${taken.value}`)
+  t.equal(removing.json().code, 'PARENT_BUSY')
+
   const preparer = new ParentPreparer(
     service.app.parentRepository,
     service.app.poolRepository,
@@ -302,6 +313,16 @@ t.test('snapshots no live clone uses can be reverted to and removed', async (t) 
   const repeat = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/${second.moref}`)
   t.equal(repeat.statusCode, 404)
   t.equal(repeat.json().code, 'SNAPSHOT_NOT_FOUND')
+
+  // Two snapshots with one name: named by moref only.
+  const twins: MoRef[] = []
+  for (let i = 0; i < 2; i++) twins.push((await vc.tasks.watch(await vc.createSnapshot(after.ref, 'Twin'))).result as MoRef)
+  const ambiguous = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/Twin`)
+  t.equal(ambiguous.statusCode, 409)
+  t.equal(ambiguous.json().code, 'SNAPSHOT_AMBIGUOUS')
+  t.same(ambiguous.json().details.morefs, twins.map((r) => r.value))
+  const byMoref = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/${twins[1]!.value}`)
+  t.equal(byMoref.statusCode, 200, byMoref.body)
 })
 
 t.test('a snapshot whose later snapshots have live clones cannot be removed either', async (t) => {
