@@ -2,8 +2,9 @@
  * The job of a parent's preparation: power the parent off, take the snapshot (no memory, no
  * quiescing), then, if asked, recompose the parent's active pools onto it. Every step is recorded on
  * the preparation. Safe to repeat: the parent's power state is read first; a snapshot task recorded
- * earlier is followed, and a snapshot of that name taken since the preparation was accepted is
- * adopted rather than taken twice; pools already recomposed are skipped.
+ * earlier is followed, and a snapshot of that name taken since the preparation was accepted (or
+ * recorded by an earlier preparation of the same name that failed afterwards) is adopted rather than
+ * taken twice; pools already recomposed are skipped.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
@@ -43,6 +44,11 @@ export class ParentPreparer {
     const preparation = await this.repository.get(preparationId)
     if (!preparation || preparation.finishedAt) return
     await this.repository.markRunning(preparationId)
+    if (preparation.recompose && !this.recomposer) {
+      // Accepted by a replica that can recompose, run by one that cannot: refused before touching vCenter.
+      await this.repository.finish(preparationId, 'failed', { code: 'RECOMPOSE_UNAVAILABLE', message: 'recompose not available in this version of the service' })
+      return
+    }
     try {
       await this.powerOff(preparation)
       const snapshot = await this.snapshot(preparation)
@@ -102,6 +108,11 @@ export class ParentPreparer {
       if (outcome.state === 'success' && outcome.result && parent.snapshots.some((s) => s.moref === outcome.result)) adopted = outcome.result
     }
     adopted ??= findPreparedSnapshot(parent.snapshots, p.snapshotName, p.createdAt)?.moref
+    // An earlier preparation of the same name that took it, then failed (a request repeated after a failure).
+    if (!adopted) {
+      const ours = await this.repository.preparedSnapshots(p.parentMoref)
+      adopted = parent.snapshots.find((s) => s.name === p.snapshotName && ours.has(s.moref))?.moref
+    }
     if (adopted) {
       const node = (await this.vcenter.readParentVm(p.parentMoref))?.snapshots.find((s) => s.moref === adopted)
       await this.repository.recordSnapshot(p.id, adopted, node?.createdAt ? new Date(node.createdAt) : null)

@@ -234,6 +234,39 @@ t.test('a retried job adopts the snapshot an earlier attempt took instead of tak
   t.equal((await vm(VERIFICATION)).snapshots.length, count, 'no second snapshot')
 })
 
+t.test('a request repeated after a preparation failed adopts the snapshot that preparation took', async (t) => {
+  const parent = await vm(VERIFICATION)
+  const repo = service.app.parentRepository
+  const failed = await repo.createPreparation(
+    {
+      parentName: VERIFICATION,
+      parentMoref: parent.ref.value,
+      parentInstanceUuid: null,
+      snapshotName: 'Verification retried',
+      description: null,
+      recompose: false,
+      requester: 'alice',
+    },
+    async () => {},
+  )
+  const taken = (await vc.tasks.watch(await vc.createSnapshot(parent.ref, 'Verification retried'))).result as MoRef
+  await repo.recordSnapshot(failed!.id, taken.value, new Date())
+  await repo.finish(failed!.id, 'failed', { code: 'RECOMPOSE_FAILED', message: 'after the snapshot' })
+  const count = (await vm(VERIFICATION)).snapshots.length
+
+  const res = await call('POST', `/v1/parents/${enc(VERIFICATION)}/prepare`, { snapshotName: 'Verification retried' })
+  t.equal(res.statusCode, 202, res.body)
+  t.not(res.json().id, failed!.id, 'a new preparation')
+  const done = await waitForPreparation(res.headers.location as string)
+  t.equal(done.status, 'succeeded', JSON.stringify(done.error))
+  t.equal(done.snapshot.moref, taken.value)
+  t.equal(done.steps.at(-1).outcome, 'adopted')
+  t.equal((await vm(VERIFICATION)).snapshots.length, count, 'no second snapshot of that name')
+  // Put the adopted-test snapshot back as current, as the next test expects.
+  const adopted = parent.snapshots.find((s) => s.name === 'Verification adopted')!
+  await vc.tasks.watch(await vc.revertToSnapshot({ type: 'VirtualMachineSnapshot', value: adopted.moref }))
+})
+
 t.test('running clones of an older snapshot refuse a preparation, and snapshots in use are protected', async (t) => {
   const created = await call('POST', '/v1/pools', { name: 'cap', parent: CAPTURE, prefix: 'Cap', startNumber: 1, size: 2 })
   t.equal(created.statusCode, 202, created.body)
