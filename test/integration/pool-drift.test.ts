@@ -16,7 +16,7 @@ let service: TestService
 let vc: VimClient
 
 t.before(async () => {
-  service = await startTestService()
+  service = await startTestService({ env: { DRIFT_CHECK_MINUTES: '5' } })
   vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
 })
 t.teardown(async () => {
