@@ -132,11 +132,15 @@ export interface ParentUse {
 /**
  * Which live clones keep a parent from being prepared: those made from an older snapshot (any but
  * `targetSnapshotMoref`, the snapshot this preparation made if it exists already) that are powered
- * on, or still being made (they will be powered on).
+ * on, or still being made (they will be powered on); not those being destroyed.
  */
 export function parentUse(clones: readonly CloneUse[], targetSnapshotMoref?: string): ParentUse {
   const running = clones.filter(
-    (c) => c.snapshotMoref !== targetSnapshotMoref && (c.status !== 'ready' || c.powerState === 'poweredOn'),
+    (c) =>
+      c.snapshotMoref !== targetSnapshotMoref &&
+      // Being destroyed (strip back, scale down): on its way out, whatever its power state.
+      c.status !== 'destroying' &&
+      (c.status !== 'ready' || c.powerState === 'poweredOn'),
   )
   const pools = [...new Set(running.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
   return { running, pools, unpooled: running.filter((c) => !c.pool).length }

@@ -74,8 +74,9 @@ t.test('running clones of older snapshots keep a parent from being prepared', as
     { name: 'X01', pool: null, snapshotMoref: 's1', status: 'ready', powerState: 'poweredOn' },
     { name: 'N01', pool: 'n', snapshotMoref: 's9', status: 'ready', powerState: 'poweredOn' },
     { name: 'G01', pool: 'g', snapshotMoref: 's1', status: 'ready', powerState: undefined },
+    { name: 'D01', pool: 'd', snapshotMoref: 's1', status: 'destroying', powerState: 'poweredOn' },
   ], 's9')
-  t.same(use.running.map((c) => c.name), ['A01', 'B01', 'X01'], 'on, or still being made; not of the target snapshot; not gone')
+  t.same(use.running.map((c) => c.name), ['A01', 'B01', 'X01'], 'on, or still being made; not of the target snapshot; not gone; not being destroyed')
   t.same(use.pools, ['a', 'b'])
   t.equal(use.unpooled, 1)
   t.same(parentUse([]), { running: [], pools: [], unpooled: 0 })
