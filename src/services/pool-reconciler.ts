@@ -26,6 +26,11 @@ import { enqueueReconcile, type RepairAction } from '../jobs/reconcile-pool.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
 import type { DeploymentService } from './deployment-service.js'
 
+const MISSING = {
+  code: 'MISSING',
+  message: 'gone from vCenter (neither its moref nor its instance UUID found); deployed again by a reconcile',
+}
+
 export interface ReconcileOutcome {
   pool: string
   drift: PoolDrift
@@ -71,16 +76,16 @@ export class PoolReconciler {
 
       const clones = await this.drift.readyClones([name])
       const byName = new Map(clones.map((c) => [c.name, c]))
-      // Missing clones first: a refused redeploy (names taken meanwhile...) is answered before anything runs.
-      if (repairs.recreate.length) {
-        const recreate = new Set(repairs.recreate)
-        await this.drift.markMissing(
-          clones.filter((c) => recreate.has(c.number)).map((c) => c.id),
-          { code: 'MISSING', message: 'gone from vCenter (neither its moref nor its instance UUID found); deployed again by a reconcile' },
+      // Missing clones first: a refused redeploy (names taken meanwhile...) is answered before anything
+      // else runs, and leaves those clones as they were (found missing again by the next check).
+      const redeploys: string[] = []
+      for (const run of contiguousRuns(repairs.recreate)) {
+        const numbers = new Set(Array.from({ length: run.count }, (_, i) => run.startNumber + i))
+        const ids = clones.filter((c) => numbers.has(c.number)).map((c) => c.id)
+        redeploys.push(
+          await this.drift.replaceMissing(ids, MISSING, () => this.redeploy(pool, run.startNumber, run.count, requester)),
         )
       }
-      const redeploys: string[] = []
-      for (const run of contiguousRuns(repairs.recreate)) redeploys.push(await this.redeploy(pool, run.startNumber, run.count, requester))
 
       const actions: RepairAction[] = [
         ...repairs.powerOn.map((n) => ({ cloneId: byName.get(n)!.id, action: 'power_on' as const })),

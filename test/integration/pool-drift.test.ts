@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { DRIFT_CHECK_QUEUE } from '../../src/jobs/reconcile-pool.js'
-import { VimClient, moRef, type MoRef } from '../../src/vim25/index.js'
+import { VimClient, moRef, type MoRef, type VirtualMachineCloneSpec } from '../../src/vim25/index.js'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
 
 const PARENT = 'Tmpl Capture 1.0'
@@ -187,6 +187,41 @@ t.test('a clone re-registered under another moref is found by its instance UUID,
   t.equal(res.statusCode, 200, res.body)
   t.same(kinds(res.json().drift).filter((k: string) => k.startsWith('missing')), [])
   t.equal((await pool('moved')).clones[0].moref, recorded.moref, 'the record follows the VM')
+})
+
+t.test('a missing clone whose name another VM took: reconcile is refused and the record is left as it was', async (t) => {
+  const created = await call('POST', '/v1/pools', { name: 'gap', parent: PARENT, prefix: 'Gap', startNumber: 1, size: 1 })
+  t.equal((await waitForDeployment(service, created.json().deploymentId)).status, 'succeeded')
+  const [recorded] = (await pool('gap')).clones
+  const ref: MoRef = { type: 'VirtualMachine', value: recorded.moref }
+  await vc.tasks.watch(await vc.powerOffVM(ref))
+  await vc.tasks.watch(await vc.destroy(ref))
+  // Another VM takes the name, behind the service's back.
+  const [parent] = (await vc.property.listByType(vc.serviceContent.rootFolder, 'VirtualMachine', ['name', 'parent', 'resourcePool', 'snapshot'])).filter(
+    (o) => o.props.name === PARENT,
+  )
+  const spec: VirtualMachineCloneSpec = {
+    location: { diskMoveType: 'createNewChildDiskBacking', pool: parent!.props.resourcePool as MoRef },
+    template: false,
+    powerOn: false,
+    snapshot: (parent!.props.snapshot as { currentSnapshot: MoRef }).currentSnapshot,
+  }
+  const foreign = (await vc.tasks.watch(await vc.cloneVM(parent!.obj, parent!.props.parent as MoRef, 'Gap01', spec))).result as MoRef
+
+  const refused = await call('POST', '/v1/pools/gap/reconcile')
+  t.equal(refused.statusCode, 409, refused.body)
+  t.equal(refused.json().code, 'NAME_CONFLICT')
+  const detail = await pool('gap')
+  t.same(detail.clones.map((c: { name: string; status: string }) => [c.name, c.status]), [['Gap01', 'ready']], 'the record is as it was')
+  t.same(kinds(detail.drift), ['missing:Gap01'], 'and still found missing')
+
+  await vc.tasks.watch(await vc.destroy(foreign))
+  const res = await call('POST', '/v1/pools/gap/reconcile')
+  t.equal(res.statusCode, 202, res.body)
+  t.equal((await waitForDeployment(service, res.json().deploymentIds[0])).status, 'succeeded')
+  const after = await pool('gap')
+  t.equal(after.clones.length, 1)
+  t.not(after.clones[0].moref, recorded.moref, 'Gap01 deployed again')
 })
 
 t.test('unknown pools: 404 POOL_NOT_FOUND', async (t) => {

@@ -61,29 +61,32 @@ export class DriftRepository {
     await this.db.update(clones).set({ moref, updatedAt: sql`now()` }).where(eq(clones.id, cloneId))
   }
 
-  /** Clones gone from vCenter: marked destroyed with the reason, their records kept; their numbers free. */
-  async markMissing(cloneIds: string[], error: RecordedError): Promise<void> {
-    if (cloneIds.length === 0) return
-    const client = await this.database.pool.connect()
+  /**
+   * Clones gone from vCenter: marked destroyed with the reason (their records kept, their names and
+   * numbers free), then `redeploy` runs; if it is refused, the marks are undone and the refusal thrown,
+   * so that the next check finds them missing again. The step is recorded once the redeploy is accepted.
+   */
+  async replaceMissing<T>(cloneIds: string[], error: RecordedError, redeploy: () => Promise<T>): Promise<T> {
+    await this.db
+      .update(clones)
+      .set({ status: 'destroyed', destroyedAt: sql`now()`, error, taskMoref: null, updatedAt: sql`now()` })
+      .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'ready')))
+    let result: T
     try {
-      await client.query('BEGIN')
-      await client.query(
-        `UPDATE clones SET status = 'destroyed', destroyed_at = now(), error = $2::jsonb, task_moref = NULL, updated_at = now()
-          WHERE id = ANY($1::uuid[]) AND status = 'ready'`,
-        [cloneIds, JSON.stringify(error)],
-      )
-      await client.query(
-        `INSERT INTO clone_steps (clone_id, step, outcome, detail, error)
-         SELECT id, 'destroyed', 'skipped', $2, $3::jsonb FROM unnest($1::uuid[]) AS id`,
-        [cloneIds, error.message, JSON.stringify(error)],
-      )
-      await client.query('COMMIT')
+      result = await redeploy()
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
+      await this.db
+        .update(clones)
+        .set({ status: 'ready', destroyedAt: null, error: null, updatedAt: sql`now()` })
+        .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'destroyed')))
       throw err
-    } finally {
-      client.release()
     }
+    await this.database.pool.query(
+      `INSERT INTO clone_steps (clone_id, step, outcome, detail, error)
+       SELECT id, 'destroyed', 'skipped', $2, $3::jsonb FROM unnest($1::uuid[]) AS id`,
+      [cloneIds, error.message, JSON.stringify(error)],
+    )
+    return result
   }
 
   /**
