@@ -22,7 +22,11 @@ export interface PrepareParentData {
   preparationId: string
 }
 
-export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 30 * 60 }
+/**
+ * A power-off and a snapshot without memory take seconds: an attempt still active after 5 minutes is
+ * presumed dead (its process killed) and handed to another worker, which resumes it from the records.
+ */
+export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 5 * 60 }
 
 export async function enqueuePreparation(boss: PgBoss, preparationId: string, db: SqlExecutor): Promise<void> {
   await boss.insert(
