@@ -23,6 +23,8 @@ import jwtPlugin from './plugins/external/jwt.js'
 import graphqlPlugin from './plugins/external/mercurius.js'
 import databasePlugin from './plugins/app/database.js'
 import deploymentsPlugin from './plugins/app/deployments.js'
+import parentsPlugin from './plugins/app/parents.js'
+import poolDriftPlugin from './plugins/app/pool-drift.js'
 import poolsPlugin from './plugins/app/pools.js'
 import queuePlugin from './plugins/app/queue.js'
 import vcenterPlugin from './plugins/app/vcenter.js'
@@ -32,6 +34,8 @@ import cloneRoutes from './routes/v1/clones.js'
 import deploymentRoutes from './routes/v1/deployments.js'
 import reportRoutes from './routes/v1/reports.js'
 import poolRoutes from './routes/v1/pools.js'
+import parentRoutes from './routes/v1/parents.js'
+import poolDriftRoutes from './routes/v1/pool-drift.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -80,6 +84,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     runWorkers: options.runWorkers ?? true,
   })
   await app.register(poolsPlugin, { runWorkers: options.runWorkers ?? true, workers: Math.min(4, config.limits.perVcenter) })
+  await app.register(parentsPlugin, { databaseUrl: options.databaseUrl, runWorkers: options.runWorkers ?? true })
+  await app.register(poolDriftPlugin, {
+    databaseUrl: options.databaseUrl,
+    checkMinutes: config.driftCheckMinutes,
+    runWorkers: options.runWorkers ?? true,
+  })
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv })
   await app.register(healthRoutes)
@@ -90,6 +100,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await v1.register(attributeRoutes)
       await v1.register(reportRoutes)
       await v1.register(poolRoutes)
+      await v1.register(parentRoutes)
+      await v1.register(poolDriftRoutes)
     },
     { prefix: '/v1' },
   )

@@ -47,6 +47,29 @@ export const InsufficientSpace = define(
 )
 export const PoolNotFound = define('POOL_NOT_FOUND', 404, 'No pool named "%s"')
 export const PoolBusy = define('POOL_BUSY', 409, 'The pool "%s" is changing; try again once its current deployment is over')
+export const ParentAmbiguous = define(
+  'PARENT_AMBIGUOUS',
+  409,
+  'Several virtual machines are named "%s"; rename all but the parent before preparing it',
+)
+export const ParentInUse = define(
+  'PARENT_IN_USE',
+  409,
+  'The parent "%s" has running clones made from an older snapshot (pools: %s); stop them, or ask for "recompose": true',
+)
+export const ParentBusy = define('PARENT_BUSY', 409, 'The parent "%s" is being prepared; try again once preparation %s is over')
+export const PreparationNotFound = define('PREPARATION_NOT_FOUND', 404, 'No preparation %s of the parent "%s"')
+export const SnapshotAmbiguous = define('SNAPSHOT_AMBIGUOUS', 409, 'The parent "%s" has several snapshots named "%s"; name one by its moref')
+export const SnapshotNameTaken = define(
+  'SNAPSHOT_NAME_TAKEN',
+  409,
+  'The parent "%s" already has a snapshot named "%s" that no preparation made; choose another "snapshotName"',
+)
+export const SnapshotInUse = define(
+  'SNAPSHOT_IN_USE',
+  409,
+  'The snapshot "%s" is used by %s live clones (pools: %s); it can be removed or reverted to once they are destroyed',
+)
 export const VcenterRefused = define('VCENTER_REFUSED', 502, 'vCenter refused the change: %s')
 export const RouteNotFound = define('NOT_FOUND', 404, 'No route %s')
 export const ParentNotFound = define('PARENT_NOT_FOUND', 404, 'No virtual machine named "%s" exists in vCenter')
@@ -59,7 +82,7 @@ export const SnapshotMissing = define(
 export const SnapshotNotFound = define(
   'SNAPSHOT_NOT_FOUND',
   404,
-  'The parent "%s" has no snapshot %s; list its snapshots in vCenter, or recompose the pool onto one it has',
+  'The parent "%s" has no snapshot %s; GET /v1/parents/{name}/snapshots lists those it has',
 )
 export const CustomizationSpecNotFound = define('CUSTOMIZATION_SPEC_NOT_FOUND', 422, '%s')
 export const NoHostAvailable = define(

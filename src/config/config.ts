@@ -51,6 +51,8 @@ export interface Config {
   secrets: SecretsConfig
   /** ATTRIBUTE_SYNC_MINUTES: how often clones' attributes are read back from vCenter; 0: never. */
   attributeSyncMinutes: number
+  /** DRIFT_CHECK_MINUTES: how often every active pool is compared with vCenter; 0: never (on demand only). */
+  driftCheckMinutes: number
   vcenter: VcenterConfig
   jwt: JwtConfig
   logLevel: string
@@ -183,6 +185,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     dataDir: path.resolve(cwd, env.DATA_DIR || '.data'),
     secrets: secrets(env, databaseUrl),
     attributeSyncMinutes: integer(env, 'ATTRIBUTE_SYNC_MINUTES', 15, 0, 60),
+    driftCheckMinutes: integer(env, 'DRIFT_CHECK_MINUTES', 5, 0, 60),
     vcenter: {
       url: vcenterUrl(env),
       username: required(env, 'VCENTER_USERNAME'),

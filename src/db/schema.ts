@@ -21,6 +21,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core'
 import type { AttributeValue } from '../domain/attributes.js'
+import type { PoolDrift } from '../domain/drift.js'
 import type { CloneStatus, DeploymentKind, DeploymentStatus } from '../domain/progress.js'
 import type { Warning } from '../domain/plan.js'
 
@@ -80,7 +81,12 @@ export const deployments = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     ...timestamps,
   },
-  (t) => [index('deployments_created_at_idx').on(t.createdAt), index('deployments_pool_idx').on(t.poolName)],
+  (t) => [
+    index('deployments_created_at_idx').on(t.createdAt),
+    index('deployments_pool_idx').on(t.poolName),
+    // Which live clones use a parent's snapshot (src/services/parent-service.ts).
+    index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
+  ],
 )
 
 export const clones = pgTable(
@@ -233,10 +239,63 @@ export const pools = pgTable('pools', {
   /** active, or stripped (its clones destroyed; the record kept). */
   status: text('status').$type<'active' | 'stripped'>().notNull().default('active'),
   requester: text('requester').notNull(),
+  /** What the last drift check found (src/domain/drift.ts); null before the first check. */
+  drift: jsonb('drift').$type<PoolDrift>(),
+  driftCheckedAt: timestamp('drift_checked_at', { withTimezone: true }),
   ...timestamps,
 })
 
+export type PreparationStatus = 'queued' | 'running' | 'succeeded' | 'failed'
+
+/** One step of a parent's preparation, as it happened. */
+export interface PreparationStep {
+  step: 'power_off' | 'snapshot' | 'recompose'
+  outcome: 'succeeded' | 'skipped' | 'adopted' | 'failed'
+  taskMoref?: string
+  detail?: string
+  /** recompose: the pool and the deployments it started. */
+  pool?: string
+  deploymentIds?: string[]
+  error?: RecordedError
+  at: string
+}
+
+/**
+ * A parent's preparation: power it off and take the snapshot its clones will be made from (then,
+ * if asked, recompose its pools onto it). Run by a pg-boss job; every step recorded.
+ */
+export const parentPreparations = pgTable(
+  'parent_preparations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    parentName: text('parent_name').notNull(),
+    parentMoref: text('parent_moref').notNull(),
+    parentInstanceUuid: text('parent_instance_uuid'),
+    snapshotName: text('snapshot_name').notNull(),
+    description: text('description'),
+    recompose: boolean('recompose').notNull().default(false),
+    status: text('status').$type<PreparationStatus>().notNull().default('queued'),
+    steps: jsonb('steps').$type<PreparationStep[]>().notNull().default([]),
+    /** The CreateSnapshot_Task, recorded as soon as vCenter returns it (settles a lost answer). */
+    snapshotTaskMoref: text('snapshot_task_moref'),
+    snapshotMoref: text('snapshot_moref'),
+    snapshotCreatedAt: timestamp('snapshot_created_at', { withTimezone: true }),
+    deploymentIds: jsonb('deployment_ids').$type<string[]>().notNull().default([]),
+    error: jsonb('error').$type<RecordedError>(),
+    requester: text('requester').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    index('parent_preparations_parent_idx').on(t.parentMoref, t.createdAt),
+    // One unfinished preparation per parent at a time.
+    uniqueIndex('parent_preparations_unfinished_idx').on(t.parentMoref).where(sql`finished_at IS NULL`),
+  ],
+)
+
 export type PoolRow = typeof pools.$inferSelect
+export type PreparationRow = typeof parentPreparations.$inferSelect
 export type DeploymentRow = typeof deployments.$inferSelect
 export type CloneRow = typeof clones.$inferSelect
 export type CloneStepRow = typeof cloneSteps.$inferSelect

@@ -22,9 +22,10 @@ export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
 
 /**
  * `deploy` makes clones; `scale-down` and `strip` destroy a pool's clones; `refresh` and `recompose`
- * rebuild them (each replacement destroys the clone it replaces, then is made under its name).
+ * rebuild them (each replacement destroys the clone it replaces, then is made under its name);
+ * `reconcile` repairs a pool's drift (deploys missing clones again, powers on and renames back the others).
  */
-export type DeploymentKind = 'deploy' | 'scale-down' | 'strip' | 'refresh' | 'recompose'
+export type DeploymentKind = 'deploy' | 'scale-down' | 'strip' | 'refresh' | 'recompose' | 'reconcile'
 
 /** Kinds whose clones are those they destroy (clones.destroy_deployment_id), not those they make. */
 export const DESTROY_KINDS: readonly DeploymentKind[] = ['scale-down', 'strip']

@@ -42,10 +42,10 @@ export class DeploymentService {
     return plan
   }
 
-  async create(request: DeploymentRequest, requester: string, poolName?: string): Promise<DeploymentWithClones> {
+  async create(request: DeploymentRequest, requester: string, poolName?: string, kind?: 'deploy' | 'reconcile'): Promise<DeploymentWithClones> {
     const plan = await this.plan(request)
     try {
-      return await this.repository.create({ plan, requester, ticket: request.ticket, poolName }, (sql, cloneIds) =>
+      return await this.repository.create({ plan, requester, ticket: request.ticket, poolName, kind }, (sql, cloneIds) =>
         enqueueProvisioning(this.boss, cloneIds, sql),
       )
     } catch (err) {

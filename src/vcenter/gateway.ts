@@ -6,6 +6,18 @@ import type { AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts } from '../domain/plan.js'
 import type { DatastoreSpace } from '../domain/space.js'
 import type { HostCandidate } from '../domain/placement.js'
+import type { ObservedVm } from '../domain/drift.js'
+import type { SnapshotNode } from '../domain/snapshots.js'
+
+/** A VM that may be a parent, with its snapshot tree (parent preparation, snapshot protection). */
+export interface ParentVm {
+  moref: string
+  name: string
+  instanceUuid?: string
+  powerState: string
+  currentSnapshot?: string
+  snapshots: SnapshotNode[]
+}
 
 export interface PlanInventory {
   /** Undefined when no VM has the parent's name. */
@@ -110,6 +122,21 @@ export interface VcenterGateway {
    * (`expectedMoref`): `absent` when no VM has the UUID, `not-owned` when another VM answers to it.
    */
   destroyOwnedVm(instanceUuid: string, expectedMoref: string | null, onTask: (taskMoref: string) => Promise<void>): Promise<DestroyOutcome>
+
+  // ---- parents, snapshots and drift (src/services/parent-service.ts, pool-reconciler.ts) ----
+  /** Every VM with this name (more than one: ambiguous), with its power state and snapshot tree. */
+  findVmsByName(name: string): Promise<ParentVm[]>
+  /** The same facts of one VM by moref; undefined when it no longer exists. */
+  readParentVm(vmMoref: string): Promise<ParentVm | undefined>
+  powerOff(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  /** CreateSnapshot_Task without memory or quiescing; the new snapshot's moref. */
+  createSnapshot(vmMoref: string, name: string, description: string | undefined, onTask: (taskMoref: string) => Promise<void>): Promise<string>
+  /** RemoveSnapshot_Task of this snapshot only (its children are kept). */
+  removeSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  revertToSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  /** Name, power state and host of many VMs in one bulk read; VMs that vanished are left out. */
+  readVmStates(vmMorefs: string[]): Promise<Map<string, ObservedVm>>
 }
 
 /** What destroying a clone found. */

@@ -8,7 +8,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { VcenterConfig } from '../config/config.js'
 import { TEMPLATE_ATTRIBUTE, type AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts, SnapshotFacts } from '../domain/plan.js'
-import type { DestroyOutcome } from './gateway.js'
+import type { DestroyOutcome, ParentVm } from './gateway.js'
+import type { ObservedVm } from '../domain/drift.js'
+import { flattenSnapshots, type SnapshotTreeInput } from '../domain/snapshots.js'
 import {
   TaskFailedError,
   TaskVanishedError,
@@ -465,6 +467,93 @@ export class VsphereGateway implements VcenterGateway {
     })
   }
 
+  // ---- parents, snapshots and drift -------------------------------------------------------------
+
+  async findVmsByName(name: string): Promise<ParentVm[]> {
+    return this.use(async (client) => {
+      const refs = (await this.readVmNames(client, [])).filter((o) => o.props.name === name).map((o) => o.obj)
+      if (refs.length === 0) return []
+      const found = await client.property.retrieveMany(refs, PARENT_VM_PATHS)
+      return found.map((o) => toParentVm(o.obj, o.props))
+    })
+  }
+
+  async readParentVm(vmMoref: string): Promise<ParentVm | undefined> {
+    return this.use(async (client) => {
+      const [found] = await client.property.retrieveMany([vm(vmMoref)], PARENT_VM_PATHS)
+      return found && found.props.name !== undefined ? toParentVm(found.obj, found.props) : undefined
+    })
+  }
+
+  async powerOff(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const task = await client.powerOffVM(vm(vmMoref))
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async createSnapshot(
+    vmMoref: string,
+    name: string,
+    description: string | undefined,
+    onTask: (taskMoref: string) => Promise<void>,
+  ): Promise<string> {
+    return this.use(async (client) => {
+      const task = await client.createSnapshot(vm(vmMoref), name, { description, memory: false, quiesce: false })
+      await onTask(task.value)
+      const info = await client.tasks.watch(task)
+      const result = info.result as MoRef | undefined
+      if (!result?.value) throw new TaskFailed('UnexpectedResult', `CreateSnapshot_Task ${task.value} succeeded without a snapshot`, task.value)
+      return result.value
+    })
+  }
+
+  async removeSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const task = await client.removeSnapshot({ type: 'VirtualMachineSnapshot', value: snapshotMoref })
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async revertToSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const task = await client.revertToSnapshot({ type: 'VirtualMachineSnapshot', value: snapshotMoref })
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.use(async (client) => {
+      const task = await client.rename(vm(vmMoref), newName)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async readVmStates(vmMorefs: string[]): Promise<Map<string, ObservedVm>> {
+    if (vmMorefs.length === 0) return new Map()
+    return this.use(async (client) => {
+      // One RetrievePropertiesEx (paged by the server) for every VM, however many.
+      const found = await client.property.retrieveMany(vmMorefs.map(vm), ['name', 'runtime.powerState', 'runtime.host'])
+      return new Map(
+        found
+          .filter((o) => o.props.name !== undefined)
+          .map((o) => [
+            o.obj.value,
+            {
+              moref: o.obj.value,
+              name: String(o.props.name),
+              powerState: String(o.props['runtime.powerState'] ?? 'poweredOff'),
+              host: (o.props['runtime.host'] as MoRef | undefined)?.value,
+            },
+          ]),
+      )
+    })
+  }
+
   async destroyOwnedVm(
     instanceUuid: string,
     expectedMoref: string | null,
@@ -571,6 +660,27 @@ function datastoreSpaceOf(vmProps: Record<string, unknown>, datastores: ObjectPr
   }
 }
 
+const PARENT_VM_PATHS = ['name', 'runtime.powerState', 'config.instanceUuid', 'snapshot']
+
+function toParentVm(ref: MoRef, props: Record<string, unknown>): ParentVm {
+  const info = decodeSnapshotInfo(props.snapshot)
+  const toInput = (tree: VirtualMachineSnapshotTree): SnapshotTreeInput => ({
+    moref: tree.snapshot.value,
+    name: tree.name,
+    description: tree.description,
+    createdAt: tree.createTime,
+    children: tree.childSnapshotList.map(toInput),
+  })
+  return {
+    moref: ref.value,
+    name: String(props.name ?? ''),
+    instanceUuid: props['config.instanceUuid'] as string | undefined,
+    powerState: String(props['runtime.powerState'] ?? 'poweredOff'),
+    currentSnapshot: info?.currentSnapshot?.value,
+    snapshots: flattenSnapshots((info?.rootSnapshotList ?? []).map(toInput), info?.currentSnapshot?.value),
+  }
+}
+
 function translate(err: unknown): unknown {
   if (err instanceof TaskFailed || err instanceof VcenterUnreachable) return err
   if (err instanceof TaskFailedError) return new TaskFailed(err.faultType, err.localizedMessage || err.message, err.task.value)
@@ -611,7 +721,7 @@ function toParentFacts(
     currentSnapshot: snapshotInfo?.currentSnapshot
       ? findSnapshot(snapshotInfo.rootSnapshotList, snapshotInfo.currentSnapshot.value)
       : undefined,
-    snapshots: snapshotInfo ? flattenSnapshots(snapshotInfo.rootSnapshotList) : [],
+    snapshots: snapshotInfo ? snapshotList(snapshotInfo.rootSnapshotList) : [],
     attributes: attributeMap(props.customValue, fieldKeys),
     hasNonPersistentDisk: devices.some(
       (d) =>
@@ -633,10 +743,10 @@ function findSnapshot(trees: VirtualMachineSnapshotTree[], moref: string): Snaps
 }
 
 /** Every snapshot of the tree, depth first. */
-function flattenSnapshots(trees: VirtualMachineSnapshotTree[]): SnapshotFacts[] {
+function snapshotList(trees: VirtualMachineSnapshotTree[]): SnapshotFacts[] {
   return trees.flatMap((tree) => [
     { moref: tree.snapshot.value, name: tree.name, createdAt: tree.createTime?.toISOString() },
-    ...flattenSnapshots(tree.childSnapshotList),
+    ...snapshotList(tree.childSnapshotList),
   ])
 }
 

@@ -153,6 +153,21 @@ export class VimClient {
     )
   }
 
+  /** RemoveSnapshot_Task: removes this snapshot only (its children are kept), consolidating disks. */
+  removeSnapshot(snapshot: MoRef, opts?: CallOptions): Promise<MoRef> {
+    return methods.RemoveSnapshot_Task(this.rt, { _this: snapshot, removeChildren: false, consolidate: true }, opts)
+  }
+
+  /** RevertToSnapshot_Task: the VM goes back to this snapshot (and its power state then). */
+  revertToSnapshot(snapshot: MoRef, opts?: CallOptions): Promise<MoRef> {
+    return methods.RevertToSnapshot_Task(this.rt, { _this: snapshot }, opts)
+  }
+
+  /** Rename_Task on any managed entity. */
+  rename(entity: MoRef, newName: string, opts?: CallOptions): Promise<MoRef> {
+    return methods.Rename_Task(this.rt, { _this: entity, newName }, opts)
+  }
+
   /** Destroy_Task on any managed entity (a VM must be powered off). */
   destroy(entity: MoRef, opts?: CallOptions): Promise<MoRef> {
     return methods.Destroy_Task(this.rt, { _this: entity }, opts)

@@ -239,10 +239,35 @@ export async function CreateSnapshot_Task(
   return task(await rt.invoke('CreateSnapshot_Task', body, opts), 'CreateSnapshot_Task')
 }
 
+// ---- VirtualMachineSnapshot ------------------------------------------------------------------
+
+/** Removes one snapshot (its children are kept unless removeChildren); consolidate defaults to true. */
+export async function RemoveSnapshot_Task(
+  rt: RoundTripper,
+  req: { _this: MoRef; removeChildren: boolean; consolidate?: boolean },
+  opts?: CallOptions,
+): Promise<MoRef> {
+  const body = { _this: req._this, removeChildren: req.removeChildren, consolidate: req.consolidate }
+  return task(await rt.invoke('RemoveSnapshot_Task', body, opts), 'RemoveSnapshot_Task')
+}
+
+export async function RevertToSnapshot_Task(
+  rt: RoundTripper,
+  req: { _this: MoRef; host?: MoRef; suppressPowerOn?: boolean },
+  opts?: CallOptions,
+): Promise<MoRef> {
+  const body = { _this: req._this, host: req.host, suppressPowerOn: req.suppressPowerOn }
+  return task(await rt.invoke('RevertToSnapshot_Task', body, opts), 'RevertToSnapshot_Task')
+}
+
 // ---- ManagedEntity / ExtensibleManagedObject ------------------------------------------
 
 export async function Destroy_Task(rt: RoundTripper, req: { _this: MoRef }, opts?: CallOptions): Promise<MoRef> {
   return task(await rt.invoke('Destroy_Task', { _this: req._this }, opts), 'Destroy_Task')
+}
+
+export async function Rename_Task(rt: RoundTripper, req: { _this: MoRef; newName: string }, opts?: CallOptions): Promise<MoRef> {
+  return task(await rt.invoke('Rename_Task', { _this: req._this, newName: req.newName }, opts), 'Rename_Task')
 }
 
 /** ExtensibleManagedObject.setCustomValue: `key` is the custom field's name. */

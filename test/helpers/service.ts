@@ -39,6 +39,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     VCENTER_INSECURE: 'true',
     JWT_SECRET: secret,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // No scheduled drift check unless a test asks: its jobs would fall into tests that count jobs.
+    DRIFT_CHECK_MINUTES: '0',
     ...options.env,
   })
   const app = await buildApp({ config, databaseUrl: db.url, runWorkers: options.runWorkers })

@@ -25,7 +25,7 @@ export interface NewDeployment {
   ticket?: string
   /** The pool this deployment grows (or rebuilds). */
   poolName?: string
-  /** Default `deploy`. */
+  /** Default `deploy`; `reconcile` when it deploys a pool's missing clones again. */
   kind?: DeploymentKind
   /** A rebuild's clones to replace, one per planned name (same order). */
   replacing?: CloneRow[]

@@ -10,7 +10,7 @@ import type { Database, Db } from '../database.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
-export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref'> &
+export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref' | 'drift' | 'driftCheckedAt'> &
   Partial<Pick<PoolRow, 'snapshotName' | 'snapshotMoref'>>
 
 export class PoolRepository {
@@ -36,7 +36,7 @@ export class PoolRepository {
       .values(pool)
       .onConflictDoUpdate({
         target: pools.name,
-        set: { ...pool, status: 'active', createdAt: sql`now()`, updatedAt: sql`now()` },
+        set: { ...pool, status: 'active', drift: null, driftCheckedAt: null, createdAt: sql`now()`, updatedAt: sql`now()` },
         setWhere: eq(pools.status, 'stripped'),
       })
       .returning()

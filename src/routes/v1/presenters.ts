@@ -148,6 +148,7 @@ export function presentPool(p: PoolRow) {
 export function presentPoolDetail(pool: PoolRow, clones: CloneRow[], deployments: DeploymentRow[]) {
   return {
     ...presentPool(pool),
+    drift: pool.drift ?? null,
     clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
     deployments: deployments.map((d) => ({
       id: d.id,

@@ -1,0 +1,149 @@
+/**
+ * Drift records: each active pool's ready clones as the reconciler compares them with vCenter, the
+ * findings kept on the pool, and the records of a reconcile (clones found missing marked destroyed,
+ * the deployment that powers on and renames back).
+ */
+import { randomUUID } from 'node:crypto'
+import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type { PoolDrift, RecordedClone } from '../../domain/drift.js'
+import type { Database, Db } from '../database.js'
+import * as schema from '../schema.js'
+import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
+import type { TransactionSql } from './deployments.js'
+
+export interface DriftClone extends RecordedClone {
+  instanceUuid: string
+  poolName: string
+  deploymentId: string
+}
+
+export class DriftRepository {
+  private readonly db: Db
+
+  constructor(private readonly database: Database) {
+    this.db = database.db
+  }
+
+  async activePools(): Promise<PoolRow[]> {
+    return this.db.select().from(pools).where(eq(pools.status, 'active')).orderBy(asc(pools.name))
+  }
+
+  /** The ready clones (made, with a moref) of these pools: what is compared with vCenter. */
+  async readyClones(poolNames: string[]): Promise<DriftClone[]> {
+    if (poolNames.length === 0) return []
+    const rows = await this.db
+      .select({
+        id: clones.id,
+        name: clones.name,
+        number: clones.number,
+        moref: clones.moref,
+        instanceUuid: clones.instanceUuid,
+        poolName: deployments.poolName,
+        deploymentId: clones.deploymentId,
+      })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(inArray(deployments.poolName, poolNames), eq(clones.status, 'ready'), isNotNull(clones.moref)))
+      .orderBy(asc(clones.number))
+    return rows.map((r) => ({ ...r, moref: r.moref!, poolName: r.poolName! }))
+  }
+
+  async saveDrift(pool: string, drift: PoolDrift): Promise<void> {
+    await this.db
+      .update(pools)
+      .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
+      .where(eq(pools.name, pool))
+  }
+
+  /** A clone vCenter holds under another moref (re-registered), found again by its instance UUID. */
+  async updateMoref(cloneId: string, moref: string): Promise<void> {
+    await this.db.update(clones).set({ moref, updatedAt: sql`now()` }).where(eq(clones.id, cloneId))
+  }
+
+  /**
+   * Clones gone from vCenter: marked destroyed with the reason (their records kept, their names and
+   * numbers free), then `redeploy` runs; if it is refused, the marks are undone and the refusal thrown,
+   * so that the next check finds them missing again. The step is recorded once the redeploy is accepted.
+   */
+  async replaceMissing<T>(cloneIds: string[], error: RecordedError, redeploy: () => Promise<T>): Promise<T> {
+    await this.db
+      .update(clones)
+      .set({ status: 'destroyed', destroyedAt: sql`now()`, error, taskMoref: null, updatedAt: sql`now()` })
+      .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'ready')))
+    let result: T
+    try {
+      result = await redeploy()
+    } catch (err) {
+      await this.db
+        .update(clones)
+        .set({ status: 'ready', destroyedAt: null, error: null, updatedAt: sql`now()` })
+        .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'destroyed')))
+      throw err
+    }
+    await this.database.pool.query(
+      `INSERT INTO clone_steps (clone_id, step, outcome, detail, error)
+       SELECT id, 'destroyed', 'skipped', $2, $3::jsonb FROM unnest($1::uuid[]) AS id`,
+      [cloneIds, error.message, JSON.stringify(error)],
+    )
+    return result
+  }
+
+  /**
+   * Records a reconcile deployment of the pool (parent and snapshot copied from `source`, the
+   * deployment that made the clones it repairs) and lets `enqueue` add its job, in one transaction.
+   */
+  async createReconcile(
+    input: { poolName: string; requester: string; source: DeploymentRow; count: number },
+    enqueue: (sql: TransactionSql, deploymentId: string) => Promise<void>,
+  ): Promise<DeploymentRow> {
+    const { source } = input
+    const client = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const tx = drizzle(client, { schema })
+      const [deployment] = await tx
+        .insert(deployments)
+        .values({
+          id: randomUUID(),
+          kind: 'reconcile',
+          poolName: input.poolName,
+          requester: input.requester,
+          parentName: source.parentName,
+          parentMoref: source.parentMoref,
+          parentInstanceUuid: source.parentInstanceUuid,
+          snapshotName: source.snapshotName,
+          snapshotMoref: source.snapshotMoref,
+          snapshotCreatedAt: source.snapshotCreatedAt,
+          folderMoref: source.folderMoref,
+          resourcePoolMoref: source.resourcePoolMoref,
+          prefix: source.prefix,
+          startNumber: source.startNumber,
+          count: input.count,
+          customizationAttribute: source.customizationAttribute,
+          customizationSpec: source.customizationSpec,
+          hostLimit: source.hostLimit,
+          copiedAttributes: [],
+          attributeValues: [],
+        })
+        .returning()
+      if (!deployment) throw new Error('insert into deployments returned no row')
+      await enqueue({ executeSql: (text, values) => client.query(text, values) }, deployment.id)
+      await client.query('COMMIT')
+      return deployment
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Closes a reconcile deployment (its repairs are steps of existing clones, not clones of its own). */
+  async finishDeployment(id: string, status: 'succeeded' | 'failed', error?: RecordedError): Promise<void> {
+    await this.db
+      .update(deployments)
+      .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+      .where(and(eq(deployments.id, id), sql`${deployments.finishedAt} IS NULL`))
+  }
+}

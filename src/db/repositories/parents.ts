@@ -1,0 +1,191 @@
+/**
+ * Parent preparations, and which live clones use a parent's snapshots (by the snapshot moref their
+ * deployment recorded as provenance).
+ */
+import { and, desc, eq, isNull, notInArray, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import type pg from 'pg'
+import type { CloneUse } from '../../domain/snapshots.js'
+import type { Database, Db } from '../database.js'
+import * as schema from '../schema.js'
+import {
+  clones,
+  deployments,
+  parentPreparations,
+  type PreparationRow,
+  type PreparationStatus,
+  type PreparationStep,
+  type RecordedError,
+} from '../schema.js'
+import type { TransactionSql } from './deployments.js'
+
+export type NewPreparation = Pick<
+  PreparationRow,
+  'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester'
+>
+
+/** A live clone of the parent with its VM's moref (for reading power states). */
+export interface LiveCloneOfParent extends CloneUse {
+  moref: string | null
+}
+
+export class ParentRepository {
+  private readonly db: Db
+
+  constructor(private readonly database: Database) {
+    this.db = database.db
+  }
+
+  /**
+   * Records the preparation and lets `enqueue` add its job in the same transaction. Undefined when
+   * another preparation of the parent is unfinished (the unique index refused the row).
+   */
+  async createPreparation(
+    input: NewPreparation,
+    enqueue: (sql: TransactionSql, id: string) => Promise<void>,
+  ): Promise<PreparationRow | undefined> {
+    const client = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const tx = drizzle(client, { schema })
+      const [row] = await tx.insert(parentPreparations).values(input).onConflictDoNothing().returning()
+      if (!row) {
+        await client.query('ROLLBACK')
+        return undefined
+      }
+      await enqueue({ executeSql: (text, values) => client.query(text, values) }, row.id)
+      await client.query('COMMIT')
+      return row
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  async get(id: string): Promise<PreparationRow | undefined> {
+    const [row] = await this.db.select().from(parentPreparations).where(eq(parentPreparations.id, id))
+    return row
+  }
+
+  /** The parent's preparations, newest first. */
+  async list(parentMoref: string, limit = 20): Promise<PreparationRow[]> {
+    return this.db
+      .select()
+      .from(parentPreparations)
+      .where(eq(parentPreparations.parentMoref, parentMoref))
+      .orderBy(desc(parentPreparations.createdAt))
+      .limit(limit)
+  }
+
+  async unfinished(parentMoref: string): Promise<PreparationRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(parentPreparations)
+      .where(and(eq(parentPreparations.parentMoref, parentMoref), isNull(parentPreparations.finishedAt)))
+    return row
+  }
+
+  /** The latest preparation of the parent that asked for this snapshot name. */
+  async latestFor(parentMoref: string, snapshotName: string): Promise<PreparationRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(parentPreparations)
+      .where(and(eq(parentPreparations.parentMoref, parentMoref), eq(parentPreparations.snapshotName, snapshotName)))
+      .orderBy(desc(parentPreparations.createdAt))
+      .limit(1)
+    return row
+  }
+
+  /** Snapshot morefs some preparation of the parent made (a snapshot of that name not among them was not ours). */
+  async preparedSnapshots(parentMoref: string): Promise<Set<string>> {
+    const rows = await this.db
+      .select({ moref: parentPreparations.snapshotMoref })
+      .from(parentPreparations)
+      .where(and(eq(parentPreparations.parentMoref, parentMoref), sql`${parentPreparations.snapshotMoref} IS NOT NULL`))
+    return new Set(rows.map((r) => r.moref!))
+  }
+
+  async markRunning(id: string): Promise<void> {
+    await this.db
+      .update(parentPreparations)
+      .set({ status: 'running', startedAt: sql`coalesce(${parentPreparations.startedAt}, now())`, updatedAt: sql`now()` })
+      .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
+  }
+
+  async addStep(id: string, step: Omit<PreparationStep, 'at'>): Promise<void> {
+    const entry: PreparationStep = { ...step, at: new Date().toISOString() }
+    await this.db
+      .update(parentPreparations)
+      .set({ steps: sql`${parentPreparations.steps} || ${JSON.stringify([entry])}::jsonb`, updatedAt: sql`now()` })
+      .where(eq(parentPreparations.id, id))
+  }
+
+  async recordSnapshotTask(id: string, taskMoref: string): Promise<void> {
+    await this.db.update(parentPreparations).set({ snapshotTaskMoref: taskMoref, updatedAt: sql`now()` }).where(eq(parentPreparations.id, id))
+  }
+
+  async recordSnapshot(id: string, moref: string, createdAt: Date | null): Promise<void> {
+    await this.db
+      .update(parentPreparations)
+      .set({ snapshotMoref: moref, snapshotCreatedAt: createdAt, updatedAt: sql`now()` })
+      .where(eq(parentPreparations.id, id))
+  }
+
+  async addDeployments(id: string, deploymentIds: string[]): Promise<void> {
+    if (deploymentIds.length === 0) return
+    await this.db
+      .update(parentPreparations)
+      .set({ deploymentIds: sql`${parentPreparations.deploymentIds} || ${JSON.stringify(deploymentIds)}::jsonb`, updatedAt: sql`now()` })
+      .where(eq(parentPreparations.id, id))
+  }
+
+  async finish(id: string, status: Exclude<PreparationStatus, 'queued' | 'running'>, error?: RecordedError): Promise<void> {
+    await this.db
+      .update(parentPreparations)
+      .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+      .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
+  }
+
+  /** The parent's live clones (neither failed nor destroyed), with their pool and snapshot. */
+  async liveClones(parentMoref: string): Promise<LiveCloneOfParent[]> {
+    const rows = await this.db
+      .select({
+        name: clones.name,
+        moref: clones.moref,
+        status: clones.status,
+        pool: deployments.poolName,
+        snapshotMoref: deployments.snapshotMoref,
+      })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
+      .orderBy(clones.name)
+    return rows
+  }
+
+  /**
+   * Runs `work` holding the parent's lock (a transaction-scoped advisory lock on a connection of its
+   * own): accepting a preparation and removing or reverting a snapshot never overlap. Undefined when
+   * another holds it.
+   */
+  async withParentLock<T>(parentMoref: string, work: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const client: pg.PoolClient = await this.database.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(730199421, hashtext($1)) AS ok`, [parentMoref])
+      if (!rows[0]?.ok) {
+        await client.query('ROLLBACK')
+        return undefined
+      }
+      try {
+        return { value: await work() }
+      } finally {
+        await client.query('COMMIT').catch(() => {})
+      }
+    } finally {
+      client.release()
+    }
+  }
+}

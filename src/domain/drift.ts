@@ -1,0 +1,112 @@
+/**
+ * Drift: how a pool's clones in vCenter differ from what the service recorded. Pure: the reconciler
+ * reads vCenter in bulk and hands the observations here.
+ *
+ * Per clone: `missing` (no VM at the recorded moref, nor with the recorded instance UUID),
+ * `powered_off`, `renamed` (vCenter's name is not the recorded one). Per pool: `too_many_hosts`
+ * (the clones run on more distinct hosts than the pool's host limit, e.g. after DRS moved them).
+ */
+
+export type DriftKind = 'missing' | 'powered_off' | 'renamed' | 'too_many_hosts'
+
+export interface DriftFinding {
+  kind: DriftKind
+  /** The clone (absent for too_many_hosts). */
+  clone?: string
+  number?: number
+  /** What the records say (the name, the host limit). */
+  expected?: string | number
+  /** What vCenter says (its name, the power state, the number of hosts). */
+  actual?: string | number
+}
+
+export interface RecordedClone {
+  id: string
+  name: string
+  number: number
+  moref: string
+}
+
+export interface ObservedVm {
+  moref: string
+  name: string
+  powerState: string
+  host?: string
+}
+
+export interface PoolDrift {
+  /** `none` when vCenter agrees with the records. */
+  status: 'none' | 'found'
+  checkedAt: string
+  /** Clones compared. */
+  checked: number
+  /** Distinct hosts the clones run on, and the pool's limit. */
+  hosts: number
+  hostLimit: number
+  findings: DriftFinding[]
+}
+
+/** The default host limit of a pool that sets none (VMFS before VMFS5). */
+export const DEFAULT_HOST_LIMIT = 8
+
+/**
+ * Compares recorded clones with what vCenter holds. `observed` is keyed by the recorded moref (a clone
+ * re-registered under another moref, found again by its instance UUID, is given under its recorded
+ * moref too); a clone absent from it is missing.
+ */
+export function classifyDrift(
+  clones: readonly RecordedClone[],
+  observed: ReadonlyMap<string, ObservedVm>,
+  hostLimit: number | null | undefined,
+  checkedAt: Date,
+): PoolDrift {
+  const limit = hostLimit ?? DEFAULT_HOST_LIMIT
+  const findings: DriftFinding[] = []
+  const hosts = new Set<string>()
+  for (const clone of [...clones].sort((a, b) => a.number - b.number)) {
+    const vm = observed.get(clone.moref)
+    if (!vm) {
+      findings.push({ kind: 'missing', clone: clone.name, number: clone.number })
+      continue
+    }
+    if (vm.host) hosts.add(vm.host)
+    if (vm.powerState !== 'poweredOn') {
+      findings.push({ kind: 'powered_off', clone: clone.name, number: clone.number, expected: 'poweredOn', actual: vm.powerState })
+    }
+    if (vm.name !== clone.name) {
+      findings.push({ kind: 'renamed', clone: clone.name, number: clone.number, expected: clone.name, actual: vm.name })
+    }
+  }
+  if (hosts.size > limit) findings.push({ kind: 'too_many_hosts', expected: limit, actual: hosts.size })
+  return {
+    status: findings.length ? 'found' : 'none',
+    checkedAt: checkedAt.toISOString(),
+    checked: clones.length,
+    hosts: hosts.size,
+    hostLimit: limit,
+    findings,
+  }
+}
+
+/** What a reconcile repairs; `too_many_hosts` is recorded only (moving clones back is DRS's business). */
+export interface RepairPlan {
+  /** Numbers to deploy again (their records are marked destroyed first). */
+  recreate: number[]
+  /** Clones to power on. */
+  powerOn: string[]
+  /** Clones to rename back to their recorded names. */
+  rename: string[]
+}
+
+export function repairPlan(drift: PoolDrift): RepairPlan {
+  const of = (kind: DriftKind) => drift.findings.filter((f) => f.kind === kind)
+  return {
+    recreate: of('missing').map((f) => f.number!),
+    powerOn: of('powered_off').map((f) => f.clone!),
+    rename: of('renamed').map((f) => f.clone!),
+  }
+}
+
+export function isEmptyRepair(plan: RepairPlan): boolean {
+  return plan.recreate.length === 0 && plan.powerOn.length === 0 && plan.rename.length === 0
+}

@@ -1,0 +1,52 @@
+import t from 'tap'
+import { DEFAULT_HOST_LIMIT, classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type RecordedClone } from '../../src/domain/drift.js'
+
+const at = new Date('2026-11-26T12:00:00Z')
+const clone = (n: number): RecordedClone => ({ id: `id${n}`, name: `Wave0${n}`, number: n, moref: `vm-${n}` })
+const vm = (n: number, over: Partial<ObservedVm> = {}): [string, ObservedVm] => [
+  `vm-${n}`,
+  { moref: `vm-${n}`, name: `Wave0${n}`, powerState: 'poweredOn', host: 'host-1', ...over },
+]
+
+t.test('a pool that vCenter agrees with has no drift', async (t) => {
+  const drift = classifyDrift([clone(1), clone(2)], new Map([vm(1), vm(2)]), 4, at)
+  t.same(drift, { status: 'none', checkedAt: '2026-11-26T12:00:00.000Z', checked: 2, hosts: 1, hostLimit: 4, findings: [] })
+  t.ok(isEmptyRepair(repairPlan(drift)))
+})
+
+t.test('each kind of drift is found, by clone number', async (t) => {
+  const drift = classifyDrift(
+    [clone(4), clone(1), clone(2), clone(3)],
+    new Map([vm(1, { powerState: 'poweredOff' }), vm(3, { name: 'Renamed', host: 'host-2' }), vm(4, { powerState: 'suspended', name: 'Other', host: 'host-3' })]),
+    2,
+    at,
+  )
+  t.equal(drift.status, 'found')
+  t.same(drift.findings, [
+    { kind: 'powered_off', clone: 'Wave01', number: 1, expected: 'poweredOn', actual: 'poweredOff' },
+    { kind: 'missing', clone: 'Wave02', number: 2 },
+    { kind: 'renamed', clone: 'Wave03', number: 3, expected: 'Wave03', actual: 'Renamed' },
+    { kind: 'powered_off', clone: 'Wave04', number: 4, expected: 'poweredOn', actual: 'suspended' },
+    { kind: 'renamed', clone: 'Wave04', number: 4, expected: 'Wave04', actual: 'Other' },
+    { kind: 'too_many_hosts', expected: 2, actual: 3 },
+  ])
+  t.equal(drift.hosts, 3)
+  t.same(repairPlan(drift), { recreate: [2], powerOn: ['Wave01', 'Wave04'], rename: ['Wave03', 'Wave04'] })
+})
+
+t.test('hosts: at the limit is fine; no limit set means the default', async (t) => {
+  const two = new Map([vm(1), vm(2, { host: 'host-2' })])
+  t.equal(classifyDrift([clone(1), clone(2)], two, 2, at).status, 'none')
+  t.equal(classifyDrift([clone(1), clone(2)], two, 1, at).findings[0]?.kind, 'too_many_hosts')
+  const drift = classifyDrift([clone(1)], new Map([vm(1)]), null, at)
+  t.equal(drift.hostLimit, DEFAULT_HOST_LIMIT)
+  t.ok(isEmptyRepair(repairPlan(classifyDrift([clone(1), clone(2)], two, 1, at))), 'too many hosts is recorded, not repaired')
+})
+
+t.test('DRIFT_CHECK_MINUTES: default 5, 0 to 60', async (t) => {
+  const { loadConfig } = await import('../../src/config/config.js')
+  const base = { VCENTER_URL: 'https://vc.example.com/sdk', VCENTER_USERNAME: 'svc', VCENTER_PASSWORD: 'pw', JWT_SECRET: 'a'.repeat(32) }
+  t.equal(loadConfig(base, '/srv').driftCheckMinutes, 5)
+  t.equal(loadConfig({ ...base, DRIFT_CHECK_MINUTES: '0' }, '/srv').driftCheckMinutes, 0)
+  t.throws(() => loadConfig({ ...base, DRIFT_CHECK_MINUTES: '61' }, '/srv'), /DRIFT_CHECK_MINUTES must be between 0 and 60/)
+})
