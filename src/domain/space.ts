@@ -176,6 +176,11 @@ export interface SpaceNeed {
   /** The parent's memory: each clone is powered on, and a powered-on VM has a swap file that size. */
   memoryMB: number
   deltaGB?: number
+  /**
+   * Clones already accepted on this datastore that are not yet powered on: vCenter's free space does not
+   * show them yet, so their share is set aside.
+   */
+  pendingClones?: number
 }
 
 /**
@@ -191,7 +196,9 @@ export function requiredSpaceGB(need: SpaceNeed): number {
 /** Refuses (422 INSUFFICIENT_SPACE) a deployment that would not fit in the datastore's free space. */
 export function checkDatastoreSpace(datastore: DatastoreSpace, need: SpaceNeed): void {
   const requiredGB = requiredSpaceGB(need)
-  const freeGB = roundGB(datastore.freeSpaceBytes / BYTES_PER_GB)
+  const pendingClones = need.pendingClones ?? 0
+  const reservedGB = requiredSpaceGB({ ...need, count: pendingClones })
+  const freeGB = roundGB(datastore.freeSpaceBytes / BYTES_PER_GB - reservedGB)
   if (requiredGB <= freeGB) return
   throw new InsufficientSpace(
     {
@@ -201,6 +208,7 @@ export function checkDatastoreSpace(datastore: DatastoreSpace, need: SpaceNeed):
       requiredGB,
       count: need.count,
       perCloneGB: roundGB(requiredGB / Math.max(need.count, 1)),
+      ...(pendingClones > 0 ? { pendingClones, reservedGB } : {}),
     },
     datastore.name,
     String(freeGB),

@@ -5,12 +5,12 @@
 import type PgBoss from 'pg-boss'
 import { ReplacedClonesChanged, type DeploymentRepository, type DeploymentWithClones } from '../db/repositories/deployments.js'
 import type { CloneRow } from '../db/schema.js'
-import { NameConflict, ParentNotFound, PoolBusy, VcenterUnavailable } from '../errors.js'
+import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, VcenterUnavailable } from '../errors.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../domain/plan.js'
 import { chooseSnapshot } from '../domain/rebuild.js'
 import { checkDatastoreSpace } from '../domain/space.js'
 import { enqueueProvisioning } from '../jobs/queue.js'
-import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+import { VcenterUnreachable, type PlanInventory, type VcenterGateway } from '../vcenter/gateway.js'
 
 export class DeploymentService {
   constructor(
@@ -25,20 +25,23 @@ export class DeploymentService {
     const inventory = await unavailableIfUnreachable(
       this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
     )
-    if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
-    const [ownNames, parentClonesByHost] = await Promise.all([
+    const parent = parentOf(inventory, normalized.parent)
+    const [ownNames, parentClonesByHost, pendingClones] = await Promise.all([
       this.repository.namesInUse(normalized.names),
-      this.repository.parentClonesByHost(inventory.parent.moref),
+      this.repository.parentClonesByHost(parent.moref),
+      inventory.space ? this.repository.clonesNotYetPoweredOn(inventory.space.datastore.moref) : 0,
     ])
     const plan = buildPlan(normalized, {
-      parent: withChosenSnapshot(inventory.parent, request),
+      parent: withChosenSnapshot(parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [...inventory.existingNames, ...ownNames],
       hosts: inventory.hosts,
       parentClonesByHost,
     })
     // 422 INSUFFICIENT_SPACE when the clones would not fit (src/domain/space.ts), after every other check.
-    if (inventory.space) checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB })
+    if (inventory.space) {
+      checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB, pendingClones })
+    }
     return plan
   }
 
@@ -77,13 +80,13 @@ export class DeploymentService {
       names,
     }
     const inventory = await unavailableIfUnreachable(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
-    if (!inventory.parent) throw new ParentNotFound({ parent: normalized.parent }, normalized.parent)
+    const parent = parentOf(inventory, normalized.parent)
     const plan = buildPlan(normalized, {
-      parent: withChosenSnapshot(inventory.parent, request),
+      parent: withChosenSnapshot(parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [],
       hosts: inventory.hosts,
-      parentClonesByHost: await this.repository.parentClonesByHost(inventory.parent.moref),
+      parentClonesByHost: await this.repository.parentClonesByHost(parent.moref),
     })
     try {
       return await this.repository.create({ plan, requester, poolName: input.poolName, kind: input.kind, replacing }, (sql, cloneIds) =>
@@ -98,6 +101,13 @@ export class DeploymentService {
       throw err
     }
   }
+}
+
+/** The parent the inventory found: 404 PARENT_NOT_FOUND without one, 409 PARENT_AMBIGUOUS with several. */
+function parentOf(inventory: PlanInventory, name: string): ParentFacts {
+  if (inventory.ambiguousParent) throw new ParentAmbiguous({ parent: name, morefs: inventory.ambiguousParent }, name)
+  if (!inventory.parent) throw new ParentNotFound({ parent: name }, name)
+  return inventory.parent
 }
 
 /** The parent with the snapshot the request names (by moref or name) as the one to clone from. */

@@ -20,8 +20,10 @@ export interface ParentVm {
 }
 
 export interface PlanInventory {
-  /** Undefined when no VM has the parent's name. */
+  /** Undefined when no VM has the parent's name, or several have (see ambiguousParent). */
   parent?: ParentFacts
+  /** The morefs of the VMs with the parent's name, when there are several. */
+  ambiguousParent?: string[]
   /** Whether the named customization spec exists; undefined when there was no name to look up. */
   customizationSpecExists?: boolean
   /** Of the names asked about, those some VM in vCenter already has. */

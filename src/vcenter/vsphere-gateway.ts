@@ -88,10 +88,11 @@ export class VsphereGateway implements VcenterGateway {
       const vms = objects.filter((o) => o.obj.type === 'VirtualMachine')
       const wanted = new Set(names)
       const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter((n) => wanted.has(n)))]
-      const parentRef = vms.find((o) => o.props.name === parentName)?.obj
-      if (!parentRef) {
+      const named = vms.filter((o) => o.props.name === parentName).map((o) => o.obj)
+      const parentRef = named[0]
+      if (!parentRef || named.length > 1) {
         this.parentRefs.delete(parentName)
-        return { existingNames, hosts: [] }
+        return { existingNames, hosts: [], ...(named.length > 1 ? { ambiguousParent: named.map((r) => r.value) } : {}) }
       }
       if (remembered?.value !== parentRef.value) {
         objects = await client.property.retrieve([parentFactsSpec(parentRef)])

@@ -130,6 +130,13 @@ t.test('a parent name that several VMs carry is refused, and nothing changes', a
   t.equal(res.statusCode, 409, res.body)
   t.equal(res.json().code, 'PARENT_AMBIGUOUS')
   t.equal(res.json().details.morefs.length, 2)
+  // Deploying from it is refused the same way (before: the first VM found was used).
+  await service.sim.resetStats()
+  const deploy = await call('POST', '/v1/deployments', { parent: VERIFICATION, count: 1, startNumber: 90 })
+  t.equal(deploy.statusCode, 409, deploy.body)
+  t.equal(deploy.json().code, 'PARENT_AMBIGUOUS')
+  t.same([...deploy.json().details.morefs].sort(), before.map((v) => v.ref.value).sort())
+  t.notOk((await service.sim.stats()).methods.CloneVM_Task, 'nothing cloned')
   const after = await vmsNamed(VERIFICATION)
   t.same(after, before, 'no snapshot taken, no power state changed')
   await vc.tasks.watch(await vc.destroy(twin))

@@ -79,3 +79,20 @@ t.test('a deployment needs each clone its delta and a swap file; too much is INS
   t.match(err.message, /"LocalDS_0" has 50 GB free; 13 linked clones need about 53.69 GB/)
   t.same(err.details, { datastore: 'LocalDS_0', datastoreMoref: 'datastore-1', freeGB: 50, requiredGB: 53.69, count: 13, perCloneGB: 4.13 })
 })
+
+t.test('clones accepted and not yet powered on are set aside from the free space', async (t) => {
+  const datastore = { moref: 'datastore-1', name: 'LocalDS_0', capacityBytes: 100 * BYTES_PER_GB, freeSpaceBytes: 50 * BYTES_PER_GB }
+  t.doesNotThrow(() => checkDatastoreSpace(datastore, { count: 6, memoryMB: 4096, pendingClones: 6 }), '2 x 6 x 4.13 = 49.56 fits in 50')
+  const err = t.throws(() => checkDatastoreSpace(datastore, { count: 6, memoryMB: 4096, pendingClones: 7 })) as any
+  t.equal(err.code, 'INSUFFICIENT_SPACE')
+  t.same(err.details, {
+    datastore: 'LocalDS_0',
+    datastoreMoref: 'datastore-1',
+    freeGB: 21.09,
+    requiredGB: 24.78,
+    count: 6,
+    perCloneGB: 4.13,
+    pendingClones: 7,
+    reservedGB: 28.91,
+  })
+})

@@ -191,6 +191,15 @@ export class DeploymentRepository {
   }
 
   /** Where vCenter reports each VM runs, in one statement. */
+  /** Clones to be made on a datastore that are not powered on yet (their space is still to come). */
+  async clonesNotYetPoweredOn(datastoreMoref: string): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(clones)
+      .where(and(eq(clones.datastoreMoref, datastoreMoref), inArray(clones.status, ['waiting', 'pending', 'cloning', 'customizing', 'powering_on'])))
+    return row?.n ?? 0
+  }
+
   /** The morefs of a deployment's clones that have one. */
   async cloneMorefs(deploymentId: string): Promise<string[]> {
     const rows = await this.db
