@@ -1,4 +1,5 @@
 /** Deployments: the service that accepts them, and the workers that carry them out. */
+import { setMaxListeners } from 'node:events'
 import fp from 'fastify-plugin'
 import type { Limits } from '../../config/config.js'
 import { OperationLimiter } from '../../jobs/operation-limiter.js'
@@ -35,6 +36,8 @@ export default fp(
     const limiter = new OperationLimiter(opts.databaseUrl, workers, listener)
     await limiter.start()
     const shutdown = new AbortController()
+    // Every worker waiting for a slot or for vCenter listens to it (and stops listening when done).
+    setMaxListeners(2 * workers, shutdown.signal)
     const provisioner = new CloneProvisioner(
       app.repositories.deployments,
       app.vcenter,
