@@ -73,6 +73,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(vcenterPlugin, { vcenter: config.vcenter })
   // Before the workers start: they write attributes through its store.
   await app.register(assetsPlugin, {
+    databaseUrl: options.databaseUrl,
     secrets: config.secrets,
     dataDir: config.dataDir,
     syncMinutes: config.attributeSyncMinutes,

@@ -8,6 +8,7 @@
  */
 import fp from 'fastify-plugin'
 import type { SecretsConfig } from '../config/config.js'
+import { ensureQueue } from '../jobs/queue.js'
 import { AttributeService } from './attribute-service.js'
 import { AttributeStore } from './attribute-store.js'
 import { AttributeSync } from './attribute-sync.js'
@@ -24,6 +25,7 @@ declare module 'fastify' {
 }
 
 export interface AssetsPluginOptions {
+  databaseUrl: string
   secrets: SecretsConfig
   dataDir: string
   /** 0: no schedule (the sync still runs on demand: app.assets.sync.run()). */
@@ -51,9 +53,7 @@ export default fp(
 
     if (!opts.runWorkers) return
     // stately: at most one sync queued and one running, across every replica.
-    await retryDeadlocks(() =>
-      app.boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 }),
-    )
+    await ensureQueue(opts.databaseUrl, app.boss, { name: SYNC_QUEUE, policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 })
     await app.boss.work(SYNC_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
       await sync.run()
     })
@@ -62,21 +62,6 @@ export default fp(
   },
   { name: 'assets', dependencies: ['database', 'queue', 'vcenter'] },
 )
-
-/**
- * pg-boss creates a queue's partition with DDL that deadlocks when replicas starting together create
- * queues at once; PostgreSQL then aborts one of them, and that one tries again (and finds the queue).
- */
-async function retryDeadlocks<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work()
-    } catch (err) {
-      if ((err as { code?: string }).code !== '40P01' || attempt >= attempts) throw err
-      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200))
-    }
-  }
-}
 
 /** Every `minutes` (1..60) past the hour, as a cron expression. */
 export function everyMinutesCron(minutes: number): string {
