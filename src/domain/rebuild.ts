@@ -6,7 +6,7 @@
  * `maxUnavailable` at a time (a sliding window, lowest numbers first: a slot freed by one clone
  * starts the next at once rather than waiting for a whole batch).
  */
-import { SnapshotMissing, SnapshotNotFound, ValidationFailed } from '../errors.js'
+import { SnapshotAmbiguous, SnapshotMissing, SnapshotNotFound, ValidationFailed } from '../errors.js'
 import type { ParentFacts, SnapshotFacts } from './plan.js'
 import { MAX_POOL_SIZE } from './pool.js'
 
@@ -61,15 +61,15 @@ export function chooseSnapshot(parent: ParentFacts, wanted: { moref?: string | n
     return found
   }
   if (wanted.name !== undefined) {
+    // As the parents' routes name a snapshot: its moref, else its name.
+    const byMoref = all.find((s) => s.moref === wanted.name)
+    if (byMoref) return byMoref
     const found = all.filter((s) => s.name === wanted.name)
     if (found.length === 0) {
       throw new SnapshotNotFound({ parent: parent.name, snapshot: wanted.name }, parent.name, `named "${wanted.name}"`)
     }
     if (found.length > 1) {
-      throw new ValidationFailed(
-        { field: 'snapshot', snapshots: found.map((s) => s.moref) },
-        `the parent "${parent.name}" has ${found.length} snapshots named "${wanted.name}"; rename one in vCenter`,
-      )
+      throw new SnapshotAmbiguous({ parent: parent.name, snapshot: wanted.name, morefs: found.map((s) => s.moref) }, parent.name, wanted.name)
     }
     return found[0]!
   }

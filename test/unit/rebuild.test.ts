@@ -58,7 +58,8 @@ t.test('the snapshot: recorded moref, requested name, else the current one', asy
   t.equal(chooseSnapshot(parent(), { name: 'Base' }).moref, 'snapshot-2')
   t.throws(() => chooseSnapshot(parent(), { name: 'Nope' }), { code: 'SNAPSHOT_NOT_FOUND', statusCode: 404, details: { snapshot: 'Nope' } })
   t.throws(() => chooseSnapshot(parent(), { moref: 'snapshot-99' }), { code: 'SNAPSHOT_NOT_FOUND' })
-  t.throws(() => chooseSnapshot(parent(), { name: 'Twin' }), { code: 'VALIDATION_FAILED', details: { field: 'snapshot' } })
+  t.throws(() => chooseSnapshot(parent(), { name: 'Twin' }), { code: 'SNAPSHOT_AMBIGUOUS', statusCode: 409, details: { snapshot: 'Twin' } })
+  t.equal(chooseSnapshot(parent(), { name: 'snapshot-2' }).name, 'Base', 'a requested name may be a moref, as in the parents routes')
   t.throws(() => chooseSnapshot(parent({ currentSnapshot: undefined, snapshots: [] })), { code: 'SNAPSHOT_MISSING' })
   // Facts read without the tree still know the current snapshot.
   t.equal(chooseSnapshot(parent({ snapshots: undefined }), { moref: 'snapshot-3' }).name, 'Patched')
