@@ -4,19 +4,20 @@
  *
  * Per clone: `missing` (no VM at the recorded moref, nor with the recorded instance UUID),
  * `powered_off`, `renamed` (vCenter's name is not the recorded one). Per pool: `too_many_hosts`
- * (the clones run on more distinct hosts than the pool's host limit, e.g. after DRS moved them).
+ * (the clones run on more distinct hosts than the pool's host limit, e.g. after DRS moved them), and
+ * `short` (fewer live clones than the pool's size: some failed, and a failed clone frees its number).
  */
 
-export type DriftKind = 'missing' | 'powered_off' | 'renamed' | 'too_many_hosts'
+export type DriftKind = 'missing' | 'powered_off' | 'renamed' | 'too_many_hosts' | 'short'
 
 export interface DriftFinding {
   kind: DriftKind
-  /** The clone (absent for too_many_hosts). */
+  /** The clone (absent for the pool's findings: too_many_hosts, short). */
   clone?: string
   number?: number
-  /** What the records say (the name, the host limit). */
+  /** What the records say (the name, the host limit, the pool's size). */
   expected?: string | number
-  /** What vCenter says (its name, the power state, the number of hosts). */
+  /** What vCenter says (its name, the power state, the number of hosts, the live clones). */
   actual?: string | number
 }
 
@@ -59,6 +60,8 @@ export function classifyDrift(
   observed: ReadonlyMap<string, ObservedVm>,
   hostLimit: number | null | undefined,
   checkedAt: Date,
+  /** The pool's size and its live clones (ready or still being made), when the pool is checked for being short. */
+  size?: { desired: number; live: number },
 ): PoolDrift {
   const limit = hostLimit ?? DEFAULT_HOST_LIMIT
   const findings: DriftFinding[] = []
@@ -78,6 +81,7 @@ export function classifyDrift(
     }
   }
   if (hosts.size > limit) findings.push({ kind: 'too_many_hosts', expected: limit, actual: hosts.size })
+  if (size && size.live < size.desired) findings.push({ kind: 'short', expected: size.desired, actual: size.live })
   return {
     status: findings.length ? 'found' : 'none',
     checkedAt: checkedAt.toISOString(),
@@ -96,6 +100,8 @@ export interface RepairPlan {
   powerOn: string[]
   /** Clones to rename back to their recorded names. */
   rename: string[]
+  /** How many clones to add under the pool's next free numbers (it is short of its size). */
+  add: number
 }
 
 export function repairPlan(drift: PoolDrift): RepairPlan {
@@ -104,9 +110,10 @@ export function repairPlan(drift: PoolDrift): RepairPlan {
     recreate: of('missing').map((f) => f.number!),
     powerOn: of('powered_off').map((f) => f.clone!),
     rename: of('renamed').map((f) => f.clone!),
+    add: of('short').reduce((n, f) => n + Number(f.expected) - Number(f.actual), 0),
   }
 }
 
 export function isEmptyRepair(plan: RepairPlan): boolean {
-  return plan.recreate.length === 0 && plan.powerOn.length === 0 && plan.rename.length === 0
+  return plan.recreate.length === 0 && plan.powerOn.length === 0 && plan.rename.length === 0 && plan.add === 0
 }

@@ -20,11 +20,12 @@ import type { DriftClone, DriftRepository } from '../db/repositories/drift.js'
 import type { PoolRepository } from '../db/repositories/pools.js'
 import type { PoolRow } from '../db/schema.js'
 import { classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type PoolDrift, type RepairPlan } from '../domain/drift.js'
-import { contiguousRuns } from '../domain/pool.js'
+import { contiguousRuns, nextFreeNumbers } from '../domain/pool.js'
 import { PoolBusy, PoolNotFound, VcenterUnavailable } from '../errors.js'
 import { enqueueReconcile, type RepairAction } from '../jobs/reconcile-pool.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
 import type { DeploymentService } from './deployment-service.js'
+import { poolDeploymentRequest } from './pool-service.js'
 
 const MISSING = {
   code: 'MISSING',
@@ -101,6 +102,13 @@ export class PoolReconciler {
         outcome.deploymentIds.push(deployment.id)
       }
       outcome.deploymentIds.push(...redeploys)
+      // Short of its size: the next free numbers, as a scale up would add them.
+      if (repairs.add > 0) {
+        const taken = (await this.pools.liveClones(name)).map((c) => c.number)
+        for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
+          outcome.deploymentIds.push(await this.redeploy(pool, run.startNumber, run.count, requester))
+        }
+      }
       return outcome
     })
     if (!result) throw new PoolBusy({ pool: name }, name)
@@ -116,11 +124,13 @@ export class PoolReconciler {
     })
     const out = new Map<string, PoolDrift>()
     for (const pool of pools) {
+      const live = (await this.pools.liveClones(pool.name)).length
       const drift = classifyDrift(
         clones.filter((c) => c.poolName === pool.name),
         observed,
         pool.hostLimit,
         checkedAt,
+        { desired: pool.size, live },
       )
       await this.drift.saveDrift(pool.name, drift)
       out.set(pool.name, drift)
@@ -149,21 +159,9 @@ export class PoolReconciler {
     return seen
   }
 
+  /** Deploys these numbers of the pool again, from the pool's own snapshot (as a scale up would). */
   private async redeploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<string> {
-    const created = await this.deployments.create(
-      {
-        parent: pool.parentName,
-        prefix: pool.prefix,
-        startNumber,
-        count,
-        ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
-        ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
-        ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
-      },
-      requester,
-      pool.name,
-      'reconcile',
-    )
+    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name, 'reconcile')
     return created.deployment.id
   }
 

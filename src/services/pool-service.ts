@@ -10,7 +10,7 @@ import type { PoolRepository } from '../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../db/schema.js'
 import { maxUnavailableFor, selectClones } from '../domain/rebuild.js'
 import { MAX_POOL_SIZE, contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../domain/pool.js'
-import { normalizeRequest } from '../domain/plan.js'
+import { normalizeRequest, type DeploymentRequest } from '../domain/plan.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../errors.js'
 import { enqueueDestroy, scheduleExpiry } from '../jobs/queue.js'
 import type { DeploymentService } from './deployment-service.js'
@@ -251,17 +251,7 @@ export class PoolService {
   }
 
   private async deploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<DeploymentRow> {
-    const created = await this.deployments.create(
-      {
-        ...requestFields(pool),
-        parent: pool.parentName,
-        startNumber,
-        count,
-        ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}),
-      },
-      requester,
-      pool.name,
-    )
+    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name)
     return created.deployment
   }
 
@@ -299,6 +289,17 @@ export class PoolService {
       { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
     )
+  }
+}
+
+/** A deployment of these numbers of the pool: from its parent and its recorded snapshot. */
+export function poolDeploymentRequest(pool: PoolRow, startNumber: number, count: number): DeploymentRequest {
+  return {
+    ...requestFields(pool),
+    parent: pool.parentName,
+    startNumber,
+    count,
+    ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}),
   }
 }
 

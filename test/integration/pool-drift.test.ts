@@ -130,7 +130,7 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   t.equal(res.statusCode, 202, res.body)
   const body = res.json()
   t.equal(res.headers.location, `/v1/deployments/${body.deploymentIds[0]}`)
-  t.same(body.repairs, { recreate: [2], powerOn: ['Drift01'], rename: ['Drift03'] })
+  t.same(body.repairs, { recreate: [2], powerOn: ['Drift01'], rename: ['Drift03'], add: 0 })
   t.equal(body.deploymentIds.length, 2, 'power on and rename back; deploy number 2 again')
   for (const id of body.deploymentIds) {
     const done = await waitForDeployment(service, id)
@@ -167,7 +167,7 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   t.equal(again.statusCode, 200, again.body)
   t.same(again.json().deploymentIds, [])
   t.same(kinds(again.json().drift), ['too_many_hosts:'])
-  t.same(again.json().repairs, { recreate: [], powerOn: [], rename: [] })
+  t.same(again.json().repairs, { recreate: [], powerOn: [], rename: [], add: 0 })
 
   // Back on one host: no drift at all.
   for (const c of (await pool('drifty')).clones) await relocate({ type: 'VirtualMachine', value: c.moref }, hosts[0]!)
@@ -222,6 +222,33 @@ t.test('a missing clone whose name another VM took: reconcile is refused and the
   const after = await pool('gap')
   t.equal(after.clones.length, 1)
   t.not(after.clones[0].moref, recorded.moref, 'Gap01 deployed again')
+})
+
+t.test('a pool short of its size (a clone failed, freeing its number) is found short, and reconcile fills it up', async (t) => {
+  const created = await call('POST', '/v1/pools', { name: 'short', parent: PARENT, prefix: 'Short', startNumber: 1, size: 3 })
+  t.equal((await waitForDeployment(service, created.json().deploymentId)).status, 'succeeded')
+  const third = (await pool('short')).clones.find((c: { number: number }) => c.number === 3)
+  // As a clone whose provisioning failed: no VM, and a failed record that holds no number.
+  const ref: MoRef = { type: 'VirtualMachine', value: third.moref }
+  await vc.tasks.watch(await vc.powerOffVM(ref))
+  await vc.tasks.watch(await vc.destroy(ref))
+  await service.app.database.pool.query(`UPDATE clones SET status = 'failed' WHERE moref = $1`, [third.moref])
+
+  const checked = await call('POST', '/v1/pools/short/drift')
+  t.equal(checked.statusCode, 200, checked.body)
+  t.same(checked.json().drift.findings, [{ kind: 'short', expected: 3, actual: 2 }])
+
+  const res = await call('POST', '/v1/pools/short/reconcile')
+  t.equal(res.statusCode, 202, res.body)
+  t.equal(res.json().repairs.add, 1)
+  t.equal(res.json().deploymentIds.length, 1)
+  const done = await waitForDeployment(service, res.json().deploymentIds[0])
+  t.equal(done.status, 'succeeded')
+  t.equal(done.kind, 'reconcile')
+  const after = await pool('short')
+  t.same(after.clones.map((c: { name: string }) => c.name), ['Short01', 'Short02', 'Short03'], 'number 3 made again')
+  t.ok(await vmByMoref(after.clones[2].moref), 'vCenter: the new Short03 exists')
+  t.equal((await call('POST', '/v1/pools/short/drift')).json().drift.status, 'none')
 })
 
 t.test('unknown pools: 404 POOL_NOT_FOUND', async (t) => {

@@ -31,7 +31,7 @@ t.test('each kind of drift is found, by clone number', async (t) => {
     { kind: 'too_many_hosts', expected: 2, actual: 3 },
   ])
   t.equal(drift.hosts, 3)
-  t.same(repairPlan(drift), { recreate: [2], powerOn: ['Wave01', 'Wave04'], rename: ['Wave03', 'Wave04'] })
+  t.same(repairPlan(drift), { recreate: [2], powerOn: ['Wave01', 'Wave04'], rename: ['Wave03', 'Wave04'], add: 0 })
 })
 
 t.test('hosts: at the limit is fine; no limit set means the default', async (t) => {
@@ -49,4 +49,16 @@ t.test('DRIFT_CHECK_MINUTES: default 5, 0 to 60', async (t) => {
   t.equal(loadConfig(base, '/srv').driftCheckMinutes, 5)
   t.equal(loadConfig({ ...base, DRIFT_CHECK_MINUTES: '0' }, '/srv').driftCheckMinutes, 0)
   t.throws(() => loadConfig({ ...base, DRIFT_CHECK_MINUTES: '61' }, '/srv'), /DRIFT_CHECK_MINUTES must be between 0 and 60/)
+})
+
+t.test('a pool with fewer live clones than its size is short, and a reconcile adds the difference', async (t) => {
+  const at = new Date('2026-01-01T00:00:00Z')
+  const observed = new Map<string, ObservedVm>([['vm-1', { moref: 'vm-1', name: 'Wave01', powerState: 'poweredOn', host: 'host-1' }]])
+  const recorded: RecordedClone[] = [{ id: 'c1', name: 'Wave01', number: 1, moref: 'vm-1' }]
+  const short = classifyDrift(recorded, observed, 8, at, { desired: 3, live: 1 })
+  t.same(short.findings, [{ kind: 'short', expected: 3, actual: 1 }])
+  t.equal(repairPlan(short).add, 2)
+  t.notOk(isEmptyRepair(repairPlan(short)))
+  t.equal(classifyDrift(recorded, observed, 8, at, { desired: 1, live: 1 }).status, 'none', 'at its size')
+  t.equal(classifyDrift(recorded, observed, 8, at, { desired: 1, live: 2 }).status, 'none', 'above it (a scale down under way) is not short')
 })
