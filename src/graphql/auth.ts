@@ -22,10 +22,12 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     deployments: 'deployments:read',
     clone: 'deployments:read',
     clones: 'deployments:read',
+    cloneHistory: 'deployments:read',
     parents: 'deployments:read',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',
+    setCloneAttributes: 'deployments:write',
   },
   Subscription: {
     deploymentProgress: 'deployments:read',

@@ -37,7 +37,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 export const LIMITS = { depth: 10, aliases: 15, cost: 25_000 } as const
 
 /** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
-const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep'])
+const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry'])
 
 /** The largest a list field can be (connections: their page size, see listSize). */
 const LIST_SIZES: Record<string, number> = {

@@ -27,7 +27,7 @@ export function buildResolvers(options: { listener: ProgressListener }) {
     ...progress.resolvers,
     ...guardRootResolvers({
       Query: { ...deployments.queries, ...clones.queries, ...parents.queries },
-      Mutation: { ...deployments.mutations },
+      Mutation: { ...deployments.mutations, ...clones.mutations },
       Subscription: progress.subscriptions(options.listener),
     }),
   }

@@ -2,10 +2,9 @@
 import type { DeploymentRow } from '../../db/schema.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
-import { connection, connectionResolvers } from '../connection.js'
+import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../connection.js'
 import type { GraphqlContext } from '../context.js'
 import { deploymentRequest } from '../input.js'
-import { decodeCursor, pageSize } from '../pagination.js'
 import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../queries.js'
 import type { ProgressCounts } from '../progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from './common.js'
@@ -49,17 +48,7 @@ export const typeDefs = /* GraphQL */ `
     ${CLONE_STATUSES.map((status) => `${toFieldName(status)}: Int!`).join('\n    ')}
   }
 
-  type DeploymentConnection {
-    edges: [DeploymentEdge!]!
-    nodes: [Deployment!]!
-    pageInfo: PageInfo!
-    totalCount: Int!
-  }
-
-  type DeploymentEdge {
-    cursor: String!
-    node: Deployment!
-  }
+  ${connectionTypeDefs('Deployment')}
 
   input DeploymentFilter {
     status: DeploymentStatus
@@ -128,10 +117,8 @@ function progressFromCounts(counts: { status: CloneStatus; n: number }[]): Progr
   return { total, done, failed: byStatus.failed, byStatus }
 }
 
-interface DeploymentsArgs {
+interface DeploymentsArgs extends PageArgs {
   filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
-  first?: number | null
-  after?: string | null
 }
 
 export const queries = {
@@ -142,17 +129,22 @@ export const queries = {
   },
 
   async deployments(_: unknown, args: DeploymentsArgs, context: GraphqlContext) {
-    const size = pageSize(args.first)
-    const after = decodeCursor(args.after, 2)
     const filter: DeploymentFilter = {
       status: fromEnum<DeploymentStatus>(args.filter?.status),
       parent: args.filter?.parent ?? undefined,
       requester: args.filter?.requester ?? undefined,
     }
     const db = context.app.database.db
-    const rows = await listDeployments(db, filter, size + 1, after)
-    for (const row of rows) context.loaders.deployment.prime(row.id, row)
-    return connection(rows, size, deploymentCursorKey, () => countDeployments(db, filter))
+    return paginate(args, {
+      keyLength: 2,
+      read: async (limit, after) => {
+        const rows = await listDeployments(db, filter, limit, after)
+        for (const row of rows) context.loaders.deployment.prime(row.id, row)
+        return rows
+      },
+      cursorKey: deploymentCursorKey,
+      count: () => countDeployments(db, filter),
+    })
   },
 }
 
