@@ -24,10 +24,15 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     clones: 'deployments:read',
     cloneHistory: 'deployments:read',
     parents: 'deployments:read',
+    pools: 'deployments:read',
+    pool: 'deployments:read',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',
     setCloneAttributes: 'deployments:write',
+    createPool: 'deployments:write',
+    resizePool: 'deployments:write',
+    stripPool: 'deployments:write',
   },
   Subscription: {
     deploymentProgress: 'deployments:read',

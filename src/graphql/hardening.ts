@@ -30,14 +30,16 @@ import {
   type ValueNode,
   type VariableDefinitionNode,
 } from 'graphql'
+import { MAX_POOL_SIZE } from '../domain/pool.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../schemas/deployments.js'
+import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
 export const LIMITS = { depth: 10, aliases: 15, cost: 25_000 } as const
 
 /** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
-const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry'])
+const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry', 'Pool'])
 
 /** The largest a list field can be (connections: their page size, see listSize). */
 const LIST_SIZES: Record<string, number> = {
@@ -45,6 +47,9 @@ const LIST_SIZES: Record<string, number> = {
   'Parent.clones': 1000,
   'Query.parents': 20,
   'Clone.steps': 10,
+  'Query.pools': 20,
+  'Pool.clones': MAX_POOL_SIZE,
+  'Pool.deployments': POOL_DEPLOYMENTS_SHOWN,
 }
 const OTHER_LIST_SIZE = 20
 

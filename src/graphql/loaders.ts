@@ -18,6 +18,9 @@ import type { CloneStatus } from '../domain/progress.js'
 import { hasScope, type Principal } from '../plugins/external/jwt.js'
 import * as queries from './queries.js'
 
+/** A pool's latest deployments shown with it, as GET /v1/pools/{name} shows them. */
+export const POOL_DEPLOYMENTS_SHOWN = 10
+
 export interface Loaders {
   deployment: DataLoader<string, DeploymentRow | undefined>
   clonesOfDeployment: DataLoader<string, CloneRow[]>
@@ -29,6 +32,10 @@ export interface Loaders {
   /** Keyed by historyPageKey(): a page of one clone's attribute history. */
   historyPage: DataLoader<string, HistoryRow[]>
   historyCount: DataLoader<string, number>
+  /** By pool name: its live clones, by number. */
+  liveClonesOfPool: DataLoader<string, CloneRow[]>
+  /** By pool name: its latest deployments, newest first (as GET /v1/pools/{name}). */
+  deploymentsOfPool: DataLoader<string, DeploymentRow[]>
 }
 
 export type HistoryRow = HistoryEntry & { seq: number }
@@ -120,5 +127,7 @@ export function createLoaders(sources: LoaderSources, options: { cache: boolean 
     clonesOfParent: loader((morefs) => queries.clonesByParentMorefs(db, morefs), () => [], options),
     historyPage: loader((keys) => readHistoryPages(sources, keys), () => [], options),
     historyCount: loader((ids) => store.historyCounts(ids), () => 0, options),
+    liveClonesOfPool: loader((names) => queries.liveClonesByPoolNames(db, names), () => [], options),
+    deploymentsOfPool: loader((names) => queries.latestDeploymentsByPoolNames(db, names, POOL_DEPLOYMENTS_SHOWN), () => [], options),
   }
 }

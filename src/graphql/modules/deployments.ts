@@ -10,8 +10,18 @@ import type { ProgressCounts } from '../progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from './common.js'
 
 export const typeDefs = /* GraphQL */ `
+  "What a deployment does: DEPLOY makes clones; SCALE_DOWN and STRIP destroy a pool's clones."
+  enum DeploymentKind {
+    DEPLOY
+    SCALE_DOWN
+    STRIP
+  }
+
   type Deployment {
     id: ID!
+    kind: DeploymentKind!
+    "The pool this deployment changed; null for a deployment of its own."
+    pool: String
     status: DeploymentStatus!
     parent: ParentRef!
     snapshot: SnapshotRef!
@@ -22,6 +32,10 @@ export const typeDefs = /* GraphQL */ `
     customizationSpec: String!
     "Custom attributes copied from the parent to each clone (Template is set too)."
     copiedAttributes: [String!]!
+    "The parent's clones go on at most this many hosts."
+    hostLimit: Int!
+    "This deployment's operations at once; null: only the service's limits."
+    maxConcurrent: Int
     requester: String!
     ticket: String
     warnings: [Warning!]!
@@ -32,7 +46,7 @@ export const typeDefs = /* GraphQL */ `
     "From start to finish, or to now while running."
     durationSeconds: Float
     progress: DeploymentProgress!
-    "In number order."
+    "In number order: the clones it made, or for SCALE_DOWN and STRIP the clones it destroys."
     clones: [Clone!]!
   }
 
@@ -165,6 +179,8 @@ export const mutations = {
 export const resolvers = {
   DeploymentConnection: connectionResolvers,
   Deployment: {
+    kind: (d: DeploymentRow) => toEnum(d.kind),
+    pool: (d: DeploymentRow) => d.poolName,
     status: (d: DeploymentRow) => toEnum(d.status),
     parent: (d: DeploymentRow) => ({ name: d.parentName, moref: d.parentMoref }),
     snapshot: snapshotOf,
