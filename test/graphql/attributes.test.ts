@@ -32,7 +32,7 @@ t.before(async () => {
   vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
   const res = await gql(
     service,
-    `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { id } }`,
+    `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id } } }`,
     { input: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1 } },
     'deployments:write',
     'alice',

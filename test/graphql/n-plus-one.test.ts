@@ -42,7 +42,7 @@ t.test('1,000 clones with parent, snapshot, deployment and attributes: 4 SQL que
     ['Tmpl Capture 1.0', 'RITM0000001'],
     ['Tmpl Packaging 1.0', 'RITM0000002'],
   ] as const) {
-    const res = await gql(service, `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { id } }`, {
+    const res = await gql(service, `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id } } }`, {
       // From 100: the simulator already has a VM named Capture99.
       input: { parent, count: 500, startNumber: 100, ticket },
     })

@@ -2,6 +2,7 @@
 import type { DeploymentRow } from '../../db/schema.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
+import { presentPlan } from '../../routes/v1/presenters.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../connection.js'
 import type { GraphqlContext } from '../context.js'
 import { deploymentRequest } from '../input.js'
@@ -87,7 +88,60 @@ export const typeDefs = /* GraphQL */ `
     customizationAttribute: String
     "External reference, e.g. RITM0012345"
     ticket: String
+    "At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32)"
+    hostLimit: Int
+    "This deployment's operations at once, 1 to 640"
+    maxConcurrent: Int
+    "Answer the plan (a DeploymentPlan) and change nothing"
+    dryRun: Boolean
   }
+
+  "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
+  type DeploymentPlan {
+    "Always true: nothing was deployed."
+    dryRun: Boolean!
+    parent: ParentRef!
+    snapshot: SnapshotRef!
+    customizationSpec: String!
+    copiedAttributes: [String!]!
+    "The clones it would make, in number order, each with the host it would go on."
+    clones: [PlannedClone!]!
+    "The hosts it would use and how many clones each would get."
+    hosts: [PlannedHost!]!
+    hostLimit: Int!
+    checks: [PlanCheck!]!
+    warnings: [Warning!]!
+    estimate: PlanEstimate!
+  }
+
+  type PlannedClone {
+    name: String!
+    "The host's moref."
+    host: String!
+  }
+
+  type PlannedHost {
+    moref: String!
+    name: String!
+    clones: Int!
+  }
+
+  type PlanCheck {
+    check: String!
+    passed: Boolean!
+    detail: String!
+  }
+
+  type PlanEstimate {
+    "Clones at once under the tightest limit."
+    concurrency: Int!
+    waves: Int!
+    seconds: Float!
+    secondsPerClone: Float!
+  }
+
+  "A queued deployment, or with dryRun its plan."
+  union DeployLinkedClonesResult = Deployment | DeploymentPlan
 
   extend type Query {
     "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
@@ -100,9 +154,10 @@ export const typeDefs = /* GraphQL */ `
     """
     Deploys linked clones of a parent, with the checks and error codes of POST /v1/deployments
     (PARENT_NOT_FOUND, SNAPSHOT_MISSING, CUSTOMIZATION_SPEC_NOT_FOUND, NAME_CONFLICT, VALIDATION_FAILED,
-    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress.
+    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress. With dryRun, the
+    same checks and the DeploymentPlan; nothing is recorded or changed.
     """
-    deployLinkedClones(input: DeployLinkedClonesInput!): Deployment!
+    deployLinkedClones(input: DeployLinkedClonesInput!): DeployLinkedClonesResult!
   }
 `
 
@@ -135,6 +190,9 @@ interface DeploymentsArgs extends PageArgs {
   filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
 }
 
+/** A dry run's answer, told apart from a Deployment by DeployLinkedClonesResult's resolveType. */
+type PresentedPlan = ReturnType<typeof presentPlan>
+
 export const queries = {
   async deployment(_: unknown, args: { id: string }, context: GraphqlContext) {
     const found = isUuid(args.id) ? await context.loaders.deployment.load(args.id.toLowerCase()) : undefined
@@ -165,6 +223,14 @@ export const queries = {
 export const mutations = {
   async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const request = deploymentRequest(args.input)
+    if (request.dryRun) {
+      // As POST /v1/deployments with dryRun: the same read-only checks and the same presentation.
+      const { config } = context.app
+      return presentPlan(await context.app.deployments.plan(request), {
+        limits: config.limits,
+        secondsPerClone: config.estimatedSecondsPerClone,
+      })
+    }
     const created = await context.app.deployments.create(request, context.principal!.sub)
     context.app.log.info(
       { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
@@ -177,6 +243,12 @@ export const mutations = {
 }
 
 export const resolvers = {
+  DeployLinkedClonesResult: {
+    resolveType: (result: DeploymentRow | PresentedPlan) => ('dryRun' in result ? 'DeploymentPlan' : 'Deployment'),
+  },
+  DeploymentPlan: {
+    copiedAttributes: (p: PresentedPlan) => p.attributes,
+  },
   DeploymentConnection: connectionResolvers,
   Deployment: {
     kind: (d: DeploymentRow) => toEnum(d.kind),
