@@ -123,7 +123,7 @@ export const typeDefs = /* GraphQL */ `
     "By name; every status unless filtered."
     clones(filter: CloneFilter, first: Int = 100, after: String): CloneConnection!
     "The attribute history of the clone holding this name, as GET /v1/clones/{name}/history; CLONE_NOT_FOUND when none."
-    cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection!
+    cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection
   }
 
   input AttributeInput {
