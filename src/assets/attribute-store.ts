@@ -12,7 +12,7 @@
  * sealed value is bound to cannot change under it.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../db/database.js'
 import {
   attributeHistory,
@@ -130,6 +130,54 @@ export class AttributeStore {
       .orderBy(asc(attributeHistory.seq))
       .limit(options.limit ?? 10_000)
     return rows.map((row) => this.historyEntry(row, options.reveal))
+  }
+
+  /**
+   * A page of the history of each of these clones in one query (GraphQL's loaders): entries after
+   * `afterSeq`, oldest first, at most `limit` per clone; secrets redacted unless `reveal`. Each entry
+   * carries its `seq`, the history's order, for cursors.
+   */
+  async historyPages(
+    cloneIds: readonly string[],
+    options: { reveal: boolean; afterSeq?: number; limit: number },
+  ): Promise<Map<string, (HistoryEntry & { seq: number })[]>> {
+    const byClone = new Map<string, (HistoryEntry & { seq: number })[]>()
+    if (cloneIds.length === 0) return byClone
+    const ofClones = and(
+      inArray(attributeHistory.cloneId, [...cloneIds]),
+      options.afterSeq === undefined ? undefined : gt(attributeHistory.seq, options.afterSeq),
+    )
+    // The first `limit` entries of each clone, ranked within the clone.
+    const ranked = this.db
+      .select({
+        seq: attributeHistory.seq,
+        rank: sql<number>`row_number() OVER (PARTITION BY ${attributeHistory.cloneId} ORDER BY ${attributeHistory.seq})`.as('rank'),
+      })
+      .from(attributeHistory)
+      .where(ofClones)
+      .as('ranked')
+    const rows = await this.db
+      .select()
+      .from(attributeHistory)
+      .where(and(ofClones, inArray(attributeHistory.seq, this.db.select({ seq: ranked.seq }).from(ranked).where(lte(ranked.rank, options.limit)))))
+      .orderBy(asc(attributeHistory.cloneId), asc(attributeHistory.seq))
+    for (const row of rows) {
+      const list = byClone.get(row.cloneId) ?? []
+      list.push({ ...this.historyEntry(row, options.reveal), seq: row.seq })
+      byClone.set(row.cloneId, list)
+    }
+    return byClone
+  }
+
+  /** How many history entries each of these clones has (absent: none). */
+  async historyCounts(cloneIds: readonly string[]): Promise<Map<string, number>> {
+    if (cloneIds.length === 0) return new Map()
+    const rows = await this.db
+      .select({ cloneId: attributeHistory.cloneId, n: sql<number>`count(*)::int` })
+      .from(attributeHistory)
+      .where(inArray(attributeHistory.cloneId, [...cloneIds]))
+      .groupBy(attributeHistory.cloneId)
+    return new Map(rows.map((r) => [r.cloneId, r.n]))
   }
 
   /**

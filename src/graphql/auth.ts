@@ -22,10 +22,17 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     deployments: 'deployments:read',
     clone: 'deployments:read',
     clones: 'deployments:read',
+    cloneHistory: 'deployments:read',
     parents: 'deployments:read',
+    pools: 'deployments:read',
+    pool: 'deployments:read',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',
+    setCloneAttributes: 'deployments:write',
+    createPool: 'deployments:write',
+    resizePool: 'deployments:write',
+    stripPool: 'deployments:write',
   },
   Subscription: {
     deploymentProgress: 'deployments:read',

@@ -10,6 +10,8 @@
  *   those clones' deployment's clones again would cost 500,000 and is refused;
  * - introspection: refused in production.
  *
+ * A union counts its members' fields through the fragments that select them (`... on Deployment`).
+ *
  * Introspection fields (`__schema`, `__type`) count for neither depth nor cost: their size is bounded
  * by the schema's, GraphiQL's own introspection query is 13 deep, and production refuses them anyway.
  */
@@ -20,9 +22,12 @@ import {
   getNullableType,
   isListType,
   isObjectType,
+  isUnionType,
   type ASTVisitor,
   type FragmentDefinitionNode,
   type GraphQLObjectType,
+  type GraphQLSchema,
+  type GraphQLUnionType,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationContext,
@@ -30,14 +35,16 @@ import {
   type ValueNode,
   type VariableDefinitionNode,
 } from 'graphql'
+import { MAX_POOL_SIZE } from '../domain/pool.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../schemas/deployments.js'
+import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
 export const LIMITS = { depth: 10, aliases: 15, cost: 25_000 } as const
 
 /** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
-const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep'])
+const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry', 'Pool'])
 
 /** The largest a list field can be (connections: their page size, see listSize). */
 const LIST_SIZES: Record<string, number> = {
@@ -45,14 +52,33 @@ const LIST_SIZES: Record<string, number> = {
   'Parent.clones': 1000,
   'Query.parents': 20,
   'Clone.steps': 10,
+  'Query.pools': 20,
+  'Pool.clones': MAX_POOL_SIZE,
+  'Pool.deployments': POOL_DEPLOYMENTS_SHOWN,
+  'DeploymentPlan.clones': MAX_CLONES_PER_DEPLOYMENT,
 }
 const OTHER_LIST_SIZE = 20
+
+/** A record type, or a union whose members may be records (a deployment or its plan). */
+function isRecordType(type: NonNullable<ReturnType<typeof getNamedType>>): boolean {
+  return RECORD_TYPES.has(type.name) || (isUnionType(type) && type.getTypes().some((member) => RECORD_TYPES.has(member.name)))
+}
 
 const isIntrospection = (name: string) => name === '__schema' || name === '__type'
 
 interface Walk {
   fragments: Map<string, FragmentDefinitionNode>
   variables: readonly VariableDefinitionNode[]
+  /** To find the member a fragment on a union selects (`... on Deployment`); without it, unions cost nothing inside. */
+  schema?: GraphQLSchema
+}
+
+type Composite = GraphQLObjectType | GraphQLUnionType
+
+/** The type a fragment's selections apply to: its type condition, else the enclosing type. */
+function fragmentType(walk: Walk, enclosing: Composite, condition: { name: { value: string } } | undefined): Composite {
+  const named = condition ? walk.schema?.getType(condition.name.value) : undefined
+  return named && (isObjectType(named) || isUnionType(named)) ? named : enclosing
 }
 
 function fragmentsOf(context: ValidationContext): Map<string, FragmentDefinitionNode> {
@@ -102,7 +128,7 @@ function pageSizeArgument(args: readonly { name: { value: string }; value: Value
  */
 export function selectionCost(
   set: SelectionSetNode,
-  type: GraphQLObjectType,
+  type: Composite,
   walk: Walk,
   multiplier = 1,
   pageSize = DEFAULT_PAGE_SIZE,
@@ -111,16 +137,20 @@ export function selectionCost(
   let cost = 0
   for (const selection of set.selections) {
     if (selection.kind === Kind.INLINE_FRAGMENT) {
-      cost += selectionCost(selection.selectionSet, type, walk, multiplier, pageSize, inFragments)
+      const on = fragmentType(walk, type, selection.typeCondition)
+      cost += selectionCost(selection.selectionSet, on, walk, multiplier, pageSize, inFragments)
       continue
     }
     if (selection.kind === Kind.FRAGMENT_SPREAD) {
       const name = selection.name.value
       const fragment = walk.fragments.get(name)
       if (!fragment || inFragments.has(name)) continue
-      cost += selectionCost(fragment.selectionSet, type, walk, multiplier, pageSize, new Set([...inFragments, name]))
+      const on = fragmentType(walk, type, fragment.typeCondition)
+      cost += selectionCost(fragment.selectionSet, on, walk, multiplier, pageSize, new Set([...inFragments, name]))
       continue
     }
+    // A union's own fields are __typename only: its members' fields come through fragments (above).
+    if (isUnionType(type)) continue
     const field = type.getFields()[selection.name.value]
     if (!field || isIntrospection(selection.name.value)) continue // unknown fields: FieldsOnCorrectType reports them
     const named = getNamedType(field.type)
@@ -130,8 +160,8 @@ export function selectionCost(
       size = type.name.endsWith('Connection') ? pageSize : (LIST_SIZES[coordinate] ?? OTHER_LIST_SIZE)
     }
     const count = multiplier * size
-    if (RECORD_TYPES.has(named.name)) cost += count
-    if (selection.selectionSet && isObjectType(named)) {
+    if (isRecordType(named)) cost += count
+    if (selection.selectionSet && (isObjectType(named) || isUnionType(named))) {
       const innerPage = field.args.some((a) => a.name === 'first') ? pageSizeArgument(selection.arguments, walk) : pageSize
       cost += selectionCost(selection.selectionSet, named, walk, count, innerPage, inFragments)
     }
@@ -193,7 +223,8 @@ export function costLimit(max: number): ValidationRule {
     OperationDefinition(op) {
       const type = operationType(context, op)
       if (!type) return
-      const cost = selectionCost(op.selectionSet, type, { fragments: fragmentsOf(context), variables: op.variableDefinitions ?? [] })
+      const walk = { fragments: fragmentsOf(context), variables: op.variableDefinitions ?? [], schema: context.getSchema() }
+      const cost = selectionCost(op.selectionSet, type, walk)
       if (cost > max) {
         context.reportError(
           refusal(

@@ -1,22 +1,32 @@
 /**
- * deployLinkedClones' input, checked against the very schema POST /v1/deployments validates its body
- * with (CreateDeploymentBody: count 1..500, name lengths...), by an Ajv set up as app.ts sets up the
- * REST one. GraphQL has already checked the types; this adds the limits, with REST's error.
+ * Mutation inputs, checked against the very schemas the REST routes validate their bodies with
+ * (CreateDeploymentBody: count 1..500, name lengths...; CreatePoolBody...), by an Ajv set up as app.ts
+ * sets up the REST one. GraphQL has already checked the types; this adds the limits, with REST's
+ * error (VALIDATION_FAILED, `details.issues` with paths under `input/` where REST says `body/`).
  */
+import type { Static, TSchema } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { ValidationFailed } from '../errors.js'
 import { CreateDeploymentBody } from '../schemas/deployments.js'
+import { ChangePoolBody, CreatePoolBody } from '../schemas/pools.js'
 
 const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
 addFormats.default(ajv)
-const validateBody = ajv.compile<CreateDeploymentBody>(CreateDeploymentBody)
 
-/** The input as the REST body it stands for; GraphQL's explicit nulls mean "not given". */
-export function deploymentRequest(input: Record<string, unknown>): CreateDeploymentBody {
-  const body = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== null && value !== undefined))
-  if (validateBody(body)) return body
-  const issues = (validateBody.errors ?? []).map((e) => ({ path: `input${e.instancePath}`, message: e.message ?? 'is not valid' }))
-  const first = issues[0]
-  throw new ValidationFailed({ issues }, first ? `${first.path} ${first.message}` : 'the input is not valid')
+/** A function that returns the input as the REST body it stands for, or throws VALIDATION_FAILED. */
+export function inputValidator<S extends TSchema>(schema: S): (input: Record<string, unknown>) => Static<S> {
+  const validate = ajv.compile<Static<S>>(schema)
+  return (input) => {
+    // GraphQL's explicit nulls mean "not given".
+    const body = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== null && value !== undefined))
+    if (validate(body)) return body
+    const issues = (validate.errors ?? []).map((e) => ({ path: `input${e.instancePath}`, message: e.message ?? 'is not valid' }))
+    const first = issues[0]
+    throw new ValidationFailed({ issues }, first ? `${first.path} ${first.message}` : 'the input is not valid')
+  }
 }
+
+export const deploymentRequest = inputValidator(CreateDeploymentBody)
+export const createPoolRequest = inputValidator(CreatePoolBody)
+export const changePoolRequest = inputValidator(ChangePoolBody)

@@ -2,7 +2,8 @@
  * Read-only SQL for GraphQL: filtered, keyset-paginated lists, and batch reads by many keys at once
  * (what the loaders call, one query per kind of record however many records a query touches).
  */
-import { and, asc, desc, eq, inArray, like, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, like, lte, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { unionAll } from 'drizzle-orm/pg-core'
 import type { Db } from '../db/database.js'
 import { cloneSteps, clones, deployments, type CloneRow, type CloneStepRow, type DeploymentRow } from '../db/schema.js'
 import type { CloneStatus, DeploymentStatus } from '../domain/progress.js'
@@ -113,24 +114,42 @@ export async function deploymentsByIds(db: Db, ids: readonly string[]): Promise<
   return new Map(rows.map((r) => [r.id, r]))
 }
 
+/**
+ * Each deployment's clones as GET /v1/deployments/{id} shows them: those it made, or for a deployment
+ * that destroys a pool's clones (scale-down, strip), those it destroys.
+ */
 export async function clonesByDeploymentIds(db: Db, ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  const wanted = new Set(ids)
   const rows = await db
     .select()
     .from(clones)
-    .where(inArray(clones.deploymentId, [...ids]))
+    .where(or(inArray(clones.deploymentId, [...ids]), inArray(clones.destroyDeploymentId, [...ids])))
     .orderBy(asc(clones.number), asc(clones.createdAt))
-  return groupBy(rows, (r) => r.deploymentId)
+  const groups = new Map<string, CloneRow[]>()
+  const add = (id: string, row: CloneRow) => groups.set(id, [...(groups.get(id) ?? []), row])
+  for (const row of rows) {
+    if (wanted.has(row.deploymentId)) add(row.deploymentId, row)
+    if (row.destroyDeploymentId && wanted.has(row.destroyDeploymentId)) add(row.destroyDeploymentId, row)
+  }
+  return groups
 }
 
+/** Counts per clone status of each deployment, over the clones clonesByDeploymentIds gives it. */
 export async function statusCountsByDeploymentIds(
   db: Db,
   ids: readonly string[],
 ): Promise<Map<string, { status: CloneStatus; n: number }[]>> {
-  const rows = await db
-    .select({ deploymentId: clones.deploymentId, status: clones.status, n: sql<number>`count(*)::int` })
+  const made = db
+    .select({ deploymentId: sql<string>`${clones.deploymentId}`.as('deployment_id'), status: clones.status, n: sql<number>`count(*)::int`.as('n') })
     .from(clones)
     .where(inArray(clones.deploymentId, [...ids]))
     .groupBy(clones.deploymentId, clones.status)
+  const destroyed = db
+    .select({ deploymentId: sql<string>`${clones.destroyDeploymentId}`.as('deployment_id'), status: clones.status, n: sql<number>`count(*)::int`.as('n') })
+    .from(clones)
+    .where(inArray(clones.destroyDeploymentId, [...ids]))
+    .groupBy(clones.destroyDeploymentId, clones.status)
+  const rows = await unionAll(made, destroyed)
   return groupBy(rows, (r) => r.deploymentId)
 }
 
@@ -153,6 +172,36 @@ export async function clonesByParentMorefs(db: Db, morefs: readonly string[]): P
     .orderBy(asc(clones.name), asc(clones.id))
   const grouped = groupBy(rows, (r) => r.parentMoref)
   return new Map([...grouped].map(([moref, list]) => [moref, list.map((r) => r.clone)]))
+}
+
+/** Each pool's live clones (neither failed nor destroyed), by number: PoolRepository.liveClones for many pools. */
+export async function liveClonesByPoolNames(db: Db, names: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  const rows = await db
+    .select({ clone: clones, poolName: deployments.poolName })
+    .from(clones)
+    .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+    .where(and(inArray(deployments.poolName, [...names]), notInArray(clones.status, ['failed', 'destroyed'])))
+    .orderBy(asc(clones.number))
+  const grouped = groupBy(rows, (r) => r.poolName!)
+  return new Map([...grouped].map(([pool, list]) => [pool, list.map((r) => r.clone)]))
+}
+
+/** Each pool's latest `limit` deployments, newest first: PoolRepository.deployments for many pools. */
+export async function latestDeploymentsByPoolNames(db: Db, names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+  const ranked = db
+    .select({
+      id: deployments.id,
+      rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolName} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
+    })
+    .from(deployments)
+    .where(inArray(deployments.poolName, [...names]))
+    .as('ranked')
+  const rows = await db
+    .select()
+    .from(deployments)
+    .where(and(inArray(deployments.poolName, [...names]), inArray(deployments.id, db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
+    .orderBy(desc(deployments.createdAt))
+  return groupBy(rows, (r) => r.poolName!)
 }
 
 // ---- progress snapshots, for subscriptions ------------------------------------------------------

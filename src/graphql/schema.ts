@@ -7,6 +7,7 @@ import * as clones from './modules/clones.js'
 import * as common from './modules/common.js'
 import * as deployments from './modules/deployments.js'
 import * as parents from './modules/parents.js'
+import * as pools from './modules/pools.js'
 import * as progress from './modules/progress.js'
 import type { ProgressListener } from './progress/pg-listener.js'
 
@@ -16,7 +17,7 @@ const roots = /* GraphQL */ `
   type Subscription
 `
 
-export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, progress.typeDefs].join('\n')
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs].join('\n')
 
 export function buildResolvers(options: { listener: ProgressListener }) {
   return {
@@ -24,10 +25,11 @@ export function buildResolvers(options: { listener: ProgressListener }) {
     ...deployments.resolvers,
     ...clones.resolvers,
     ...parents.resolvers,
+    ...pools.resolvers,
     ...progress.resolvers,
     ...guardRootResolvers({
-      Query: { ...deployments.queries, ...clones.queries, ...parents.queries },
-      Mutation: { ...deployments.mutations },
+      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries },
+      Mutation: { ...deployments.mutations, ...clones.mutations, ...pools.mutations },
       Subscription: progress.subscriptions(options.listener),
     }),
   }

@@ -15,12 +15,15 @@ let packaging: { id: string }
 const DEPLOY = /* GraphQL */ `
   mutation Deploy($input: DeployLinkedClonesInput!) {
     deployLinkedClones(input: $input) {
+      __typename
+      ... on Deployment {
       id status prefix count startNumber requester ticket customizationSpec customizationAttribute copiedAttributes
       parent { name moref } snapshot { name moref }
       warnings { code message } error { code }
       createdAt startedAt finishedAt durationSeconds
       progress { total done failed byStatus { pending ready } }
       clones { name status instanceUuid moref }
+      }
     }
   }
 `
@@ -111,6 +114,87 @@ t.test('deployLinkedClones refuses with the codes and statuses of POST /v1/deplo
   t.same(codes(readOnly), ['FORBIDDEN'])
   t.equal(readOnly.statusCode, 403)
   t.same(readOnly.body.errors![0]!.extensions!.details, { required: 'deployments:write' })
+})
+
+t.test('deployLinkedClones takes hostLimit and maxConcurrent as POST /v1/deployments does', async (t) => {
+  const res = await gql(
+    service,
+    `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id hostLimit maxConcurrent clones { host } } } }`,
+    { input: { parent: 'Tmpl Verification 1.0', count: 4, startNumber: 20, hostLimit: 1, maxConcurrent: 2 } },
+    'deployments:write',
+  )
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const d = res.body.data!.deployLinkedClones
+  t.match(d, { hostLimit: 1, maxConcurrent: 2 })
+  t.equal(new Set(d.clones.map((c: any) => c.host)).size, 1, 'every clone placed on the one host allowed')
+  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: service.auth('deployments:read') })
+  t.match(rest.json(), { hostLimit: 1, maxConcurrent: 2 }, 'recorded as REST records them')
+  t.equal((await waitForDeployment(service, d.id)).status, 'succeeded')
+
+  const unlimited = await gql(service, `query($id: ID!) { deployment(id: $id) { hostLimit maxConcurrent } }`, { id: capture.id }, 'deployments:read')
+  t.same(unlimited.body.data!.deployment, { hostLimit: 8, maxConcurrent: null }, 'the defaults when not given')
+
+  for (const [what, extra] of [
+    ['hostLimit 0', { hostLimit: 0 }],
+    ['maxConcurrent 0', { maxConcurrent: 0 }],
+    ['maxConcurrent 641', { maxConcurrent: 641 }],
+  ] as [string, Record<string, number>][]) {
+    const input = { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 60, ...extra }
+    const refused = await deploy(input)
+    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+    t.same(codes(refused), ['VALIDATION_FAILED'], what)
+    t.equal(rest.json().code, 'VALIDATION_FAILED', `${what}: REST too`)
+    t.same(refused.body.errors![0]!.extensions!.details, JSON.parse(JSON.stringify(rest.json().details).replaceAll('"body/', '"input/')), `${what}: same details`)
+  }
+})
+
+t.test('deployLinkedClones with dryRun answers the plan of POST /v1/deployments with dryRun, and changes nothing', async (t) => {
+  const PLAN = /* GraphQL */ `
+    mutation($input: DeployLinkedClonesInput!) {
+      deployLinkedClones(input: $input) {
+        __typename
+        ... on DeploymentPlan {
+          dryRun parent { name moref } snapshot { name moref } customizationSpec copiedAttributes
+          clones { name host } hosts { moref name clones } hostLimit
+          checks { check passed detail } warnings { code message }
+          estimate { concurrency waves seconds secondsPerClone }
+        }
+      }
+    }
+  `
+  const input = { parent: 'Tmpl Capture 1.0', count: 5, startNumber: 40, hostLimit: 2, maxConcurrent: 3, dryRun: true }
+  const deployments = (await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')).rows[0].n
+  await service.sim.resetStats()
+  const res = await gql(service, PLAN, { input }, 'deployments:write')
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  const plan = res.body.data!.deployLinkedClones
+  t.equal(plan.__typename, 'DeploymentPlan')
+  const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+  t.equal(rest.statusCode, 200)
+  const { attributes, ...restPlan } = rest.json()
+  const { __typename, copiedAttributes, ...graphqlPlan } = plan
+  t.same(graphqlPlan, restPlan, 'the same plan, field for field')
+  t.same(copiedAttributes, attributes)
+  t.same(plan.clones.map((c: any) => c.name), ['Capture40', 'Capture41', 'Capture42', 'Capture43', 'Capture44'])
+  t.ok(plan.hosts.length <= 2, 'within the host limit')
+  t.ok(plan.checks.every((c: any) => c.passed))
+  t.equal(plan.estimate.concurrency, 3, 'maxConcurrent is the tightest limit')
+
+  const stats = await service.sim.stats()
+  t.notOk(stats.methods.CloneVM_Task, 'nothing cloned')
+  t.equal((await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')).rows[0].n, deployments, 'nothing recorded')
+  const names = await gql(service, `{ clones(filter: { prefix: "Capture4" }) { totalCount } }`, {}, 'deployments:read')
+  t.equal(names.body.data!.clones.totalCount, 0)
+
+  // A dry run is refused as a deployment would be, with the same codes.
+  const refused = await gql(service, PLAN, { input: { ...input, parent: 'Tmpl Nothing 1.0' } }, 'deployments:write')
+  t.same(codes(refused), ['PARENT_NOT_FOUND'])
+  t.equal(refused.statusCode, 404)
+  const readOnly = await gql(service, PLAN, { input }, 'deployments:read')
+  t.same(codes(readOnly), ['FORBIDDEN'], 'a dry run needs deployments:write, as over REST')
+  const explicitFalse = await deploy({ parent: 'Tmpl Verification 1.0', count: 1, startNumber: 30, dryRun: false })
+  t.equal(explicitFalse.body.data!.deployLinkedClones.__typename, 'Deployment', 'dryRun false deploys')
+  await waitForDeployment(service, explicitFalse.body.data!.deployLinkedClones.id)
 })
 
 t.test('deployment(id): the whole deployment with its clones and progress', async (t) => {
@@ -371,7 +455,7 @@ t.test('no data without a valid token; each root field needs its scope', async (
   }
   const viaGet = await service.app.inject({
     method: 'GET',
-    url: `/graphql?query=${encodeURIComponent('mutation { deployLinkedClones(input: { parent: "x", count: 1, startNumber: 1 }) { id } }')}`,
+    url: `/graphql?query=${encodeURIComponent('mutation { deployLinkedClones(input: { parent: "x", count: 1, startNumber: 1 }) { __typename } }')}`,
     headers: service.auth('deployments:write'),
   })
   t.equal(viaGet.statusCode, 405)

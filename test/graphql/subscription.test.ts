@@ -32,7 +32,7 @@ const PROGRESS = /* GraphQL */ `
 `
 
 async function accept(t: Test, parent: string, count: number, startNumber: number): Promise<string> {
-  const res = await gql(api, `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { id } }`, {
+  const res = await gql(api, `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id } } }`, {
     input: { parent, count, startNumber },
   })
   t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))

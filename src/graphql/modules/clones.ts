@@ -1,12 +1,16 @@
-/** Clones: provenance (deployment, parent, snapshot), custom attributes and the steps each went through. */
+/**
+ * Clones: provenance (deployment, parent, snapshot), custom attributes, their history and the steps
+ * each went through; setCloneAttributes, as PATCH /v1/clones/{name}/attributes.
+ */
+import type { Caller } from '../../assets/attribute-service.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
 import { REDACTED } from '../../domain/attributes.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { ValidationFailed } from '../../errors.js'
 import { hasScope } from '../../plugins/external/jwt.js'
-import { connection, connectionResolvers } from '../connection.js'
+import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../connection.js'
 import type { GraphqlContext } from '../context.js'
-import { decodeCursor, pageSize } from '../pagination.js'
+import { historyPageKey, type HistoryRow } from '../loaders.js'
 import { cloneCursorKey, countClones, listClones, type CloneFilter } from '../queries.js'
 import { fromEnum, toEnum } from './common.js'
 import { snapshotOf } from './deployments.js'
@@ -35,7 +39,51 @@ export const typeDefs = /* GraphQL */ `
     attributes: [Attribute!]!
     "Each step as it completed, with its vCenter task."
     steps: [CloneStep!]!
+    """
+    Every change of its attributes, oldest first, as GET /v1/clones/{name}/history: secret values *** without
+    secrets:read; with it, each secret shown is recorded as revealed.
+    """
+    history(first: Int = 100, after: String): AttributeHistoryConnection!
   }
+
+  enum HistoryEvent {
+    "An attribute's value was set."
+    SET
+    "A secret's value was shown to actor."
+    REVEAL
+    "The attribute sync found the VM gone from vCenter."
+    VANISHED
+    "The attribute sync found it again."
+    REAPPEARED
+  }
+
+  "Who or what made a change."
+  enum HistorySource {
+    "The deployment that made the clone (actor: its id) copied the parent's values."
+    DEPLOYMENT
+    "A user (actor: the token's sub)."
+    USER
+    "The attribute sync recorded what vCenter holds (actor: attribute-sync)."
+    VCENTER
+  }
+
+  type AttributeHistoryEntry {
+    at: DateTime!
+    event: HistoryEvent!
+    source: HistorySource!
+    "A user's sub, a deployment's id, or attribute-sync."
+    actor: String!
+    "The deployment, for source DEPLOYMENT."
+    deployment: Deployment
+    "The attribute; null for events of the whole clone (VANISHED, REAPPEARED)."
+    name: String
+    secret: Boolean!
+    "Null when there was no value; *** for a secret without secrets:read."
+    oldValue: String
+    newValue: String
+  }
+
+  ${connectionTypeDefs('AttributeHistoryEntry', 'AttributeHistory')}
 
   enum StepOutcome {
     SUCCEEDED
@@ -52,17 +100,7 @@ export const typeDefs = /* GraphQL */ `
     at: DateTime!
   }
 
-  type CloneConnection {
-    edges: [CloneEdge!]!
-    nodes: [Clone!]!
-    pageInfo: PageInfo!
-    totalCount: Int!
-  }
-
-  type CloneEdge {
-    cursor: String!
-    node: Clone!
-  }
+  ${connectionTypeDefs('Clone')}
 
   input AttributeFilter {
     name: String!
@@ -84,18 +122,84 @@ export const typeDefs = /* GraphQL */ `
     clone(name: String!): Clone
     "By name; every status unless filtered."
     clones(filter: CloneFilter, first: Int = 100, after: String): CloneConnection!
+    "The attribute history of the clone holding this name, as GET /v1/clones/{name}/history; CLONE_NOT_FOUND when none."
+    cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection
+  }
+
+  input AttributeInput {
+    name: String!
+    value: String!
+  }
+
+  type SetCloneAttributesResult {
+    "The attributes whose value changed (a value equal to the current one is no change)."
+    changed: [String!]!
+    "The clone after the change."
+    clone: Clone!
+  }
+
+  extend type Mutation {
+    """
+    Sets a clone's custom attributes in vCenter (SetField, creating missing definitions) and in the records
+    together, or neither, as PATCH /v1/clones/{name}/attributes: CLONE_NOT_FOUND, CLONE_NOT_READY, CLONE_GONE,
+    VALIDATION_FAILED (never echoing a value), VCENTER_REFUSED, VCENTER_UNAVAILABLE.
+    """
+    setCloneAttributes(clone: String!, attributes: [AttributeInput!]!): SetCloneAttributesResult!
   }
 `
 
-interface ClonesArgs {
+interface ClonesArgs extends PageArgs {
   filter?: {
     prefix?: string | null
     parent?: string | null
     status?: string | null
     attribute?: { name: string; value: string } | null
   } | null
-  first?: number | null
-  after?: string | null
+}
+
+const callerOf = (context: GraphqlContext): Caller => ({
+  sub: context.principal!.sub,
+  canReadSecrets: hasScope(context.principal, 'secrets:read'),
+})
+
+/** The limits of PATCH /v1/clones/{name}/attributes' path and body that GraphQL's types do not carry. */
+const MAX_CLONE_NAME_LENGTH = 255
+const MAX_ATTRIBUTES_PER_CHANGE = 100
+
+function checkCloneName(name: string): void {
+  if (name.length < 1 || name.length > MAX_CLONE_NAME_LENGTH) {
+    throw new ValidationFailed({ field: 'clone' }, `"clone" must be 1 to ${MAX_CLONE_NAME_LENGTH} characters`)
+  }
+}
+
+function checkAttributeList(attributes: readonly { name: string; value: string }[]): void {
+  if (attributes.length > MAX_ATTRIBUTES_PER_CHANGE) {
+    throw new ValidationFailed({ field: 'attributes' }, `give at most ${MAX_ATTRIBUTES_PER_CHANGE} attributes at once`)
+  }
+  // REST's body is an object, where a name cannot appear twice; a list could say two things at once.
+  const seen = new Set<string>()
+  for (const { name } of attributes) {
+    if (seen.has(name)) throw new ValidationFailed({ field: 'attributes', name }, `the attribute "${name}" is given twice`)
+    seen.add(name)
+  }
+}
+
+/** A history cursor holds the last entry's seq. */
+function historySeq(after: string[] | undefined): number | undefined {
+  if (!after) return undefined
+  const seq = Number(after[0])
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationFailed({ field: 'after' }, '"after" is not a cursor given by this API')
+  return seq
+}
+
+/** A page of a clone's history, read through the loaders: one query for every clone of a list. */
+function historyConnection(cloneId: string, args: PageArgs, context: GraphqlContext) {
+  return paginate(args, {
+    keyLength: 1,
+    read: (limit, after) => context.loaders.historyPage.load(historyPageKey(cloneId, historySeq(after), limit)),
+    cursorKey: (entry: HistoryRow) => [String(entry.seq)],
+    count: () => context.loaders.historyCount.load(cloneId),
+  })
 }
 
 export const queries = {
@@ -113,8 +217,6 @@ export const queries = {
   },
 
   async clones(_: unknown, args: ClonesArgs, context: GraphqlContext) {
-    const size = pageSize(args.first)
-    const after = decodeCursor(args.after, 2)
     const attribute = args.filter?.attribute ?? undefined
     const { store } = context.app.assets
     // As GET /v1/clones?attribute=: a secret is sealed at rest, so no one can search its values.
@@ -131,8 +233,44 @@ export const queries = {
       attributes: attribute ? store.hasValues([attribute]) : undefined,
     }
     const db = context.app.database.db
-    const rows = await listClones(db, filter, size + 1, after)
-    return connection(rows, size, cloneCursorKey, () => countClones(db, filter))
+    return paginate(args, {
+      keyLength: 2,
+      read: (limit, after) => listClones(db, filter, limit, after),
+      cursorKey: cloneCursorKey,
+      count: () => countClones(db, filter),
+    })
+  },
+
+  async cloneHistory(_: unknown, args: PageArgs & { name: string }, context: GraphqlContext) {
+    // The clone as REST's history finds it; nothing is revealed by finding it.
+    const record = await context.app.assets.attributes.getClone(args.name, { sub: context.principal!.sub, canReadSecrets: false })
+    return historyConnection(record.clone.id, args, context)
+  },
+}
+
+export const mutations = {
+  async setCloneAttributes(
+    _: unknown,
+    args: { clone: string; attributes: { name: string; value: string }[] },
+    context: GraphqlContext,
+  ) {
+    checkCloneName(args.clone)
+    checkAttributeList(args.attributes)
+    const caller = callerOf(context)
+    const { attributes } = context.app.assets
+    const changes = await attributes.setAttributes(
+      args.clone,
+      args.attributes.map(({ name, value }) => ({ name, value })),
+      caller,
+    )
+    // Names only: values (secrets among them) never reach the log.
+    context.app.log.info({ clone: args.clone, changed: changes.map((c) => c.name) }, 'attributes set (graphql)')
+    // As the REST route: the clone read back for the caller (a reveal recorded when secrets:read shows one).
+    const record = await attributes.getClone(args.clone, caller)
+    context.loaders.deployment.prime(record.deployment.id, record.deployment)
+    context.loaders.attributes.prime(record.clone.id, record.attributes)
+    context.loaders.vanishedAt.prime(record.clone.id, record.vanishedAt)
+    return { changed: changes.map((c) => c.name), clone: record.clone }
   },
 }
 
@@ -165,6 +303,14 @@ export const resolvers = {
     },
     vanishedAt: (c: CloneRow, _: unknown, context: GraphqlContext) => context.loaders.vanishedAt.load(c.id),
     steps: (c: CloneRow, _: unknown, context: GraphqlContext) => context.loaders.steps.load(c.id),
+    history: (c: CloneRow, args: PageArgs, context: GraphqlContext) => historyConnection(c.id, args, context),
+  },
+  AttributeHistoryConnection: connectionResolvers,
+  AttributeHistoryEntry: {
+    event: (e: HistoryRow) => toEnum(e.event),
+    source: (e: HistoryRow) => toEnum(e.source),
+    deployment: (e: HistoryRow, _: unknown, context: GraphqlContext) =>
+      e.deploymentId ? context.loaders.deployment.load(e.deploymentId) : null,
   },
   CloneStep: {
     step: (s: CloneStepRow) => toEnum(s.step),

@@ -1,11 +1,11 @@
 /**
  * Types shared by the modules. Enum values are GraphQL's UPPER_CASE spelling of the stored (and REST)
- * values: `powering_on` is POWERING_ON, converted by toEnum/fromEnum.
+ * values: `powering_on` is POWERING_ON, `scale-down` is SCALE_DOWN, converted by toEnum/fromEnum.
  */
 import { countByStatus } from '../../domain/progress.js'
 import { DateTime } from '../scalars.js'
 
-export const toEnum = (value: string) => value.toUpperCase()
+export const toEnum = (value: string) => value.toUpperCase().replaceAll('-', '_')
 export const fromEnum = <T extends string>(value: string | null | undefined): T | undefined =>
   value ? (value.toLowerCase() as T) : undefined
 /** `powering_on` -> `poweringOn`: a status as a field name. */

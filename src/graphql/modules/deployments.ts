@@ -2,17 +2,27 @@
 import type { DeploymentRow } from '../../db/schema.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
-import { connection, connectionResolvers } from '../connection.js'
+import { presentPlan } from '../../routes/v1/presenters.js'
+import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../connection.js'
 import type { GraphqlContext } from '../context.js'
 import { deploymentRequest } from '../input.js'
-import { decodeCursor, pageSize } from '../pagination.js'
 import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../queries.js'
 import type { ProgressCounts } from '../progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from './common.js'
 
 export const typeDefs = /* GraphQL */ `
+  "What a deployment does: DEPLOY makes clones; SCALE_DOWN and STRIP destroy a pool's clones."
+  enum DeploymentKind {
+    DEPLOY
+    SCALE_DOWN
+    STRIP
+  }
+
   type Deployment {
     id: ID!
+    kind: DeploymentKind!
+    "The pool this deployment changed; null for a deployment of its own."
+    pool: String
     status: DeploymentStatus!
     parent: ParentRef!
     snapshot: SnapshotRef!
@@ -23,6 +33,10 @@ export const typeDefs = /* GraphQL */ `
     customizationSpec: String!
     "Custom attributes copied from the parent to each clone (Template is set too)."
     copiedAttributes: [String!]!
+    "The parent's clones go on at most this many hosts."
+    hostLimit: Int!
+    "This deployment's operations at once; null: only the service's limits."
+    maxConcurrent: Int
     requester: String!
     ticket: String
     warnings: [Warning!]!
@@ -33,7 +47,7 @@ export const typeDefs = /* GraphQL */ `
     "From start to finish, or to now while running."
     durationSeconds: Float
     progress: DeploymentProgress!
-    "In number order."
+    "In number order: the clones it made, or for SCALE_DOWN and STRIP the clones it destroys."
     clones: [Clone!]!
   }
 
@@ -49,17 +63,7 @@ export const typeDefs = /* GraphQL */ `
     ${CLONE_STATUSES.map((status) => `${toFieldName(status)}: Int!`).join('\n    ')}
   }
 
-  type DeploymentConnection {
-    edges: [DeploymentEdge!]!
-    nodes: [Deployment!]!
-    pageInfo: PageInfo!
-    totalCount: Int!
-  }
-
-  type DeploymentEdge {
-    cursor: String!
-    node: Deployment!
-  }
+  ${connectionTypeDefs('Deployment')}
 
   input DeploymentFilter {
     status: DeploymentStatus
@@ -84,7 +88,60 @@ export const typeDefs = /* GraphQL */ `
     customizationAttribute: String
     "External reference, e.g. RITM0012345"
     ticket: String
+    "At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32)"
+    hostLimit: Int
+    "This deployment's operations at once, 1 to 640"
+    maxConcurrent: Int
+    "Answer the plan (a DeploymentPlan) and change nothing"
+    dryRun: Boolean
   }
+
+  "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
+  type DeploymentPlan {
+    "Always true: nothing was deployed."
+    dryRun: Boolean!
+    parent: ParentRef!
+    snapshot: SnapshotRef!
+    customizationSpec: String!
+    copiedAttributes: [String!]!
+    "The clones it would make, in number order, each with the host it would go on."
+    clones: [PlannedClone!]!
+    "The hosts it would use and how many clones each would get."
+    hosts: [PlannedHost!]!
+    hostLimit: Int!
+    checks: [PlanCheck!]!
+    warnings: [Warning!]!
+    estimate: PlanEstimate!
+  }
+
+  type PlannedClone {
+    name: String!
+    "The host's moref."
+    host: String!
+  }
+
+  type PlannedHost {
+    moref: String!
+    name: String!
+    clones: Int!
+  }
+
+  type PlanCheck {
+    check: String!
+    passed: Boolean!
+    detail: String!
+  }
+
+  type PlanEstimate {
+    "Clones at once under the tightest limit."
+    concurrency: Int!
+    waves: Int!
+    seconds: Float!
+    secondsPerClone: Float!
+  }
+
+  "A queued deployment, or with dryRun its plan."
+  union DeployLinkedClonesResult = Deployment | DeploymentPlan
 
   extend type Query {
     "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
@@ -97,9 +154,10 @@ export const typeDefs = /* GraphQL */ `
     """
     Deploys linked clones of a parent, with the checks and error codes of POST /v1/deployments
     (PARENT_NOT_FOUND, SNAPSHOT_MISSING, CUSTOMIZATION_SPEC_NOT_FOUND, NAME_CONFLICT, VALIDATION_FAILED,
-    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress.
+    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress. With dryRun, the
+    same checks and the DeploymentPlan; nothing is recorded or changed.
     """
-    deployLinkedClones(input: DeployLinkedClonesInput!): Deployment!
+    deployLinkedClones(input: DeployLinkedClonesInput!): DeployLinkedClonesResult!
   }
 `
 
@@ -128,11 +186,12 @@ function progressFromCounts(counts: { status: CloneStatus; n: number }[]): Progr
   return { total, done, failed: byStatus.failed, byStatus }
 }
 
-interface DeploymentsArgs {
+interface DeploymentsArgs extends PageArgs {
   filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
-  first?: number | null
-  after?: string | null
 }
+
+/** A dry run's answer, told apart from a Deployment by DeployLinkedClonesResult's resolveType. */
+type PresentedPlan = ReturnType<typeof presentPlan>
 
 export const queries = {
   async deployment(_: unknown, args: { id: string }, context: GraphqlContext) {
@@ -142,23 +201,36 @@ export const queries = {
   },
 
   async deployments(_: unknown, args: DeploymentsArgs, context: GraphqlContext) {
-    const size = pageSize(args.first)
-    const after = decodeCursor(args.after, 2)
     const filter: DeploymentFilter = {
       status: fromEnum<DeploymentStatus>(args.filter?.status),
       parent: args.filter?.parent ?? undefined,
       requester: args.filter?.requester ?? undefined,
     }
     const db = context.app.database.db
-    const rows = await listDeployments(db, filter, size + 1, after)
-    for (const row of rows) context.loaders.deployment.prime(row.id, row)
-    return connection(rows, size, deploymentCursorKey, () => countDeployments(db, filter))
+    return paginate(args, {
+      keyLength: 2,
+      read: async (limit, after) => {
+        const rows = await listDeployments(db, filter, limit, after)
+        for (const row of rows) context.loaders.deployment.prime(row.id, row)
+        return rows
+      },
+      cursorKey: deploymentCursorKey,
+      count: () => countDeployments(db, filter),
+    })
   },
 }
 
 export const mutations = {
   async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const request = deploymentRequest(args.input)
+    if (request.dryRun) {
+      // As POST /v1/deployments with dryRun: the same read-only checks and the same presentation.
+      const { config } = context.app
+      return presentPlan(await context.app.deployments.plan(request), {
+        limits: config.limits,
+        secondsPerClone: config.estimatedSecondsPerClone,
+      })
+    }
     const created = await context.app.deployments.create(request, context.principal!.sub)
     context.app.log.info(
       { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
@@ -171,8 +243,16 @@ export const mutations = {
 }
 
 export const resolvers = {
+  DeployLinkedClonesResult: {
+    resolveType: (result: DeploymentRow | PresentedPlan) => ('dryRun' in result ? 'DeploymentPlan' : 'Deployment'),
+  },
+  DeploymentPlan: {
+    copiedAttributes: (p: PresentedPlan) => p.attributes,
+  },
   DeploymentConnection: connectionResolvers,
   Deployment: {
+    kind: (d: DeploymentRow) => toEnum(d.kind),
+    pool: (d: DeploymentRow) => d.poolName,
     status: (d: DeploymentRow) => toEnum(d.status),
     parent: (d: DeploymentRow) => ({ name: d.parentName, moref: d.parentMoref }),
     snapshot: snapshotOf,
