@@ -25,7 +25,8 @@ export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed'
  * rebuild them (each replacement destroys the clone it replaces, then is made under its name);
  * `reconcile` repairs a pool's drift (deploys missing clones again, powers on and renames back the others).
  */
-export type DeploymentKind = 'deploy' | 'scale-down' | 'strip' | 'refresh' | 'recompose' | 'reconcile'
+export const DEPLOYMENT_KINDS = ['deploy', 'scale-down', 'strip', 'refresh', 'recompose', 'reconcile'] as const
+export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number]
 
 /** Kinds whose clones are those they destroy (clones.destroy_deployment_id), not those they make. */
 export const DESTROY_KINDS: readonly DeploymentKind[] = ['scale-down', 'strip']

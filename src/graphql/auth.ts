@@ -33,6 +33,8 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     createPool: 'deployments:write',
     resizePool: 'deployments:write',
     stripPool: 'deployments:write',
+    refreshPool: 'deployments:write',
+    recomposePool: 'deployments:write',
   },
   Subscription: {
     deploymentProgress: 'deployments:read',

@@ -9,7 +9,7 @@ import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { ValidationFailed } from '../errors.js'
 import { CreateDeploymentBody } from '../schemas/deployments.js'
-import { ChangePoolBody, CreatePoolBody } from '../schemas/pools.js'
+import { ChangePoolBody, CreatePoolBody, RecomposePoolBody, RefreshPoolBody } from '../schemas/pools.js'
 
 const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
 addFormats.default(ajv)
@@ -30,3 +30,5 @@ export function inputValidator<S extends TSchema>(schema: S): (input: Record<str
 export const deploymentRequest = inputValidator(CreateDeploymentBody)
 export const createPoolRequest = inputValidator(CreatePoolBody)
 export const changePoolRequest = inputValidator(ChangePoolBody)
+export const refreshPoolRequest = inputValidator(RefreshPoolBody)
+export const recomposePoolRequest = inputValidator(RecomposePoolBody)

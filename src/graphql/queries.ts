@@ -3,10 +3,10 @@
  * (what the loaders call, one query per kind of record however many records a query touches).
  */
 import { and, asc, desc, eq, inArray, like, lte, notInArray, or, sql, type SQL } from 'drizzle-orm'
-import { unionAll } from 'drizzle-orm/pg-core'
+import { alias, unionAll } from 'drizzle-orm/pg-core'
 import type { Db } from '../db/database.js'
 import { cloneSteps, clones, deployments, type CloneRow, type CloneStepRow, type DeploymentRow } from '../db/schema.js'
-import type { CloneStatus, DeploymentStatus } from '../domain/progress.js'
+import { DESTROY_KINDS, type CloneStatus, type DeploymentStatus } from '../domain/progress.js'
 
 export interface CloneFilter {
   prefix?: string
@@ -120,16 +120,20 @@ export async function deploymentsByIds(db: Db, ids: readonly string[]): Promise<
  */
 export async function clonesByDeploymentIds(db: Db, ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
   const wanted = new Set(ids)
+  // A rebuild (refresh, recompose) also destroys clones, but shows the clones it makes in their place.
+  const destroyer = alias(deployments, 'destroyer')
+  const destroyedByDestroyKind = and(inArray(clones.destroyDeploymentId, [...ids]), inArray(destroyer.kind, [...DESTROY_KINDS]))
   const rows = await db
-    .select()
+    .select({ clone: clones, destroyedByDestroyKind: sql<boolean>`coalesce(${destroyedByDestroyKind}, false)` })
     .from(clones)
-    .where(or(inArray(clones.deploymentId, [...ids]), inArray(clones.destroyDeploymentId, [...ids])))
+    .leftJoin(destroyer, eq(destroyer.id, clones.destroyDeploymentId))
+    .where(or(inArray(clones.deploymentId, [...ids]), destroyedByDestroyKind))
     .orderBy(asc(clones.number), asc(clones.createdAt))
   const groups = new Map<string, CloneRow[]>()
   const add = (id: string, row: CloneRow) => groups.set(id, [...(groups.get(id) ?? []), row])
-  for (const row of rows) {
-    if (wanted.has(row.deploymentId)) add(row.deploymentId, row)
-    if (row.destroyDeploymentId && wanted.has(row.destroyDeploymentId)) add(row.destroyDeploymentId, row)
+  for (const { clone, destroyedByDestroyKind } of rows) {
+    if (wanted.has(clone.deploymentId)) add(clone.deploymentId, clone)
+    if (destroyedByDestroyKind && clone.destroyDeploymentId) add(clone.destroyDeploymentId, clone)
   }
   return groups
 }
@@ -144,10 +148,12 @@ export async function statusCountsByDeploymentIds(
     .from(clones)
     .where(inArray(clones.deploymentId, [...ids]))
     .groupBy(clones.deploymentId, clones.status)
+  const destroyer = alias(deployments, 'destroyer')
   const destroyed = db
     .select({ deploymentId: sql<string>`${clones.destroyDeploymentId}`.as('deployment_id'), status: clones.status, n: sql<number>`count(*)::int`.as('n') })
     .from(clones)
-    .where(inArray(clones.destroyDeploymentId, [...ids]))
+    .innerJoin(destroyer, eq(destroyer.id, clones.destroyDeploymentId))
+    .where(and(inArray(clones.destroyDeploymentId, [...ids]), inArray(destroyer.kind, [...DESTROY_KINDS])))
     .groupBy(clones.destroyDeploymentId, clones.status)
   const rows = await unionAll(made, destroyed)
   return groupBy(rows, (r) => r.deploymentId)

@@ -226,3 +226,53 @@ t.test('pools: every pool with its clones and deployments, in a fixed number of 
   // The pools, their clones, the clones' deployments, the pools' latest deployments.
   t.equal(queries.length, 4, 'one query per kind of record', { queries })
 })
+
+const REFRESH = `mutation($name: String!, $maxUnavailable: Int, $clones: [String!]) { refreshPool(name: $name, maxUnavailable: $maxUnavailable, clones: $clones) { ...Change } } ${CHANGE}`
+const RECOMPOSE = `mutation($name: String!, $snapshot: String, $maxUnavailable: Int) { recomposePool(name: $name, snapshot: $snapshot, maxUnavailable: $maxUnavailable) { ...Change } } ${CHANGE}`
+const POOL_STATE = `query($name: String!) { pool(name: $name) { snapshot { name moref } drift { status } clones { name number moref } } }`
+
+t.test('refreshPool and recomposePool rebuild the clones as the REST routes do, and answer their deployments', async (t) => {
+  const created = await create({ name: 'rho', parent: PARENT, prefix: 'Rho', startNumber: 1, size: 2 })
+  t.equal((await waitForDeployment(service, created.body.data!.createPool.deployments[0].id)).status, 'succeeded')
+  const state = async () => (await gql(service, POOL_STATE, { name: 'rho' }, READ)).body.data!.pool
+  const before = await state()
+  t.equal(before.snapshot.name, 'Base', "the pool's snapshot")
+  t.equal(before.drift, null, 'no drift check yet')
+
+  const refreshed = await gql(service, REFRESH, { name: 'rho', maxUnavailable: 1, clones: ['Rho02'] }, WRITE)
+  t.equal(refreshed.statusCode, 200, JSON.stringify(refreshed.body.errors))
+  const [refresh] = refreshed.body.data!.refreshPool.deployments
+  t.match(refresh, { kind: 'REFRESH', pool: 'rho', count: 1 })
+  t.same(refresh.clones.map((c: { name: string }) => c.name), ['Rho02'])
+  const rest = await restDeployment(refresh.id)
+  t.equal(rest.kind, 'refresh', 'the same deployment REST shows')
+  t.equal(rest.maxConcurrent, 1)
+  t.equal((await waitForDeployment(service, refresh.id)).status, 'succeeded')
+  const afterRefresh = await state()
+  t.equal(afterRefresh.clones[0].moref, before.clones[0].moref, 'Rho01 untouched')
+  t.not(afterRefresh.clones[1].moref, before.clones[1].moref, 'Rho02 is a new VM')
+
+  const busy = await gql(service, REFRESH, { name: 'rho' }, WRITE)
+  t.same(codes(busy), [], 'idle again: a refresh of every clone is accepted')
+  t.equal((await waitForDeployment(service, busy.body.data!.refreshPool.deployments[0].id)).status, 'succeeded')
+
+  const badInput = await gql(service, REFRESH, { name: 'rho', maxUnavailable: 0 }, WRITE)
+  t.same(codes(badInput), ['VALIDATION_FAILED'])
+  const unknownClone = await gql(service, REFRESH, { name: 'rho', clones: ['Nope01'] }, WRITE)
+  t.same(codes(unknownClone), ['VALIDATION_FAILED'])
+  const noSnapshot = await gql(service, RECOMPOSE, { name: 'rho', snapshot: 'No such snapshot' }, WRITE)
+  t.same(codes(noSnapshot), ['SNAPSHOT_NOT_FOUND'])
+  const noPool = await gql(service, RECOMPOSE, { name: 'nope' }, WRITE)
+  t.same(codes(noPool), ['POOL_NOT_FOUND'])
+  const forbidden = await gql(service, RECOMPOSE, { name: 'rho' }, READ)
+  t.same(codes(forbidden), ['FORBIDDEN'])
+
+  const recomposed = await gql(service, RECOMPOSE, { name: 'rho', snapshot: before.snapshot.moref, maxUnavailable: 2 }, WRITE)
+  t.equal(recomposed.statusCode, 200, JSON.stringify(recomposed.body.errors))
+  const [recompose] = recomposed.body.data!.recomposePool.deployments
+  t.match(recompose, { kind: 'RECOMPOSE', pool: 'rho', count: 2 })
+  t.equal((await waitForDeployment(service, recompose.id)).status, 'succeeded')
+  t.equal((await state()).snapshot.moref, before.snapshot.moref, 'named by its moref')
+
+  t.equal((await strip('rho')).statusCode, 200)
+})

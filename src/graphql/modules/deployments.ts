@@ -1,7 +1,7 @@
 /** Deployments: reading them (one, or a filtered page) and deployLinkedClones, as POST /v1/deployments. */
 import type { DeploymentRow } from '../../db/schema.js'
 import { DeploymentNotFound } from '../../errors.js'
-import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
+import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
 import { presentPlan } from '../../routes/v1/presenters.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../connection.js'
 import type { GraphqlContext } from '../context.js'
@@ -11,11 +11,12 @@ import type { ProgressCounts } from '../progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from './common.js'
 
 export const typeDefs = /* GraphQL */ `
-  "What a deployment does: DEPLOY makes clones; SCALE_DOWN and STRIP destroy a pool's clones."
+  """
+  What a deployment does: DEPLOY makes clones; SCALE_DOWN and STRIP destroy a pool's clones; REFRESH and
+  RECOMPOSE rebuild them (from the pool's snapshot, or a new one); RECONCILE repairs a pool's drift.
+  """
   enum DeploymentKind {
-    DEPLOY
-    SCALE_DOWN
-    STRIP
+    ${DEPLOYMENT_KINDS.map(toEnum).join('\n    ')}
   }
 
   type Deployment {

@@ -10,7 +10,7 @@ import type { PoolRow } from '../../db/schema.js'
 import { PoolNotFound } from '../../errors.js'
 import type { PoolChange } from '../../services/pool-service.js'
 import type { GraphqlContext } from '../context.js'
-import { changePoolRequest, createPoolRequest } from '../input.js'
+import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from '../input.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../loaders.js'
 import { toEnum } from './common.js'
 
@@ -45,6 +45,42 @@ export const typeDefs = /* GraphQL */ `
     clones: [Clone!]!
     "Its latest ${POOL_DEPLOYMENTS_SHOWN} deployments, newest first."
     deployments: [Deployment!]!
+    "The parent's snapshot its clones are made from (moved by a recompose); null before its first deployment."
+    snapshot: SnapshotRef
+    "What the last drift check found; null before the first."
+    drift: PoolDrift
+  }
+
+  enum DriftKind {
+    MISSING
+    POWERED_OFF
+    RENAMED
+    TOO_MANY_HOSTS
+    SHORT
+  }
+
+  "How the pool's clones in vCenter differ from the records, as GET /v1/pools/{name} shows it."
+  type PoolDrift {
+    "NONE when vCenter agrees with the records."
+    status: String!
+    checkedAt: DateTime!
+    "Ready clones compared."
+    checked: Int!
+    "Distinct hosts the clones run on, and the pool's limit."
+    hosts: Int!
+    hostLimit: Int!
+    findings: [DriftFinding!]!
+  }
+
+  type DriftFinding {
+    kind: DriftKind!
+    "The clone; null for the pool's findings (TOO_MANY_HOSTS, SHORT)."
+    clone: String
+    number: Int
+    "What the records say (the name, the host limit, the size), as text."
+    expected: String
+    "What vCenter says (its name, the power state, the hosts, the live clones), as text."
+    actual: String
   }
 
   "A pool after a change, and the deployments the change started (none when only the expiry changed)."
@@ -95,6 +131,18 @@ export const typeDefs = /* GraphQL */ `
     resizePool(name: String!, size: Int, expiresAt: String): PoolChange!
     "Strips a pool back: destroys its live clones, keeps their records, as DELETE /v1/pools/{name}: POOL_NOT_FOUND, POOL_BUSY."
     stripPool(name: String!): PoolChange!
+    """
+    Returns clones to the pool's snapshot (each destroyed and made again under its name), at most
+    maxUnavailable (1 to 500; default a quarter, at least 1) at once, as POST /v1/pools/{name}/refresh;
+    clones: names of live clones, default all. POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, SNAPSHOT_NOT_FOUND.
+    """
+    refreshPool(name: String!, maxUnavailable: Int, clones: [String!]): PoolChange!
+    """
+    Moves a pool to a snapshot of its parent (moref or name; default the parent's current one) or to
+    another parent, rebuilding its clones at most maxUnavailable at once, as POST /v1/pools/{name}/recompose.
+    POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, PARENT_NOT_FOUND, SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS.
+    """
+    recomposePool(name: String!, snapshot: String, parent: String, maxUnavailable: Int): PoolChange!
   }
 `
 
@@ -107,6 +155,13 @@ export const POOL_CHANGES = {
   resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, requester, context) =>
     context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), requester),
   stripPool: (args: { name: string }, requester, context) => context.app.pools.strip(args.name, requester),
+  refreshPool: ({ name, ...request }: { name: string; maxUnavailable?: number | null; clones?: string[] | null }, requester, context) =>
+    context.app.pools.refresh(name, refreshPoolRequest(request), requester),
+  recomposePool: (
+    { name, ...request }: { name: string; snapshot?: string | null; parent?: string | null; maxUnavailable?: number | null },
+    requester,
+    context,
+  ) => context.app.pools.recompose(name, recomposePoolRequest(request), requester),
 } satisfies Record<string, PoolChangeCall>
 
 /** A pool service call as a mutation: its change's pool, and its deployments read through the loaders. */
@@ -140,6 +195,18 @@ export const resolvers = {
     parent: (p: PoolRow) => p.parentName,
     clones: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.liveClonesOfPool.load(p.name),
     deployments: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.deploymentsOfPool.load(p.name),
+    snapshot: (p: PoolRow) => (p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null),
+    drift: (p: PoolRow) =>
+      p.drift && {
+        ...p.drift,
+        status: toEnum(p.drift.status),
+        findings: p.drift.findings.map((f) => ({
+          ...f,
+          kind: toEnum(f.kind),
+          expected: f.expected === undefined ? null : String(f.expected),
+          actual: f.actual === undefined ? null : String(f.actual),
+        })),
+      },
   },
   PoolChange: {
     deployments: async (change: { deploymentIds: string[] }, _: unknown, context: GraphqlContext) => {
