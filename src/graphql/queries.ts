@@ -233,10 +233,12 @@ export interface ProgressSnapshot {
 
 export async function readProgressSnapshot(db: Db, deploymentId: string): Promise<ProgressSnapshot | undefined> {
   const [deployment] = await db
-    .select({ status: deployments.status, error: deployments.error, at: micros(deployments.updatedAt) })
+    .select({ kind: deployments.kind, status: deployments.status, error: deployments.error, at: micros(deployments.updatedAt) })
     .from(deployments)
     .where(eq(deployments.id, deploymentId))
   if (!deployment) return undefined
+  // The clones it makes, or for a strip back or scale down those it destroys (as clonesByDeploymentIds).
+  const ownClones = DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, deploymentId) : eq(clones.deploymentId, deploymentId)
   const rows = await db
     .select({
       id: clones.id,
@@ -247,7 +249,7 @@ export async function readProgressSnapshot(db: Db, deploymentId: string): Promis
       at: micros(clones.updatedAt),
     })
     .from(clones)
-    .where(eq(clones.deploymentId, deploymentId))
+    .where(ownClones)
     .orderBy(asc(clones.number))
   return {
     deploymentId,

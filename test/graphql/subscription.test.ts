@@ -96,6 +96,51 @@ t.test('each clone step, run by another process, reaches the subscriber as it ha
   t.equal(rest.json().status, 'succeeded')
 })
 
+t.test("a strip back's subscribers see the clones it destroys, as GET /v1/deployments/{id} lists them", async (t) => {
+  const rest = (method: 'POST' | 'DELETE' | 'GET', path: string, payload?: object) =>
+    api.app.inject({ method, url: path, headers: api.auth(), ...(payload ? { payload } : {}) })
+  const created = await rest('POST', '/v1/pools', { name: 'sub', parent: 'Tmpl Packaging 1.0', prefix: 'Sub', startNumber: 1, size: 2 })
+  t.equal(created.statusCode, 202, created.body)
+  const worker: FastifyInstance = await buildApp({ config: api.config, databaseUrl: api.db.url, runWorkers: true })
+  await worker.ready()
+  for (;;) {
+    const d = (await rest('GET', `/v1/deployments/${created.json().deploymentId}`)).json()
+    if (d.status === 'succeeded') break
+    t.not(d.status, 'failed')
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await worker.close()
+
+  // Accepted while no worker runs: the subscriber sees the whole strip back.
+  const strip = await rest('DELETE', '/v1/pools/sub')
+  t.equal(strip.statusCode, 202, strip.body)
+  const id = strip.json().deploymentId
+  const client = await connect()
+  t.teardown(() => client.close())
+  const query = /* GraphQL */ `
+    subscription Progress($id: ID!) {
+      deploymentProgress(id: $id) {
+        kind status clone { name status } progress { total done byStatus { destroying destroyed } }
+      }
+    }
+  `
+  client.send({ type: 'subscribe', id: '1', payload: { query, variables: { id } } })
+  await client.until((m) => events(m).length >= 1, 10_000)
+  t.match(events(client.messages)[0], { kind: 'SNAPSHOT', status: 'QUEUED', progress: { total: 2, done: 0, byStatus: { destroying: 2 } } })
+
+  const again: FastifyInstance = await buildApp({ config: api.config, databaseUrl: api.db.url, runWorkers: true })
+  t.teardown(() => again.close())
+  await again.ready()
+  const messages = await client.until((m) => m.some((x) => x.type === 'complete' && x.id === '1'), 120_000)
+  const received = events(messages)
+  t.same(
+    received.filter((e) => e.kind === 'CLONE').map((e) => `${e.clone.name} ${e.clone.status}`).sort(),
+    ['Sub01 DESTROYED', 'Sub02 DESTROYED'],
+    'each clone destroyed, under the strip back',
+  )
+  t.match(received.at(-1), { kind: 'DEPLOYMENT', status: 'SUCCEEDED', progress: { total: 2, done: 2, byStatus: { destroyed: 2 } } })
+})
+
 t.test('the token is checked at connection_init', async (t) => {
   const noToken = await WsClient.connect(url)
   noToken.send({ type: 'connection_init', payload: {} })
