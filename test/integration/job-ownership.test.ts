@@ -2,14 +2,17 @@
  * Ownership of the destroy and preparation jobs, against the lab simulator and a real PostgreSQL: a
  * dead worker's jobs (claimed, no lock held) are found by the reaper and handed back, while a live
  * worker's are left alone; the strip back then completes with every clone destroyed once and its
- * record kept; and a job run by two workers at once is done once, the second stepping aside.
+ * record kept; and a job (destroy, preparation, reconcile) run by two workers at once is done once,
+ * the second stepping aside.
  */
 import t from 'tap'
+import { DriftRepository } from '../../src/db/repositories/drift.js'
 import { CloneDestroyer, destroyOwnerLockId } from '../../src/jobs/destroy-clone.js'
 import { withOwnership } from '../../src/jobs/ownership.js'
 import { PREPARE_PARENT_QUEUE, ParentPreparer, type PrepareParentData } from '../../src/jobs/prepare-parent.js'
 import { QUEUES, type DestroyCloneData } from '../../src/jobs/queue.js'
 import { JobReaper } from '../../src/jobs/reaper.js'
+import { PoolRepairer, RECONCILE_POOL_QUEUE, type ReconcilePoolData } from '../../src/jobs/reconcile-pool.js'
 import { VimClient } from '../../src/vim25/index.js'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
 
@@ -201,4 +204,28 @@ t.test('a preparation whose worker died is handed back; run by two workers at on
   t.equal((await service.sim.stats()).methods.CreateSnapshot_Task?.count, 1, 'one snapshot taken')
   t.equal((await snapshotNames(PACKAGING)).filter((n) => n === 'Packaging reaped').length, 1, 'one snapshot of that name')
   t.match(done.snapshot.moref, /^snapshot-/)
+})
+
+t.test('a reconcile whose worker died is handed back; run by two workers at once, it powers the clone on once', async (t) => {
+  await createPool('repaired', 'Repaired', 1)
+  const clone = (await call('GET', '/v1/pools/repaired', undefined, 'deployments:read')).json().clones[0]
+  await vc.tasks.watch(await vc.powerOffVM({ type: 'VirtualMachine', value: clone.moref }))
+  await service.app.boss.offWork(RECONCILE_POOL_QUEUE)
+  await service.sim.resetStats()
+  const res = await call('POST', '/v1/pools/repaired/reconcile')
+  t.equal(res.statusCode, 202, res.body)
+  const [deploymentId] = res.json().deploymentIds
+
+  const claimed = await service.app.boss.fetch<ReconcilePoolData>(RECONCILE_POOL_QUEUE, { batchSize: 10 })
+  t.same(claimed.map((j) => j.data.deploymentId), [deploymentId], 'claimed by a worker that then dies')
+  t.equal(await reaper().sweep(), 1, 'handed back')
+
+  const drift = new DriftRepository(service.app.database)
+  const repairer = () =>
+    new PoolRepairer(service.app.repositories.deployments, drift, service.app.vcenter, service.app.log, service.app.jobOwnership)
+  const ran = await Promise.all([repairer(), repairer()].map((r) => r.run(claimed[0]!.data, { lastAttempt: false })))
+  t.same(ran.sort(), [false, true], 'exactly one of the two ran it')
+  const done = await waitForDeployment(service, deploymentId, 10_000)
+  t.equal(done.status, 'succeeded', JSON.stringify(done.error))
+  t.equal((await service.sim.stats()).methods.PowerOnVM_Task?.count, 1, 'powered on once')
 })
