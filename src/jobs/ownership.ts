@@ -27,12 +27,22 @@ export function openOwnershipPool(databaseUrl: string, max = 8): pg.Pool {
   return pool
 }
 
-/** True when no session holds the lock (no live worker owns its job). Takes and drops it. */
-export async function isLockFree(client: pg.ClientBase, lockId: string): Promise<boolean> {
-  const { rows } = await client.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS free', [lockId])
-  if (!rows[0]!.free) return false
-  await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockId])
-  return true
+/**
+ * True when no session holds the lock (no live worker owns its job). Read from pg_locks rather than
+ * by taking the lock: a probe holding it even briefly could turn away the job's own worker.
+ */
+export async function isLockFree(db: pg.ClientBase | pg.Pool, lockId: string): Promise<boolean> {
+  // A bigint key shows as its high half in classid and its low half in objid, with objsubid 1.
+  const key = BigInt.asUintN(64, BigInt(lockId))
+  const { rows } = await db.query<{ held: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ) AS held`,
+    [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
+  )
+  return !rows[0]!.held
 }
 
 export type Owned<T> = { owned: true; value: T } | { owned: false }

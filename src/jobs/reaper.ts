@@ -75,18 +75,12 @@ export class JobReaper {
         WHERE name = ANY($1::text[]) AND state = 'active' AND started_on < now() - make_interval(secs => $2)`,
       [[...byQueue.keys()], this.options.minAgeSeconds ?? 10],
     )
-    if (rows.length === 0) return 0
-    const client = await this.pool.connect()
     const reaped: Record<string, number> = {}
-    try {
-      for (const row of rows) {
-        const lockId = byQueue.get(row.name)?.lockId(row.data ?? {})
-        if (lockId === undefined || !(await isLockFree(client, lockId))) continue
-        await this.boss.fail(row.name, row.id, { reason: 'the worker running this job stopped' })
-        reaped[row.name] = (reaped[row.name] ?? 0) + 1
-      }
-    } finally {
-      client.release()
+    for (const row of rows) {
+      const lockId = byQueue.get(row.name)?.lockId(row.data ?? {})
+      if (lockId === undefined || !(await isLockFree(this.pool, lockId))) continue
+      await this.boss.fail(row.name, row.id, { reason: 'the worker running this job stopped' })
+      reaped[row.name] = (reaped[row.name] ?? 0) + 1
     }
     const total = Object.values(reaped).reduce((a, b) => a + b, 0)
     if (total > 0) this.log.warn({ reaped }, 'handed back the jobs of workers that stopped')

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { DriftRepository } from '../../src/db/repositories/drift.js'
 import { CloneDestroyer, destroyOwnerLockId } from '../../src/jobs/destroy-clone.js'
-import { withOwnership } from '../../src/jobs/ownership.js'
+import { isLockFree, ownershipLockId, withOwnership } from '../../src/jobs/ownership.js'
 import { PREPARE_PARENT_QUEUE, ParentPreparer, type PrepareParentData } from '../../src/jobs/prepare-parent.js'
 import { QUEUES, type DestroyCloneData } from '../../src/jobs/queue.js'
 import { JobReaper } from '../../src/jobs/reaper.js'
@@ -81,6 +81,21 @@ const destroyer = () =>
   )
 
 const reaper = () => new JobReaper(service.app.database.pool, service.app.boss, service.app.log, { minAgeSeconds: 0 })
+
+t.test('a lock is seen held while a worker holds it, whatever its sign, and free after', async (t) => {
+  const db = service.app.database.pool
+  const ids = ['-9223372036854775808', '-1', '0', '1', '4294967296', '9223372036854775807', ownershipLockId('q', 'k')]
+  for (const id of ids) {
+    t.ok(await isLockFree(db, id), `${id} free`)
+    const held = await withOwnership(service.app.jobOwnership, id, async () => ({
+      free: await isLockFree(db, id),
+      // The probe does not take the lock: another worker is still turned away.
+      second: await withOwnership(service.app.jobOwnership, id, async () => 'ran'),
+    }))
+    t.same(held, { owned: true, value: { free: false, second: { owned: false } } }, `${id} held`)
+    t.ok(await isLockFree(db, id), `${id} free again`)
+  }
+})
 
 t.test('a strip back whose worker died is handed back by the reaper and completes, each clone destroyed once', async (t) => {
   await createPool('reaped', 'Reaped', 3)
