@@ -22,7 +22,7 @@ export function ownershipLockId(queue: string, key: string): string {
  */
 export function openOwnershipPool(databaseUrl: string, max = 8): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'job-ownership' })
-  // A broken idle connection must not crash the process; a held one fails its unlock (see below).
+  // A broken idle connection must not crash the process (one in use fails its query, and is discarded).
   pool.on('error', () => {})
   return pool
 }
