@@ -2,12 +2,19 @@
  * The per-clone job of a strip back or scale down: power off and destroy the clone, only when the
  * VM found by its recorded instance UUID is the VM we recorded (never the parent, its snapshot or a VM
  * the service did not make). The clone's record is kept, marked destroyed. Safe to repeat: a clone
- * already gone from vCenter is simply marked destroyed.
+ * already gone from vCenter is simply marked destroyed. The job holds the clone's destroy ownership
+ * lock while it runs (see ownership.ts): a second worker handed the same job steps aside.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type pg from 'pg'
 import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { PoolRepository } from '../db/repositories/pools.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+import { ownershipLockId, withOwnership } from './ownership.js'
+import { QUEUES, type DestroyCloneData } from './queue.js'
+
+/** The lock owning a clone's destroy job (whichever deployment destroys it). */
+export const destroyOwnerLockId = (data: Pick<DestroyCloneData, 'cloneId'>): string => ownershipLockId(QUEUES.destroyClone, data.cloneId)
 
 export class CloneDestroyer {
   constructor(
@@ -15,9 +22,20 @@ export class CloneDestroyer {
     private readonly pools: PoolRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,
+    /** Where ownership locks are held (openOwnershipPool). */
+    private readonly ownership: pg.Pool,
   ) {}
 
-  async run(cloneId: string, deploymentId: string, attempt: { lastAttempt: boolean }): Promise<void> {
+  /** False when another worker owns the clone's destroy: nothing was done. */
+  async run(cloneId: string, deploymentId: string, attempt: { lastAttempt: boolean }): Promise<boolean> {
+    const run = await withOwnership(this.ownership, destroyOwnerLockId({ cloneId }), () =>
+      this.destroy(cloneId, deploymentId, attempt),
+    )
+    if (!run.owned) this.log.info({ cloneId }, 'another worker is destroying this clone; leaving it to them')
+    return run.owned
+  }
+
+  private async destroy(cloneId: string, deploymentId: string, attempt: { lastAttempt: boolean }): Promise<void> {
     const clone = await this.deployments.getClone(cloneId)
     if (!clone || clone.destroyDeploymentId !== deploymentId) return
     await this.deployments.markStarted(deploymentId)

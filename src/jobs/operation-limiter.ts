@@ -170,11 +170,3 @@ async function unlockSlots(client: pg.ClientBase, slots: [number, number][]): Pr
 export function ownerLockId(cloneId: string): string {
   return BigInt.asIntN(64, BigInt(`0x${cloneId.replace(/-/g, '').slice(0, 16)}`)).toString()
 }
-
-/** True when no live worker owns the clone's job (its ownership lock is free). Takes and drops it. */
-export async function isOrphaned(client: pg.ClientBase, cloneId: string): Promise<boolean> {
-  const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS free', [ownerLockId(cloneId)])
-  if (!rows[0].free) return false
-  await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(cloneId)])
-  return true
-}

@@ -4,15 +4,18 @@
  * the preparation. Safe to repeat: the parent's power state is read first; a snapshot task recorded
  * earlier is followed, and a snapshot of that name taken since the preparation was accepted (or
  * recorded by an earlier preparation of the same name that failed afterwards) is adopted rather than
- * taken twice; pools already recomposed are skipped.
+ * taken twice; pools already recomposed are skipped. The job holds the preparation's ownership lock
+ * while it runs (see ownership.ts): a second worker handed the same job steps aside.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type pg from 'pg'
 import type PgBoss from 'pg-boss'
 import type { PoolRepository } from '../db/repositories/pools.js'
 import type { ParentRepository } from '../db/repositories/parents.js'
 import type { PreparationRow, RecordedError } from '../db/schema.js'
 import { findPreparedSnapshot } from '../domain/snapshots.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+import { ownershipLockId, withOwnership } from './ownership.js'
 import type { SqlExecutor } from './queue.js'
 import type { PoolRecomposer } from '../services/parent-service.js'
 
@@ -26,6 +29,9 @@ export interface PrepareParentData {
  * A power-off and a snapshot without memory take seconds: an attempt still active after 5 minutes is
  * presumed dead (its process killed) and handed to another worker, which resumes it from the records.
  */
+/** The lock owning a preparation's job. */
+export const prepareOwnerLockId = (data: PrepareParentData): string => ownershipLockId(PREPARE_PARENT_QUEUE, data.preparationId)
+
 export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 5 * 60 }
 
 export async function enqueuePreparation(boss: PgBoss, preparationId: string, db: SqlExecutor): Promise<void> {
@@ -42,9 +48,18 @@ export class ParentPreparer {
     private readonly vcenter: VcenterGateway,
     private readonly recomposer: PoolRecomposer,
     private readonly log: FastifyBaseLogger,
+    /** Where ownership locks are held (openOwnershipPool). */
+    private readonly ownership: pg.Pool,
   ) {}
 
-  async run(preparationId: string, attempt: { lastAttempt: boolean }): Promise<void> {
+  /** False when another worker owns the preparation: nothing was done. */
+  async run(preparationId: string, attempt: { lastAttempt: boolean }): Promise<boolean> {
+    const run = await withOwnership(this.ownership, prepareOwnerLockId({ preparationId }), () => this.prepare(preparationId, attempt))
+    if (!run.owned) this.log.info({ preparationId }, 'another worker is running this preparation; leaving it to them')
+    return run.owned
+  }
+
+  private async prepare(preparationId: string, attempt: { lastAttempt: boolean }): Promise<void> {
     const preparation = await this.repository.get(preparationId)
     if (!preparation || preparation.finishedAt) return
     await this.repository.markRunning(preparationId)

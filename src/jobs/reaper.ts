@@ -1,15 +1,40 @@
 /**
  * Hands back the jobs of workers that died. pg-boss marks a job active when a worker claims it and
- * would only notice the worker's death when the job expires (minutes later). Every live clone job
- * holds its clone's ownership lock (see OperationLimiter), which PostgreSQL frees when the worker's
+ * would only notice the worker's death when the job expires (5 to 15 minutes later). Every live job of
+ * the queues below holds an ownership lock for its whole run (clone provisioning through
+ * OperationLimiter, the others through withOwnership), which PostgreSQL frees when the worker's
  * connection dies: an active job whose lock is free has no worker, and is failed so that pg-boss
  * retries it at once; the retry resumes it from what was recorded.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type PgBoss from 'pg-boss'
-import { isOrphaned } from './operation-limiter.js'
+import { destroyOwnerLockId } from './destroy-clone.js'
+import { ownerLockId } from './operation-limiter.js'
+import { isLockFree } from './ownership.js'
+import { PREPARE_PARENT_QUEUE, prepareOwnerLockId } from './prepare-parent.js'
 import { QUEUES } from './queue.js'
+import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from './reconcile-pool.js'
+
+/** A queue the reaper sweeps, and the lock its job takes, from the job's data. */
+export interface ReapedQueue {
+  queue: string
+  /** Undefined for data without the key (never reaped). */
+  lockId(data: Record<string, unknown>): string | undefined
+}
+
+/** Reads a string field of a job's data; `lock` only sees well-formed keys. */
+const keyed =
+  <K extends string>(field: K, lock: (data: Record<K, string>) => string) =>
+  (data: Record<string, unknown>): string | undefined =>
+    typeof data[field] === 'string' ? lock(data as Record<K, string>) : undefined
+
+export const REAPED_QUEUES: readonly ReapedQueue[] = [
+  { queue: QUEUES.provisionClone, lockId: keyed('cloneId', (d) => ownerLockId(d.cloneId)) },
+  { queue: QUEUES.destroyClone, lockId: keyed('cloneId', destroyOwnerLockId) },
+  { queue: PREPARE_PARENT_QUEUE, lockId: keyed('preparationId', prepareOwnerLockId) },
+  { queue: RECONCILE_POOL_QUEUE, lockId: keyed('deploymentId', reconcileOwnerLockId) },
+]
 
 export interface ReaperOptions {
   intervalMs?: number
@@ -42,26 +67,23 @@ export class JobReaper {
     await this.running
   }
 
-  /** Fails the active clone jobs no live worker owns; returns how many. */
+  /** Fails the active jobs no live worker owns; returns how many. */
   async sweep(): Promise<number> {
-    const { rows } = await this.pool.query<{ id: string; clone_id: string }>(
-      `SELECT id, data->>'cloneId' AS clone_id FROM pgboss.job
-        WHERE name = $1 AND state = 'active' AND started_on < now() - make_interval(secs => $2)`,
-      [QUEUES.provisionClone, this.options.minAgeSeconds ?? 10],
+    const byQueue = new Map(REAPED_QUEUES.map((q) => [q.queue, q]))
+    const { rows } = await this.pool.query<{ id: string; name: string; data: Record<string, unknown> | null }>(
+      `SELECT id, name, data FROM pgboss.job
+        WHERE name = ANY($1::text[]) AND state = 'active' AND started_on < now() - make_interval(secs => $2)`,
+      [[...byQueue.keys()], this.options.minAgeSeconds ?? 10],
     )
-    if (rows.length === 0) return 0
-    const client = await this.pool.connect()
-    let reaped = 0
-    try {
-      for (const row of rows) {
-        if (!(await isOrphaned(client, row.clone_id))) continue
-        await this.boss.fail(QUEUES.provisionClone, row.id, { reason: 'the worker running this job stopped' })
-        reaped++
-      }
-    } finally {
-      client.release()
+    const reaped: Record<string, number> = {}
+    for (const row of rows) {
+      const lockId = byQueue.get(row.name)?.lockId(row.data ?? {})
+      if (lockId === undefined || !(await isLockFree(this.pool, lockId))) continue
+      await this.boss.fail(row.name, row.id, { reason: 'the worker running this job stopped' })
+      reaped[row.name] = (reaped[row.name] ?? 0) + 1
     }
-    if (reaped > 0) this.log.warn({ reaped }, 'handed back the jobs of workers that stopped')
-    return reaped
+    const total = Object.values(reaped).reduce((a, b) => a + b, 0)
+    if (total > 0) this.log.warn({ reaped }, 'handed back the jobs of workers that stopped')
+    return total
   }
 }

@@ -3,13 +3,16 @@
  * clones found renamed, each recorded as a step of the clone with its vCenter task. Safe to repeat:
  * every clone's state is read first, and a clone already on (or already named right) is skipped.
  * Missing clones are not repaired here: they are deployed again as deployments of their own
- * (src/services/pool-reconciler.ts). Also the scheduled drift check's queue.
+ * (src/services/pool-reconciler.ts). The job holds its deployment's ownership lock while it runs (see
+ * ownership.ts): a second worker handed the same job steps aside. Also the scheduled drift check's queue.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type pg from 'pg'
 import type PgBoss from 'pg-boss'
 import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { DriftRepository } from '../db/repositories/drift.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+import { ownershipLockId, withOwnership } from './ownership.js'
 import type { SqlExecutor } from './queue.js'
 
 export const RECONCILE_POOL_QUEUE = 'pool-reconcile'
@@ -22,6 +25,10 @@ export interface ReconcilePoolData {
   deploymentId: string
   actions: RepairAction[]
 }
+
+/** The lock owning a reconcile deployment's job. */
+export const reconcileOwnerLockId = (data: Pick<ReconcilePoolData, 'deploymentId'>): string =>
+  ownershipLockId(RECONCILE_POOL_QUEUE, data.deploymentId)
 
 export const RECONCILE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 15 * 60 }
 
@@ -38,9 +45,18 @@ export class PoolRepairer {
     private readonly drift: DriftRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,
+    /** Where ownership locks are held (openOwnershipPool). */
+    private readonly ownership: pg.Pool,
   ) {}
 
-  async run(data: ReconcilePoolData, attempt: { lastAttempt: boolean }): Promise<void> {
+  /** False when another worker owns the deployment's reconcile: nothing was done. */
+  async run(data: ReconcilePoolData, attempt: { lastAttempt: boolean }): Promise<boolean> {
+    const run = await withOwnership(this.ownership, reconcileOwnerLockId(data), () => this.reconcile(data, attempt))
+    if (!run.owned) this.log.info({ deploymentId: data.deploymentId }, 'another worker is running this reconcile; leaving it to them')
+    return run.owned
+  }
+
+  private async reconcile(data: ReconcilePoolData, attempt: { lastAttempt: boolean }): Promise<void> {
     const deployment = await this.deployments.getDeployment(data.deploymentId)
     if (!deployment || deployment.finishedAt) return
     await this.deployments.markStarted(data.deploymentId)

@@ -231,6 +231,7 @@ t.test('a retried job adopts the snapshot an earlier attempt took instead of tak
     service.app.vcenter,
     service.app.pools,
     service.app.log,
+    service.app.jobOwnership,
   )
   await preparer.run(row!.id, { lastAttempt: false })
   await preparer.run(row!.id, { lastAttempt: false }) // once more: already finished, nothing happens

@@ -160,6 +160,35 @@ t.test('killed at several moments and started again, every clone is made once', 
   await kill(service)
 })
 
+t.test('killed during a strip back and started again: the reaper hands its destroys back at once, each VM destroyed once', async (t) => {
+  let service = await start()
+  const pool = { name: 'strip', parent: 'Tmpl Capture 1.0', prefix: 'Strip', startNumber: 1, size: 4 }
+  const created = await api(service, 'POST', '/v1/pools', pool)
+  t.equal(created.status, 202, JSON.stringify(created.body))
+  t.equal((await finished(() => [service], created.body.deploymentId)).status, 'succeeded', 'the pool is made')
+  await sim.resetStats()
+  const stripped = await api(service, 'DELETE', '/v1/pools/strip')
+  t.equal(stripped.status, 202, JSON.stringify(stripped.body))
+  figures.deployments += 2
+  // A destroy job claimed and Destroy_Task sent: vCenter destroys the VM, the service never hears back.
+  await killOn(service, 'request', 'Destroy_Task')
+  const restarted = Date.now()
+  service = await start()
+  const done = await finished(() => [service], stripped.body.deploymentId)
+  const seconds = Math.round((Date.now() - restarted) / 1000)
+  t.equal(done.status, 'succeeded', JSON.stringify(done.error))
+  // pg-boss alone would hand the killed jobs back when they expire, 15 minutes after they were claimed.
+  t.ok(seconds < 90, `finished ${seconds} s after the restart`)
+  t.ok(service.output.some((l) => l.includes('handed back the jobs of workers that stopped')), 'the reaper handed the killed jobs back')
+  t.same(done.clones.map((c: { status: string }) => c.status), Array(4).fill('destroyed'), 'records kept, destroyed')
+  const left = await vc.property.listByType(vc.serviceContent.rootFolder, 'VirtualMachine', ['name'])
+  t.same(left.filter((o) => String(o.props.name).startsWith('Strip')), [], 'every VM gone from vCenter')
+  const destroys = (await sim.stats()).methods.Destroy_Task?.count ?? 0
+  if (destroys > 4) figures.duplicated++
+  t.equal(destroys, 4, 'each VM destroyed once')
+  await kill(service)
+})
+
 t.test('two replicas on one database, one killed mid-way: the other finishes', async (t) => {
   const [a, b] = await Promise.all([start(), start()])
   const d = await deploy(a, { parent: 'Tmpl Packaging 1.0', count: 8, startNumber: 1 })

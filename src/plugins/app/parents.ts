@@ -26,7 +26,8 @@ export default fp(
     await ensureQueue(opts.databaseUrl, app.boss, { name: PREPARE_PARENT_QUEUE, ...PREPARE_RETRY })
     if (!opts.runWorkers) return
 
-    const preparer = new ParentPreparer(repository, app.poolRepository, app.vcenter, app.pools, app.log.child({ component: 'parents' }))
+    const log = app.log.child({ component: 'parents' })
+    const preparer = new ParentPreparer(repository, app.poolRepository, app.vcenter, app.pools, log, app.jobOwnership)
     await app.boss.work<PrepareParentData>(
       PREPARE_PARENT_QUEUE,
       { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },

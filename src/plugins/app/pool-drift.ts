@@ -32,7 +32,7 @@ export default fp(
     await ensureQueue(opts.databaseUrl, app.boss, { name: RECONCILE_POOL_QUEUE, ...RECONCILE_RETRY })
     if (!opts.runWorkers) return
 
-    const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log)
+    const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
     await app.boss.work<ReconcilePoolData>(
       RECONCILE_POOL_QUEUE,
       { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },

@@ -28,7 +28,7 @@ export default fp(
     if (!opts.runWorkers) return
 
     const log = app.log.child({ component: 'pools' })
-    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log)
+    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
     for (let i = 0; i < opts.workers; i++) {
       await app.boss.work<DestroyCloneData>(
         QUEUES.destroyClone,
