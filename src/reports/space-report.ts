@@ -3,7 +3,7 @@
  * for the parents the service has cloned and their live clones. One bulk read of summary.storage and
  * the disks of every parent and clone (src/vcenter), then the arithmetic of src/domain/space.ts.
  */
-import { and, eq, isNotNull, ne, notInArray } from 'drizzle-orm'
+import { and, eq, isNotNull, notInArray } from 'drizzle-orm'
 import type { Db } from '../db/database.js'
 import { clones, deployments } from '../db/schema.js'
 import { measuredGroupSpace, totalSpace, type GroupSpace, type SpaceTotal } from '../domain/space.js'

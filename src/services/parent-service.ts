@@ -75,7 +75,6 @@ export class ParentService {
     private readonly repository: ParentRepository,
     private readonly vcenter: VcenterGateway,
     private readonly boss: PgBoss,
-    private readonly recomposer: PoolRecomposer,
   ) {}
 
   async prepare(name: string, request: PrepareRequest, requester: string, now = new Date()): Promise<PrepareOutcome> {

@@ -3,6 +3,7 @@
  * driven through HTTP with inject(). Tokens are signed with the test's own secret.
  */
 import { randomBytes } from 'node:crypto'
+import https from 'node:https'
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
@@ -77,4 +78,20 @@ export async function waitForDeployment(
     if (Date.now() > deadline) throw new Error(`deployment ${id} still ${body.status} after ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 200))
   }
+}
+
+/** Sets the capacity of the simulator's datastore (sim/lab/storage.go); answers its capacity and free space. */
+export function setDatastoreCapacity(sim: RunningSimulator, capacityGB: number): Promise<{ capacityGB: number; freeGB: number }> {
+  const url = new URL(sim.statsUrl)
+  url.pathname = '/_lab/datastore'
+  url.search = `capacityGB=${capacityGB}`
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method: 'POST', rejectUnauthorized: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => (body += chunk))
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`${res.statusCode} ${body}`))))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }

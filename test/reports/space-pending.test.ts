@@ -4,9 +4,8 @@
  * when together they would not. The service runs without workers here, so the first deployment's
  * clones stay accepted and unmade for as long as the test needs.
  */
-import https from 'node:https'
 import t from 'tap'
-import { startTestService, type TestService } from '../helpers/service.js'
+import { setDatastoreCapacity, startTestService, type TestService } from '../helpers/service.js'
 
 let service: TestService
 
@@ -15,21 +14,6 @@ t.before(async () => {
 })
 t.teardown(() => service?.stop())
 
-/** Sets the capacity of the simulator's datastore (sim/lab/storage.go); answers its capacity and free space. */
-function setDatastoreCapacity(capacityGB: number): Promise<{ capacityGB: number; freeGB: number }> {
-  const url = new URL(service.sim.statsUrl)
-  url.pathname = '/_lab/datastore'
-  url.search = `capacityGB=${capacityGB}`
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'POST', rejectUnauthorized: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => (body += chunk))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`${res.statusCode} ${body}`))))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 const deploy = (count: number, startNumber: number) =>
   service.app.inject({
@@ -41,9 +25,9 @@ const deploy = (count: number, startNumber: number) =>
 
 t.test('a deployment that fits alone is refused when clones accepted before it would take the space', async (t) => {
   // Free space for about 29 clones of Capture (4.13 GB each: a 0.13 GB delta and a 4 GB swap file).
-  const initial = await setDatastoreCapacity(64 * 1024)
+  const initial = await setDatastoreCapacity(service.sim, 64 * 1024)
   const usedGB = initial.capacityGB - initial.freeGB
-  const sized = await setDatastoreCapacity(Math.ceil(usedGB + 120))
+  const sized = await setDatastoreCapacity(service.sim, Math.ceil(usedGB + 120))
   t.ok(sized.freeGB >= 120 && sized.freeGB < 121, `free space set to ${sized.freeGB} GB`)
 
   const first = await deploy(20, 1)

@@ -4,11 +4,10 @@
  * linked clones, the chart rendered in headless Chromium (Debian's `chromium`, installed by .ci/run),
  * and the free-space check that refuses a deployment that would not fit.
  */
-import https from 'node:https'
 import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
 import { CHART_HEIGHT, CHART_MIN_WIDTH } from '../../src/reports/space-chart.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { setDatastoreCapacity, startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const CHROMIUM_FLAGS = [
@@ -35,21 +34,6 @@ t.teardown(() => service?.stop())
 
 const READ = () => service.auth('deployments:read')
 
-/** Sets the capacity of the simulator's datastore (sim/lab/storage.go); answers its capacity and free space. */
-function setDatastoreCapacity(capacityGB: number): Promise<{ capacityGB: number; freeGB: number }> {
-  const url = new URL(service.sim.statsUrl)
-  url.pathname = '/_lab/datastore'
-  url.search = `capacityGB=${capacityGB}`
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method: 'POST', rejectUnauthorized: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => (body += chunk))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body)) : reject(new Error(`${res.statusCode} ${body}`))))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 t.test("the forecast of the seed's groups: 675, 238.75 and 19.3 GB", async (t) => {
   const res = await service.app.inject({ method: 'POST', url: '/v1/reports/space/forecast', headers: READ(), payload: { groups: SEED_GROUPS } })
@@ -94,8 +78,8 @@ t.test('before any deployment, nothing is measured', async (t) => {
 })
 
 t.test('a deployment that would not fit in the datastore is refused, and nothing changes', async (t) => {
-  const full = await setDatastoreCapacity(1024)
-  t.teardown(() => setDatastoreCapacity(64 * 1024))
+  const full = await setDatastoreCapacity(service.sim, 1024)
+  t.teardown(() => setDatastoreCapacity(service.sim, 64 * 1024))
   t.equal(full.capacityGB, 1024)
   await service.sim.resetStats()
   // 500 clones of a parent with 4 GB of memory: 500 x (0.13 GB delta + 4 GB swap) > 1 TiB.

@@ -3,7 +3,7 @@
  * custom attributes, in a fixed number of queries whatever the number of clones. Attributes come
  * from the attribute store (src/assets), which opens or redacts secrets.
  */
-import { and, asc, desc, eq, like, ne, notInArray } from 'drizzle-orm'
+import { and, asc, desc, eq, like, notInArray } from 'drizzle-orm'
 import type { Attribute, AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import { NOT_LIVE_STATUSES } from '../../domain/progress.js'

@@ -3,7 +3,7 @@
  * and reads. Every write of a clone's step happens as the step happens, so a restart loses nothing.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, desc, eq, inArray, isNotNull, isNull, ne, notInArray, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
@@ -32,6 +32,34 @@ export interface NewDeployment {
 }
 
 export type { TransactionSql }
+
+/**
+ * A deployment of a pool that works on clones another deployment made (destroying them, repairing
+ * them): its parent, snapshot and placement fields copied from that `source`. Values to insert.
+ */
+export function derivedDeployment(
+  source: DeploymentRow,
+  fields: { kind: DeploymentKind; poolName: string; requester: string; startNumber: number; count: number },
+) {
+  return {
+    id: randomUUID(),
+    ...fields,
+    parentName: source.parentName,
+    parentMoref: source.parentMoref,
+    parentInstanceUuid: source.parentInstanceUuid,
+    snapshotName: source.snapshotName,
+    snapshotMoref: source.snapshotMoref,
+    snapshotCreatedAt: source.snapshotCreatedAt,
+    folderMoref: source.folderMoref,
+    resourcePoolMoref: source.resourcePoolMoref,
+    prefix: source.prefix,
+    customizationAttribute: source.customizationAttribute,
+    customizationSpec: source.customizationSpec,
+    hostLimit: source.hostLimit,
+    copiedAttributes: [],
+    attributeValues: [],
+  }
+}
 
 /** Some clone to be replaced stopped being live between the check and the insert. */
 export class ReplacedClonesChanged extends Error {

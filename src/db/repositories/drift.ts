@@ -3,14 +3,12 @@
  * findings kept on the pool, and the records of a reconcile (clones found missing marked destroyed,
  * the deployment that powers on and renames back).
  */
-import { randomUUID } from 'node:crypto'
 import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/node-postgres'
 import type { PoolDrift, RecordedClone } from '../../domain/drift.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
 import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
-import type { TransactionSql } from './deployments.js'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { derivedDeployment } from './deployments.js'
 
 export interface DriftClone extends RecordedClone {
   instanceUuid: string
@@ -97,46 +95,23 @@ export class DriftRepository {
     input: { poolName: string; requester: string; source: DeploymentRow; count: number },
     enqueue: (sql: TransactionSql, deploymentId: string) => Promise<void>,
   ): Promise<DeploymentRow> {
-    const { source } = input
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [deployment] = await tx
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [deployment] = await tx.db
         .insert(deployments)
-        .values({
-          id: randomUUID(),
-          kind: 'reconcile',
-          poolName: input.poolName,
-          requester: input.requester,
-          parentName: source.parentName,
-          parentMoref: source.parentMoref,
-          parentInstanceUuid: source.parentInstanceUuid,
-          snapshotName: source.snapshotName,
-          snapshotMoref: source.snapshotMoref,
-          snapshotCreatedAt: source.snapshotCreatedAt,
-          folderMoref: source.folderMoref,
-          resourcePoolMoref: source.resourcePoolMoref,
-          prefix: source.prefix,
-          startNumber: source.startNumber,
-          count: input.count,
-          customizationAttribute: source.customizationAttribute,
-          customizationSpec: source.customizationSpec,
-          hostLimit: source.hostLimit,
-          copiedAttributes: [],
-          attributeValues: [],
-        })
+        .values(
+          derivedDeployment(input.source, {
+            kind: 'reconcile',
+            poolName: input.poolName,
+            requester: input.requester,
+            startNumber: input.source.startNumber,
+            count: input.count,
+          }),
+        )
         .returning()
       if (!deployment) throw new Error('insert into deployments returned no row')
-      await enqueue({ executeSql: (text, values) => client.query(text, values) }, deployment.id)
-      await client.query('COMMIT')
+      await enqueue(tx.sql, deployment.id)
       return deployment
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   /** Closes a reconcile deployment (its repairs are steps of existing clones, not clones of its own). */

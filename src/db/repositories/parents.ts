@@ -3,11 +3,9 @@
  * deployment recorded as provenance).
  */
 import { and, desc, eq, isNull, notInArray, sql } from 'drizzle-orm'
-import { drizzle } from 'drizzle-orm/node-postgres'
 import type pg from 'pg'
 import type { CloneUse } from '../../domain/snapshots.js'
 import type { Database, Db } from '../database.js'
-import * as schema from '../schema.js'
 import {
   clones,
   deployments,
@@ -17,7 +15,7 @@ import {
   type PreparationStep,
   type RecordedError,
 } from '../schema.js'
-import type { TransactionSql } from './deployments.js'
+import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 
 export type NewPreparation = Pick<
   PreparationRow,
@@ -44,24 +42,11 @@ export class ParentRepository {
     input: NewPreparation,
     enqueue: (sql: TransactionSql, id: string) => Promise<void>,
   ): Promise<PreparationRow | undefined> {
-    const client = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const tx = drizzle(client, { schema })
-      const [row] = await tx.insert(parentPreparations).values(input).onConflictDoNothing().returning()
-      if (!row) {
-        await client.query('ROLLBACK')
-        return undefined
-      }
-      await enqueue({ executeSql: (text, values) => client.query(text, values) }, row.id)
-      await client.query('COMMIT')
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [row] = await tx.db.insert(parentPreparations).values(input).onConflictDoNothing().returning()
+      if (row) await enqueue(tx.sql, row.id)
       return row
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
+    })
   }
 
   async get(id: string): Promise<PreparationRow | undefined> {

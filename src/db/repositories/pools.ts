@@ -2,12 +2,12 @@
  * Pools and their clones. A pool's clones are the clones of the deployments that name it; destroying
  * them (strip back, scale down) is a deployment of its own whose clones are marked, never deleted.
  */
-import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
 import type pg from 'pg'
 import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Database, Db } from '../database.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { derivedDeployment } from './deployments.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
 export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref' | 'drift' | 'driftCheckedAt'> &
@@ -157,26 +157,13 @@ export class PoolRepository {
       const [deployment] = await tx.db
         .insert(deployments)
         .values({
-          id: randomUUID(),
-          kind: input.kind,
-          poolName: input.poolName,
-          requester: input.requester,
-          parentName: source.parentName,
-          parentMoref: source.parentMoref,
-          parentInstanceUuid: source.parentInstanceUuid,
-          snapshotName: source.snapshotName,
-          snapshotMoref: source.snapshotMoref,
-          snapshotCreatedAt: source.snapshotCreatedAt,
-          folderMoref: source.folderMoref,
-          resourcePoolMoref: source.resourcePoolMoref,
-          prefix: source.prefix,
-          startNumber: numbers.length ? Math.min(...numbers) : source.startNumber,
-          count: input.clones.length,
-          customizationAttribute: source.customizationAttribute,
-          customizationSpec: source.customizationSpec,
-          hostLimit: source.hostLimit,
-          copiedAttributes: [],
-          attributeValues: [],
+          ...derivedDeployment(source, {
+            kind: input.kind,
+            poolName: input.poolName,
+            requester: input.requester,
+            startNumber: numbers.length ? Math.min(...numbers) : source.startNumber,
+            count: input.clones.length,
+          }),
           ...(input.clones.length === 0 ? { status: 'succeeded' as const, startedAt: new Date(), finishedAt: new Date() } : {}),
         })
         .returning()

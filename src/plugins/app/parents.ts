@@ -21,7 +21,7 @@ export interface ParentsPluginOptions {
 export default fp(
   async function parentsPlugin(app, opts: ParentsPluginOptions) {
     const repository = new ParentRepository(app.database)
-    app.decorate('parents', new ParentService(repository, app.vcenter, app.boss, app.pools))
+    app.decorate('parents', new ParentService(repository, app.vcenter, app.boss))
     app.decorate('parentRepository', repository)
     await ensureQueue(opts.databaseUrl, app.boss, { name: PREPARE_PARENT_QUEUE, ...PREPARE_RETRY })
     if (!opts.runWorkers) return
