@@ -84,7 +84,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limits: config.limits,
     runWorkers: options.runWorkers ?? true,
   })
-  await app.register(poolsPlugin, { runWorkers: options.runWorkers ?? true, workers: Math.min(4, config.limits.perVcenter) })
+  await app.register(poolsPlugin, {
+    databaseUrl: options.databaseUrl,
+    limits: config.limits,
+    runWorkers: options.runWorkers ?? true,
+    workers: Math.min(4, config.limits.perVcenter),
+  })
   await app.register(parentsPlugin, { databaseUrl: options.databaseUrl, runWorkers: options.runWorkers ?? true })
   await app.register(poolDriftPlugin, {
     databaseUrl: options.databaseUrl,

@@ -10,7 +10,11 @@ import type pg from 'pg'
 import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { PoolRepository } from '../db/repositories/pools.js'
 import { VcenterUnreachable, type VcenterGateway } from '../vcenter/gateway.js'
+import type { Limits } from '../config/config.js'
+import type { CloneRow } from '../db/schema.js'
+import { cloneOperationScopes } from './operation-limiter.js'
 import { ownershipLockId, withOwnership } from './ownership.js'
+import type { Limiter } from './provision-clone.js'
 import { QUEUES, type DestroyCloneData } from './queue.js'
 
 /** The lock owning a clone's destroy job (whichever deployment destroys it). */
@@ -24,6 +28,9 @@ export class CloneDestroyer {
     private readonly log: FastifyBaseLogger,
     /** Where ownership locks are held (openOwnershipPool). */
     private readonly ownership: pg.Pool,
+    /** Destroying counts against the same limits as making clones, across replicas. */
+    private readonly limiter: Limiter,
+    private readonly limits: Limits,
   ) {}
 
   /** False when another worker owns the clone's destroy: nothing was done. */
@@ -41,8 +48,8 @@ export class CloneDestroyer {
     await this.deployments.markStarted(deploymentId)
     if (clone.status === 'destroying') {
       try {
-        const outcome = await this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, (task) =>
-          this.deployments.updateClone(cloneId, { taskMoref: task }),
+        const outcome = await this.withSlots(clone, () =>
+          this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, (task) => this.deployments.updateClone(cloneId, { taskMoref: task })),
         )
         if (outcome === 'not-owned') {
           const error = {
@@ -70,5 +77,16 @@ export class CloneDestroyer {
       }
     }
     await this.deployments.finishIfDone(deploymentId)
+  }
+
+  /** Runs the power-off and destroy holding a slot in each limit the clone counts against. */
+  private async withSlots<T>(clone: CloneRow, work: () => Promise<T>): Promise<T> {
+    const lease = await this.limiter.acquire(cloneOperationScopes(clone, this.limits))
+    if (!lease) throw new Error('the operation limiter gave no slots')
+    try {
+      return await work()
+    } finally {
+      await lease.close()
+    }
   }
 }

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import pg from 'pg'
+import type { Limits } from '../config/config.js'
 import type { PgListener } from '../db/notifications.js'
 
 export interface LimitScope {
@@ -155,6 +156,22 @@ export class OperationLimiter {
       signal?.addEventListener('abort', done, { once: true })
     })
   }
+}
+
+/**
+ * The limits a clone's vCenter operations count against: vCenter, its host, its datastore, and its
+ * deployment's `maxConcurrent` when it has one. Making a clone and destroying one count alike.
+ */
+export function cloneOperationScopes(
+  clone: { hostMoref: string | null; datastoreMoref: string | null },
+  limits: Pick<Limits, 'perVcenter' | 'perHost' | 'perDatastore'>,
+  deployment?: { id: string; maxConcurrent: number | null },
+): LimitScope[] {
+  const scopes: LimitScope[] = [{ key: 'vcenter', limit: limits.perVcenter }]
+  if (clone.hostMoref) scopes.push({ key: `host:${clone.hostMoref}`, limit: limits.perHost })
+  if (clone.datastoreMoref) scopes.push({ key: `datastore:${clone.datastoreMoref}`, limit: limits.perDatastore })
+  if (deployment?.maxConcurrent) scopes.push({ key: `deployment:${deployment.id}`, limit: deployment.maxConcurrent })
+  return scopes
 }
 
 /** A stable 32-bit id for a scope key, for the first half of the advisory lock pair. */

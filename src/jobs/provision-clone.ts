@@ -11,7 +11,7 @@ import type { DeploymentRepository } from '../db/repositories/deployments.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../vcenter/gateway.js'
-import type { Lease, LimitScope } from './operation-limiter.js'
+import { cloneOperationScopes, type Lease, type LimitScope } from './operation-limiter.js'
 
 /** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
 export interface Limiter {
@@ -57,7 +57,7 @@ export class CloneProvisioner {
 
     const log = this.log.child({ deploymentId: deployment.id, clone: clone.name })
     // Ownership first (so the reaper sees the job alive while it waits), then the slots.
-    const lease = await this.limiter.acquire(this.scopes(clone, deployment), this.signal, clone.id)
+    const lease = await this.limiter.acquire(cloneOperationScopes(clone, this.limits, deployment), this.signal, clone.id)
     if (!lease) {
       log.info('another worker owns this clone; leaving it to them')
       return
@@ -119,15 +119,6 @@ export class CloneProvisioner {
         resumed = true
       }
     }
-  }
-
-  /** The limits a clone's operations count against: vCenter, its host, its datastore, its deployment. */
-  private scopes(clone: CloneRow, deployment: DeploymentRow): LimitScope[] {
-    const scopes: LimitScope[] = [{ key: 'vcenter', limit: this.limits.perVcenter }]
-    if (clone.hostMoref) scopes.push({ key: `host:${clone.hostMoref}`, limit: this.limits.perHost })
-    if (clone.datastoreMoref) scopes.push({ key: `datastore:${clone.datastoreMoref}`, limit: this.limits.perDatastore })
-    if (deployment.maxConcurrent) scopes.push({ key: `deployment:${deployment.id}`, limit: deployment.maxConcurrent })
-    return scopes
   }
 
   /**

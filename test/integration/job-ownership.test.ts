@@ -7,7 +7,9 @@
  */
 import t from 'tap'
 import { DriftRepository } from '../../src/db/repositories/drift.js'
+import { PgListener } from '../../src/db/notifications.js'
 import { CloneDestroyer, destroyOwnerLockId } from '../../src/jobs/destroy-clone.js'
+import { OperationLimiter } from '../../src/jobs/operation-limiter.js'
 import { isLockFree, ownershipLockId, withOwnership } from '../../src/jobs/ownership.js'
 import { PREPARE_PARENT_QUEUE, ParentPreparer, type PrepareParentData } from '../../src/jobs/prepare-parent.js'
 import { QUEUES, type DestroyCloneData } from '../../src/jobs/queue.js'
@@ -21,6 +23,9 @@ const PACKAGING = 'Tmpl Packaging 1.0'
 
 let service: TestService
 let vc: VimClient
+/** The destroyers made here take their slots from a limiter of their own, as the service's do. */
+let listener: PgListener
+let limiter: OperationLimiter
 
 t.before(async () => {
   // Delays like a real vCenter's, shortened: long enough for two workers' runs to overlap.
@@ -28,8 +33,13 @@ t.before(async () => {
     simulator: { delays: { CloneVM_Task: 100, PowerOffVM_Task: 50, Destroy_Task: 100, CreateSnapshot_Task: 200 } },
   })
   vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  listener = new PgListener(service.db.url)
+  limiter = new OperationLimiter(service.db.url, 4, listener)
+  await limiter.start()
 })
 t.teardown(async () => {
+  await limiter?.close()
+  await listener?.close()
   await vc?.close()
   await service?.stop()
 })
@@ -78,6 +88,8 @@ const destroyer = () =>
     service.app.vcenter,
     service.app.log,
     service.app.jobOwnership,
+    limiter,
+    service.app.config.limits,
   )
 
 const reaper = () => new JobReaper(service.app.database.pool, service.app.boss, service.app.log, { minAgeSeconds: 0 })

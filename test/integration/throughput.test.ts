@@ -15,7 +15,7 @@ let api: TestService
 t.before(async () => {
   api = await startTestService({
     runWorkers: false,
-    simulator: { delays: { CloneVM_Task: 300, CustomizeVM_Task: 60, PowerOnVM_Task: 60 } },
+    simulator: { delays: { CloneVM_Task: 300, CustomizeVM_Task: 60, PowerOnVM_Task: 60, PowerOffVM_Task: 60, Destroy_Task: 200 } },
     env: { LIMIT_VCENTER_OPERATIONS: String(LIMIT) },
   })
 })
@@ -133,4 +133,26 @@ t.test('ten deployments from ten users share the limits: none starves', async (t
   t.ok(lastStart < firstFinish, 'every deployment started before any finished')
   const durations = done.map((d) => d.durationSeconds as number)
   t.ok(Math.max(...durations) / Math.min(...durations) < 2, `comparable durations: ${durations.join(', ')} s`)
+})
+
+t.test('destroying clones counts against the same limits as making them, across replicas', async (t) => {
+  const pools = (method: 'POST' | 'DELETE', url: string, payload?: object) =>
+    api.app.inject({ method, url, headers: api.auth(), ...(payload ? { payload } : {}) })
+  const [a, b] = await Promise.all([replica(), replica()])
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  const created = await pools('POST', '/v1/pools', { name: 'churn', parent: 'Tmpl Packaging 1.0', prefix: 'Churn', startNumber: 1, size: 8 })
+  t.equal(created.statusCode, 202, created.body)
+  t.equal((await waitForDeployment(api, created.json().deploymentId)).status, 'succeeded')
+
+  // A strip back (each replica has destroy workers of its own) while a deployment makes clones.
+  await api.sim.resetStats()
+  const strip = await pools('DELETE', '/v1/pools/churn')
+  t.equal(strip.statusCode, 202, strip.body)
+  const deployment = await deploy({ parent: 'Tmpl Capture 1.0', count: 8, startNumber: 60 })
+  const done = await Promise.all([waitForDeployment(api, strip.json().deploymentId), waitForDeployment(api, deployment.id)])
+  for (const d of done) t.equal(d.status, 'succeeded')
+  const stats = await api.sim.stats()
+  t.equal(stats.methods.Destroy_Task?.count, 8, 'every clone destroyed')
+  t.equal(stats.methods.CloneVM_Task?.count, 8, 'every clone made')
+  t.ok(stats.tasks.maxInFlight <= LIMIT, `at most ${LIMIT} operations at once, making and destroying together (saw ${stats.tasks.maxInFlight})`)
 })

@@ -1,5 +1,8 @@
 /** Pools: the service, the workers that destroy clones, and expiry (scheduled jobs plus a start-up sweep). */
 import fp from 'fastify-plugin'
+import type { Limits } from '../../config/config.js'
+import { PgListener } from '../../db/notifications.js'
+import { OperationLimiter } from '../../jobs/operation-limiter.js'
 import { PoolRepository } from '../../db/repositories/pools.js'
 import { CloneDestroyer } from '../../jobs/destroy-clone.js'
 import { QUEUES, type DestroyCloneData, type ExpirePoolData } from '../../jobs/queue.js'
@@ -13,6 +16,8 @@ declare module 'fastify' {
 }
 
 export interface PoolsPluginOptions {
+  databaseUrl: string
+  limits: Limits
   /** False for an API-only process. */
   runWorkers: boolean
   /** Destroy workers of this process: few (destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its graceful stop from ending). */
@@ -28,7 +33,16 @@ export default fp(
     if (!opts.runWorkers) return
 
     const log = app.log.child({ component: 'pools' })
-    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
+    // A limiter of the destroy workers' own (a connection each): its slots are the same advisory locks
+    // as the clone workers', so making and destroying clones share the limits across replicas.
+    const listener = new PgListener(opts.databaseUrl)
+    const limiter = new OperationLimiter(opts.databaseUrl, opts.workers, listener)
+    await limiter.start()
+    app.addHook('onClose', async () => {
+      await limiter.close()
+      await listener.close()
+    })
+    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, limiter, opts.limits)
     for (let i = 0; i < opts.workers; i++) {
       await app.boss.work<DestroyCloneData>(
         QUEUES.destroyClone,
