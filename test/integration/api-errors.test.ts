@@ -204,3 +204,28 @@ t.test('openapi.yaml documents routes that exist and every error code', async (t
   const codes: string[] = doc.components.schemas.Error.properties.code.enum
   t.same([...codes].sort(), serviceErrorCodes().sort(), 'the Error enum is the catalogue')
 })
+
+t.test('every documented /v1 route wants a token and a scope: 401 without one, 403 with none of its scopes', async (t) => {
+  const doc = parseYaml(await readFile(new URL('../../openapi.yaml', import.meta.url), 'utf8'))
+  const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+    .filter(([path]) => path.startsWith('/v1/'))
+    .flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => ({
+        method: method.toUpperCase() as 'GET' | 'POST' | 'PATCH' | 'DELETE',
+        // Any value for a path parameter: the token is checked before the route looks anything up.
+        url: path.replace(/\{(\w+)\}/g, 'x'),
+      })),
+    )
+  t.ok(routes.length >= 20, `${routes.length} routes`)
+  for (const route of routes) {
+    const anonymous = await service.app.inject({ ...route, payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} })
+    t.equal(anonymous.statusCode, 401, `${route.method} ${route.url} without a token`)
+    const unrelated = await service.app.inject({
+      ...route,
+      headers: service.auth('secrets:read'),
+      payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {},
+    })
+    t.equal(unrelated.statusCode, 403, `${route.method} ${route.url} with secrets:read only`)
+  }
+  await assertNothingChanged(t)
+})

@@ -4,7 +4,7 @@
  * `iss`/`aud` checked when configured. Authorization: scopes from the space-separated `scope` claim.
  */
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { JwtConfig } from '../../config/config.js'
 import { Forbidden, Unauthorized } from '../../errors.js'
@@ -26,8 +26,11 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler: a valid token with this scope (or `admin`) is required. */
-    requireScope(scope: Scope): preHandlerAsyncHookHandler
+    /**
+     * onRequest: a valid token with this scope (or `admin`) is required, checked before the body is
+     * parsed or validated, so that a caller without one learns nothing of what the route expects.
+     */
+    requireScope(scope: Scope): onRequestAsyncHookHandler
     /** The request's principal from its Bearer token (the checks of every /v1 route); throws Unauthorized. */
     authenticate(request: FastifyRequest): Promise<Principal>
   }

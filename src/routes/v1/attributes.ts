@@ -17,7 +17,7 @@ const callerOf = (request: FastifyRequest): Caller => ({
 const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/clones/:name/attributes',
-    { schema: setAttributesSchema, preHandler: app.requireScope('deployments:write') },
+    { schema: setAttributesSchema, onRequest: app.requireScope('deployments:write') },
     async (request) => {
       const caller = callerOf(request)
       const values = Object.entries(request.body.attributes).map(([name, value]) => ({ name, value }))
@@ -29,7 +29,7 @@ const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.get('/clones/:name/history', { schema: historySchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/clones/:name/history', { schema: historySchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     const { record, entries } = await app.assets.attributes.history(request.params.name, callerOf(request))
     return {
       clone: record.clone.name,

@@ -4,7 +4,7 @@ import { getCloneSchema, listClonesSchema } from '../../schemas/clones.js'
 import { presentClone } from './presenters.js'
 
 const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/clones', { schema: listClonesSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/clones', { schema: listClonesSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     const { prefix, attribute, limit = 500 } = request.query
     const canReadSecrets = hasScope(request.principal, 'secrets:read')
     const records = await app.assets.attributes.listClones(
@@ -14,7 +14,7 @@ const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { clones: records.map((r) => presentClone(r, canReadSecrets)) }
   })
 
-  app.get('/clones/:name', { schema: getCloneSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/clones/:name', { schema: getCloneSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     const canReadSecrets = hasScope(request.principal, 'secrets:read')
     const record = await app.assets.attributes.getClone(request.params.name, { sub: request.principal!.sub, canReadSecrets })
     return presentClone(record, canReadSecrets)

@@ -10,7 +10,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/deployments',
-    { schema: createDeploymentSchema, preHandler: app.requireScope('deployments:write') },
+    { schema: createDeploymentSchema, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       if (request.body.dryRun) {
         return reply.code(200).send(presentPlan(await app.deployments.plan(request.body), basis))
@@ -29,7 +29,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/deployments/:id',
-    { schema: getDeploymentSchema, preHandler: app.requireScope('deployments:read') },
+    { schema: getDeploymentSchema, onRequest: app.requireScope('deployments:read') },
     async (request) => {
       const { id } = request.params
       const found = UUID.test(id) ? await app.repositories.deployments.get(id) : undefined

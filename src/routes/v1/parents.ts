@@ -62,7 +62,7 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: async (request: { body: unknown }) => {
       request.body ??= {}
     },
-    preHandler: app.requireScope('deployments:write'),
+    onRequest: app.requireScope('deployments:write'),
   }
   app.post('/parents/:name/prepare', prepareOptions, async (request, reply) => {
     const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!.sub)
@@ -74,22 +74,22 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       .send(presentPreparation(preparation))
   })
 
-  app.get('/parents/:name/preparations', { schema: listPreparationsSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/parents/:name/preparations', { schema: listPreparationsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     return { preparations: (await app.parents.preparations(request.params.name)).map(presentPreparation) }
   })
 
-  app.get('/parents/:name/preparations/:id', { schema: getPreparationSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/parents/:name/preparations/:id', { schema: getPreparationSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     return presentPreparation(await app.parents.preparation(request.params.name, request.params.id))
   })
 
-  app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     const { parent, snapshots } = await app.parents.snapshots(request.params.name)
     return { parent: presentParent(parent), snapshots: snapshots.map(presentSnapshot) }
   })
 
   app.delete(
     '/parents/:name/snapshots/:snapshot',
-    { schema: removeSnapshotSchema, preHandler: app.requireScope('deployments:write') },
+    { schema: removeSnapshotSchema, onRequest: app.requireScope('deployments:write') },
     async (request) => {
       const done = await app.parents.snapshotAction(request.params.name, request.params.snapshot, 'remove')
       request.log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, 'snapshot removed')
@@ -99,7 +99,7 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/parents/:name/snapshots/:snapshot/revert',
-    { schema: revertSnapshotSchema, preHandler: app.requireScope('deployments:write') },
+    { schema: revertSnapshotSchema, onRequest: app.requireScope('deployments:write') },
     async (request) => {
       const done = await app.parents.snapshotAction(request.params.name, request.params.snapshot, 'revert')
       request.log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, 'parent reverted to snapshot')

@@ -2,11 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { checkDriftSchema, reconcileSchema } from '../../schemas/pool-drift.js'
 
 const poolDriftRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/pools/:name/drift', { schema: checkDriftSchema, preHandler: app.requireScope('deployments:write') }, async (request) => {
+  app.post('/pools/:name/drift', { schema: checkDriftSchema, onRequest: app.requireScope('deployments:write') }, async (request) => {
     return { pool: request.params.name, drift: await app.reconciler.check(request.params.name) }
   })
 
-  app.post('/pools/:name/reconcile', { schema: reconcileSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+  app.post('/pools/:name/reconcile', { schema: reconcileSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const outcome = await app.reconciler.reconcile(request.params.name, request.principal!.sub)
     const body = { ...outcome, deploymentId: outcome.deploymentIds[0] ?? null }
     if (outcome.deploymentIds.length === 0) return reply.code(200).send(body)

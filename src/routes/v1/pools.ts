@@ -12,23 +12,23 @@ import {
 import { presentPool, presentPoolChange, presentPoolDetail } from './presenters.js'
 
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/pools', { schema: createPoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+  app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.create(request.body, request.principal!.sub)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 
-  app.get('/pools', { schema: listPoolsSchema, preHandler: app.requireScope('deployments:read') }, async () => {
+  app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async () => {
     return { pools: (await app.poolRepository.list()).map(presentPool) }
   })
 
-  app.get('/pools/:name', { schema: getPoolSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/pools/:name', { schema: getPoolSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     const pool = await app.poolRepository.get(request.params.name)
     if (!pool) throw new PoolNotFound({ pool: request.params.name }, request.params.name)
     const [clones, deployments] = await Promise.all([app.poolRepository.liveClones(pool.name), app.poolRepository.deployments(pool.name)])
     return presentPoolDetail(pool, clones, deployments)
   })
 
-  app.patch('/pools/:name', { schema: changePoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+  app.patch('/pools/:name', { schema: changePoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.change(request.params.name, request.body, request.principal!.sub)
     if (change.deploymentIds.length === 0) return reply.code(200).send(presentPoolChange(change))
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
@@ -41,7 +41,7 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/pools/:name/refresh',
-    { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, preHandler: app.requireScope('deployments:write') },
+    { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
@@ -50,14 +50,14 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/pools/:name/recompose',
-    { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, preHandler: app.requireScope('deployments:write') },
+    { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
     },
   )
 
-  app.delete('/pools/:name', { schema: stripPoolSchema, preHandler: app.requireScope('deployments:write') }, async (request, reply) => {
+  app.delete('/pools/:name', { schema: stripPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.strip(request.params.name, request.principal!.sub)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })

@@ -18,14 +18,14 @@ const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw err
     })
 
-  app.post('/reports/space/forecast', { schema: forecastSchema, preHandler: app.requireScope('deployments:read') }, async (request) => {
+  app.post('/reports/space/forecast', { schema: forecastSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     checkSpaceGroups(request.body.groups)
     return { unit: 'GB' as const, ...forecastSpace(request.body.groups) }
   })
 
-  app.get('/reports/space', { schema: spaceReportSchema, preHandler: app.requireScope('deployments:read') }, async () => measure())
+  app.get('/reports/space', { schema: spaceReportSchema, onRequest: app.requireScope('deployments:read') }, async () => measure())
 
-  app.get('/reports/space.svg', { schema: spaceChartSchema, preHandler: app.requireScope('deployments:read') }, async (_request, reply) => {
+  app.get('/reports/space.svg', { schema: spaceChartSchema, onRequest: app.requireScope('deployments:read') }, async (_request, reply) => {
     const report = await measure()
     const svg = renderSpaceChart({
       groups: report.parents,
