@@ -170,22 +170,18 @@ export class CloneProvisioner {
     let status: CloneStatus = clone.moref ? clone.status : 'customizing'
 
     if (stepIndex(status) <= stepIndex('customizing')) {
-      if (state && (state.powerState === 'poweredOn' || state.pendingCustomization)) {
-        await this.skipped(clone.id, 'customizing', 'already customized')
-      } else {
-        await this.taskStep(clone.id, 'customizing', (onTask) =>
-          this.vcenter.customize(moref, deployment.customizationSpec, onTask),
-        )
-      }
       status = 'powering_on'
-      await this.repository.updateClone(clone.id, { status, taskMoref: null })
+      if (state && (state.powerState === 'poweredOn' || state.pendingCustomization)) {
+        await this.skipped(clone.id, 'customizing', 'already customized', status)
+      } else {
+        await this.taskStep(clone.id, 'customizing', (onTask) => this.vcenter.customize(moref, deployment.customizationSpec, onTask), status)
+      }
     }
 
     if (stepIndex(status) <= stepIndex('powering_on')) {
-      if (state?.powerState === 'poweredOn') await this.skipped(clone.id, 'powering_on', 'already powered on')
-      else await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask))
       status = 'setting_attributes'
-      await this.repository.updateClone(clone.id, { status, taskMoref: null })
+      if (state?.powerState === 'poweredOn') await this.skipped(clone.id, 'powering_on', 'already powered on', status)
+      else await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask), status)
     }
     await operationsDone()
 
@@ -277,8 +273,7 @@ export class CloneProvisioner {
       await this.adopt(clone, existing, 'DuplicateName: the VM with this name is ours (same instance UUID)')
       return existing
     }
-    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', taskMoref })
-    await this.repository.updateClone(clone.id, { moref, status: 'customizing', taskMoref: null })
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', taskMoref }, { status: 'customizing', moref })
     return moref
   }
 
@@ -304,26 +299,29 @@ export class CloneProvisioner {
   }
 
   private async adopt(clone: CloneRow, moref: string, detail: string): Promise<void> {
-    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', detail })
-    await this.repository.updateClone(clone.id, { moref, status: 'customizing', taskMoref: null })
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', detail }, { status: 'customizing', moref })
   }
 
+  /**
+   * One vCenter task of a clone: its task recorded (with the step's status) as soon as vCenter returns
+   * it, then the step recorded and the clone moved on to `next`, in one statement.
+   */
   private async taskStep(
     cloneId: string,
     step: CloneStatus,
     run: (onTask: (taskMoref: string) => Promise<void>) => Promise<void>,
+    next: CloneStatus,
   ): Promise<void> {
-    await this.repository.updateClone(cloneId, { status: step })
     let taskMoref: string | null = null
     await run(async (task) => {
       taskMoref = task
-      await this.repository.updateClone(cloneId, { taskMoref: task })
+      await this.repository.updateClone(cloneId, { status: step, taskMoref: task })
     })
-    await this.repository.recordStep({ cloneId, step, outcome: 'succeeded', taskMoref })
+    await this.repository.recordStep({ cloneId, step, outcome: 'succeeded', taskMoref }, { status: next })
   }
 
-  private skipped(cloneId: string, step: CloneStatus, detail: string): Promise<void> {
-    return this.repository.recordStep({ cloneId, step, outcome: 'skipped', detail })
+  private skipped(cloneId: string, step: CloneStatus, detail: string, next: CloneStatus): Promise<void> {
+    return this.repository.recordStep({ cloneId, step, outcome: 'skipped', detail }, { status: next })
   }
 }
 
