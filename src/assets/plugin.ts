@@ -54,7 +54,7 @@ export default fp(
     if (!opts.runWorkers) return
     // stately: at most one sync queued and one running, across every replica.
     await ensureQueue(opts.databaseUrl, app.boss, { name: SYNC_QUEUE, policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 })
-    await app.boss.work(SYNC_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
+    await app.work(SYNC_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
       await sync.run()
     })
     if (opts.syncMinutes > 0) await app.boss.schedule(SYNC_QUEUE, everyMinutesCron(opts.syncMinutes))

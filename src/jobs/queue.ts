@@ -45,21 +45,30 @@ export const PROVISION_RETRY = {
 }
 
 /** Stops taking jobs and lets running ones finish (up to 20 s); safe to call more than once. */
+/** How long running jobs are given to end when the service stops. */
+export const STOP_GRACE_MS = 20_000
+
 export function stopQueue(boss: PgBoss): Promise<void> {
-  return boss.stop({ graceful: true, timeout: 20_000, wait: true })
+  return boss.stop({ graceful: true, timeout: STOP_GRACE_MS, wait: true })
 }
 
 /** Above the largest deployment's clone count. */
 const MAX_PRIORITY = 10_000
 
 export async function startQueue(connectionString: string, onError: (err: Error) => void): Promise<PgBoss> {
-  const boss = new PgBoss({
+  const options: PgBoss.ConstructorOptions & { connectionTimeoutMillis: number } = {
     connectionString,
     schema: 'pgboss',
-    max: 4,
+    // Every worker of the process (30-odd) polls through this pool.
+    max: 10,
+    // Passed on to pg.Pool. A worker waiting for a connection is otherwise never answered once the
+    // pool ends (pg-pool leaves its queue waiting), and pg-boss stops only when every worker has:
+    // a stopping service kept polling forever. With a timeout its fetch fails, and it stops.
+    connectionTimeoutMillis: 10_000,
     // Keep finished jobs a week for inspection, then let pg-boss's maintenance delete them.
     deleteAfterDays: 7,
-  })
+  }
+  const boss = new PgBoss(options)
   boss.on('error', onError)
   await boss.start()
   await ensureQueue(connectionString, boss, { name: QUEUES.provisionClone, ...PROVISION_RETRY })

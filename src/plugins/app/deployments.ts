@@ -58,9 +58,9 @@ export default fp(
     })
     const workerIds: string[] = []
     for (let i = 0; i < workers; i++) {
-      const id = await app.boss.work<ProvisionCloneData>(
+      const id = await app.work<ProvisionCloneData>(
         QUEUES.provisionClone,
-        { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
+        { batchSize: 1, pollingIntervalSeconds: 0.5 },
         async ([job]) => {
           if (job) await provisioner.run(job.data.cloneId, { attempt: job.retryCount, lastAttempt: job.retryCount >= job.retryLimit })
         },

@@ -28,9 +28,9 @@ export default fp(
 
     const log = app.log.child({ component: 'parents' })
     const preparer = new ParentPreparer(repository, app.poolRepository, app.vcenter, app.pools, log, app.jobOwnership)
-    await app.boss.work<PrepareParentData>(
+    await app.work<PrepareParentData>(
       PREPARE_PARENT_QUEUE,
-      { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },
+      { batchSize: 1, pollingIntervalSeconds: 1 },
       async ([job]) => {
         if (job) await preparer.run(job.data.preparationId, { lastAttempt: job.retryCount >= job.retryLimit })
       },

@@ -33,15 +33,15 @@ export default fp(
     if (!opts.runWorkers) return
 
     const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
-    await app.boss.work<ReconcilePoolData>(
+    await app.work<ReconcilePoolData>(
       RECONCILE_POOL_QUEUE,
-      { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },
+      { batchSize: 1, pollingIntervalSeconds: 1 },
       async ([job]) => {
         if (job) await repairer.run(job.data, { lastAttempt: job.retryCount >= job.retryLimit })
       },
     )
     await ensureQueue(opts.databaseUrl, app.boss, { name: DRIFT_CHECK_QUEUE, policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 })
-    await app.boss.work(DRIFT_CHECK_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
+    await app.work(DRIFT_CHECK_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
       await reconciler.checkAll()
     })
     if (opts.checkMinutes > 0) await app.boss.schedule(DRIFT_CHECK_QUEUE, everyMinutesCron(opts.checkMinutes))

@@ -44,15 +44,15 @@ export default fp(
     })
     const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, limiter, opts.limits)
     for (let i = 0; i < opts.workers; i++) {
-      await app.boss.work<DestroyCloneData>(
+      await app.work<DestroyCloneData>(
         QUEUES.destroyClone,
-        { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
+        { batchSize: 1, pollingIntervalSeconds: 0.5 },
         async ([job]) => {
           if (job) await destroyer.run(job.data.cloneId, job.data.deploymentId, { lastAttempt: job.retryCount >= job.retryLimit })
         },
       )
     }
-    await app.boss.work<ExpirePoolData>(QUEUES.expirePool, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
+    await app.work<ExpirePoolData>(QUEUES.expirePool, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
       if (!job) return
       // A busy pool throws POOL_BUSY: pg-boss retries the job until the pool is idle.
       const outcome = await service.expire(job.data.pool)
