@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger } from 'fastify'
 import type { PreparationRow } from '../../db/schema.js'
 import type { ParentVm } from '../../vcenter/gateway.js'
 import type { SnapshotNode } from '../../domain/snapshots.js'
-import type { SnapshotUsage } from '../../services/parent-service.js'
+import type { SnapshotAction, SnapshotUsage } from '../../services/parent-service.js'
 import {
   getPreparationSchema,
   listPreparationsSchema,
@@ -90,22 +91,22 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/parents/:name/snapshots/:snapshot',
     { schema: removeSnapshotSchema, onRequest: app.requireScope('deployments:write') },
-    async (request) => {
-      const done = await app.parents.snapshotAction(request.params.name, request.params.snapshot, 'remove')
-      request.log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, 'snapshot removed')
-      return { action: 'removed', snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
-    },
+    async (request) => snapshotAction(request.params, request.log, 'remove'),
   )
 
   app.post(
     '/parents/:name/snapshots/:snapshot/revert',
     { schema: revertSnapshotSchema, onRequest: app.requireScope('deployments:write') },
-    async (request) => {
-      const done = await app.parents.snapshotAction(request.params.name, request.params.snapshot, 'revert')
-      request.log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, 'parent reverted to snapshot')
-      return { action: 'reverted', snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
-    },
+    async (request) => snapshotAction(request.params, request.log, 'revert'),
   )
+
+  /** Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what was done. */
+  async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction) {
+    const done = await app.parents.snapshotAction(params.name, params.snapshot, action)
+    const outcome = action === 'remove' ? 'removed' : 'reverted'
+    log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, `snapshot ${outcome}`)
+    return { action: outcome, snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
+  }
 }
 
 export default parentRoutes
