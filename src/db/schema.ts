@@ -128,6 +128,10 @@ export const clones = pgTable(
     // A clone is replaced by at most one clone that has not failed.
     uniqueIndex('clones_replaces_idx').on(t.replacesCloneId).where(sql`status <> 'failed'`),
     index('clones_destroy_deployment_idx').on(t.destroyDeploymentId),
+    // Every plan counts the clones still to come on its datastore; the table keeps every clone ever made.
+    index('clones_not_yet_powered_on_idx')
+      .on(t.datastoreMoref)
+      .where(sql`status IN ('waiting', 'pending', 'cloning', 'customizing', 'powering_on')`),
     index('clones_deployment_idx').on(t.deploymentId),
     index('clones_name_idx').on(t.name),
   ],

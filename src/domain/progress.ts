@@ -32,6 +32,9 @@ export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number]
 export const DESTROY_KINDS: readonly DeploymentKind[] = ['scale-down', 'strip']
 export const REBUILD_KINDS: readonly DeploymentKind[] = ['refresh', 'recompose']
 
+/** Statuses of clones accepted whose VM is not running yet: their space on the datastore is still to come. */
+export const NOT_YET_POWERED_ON_STATUSES = ['waiting', 'pending', 'cloning', 'customizing', 'powering_on'] as const
+
 /** Statuses of clones that hold their name and number (and count in a pool). */
 export const NOT_LIVE_STATUSES = ['failed', 'destroyed', 'waiting'] as const
 

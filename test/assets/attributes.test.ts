@@ -13,7 +13,7 @@ import { freePort } from '../../src/db/embedded.js'
 import { Keyring, generateKey } from '../../src/domain/secrets.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../src/vcenter/gateway.js'
 import { VimClient, decodeCustomFieldValues, type MoRef } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
 const SECRETS_KEY = generateKey()
@@ -24,7 +24,7 @@ let deploymentId: string
 
 t.before(async () => {
   service = await startTestService({ env: { SECRETS_KEY } })
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',

@@ -12,7 +12,7 @@ import { freePort } from '../../src/db/embedded.js'
 import { generateKey } from '../../src/domain/secrets.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../src/vcenter/gateway.js'
 import { VimClient, decodeCustomFieldValues } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 import { codes, gql, queryCounter } from './fixtures/helpers.js'
 
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
@@ -29,7 +29,7 @@ let countQueries: ReturnType<typeof queryCounter>
 t.before(async () => {
   service = await startTestService({ env: { SECRETS_KEY } })
   countQueries = queryCounter(service)
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
   const res = await gql(
     service,
     `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id } } }`,

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config/config.js'
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../sim/launcher.js'
+import { VimClient } from '../../src/vim25/index.js'
 import { startTestDatabase, type TestDatabase } from './database.js'
 
 export interface TestService {
@@ -94,4 +95,9 @@ export function setDatastoreCapacity(sim: RunningSimulator, capacityGB: number):
     req.on('error', reject)
     req.end()
   })
+}
+
+/** A vim25 client of the test's own, logged in to the simulator: to look at vCenter, or change it behind the service's back. */
+export function connectToSimulator(sim: RunningSimulator): Promise<VimClient> {
+  return VimClient.connect({ url: sim.url, username: sim.username, password: sim.password, insecure: true })
 }

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { VimClient, decodeCustomFieldValues, type MoRef } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
 
@@ -14,7 +14,7 @@ let vc: VimClient
 
 t.before(async () => {
   service = await startTestService()
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
 })
 t.teardown(async () => {
   await vc?.close()

@@ -8,14 +8,14 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { VimClient, type MoRef, type VirtualMachineCloneSpec } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 let api: TestService
 let vc: VimClient
 
 t.before(async () => {
   api = await startTestService({ runWorkers: false })
-  vc = await VimClient.connect({ url: api.sim.url, username: api.sim.username, password: api.sim.password, insecure: true })
+  vc = await connectToSimulator(api.sim)
 })
 t.teardown(async () => {
   await vc?.close()

@@ -16,7 +16,7 @@ import { QUEUES, type DestroyCloneData } from '../../src/jobs/queue.js'
 import { JobReaper } from '../../src/jobs/reaper.js'
 import { PoolRepairer, RECONCILE_POOL_QUEUE, type ReconcilePoolData } from '../../src/jobs/reconcile-pool.js'
 import { VimClient } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const PARENT = 'Tmpl Capture 1.0'
 const PACKAGING = 'Tmpl Packaging 1.0'
@@ -32,7 +32,7 @@ t.before(async () => {
   service = await startTestService({
     simulator: { delays: { CloneVM_Task: 100, PowerOffVM_Task: 50, Destroy_Task: 100, CreateSnapshot_Task: 200 } },
   })
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
   listener = new PgListener(service.db.url)
   limiter = new OperationLimiter(service.db.url, 4, listener)
   await limiter.start()

@@ -8,7 +8,7 @@
 import t from 'tap'
 import { ParentPreparer } from '../../src/jobs/prepare-parent.js'
 import { VimClient, moRef, type MoRef, type VirtualMachineCloneSpec } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const CAPTURE = 'Tmpl Capture 1.0'
 const PACKAGING = 'Tmpl Packaging 1.0'
@@ -19,7 +19,7 @@ let vc: VimClient
 
 t.before(async () => {
   service = await startTestService()
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
 })
 t.teardown(async () => {
   await vc?.close()

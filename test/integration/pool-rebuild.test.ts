@@ -14,7 +14,7 @@ import { QUEUES } from '../../src/jobs/queue.js'
 import { JobReaper } from '../../src/jobs/reaper.js'
 import type { VcenterGateway } from '../../src/vcenter/gateway.js'
 import { VimClient, type MoRef } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const PARENT = 'Tmpl Capture 1.0'
 
@@ -24,7 +24,7 @@ let vc: VimClient
 t.before(async () => {
   // Delays like a real vCenter's, shortened: enough for operations of several clones to overlap.
   service = await startTestService({ simulator: { delays: { CloneVM_Task: 300, PowerOffVM_Task: 50, Destroy_Task: 100 } } })
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
 })
 t.teardown(async () => {
   await vc?.close()

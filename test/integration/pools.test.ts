@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { VimClient, type MoRef, type VirtualMachineCloneSpec } from '../../src/vim25/index.js'
-import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
+import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../helpers/service.js'
 
 const PARENT = 'Tmpl Capture 1.0'
 
@@ -14,7 +14,7 @@ let vc: VimClient
 
 t.before(async () => {
   service = await startTestService()
-  vc = await VimClient.connect({ url: service.sim.url, username: service.sim.username, password: service.sim.password, insecure: true })
+  vc = await connectToSimulator(service.sim)
 })
 t.teardown(async () => {
   await vc?.close()

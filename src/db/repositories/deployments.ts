@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, inArray, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm'
 import type { DeploymentPlan } from '../../domain/plan.js'
-import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
+import { DESTROY_KINDS, NOT_LIVE_STATUSES, NOT_YET_POWERED_ON_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import type { AttributeStore } from '../../assets/attribute-store.js'
 import type { AttributeValue } from '../../domain/attributes.js'
@@ -224,7 +224,7 @@ export class DeploymentRepository {
     const [row] = await this.db
       .select({ n: sql<number>`count(*)::int` })
       .from(clones)
-      .where(and(eq(clones.datastoreMoref, datastoreMoref), inArray(clones.status, ['waiting', 'pending', 'cloning', 'customizing', 'powering_on'])))
+      .where(and(eq(clones.datastoreMoref, datastoreMoref), inArray(clones.status, [...NOT_YET_POWERED_ON_STATUSES])))
     return row?.n ?? 0
   }
 

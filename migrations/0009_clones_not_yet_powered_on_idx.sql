@@ -1,0 +1,1 @@
+CREATE INDEX "clones_not_yet_powered_on_idx" ON "clones" USING btree ("datastore_moref") WHERE status IN ('waiting', 'pending', 'cloning', 'customizing', 'powering_on');
