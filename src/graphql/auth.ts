@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { GraphQLFieldResolver } from 'graphql'
 import { Forbidden, InternalError, Unauthorized, isServiceError } from '../errors.js'
-import { hasScope, type Principal, type Scope } from '../plugins/external/jwt.js'
+import { hasScope, type Principal, type Scope } from '../http/auth-plugin.js'
 import type { GraphqlContext } from './context.js'
 import { refusal, toGraphqlError } from './errors.js'
 

@@ -4,7 +4,7 @@
  * app.deployments, app.vcenter...) and, over HTTP, `reply`.
  */
 import type { FastifyInstance } from 'fastify'
-import type { Principal } from '../plugins/external/jwt.js'
+import type { Principal } from '../http/auth-plugin.js'
 import type { Loaders } from './loaders.js'
 
 export interface GraphqlContext {

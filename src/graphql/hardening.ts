@@ -36,7 +36,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql'
 import { MAX_POOL_SIZE } from '../domain/pool.js'
-import { MAX_CLONES_PER_DEPLOYMENT } from '../schemas/deployments.js'
+import { MAX_CLONES_PER_DEPLOYMENT } from '../modules/deployments/deployments-schemas.js'
 import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'

@@ -8,8 +8,8 @@ import type { Static, TSchema } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormats from 'ajv-formats'
 import { ValidationFailed } from '../errors.js'
-import { CreateDeploymentBody } from '../schemas/deployments.js'
-import { ChangePoolBody, CreatePoolBody, RecomposePoolBody, RefreshPoolBody } from '../schemas/pools.js'
+import { CreateDeploymentBody } from '../modules/deployments/deployments-schemas.js'
+import { ChangePoolBody, CreatePoolBody, RecomposePoolBody, RefreshPoolBody } from '../modules/pools/pools-schemas.js'
 
 const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
 addFormats.default(ajv)

@@ -11,12 +11,12 @@
  * opened only for a caller with secrets:read, and each such reveal is recorded (one insert a batch).
  */
 import DataLoader from 'dataloader'
-import type { Attribute, AttributeStore, HistoryEntry } from '../assets/attribute-store.js'
+import type { Attribute, AttributeStore, HistoryEntry } from '../db/repositories/attributes.js'
 import type { Db } from '../db/database.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../db/schema.js'
 import type { CloneStatus } from '../domain/progress.js'
-import { hasScope, type Principal } from '../plugins/external/jwt.js'
-import * as queries from './queries.js'
+import { hasScope, type Principal } from '../http/auth-plugin.js'
+import * as queries from '../db/repositories/read-models.js'
 
 /** A pool's latest deployments shown with it, as GET /v1/pools/{name} shows them. */
 export const POOL_DEPLOYMENTS_SHOWN = 10

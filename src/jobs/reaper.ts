@@ -9,12 +9,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type PgBoss from 'pg-boss'
-import { destroyOwnerLockId } from './destroy-clone.js'
+import { destroyOwnerLockId } from '../modules/pools/destroy-clone-job.js'
 import { ownerLockId } from './operation-limiter.js'
 import { isLockFree } from './ownership.js'
-import { PREPARE_PARENT_QUEUE, prepareOwnerLockId } from './prepare-parent.js'
+import { PREPARE_PARENT_QUEUE, prepareOwnerLockId } from '../modules/parents/prepare-parent-job.js'
 import { QUEUES } from './queue.js'
-import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from './reconcile-pool.js'
+import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from '../modules/pools/reconcile-pool-job.js'
 
 /** A queue the reaper sweeps, and the lock its job takes, from the job's data. */
 export interface ReapedQueue {

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
-import { codes, gql, invalidAuthorizations } from './fixtures/helpers.js'
+import { codes, gql, invalidAuthorizations } from '../helpers/graphql.js'
 
 let service: TestService
 /** Deployments made in before(): Capture01-03 by alice, Packaging01-02 by bob. */

@@ -7,9 +7,9 @@
 import t from 'tap'
 import { buildSchema, parse, specifiedRules, validate } from 'graphql'
 import { LIMITS, aliasLimit, costLimit, depthLimit, hardeningRules } from '../../src/graphql/hardening.js'
-import { typeDefs } from '../../src/graphql/schema.js'
+import { typeDefs } from '../../src/modules/graphql-schema.js'
 import { startTestService, type TestService } from '../helpers/service.js'
-import { codes, gql } from './fixtures/helpers.js'
+import { codes, gql } from '../helpers/graphql.js'
 
 const schema = buildSchema(typeDefs)
 const check = (query: string, rules = hardeningRules({ introspection: true })) =>

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
-import { gql, queryCounter } from './fixtures/helpers.js'
+import { gql, queryCounter } from '../helpers/graphql.js'
 
 let service: TestService
 /** Counts the queries made on behalf of a request, not the workers' polling meanwhile. */

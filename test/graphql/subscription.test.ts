@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { LISTENER_APPLICATION_NAME } from '../../src/graphql/progress/pg-listener.js'
 import { startTestService, type TestService } from '../helpers/service.js'
-import { gql, invalidAuthorizations, listen, WsClient, type WsMessage } from './fixtures/helpers.js'
+import { gql, invalidAuthorizations, listen, WsClient, type WsMessage } from '../helpers/graphql.js'
 
 let api: TestService
 let url: string

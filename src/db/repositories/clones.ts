@@ -4,7 +4,7 @@
  * from the attribute store (src/assets), which opens or redacts secrets.
  */
 import { and, asc, desc, eq, like, notInArray } from 'drizzle-orm'
-import type { Attribute, AttributeStore } from '../../assets/attribute-store.js'
+import type { Attribute, AttributeStore } from './attributes.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Db } from '../database.js'

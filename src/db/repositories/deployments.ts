@@ -7,7 +7,7 @@ import { and, asc, desc, eq, inArray, isNotNull, isNull, notInArray, or, sql } f
 import type { DeploymentPlan } from '../../domain/plan.js'
 import { DESTROY_KINDS, NOT_LIVE_STATUSES, NOT_YET_POWERED_ON_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
-import type { AttributeStore } from '../../assets/attribute-store.js'
+import type { AttributeStore } from './attributes.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { Database, Db } from '../database.js'
 import {

@@ -1,0 +1,41 @@
+/**
+ * Clones' attributes: PATCH sets them in vCenter and in the records together (AttributeService), GET
+ * history shows every change (by whom: a user, a deployment, vCenter), reveal and disappearance.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { Caller } from './attribute-service.js'
+import { hasScope } from '../../http/auth-plugin.js'
+import { historySchema, setAttributesSchema } from './attribute-schemas.js'
+import { presentClone } from '../presenters.js'
+
+const callerOf = (request: FastifyRequest): Caller => ({
+  sub: request.principal!.sub,
+  canReadSecrets: hasScope(request.principal, 'secrets:read'),
+})
+
+const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.patch(
+    '/clones/:name/attributes',
+    { schema: setAttributesSchema, onRequest: app.requireScope('deployments:write') },
+    async (request) => {
+      const caller = callerOf(request)
+      const values = Object.entries(request.body.attributes).map(([name, value]) => ({ name, value }))
+      const changes = await app.assets.attributes.setAttributes(request.params.name, values, caller)
+      // Names only: values (secrets among them) never reach the log.
+      request.log.info({ clone: request.params.name, changed: changes.map((c) => c.name) }, 'attributes set')
+      const record = await app.assets.attributes.getClone(request.params.name, caller)
+      return { changed: changes.map((c) => c.name), clone: presentClone(record, caller.canReadSecrets) }
+    },
+  )
+
+  app.get('/clones/:name/history', { schema: historySchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    const { record, entries } = await app.assets.attributes.history(request.params.name, callerOf(request))
+    return {
+      clone: record.clone.name,
+      entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })),
+    }
+  })
+}
+
+export default attributeRoutes

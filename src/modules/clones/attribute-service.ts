@@ -1,0 +1,200 @@
+/**
+ * What the API (REST now, GraphQL next) does with clones' attributes: read clones for a caller
+ * (secrets revealed only with secrets:read, and every reveal recorded), set attributes in vCenter and
+ * PostgreSQL together, read a clone's history, and find clones by an attribute's value.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { CloneRecord, CloneRepository } from '../../db/repositories/clones.js'
+import type { AttributeValue } from '../../domain/attributes.js'
+import {
+  CloneGone,
+  CloneNotFound,
+  CloneNotReady,
+  ValidationFailed,
+  VcenterRefused,
+  VcenterUnavailable,
+  isServiceError,
+} from '../../errors.js'
+import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
+import { findInvalidXmlChar } from '../../vim25/index.js'
+import { AttributeFilterError, parseAttributeFilter } from './attribute-filter.js'
+import { lockClones, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
+
+/** Who reads or writes: the token's subject, and whether it holds secrets:read. */
+export interface Caller {
+  sub: string
+  canReadSecrets: boolean
+}
+
+export const MAX_NAME_LENGTH = 255
+export const MAX_VALUE_LENGTH = 4096
+
+export class AttributeService {
+  constructor(
+    readonly store: AttributeStore,
+    private readonly clones: CloneRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  /** The clone holding `name`, as `caller` may see it; throws CLONE_NOT_FOUND. */
+  async getClone(name: string, caller: Caller): Promise<CloneRecord> {
+    const record = await this.clones.findByName(name, { revealSecrets: caller.canReadSecrets })
+    if (!record) throw new CloneNotFound({ name }, name)
+    await this.recordRevealed(caller, [record])
+    return record
+  }
+
+  /**
+   * Clones by prefix and attribute filters (`name:value` texts, see attribute-filter.ts; all must
+   * match). Throws VALIDATION_FAILED for a malformed filter or one on a secret attribute.
+   */
+  async listClones(filter: { prefix?: string; attributes?: readonly string[]; limit: number }, caller: Caller): Promise<CloneRecord[]> {
+    const attributes = (filter.attributes ?? []).map((text) => this.parseFilter(text))
+    const records = await this.clones.list(
+      { prefix: filter.prefix, attributes, limit: filter.limit },
+      { revealSecrets: caller.canReadSecrets },
+    )
+    await this.recordRevealed(caller, records)
+    return records
+  }
+
+  /** Find clones by attribute values (for GraphQL): `[{ name, value }]`, all must match. */
+  async findClonesByAttributes(filters: readonly AttributeValue[], caller: Caller, limit = 500): Promise<CloneRecord[]> {
+    for (const f of filters) this.refuseSecretFilter(f.name)
+    const records = await this.clones.list({ attributes: [...filters], limit }, { revealSecrets: caller.canReadSecrets })
+    await this.recordRevealed(caller, records)
+    return records
+  }
+
+  /** A clone's attribute history, oldest first; secret values "***" unless the caller may read them. */
+  async history(name: string, caller: Caller): Promise<{ record: CloneRecord; entries: HistoryEntry[] }> {
+    const record = await this.clones.findByName(name)
+    if (!record) throw new CloneNotFound({ name }, name)
+    const entries = await this.store.history(record.clone.id, { reveal: caller.canReadSecrets })
+    if (caller.canReadSecrets) {
+      const revealed = entries.filter((e) => e.secret && e.name !== null && (e.oldValue !== null || e.newValue !== null))
+      if (revealed.length) await this.store.recordReveals(caller.sub, [{ cloneId: record.clone.id, names: revealed.map((e) => e.name!) }])
+    }
+    return { record, entries }
+  }
+
+  // ---- writes -------------------------------------------------------------------------------
+
+  /**
+   * Sets a clone's attributes in vCenter (SetField, creating missing field definitions) and in
+   * PostgreSQL, together or not at all:
+   *
+   *   1. a transaction is opened and the clone's row locked (other writers of it wait: the PATCH of
+   *      another user, the sync job);
+   *   2. vCenter's current values are read (to restore them), then the changed values written;
+   *   3. the values and their history entries are written in the transaction, which commits.
+   *
+   * vCenter has no transactions, so "neither" is reached by compensation: if writing to vCenter fails
+   * part-way, or PostgreSQL fails afterwards (its write, or the commit), the values vCenter had are
+   * written back before the error is answered, and the transaction is rolled back. A value vCenter
+   * did not have is written back as "" (a custom value cannot be unset). Only if vCenter cannot be
+   * reached for that restore can the two differ: it is logged, and the next sync records vCenter's
+   * values as drift, so that the records say what vCenter holds.
+   *
+   * Returns the changes made to the records (values equal to the current ones are not changes).
+   */
+  async setAttributes(name: string, values: readonly AttributeValue[], caller: Caller): Promise<AttributeChange[]> {
+    const checked = checkValues(values)
+    const found = await this.clones.findByName(name)
+    if (!found) throw new CloneNotFound({ name }, name)
+    const { clone } = found
+    if (clone.status !== 'ready' || !clone.moref) {
+      throw new CloneNotReady({ name, status: clone.status }, name, clone.status === 'failed' ? 'failed' : `still being made (${clone.status})`)
+    }
+    const moref = clone.moref
+
+    let touched: AttributeValue[] = []
+    let before = new Map<string, string>()
+    try {
+      return await this.store.transaction(async (tx) => {
+        await lockClones(tx, [clone.id])
+        const state = await this.vcenter.readVmState(moref)
+        if (!state) throw new CloneGone({ name, moref }, name)
+        before = state.attributes
+        const toWrite = checked.filter((v) => (before.get(v.name) ?? '') !== v.value || !before.has(v.name))
+        touched = toWrite
+        await this.vcenter.setAttributes(moref, toWrite)
+        return this.store.write(tx, clone.id, checked, { source: 'user', actor: caller.sub })
+      })
+    } catch (err) {
+      if (touched.length) await this.restore(name, moref, touched, before)
+      throw toServiceError(err)
+    }
+  }
+
+  // ---- plumbing -----------------------------------------------------------------------------
+
+  /** Writes back vCenter's earlier values of these attributes; logs (names only) when it cannot. */
+  private async restore(name: string, moref: string, touched: AttributeValue[], before: Map<string, string>): Promise<void> {
+    try {
+      await this.vcenter.setAttributes(
+        moref,
+        touched.map((v) => ({ name: v.name, value: before.get(v.name) ?? '' })),
+      )
+      this.log.warn({ clone: name, attributes: touched.map((v) => v.name) }, 'attribute change failed; vCenter values restored')
+    } catch (err) {
+      this.log.error(
+        { clone: name, attributes: touched.map((v) => v.name), err: String(err) },
+        'attribute change failed and vCenter could not be restored; the next sync records its values',
+      )
+    }
+  }
+
+  private async recordRevealed(caller: Caller, records: readonly CloneRecord[]): Promise<void> {
+    if (!caller.canReadSecrets) return
+    const reveals = records
+      .map((r) => ({ cloneId: r.clone.id, names: r.attributes.filter((a) => a.secret).map((a) => a.name) }))
+      .filter((r) => r.names.length > 0)
+    if (reveals.length) await this.store.recordReveals(caller.sub, reveals)
+  }
+
+  private parseFilter(text: string): AttributeValue {
+    let filter: AttributeValue
+    try {
+      filter = parseAttributeFilter(text)
+    } catch (err) {
+      if (err instanceof AttributeFilterError) throw new ValidationFailed({ field: 'attribute' }, err.message)
+      throw err
+    }
+    this.refuseSecretFilter(filter.name)
+    return filter
+  }
+
+  private refuseSecretFilter(name: string): void {
+    if (this.store.isSecret(name)) {
+      throw new ValidationFailed({ field: 'attribute', name }, `"${name}" is a secret attribute: its values are encrypted and cannot be searched`)
+    }
+  }
+}
+
+/** Names and values vCenter can take: 400 with the attribute's name (never its value) otherwise. */
+export function checkValues(values: readonly AttributeValue[]): AttributeValue[] {
+  if (values.length === 0) throw new ValidationFailed({ field: 'attributes' }, 'give at least one attribute to set')
+  for (const { name, value } of values) {
+    if (name.trim() === '') throw new ValidationFailed({ field: 'attributes' }, 'an attribute name is empty')
+    if (name.length > MAX_NAME_LENGTH) {
+      throw new ValidationFailed({ field: 'attributes', name }, `the attribute name "${name.slice(0, 40)}..." is longer than ${MAX_NAME_LENGTH} characters`)
+    }
+    if (findInvalidXmlChar(name) >= 0) throw new ValidationFailed({ field: 'attributes', name }, `the attribute name "${name}" contains a control character`)
+    if (value.length > MAX_VALUE_LENGTH) {
+      throw new ValidationFailed({ field: 'attributes', name }, `the value of "${name}" is longer than ${MAX_VALUE_LENGTH} characters`)
+    }
+    if (findInvalidXmlChar(value) >= 0) throw new ValidationFailed({ field: 'attributes', name }, `the value of "${name}" contains a control character vCenter cannot store`)
+  }
+  return [...values]
+}
+
+function toServiceError(err: unknown): unknown {
+  if (isServiceError(err)) return err
+  if (err instanceof VcenterUnreachable) return new VcenterUnavailable({ reason: err.message }, err.message)
+  if (err instanceof TaskFailed) return new VcenterRefused({ faultType: err.faultType }, err.message)
+  return err
+}

@@ -1,0 +1,48 @@
+import { Type } from '@fastify/type-provider-typebox'
+import { Attribute, ErrorResponse, Nullable, RecordedError, authErrors } from '../../http/common-schemas.js'
+import { Provenance } from './provenance-schemas.js'
+
+export const Clone = Type.Object({
+  name: Type.String(),
+  moref: Nullable(Type.String()),
+  instanceUuid: Type.String(),
+  status: Type.String(),
+  host: Nullable(Type.String()),
+  reportedHost: Nullable(Type.String()),
+  deploymentId: Type.String(),
+  requester: Type.String(),
+  ticket: Nullable(Type.String()),
+  parent: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  createdAt: Type.String({ format: 'date-time' }),
+  readyAt: Nullable(Type.String({ format: 'date-time' })),
+  error: Nullable(RecordedError),
+  attributes: Type.Array(Attribute),
+  provenance: Provenance,
+})
+
+export const getCloneSchema = {
+  summary: "A clone's provenance and custom attributes",
+  tags: ['clones'],
+  params: Type.Object({ name: Type.String() }),
+  response: { 200: Clone, ...authErrors, 404: ErrorResponse },
+}
+
+export const listClonesSchema = {
+  summary: 'Clones made by the service',
+  tags: ['clones'],
+  querystring: Type.Object(
+    {
+      prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+      attribute: Type.Optional(
+        Type.Array(Type.String({ minLength: 2, maxLength: 4400 }), {
+          maxItems: 10,
+          description: 'name:value (repeatable, all must match); a colon inside the name is written \\:',
+        }),
+      ),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
+    },
+    { additionalProperties: false },
+  ),
+  response: { 200: Type.Object({ clones: Type.Array(Clone) }), 400: ErrorResponse, ...authErrors },
+}

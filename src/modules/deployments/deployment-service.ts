@@ -1,0 +1,125 @@
+/**
+ * Accepting a deployment: check everything with read-only calls, then record it and its jobs in one
+ * transaction. A refused request changes nothing in vCenter or in the database.
+ */
+import type PgBoss from 'pg-boss'
+import { ReplacedClonesChanged, type DeploymentRepository, type DeploymentWithClones } from '../../db/repositories/deployments.js'
+import type { CloneRow } from '../../db/schema.js'
+import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, VcenterUnavailable } from '../../errors.js'
+import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
+import { chooseSnapshot } from '../../domain/rebuild.js'
+import { checkDatastoreSpace } from '../../domain/space.js'
+import { enqueueProvisioning } from '../../jobs/queue.js'
+import { VcenterUnreachable, type PlanInventory, type VcenterGateway } from '../../vcenter/gateway.js'
+
+export class DeploymentService {
+  constructor(
+    private readonly repository: DeploymentRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly boss: PgBoss,
+  ) {}
+
+  /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
+  async plan(request: DeploymentRequest): Promise<DeploymentPlan> {
+    const normalized = normalizeRequest(request)
+    const inventory = await unavailableIfUnreachable(
+      this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
+    )
+    const parent = parentOf(inventory, normalized.parent)
+    const [ownNames, parentClonesByHost, pendingClones] = await Promise.all([
+      this.repository.namesInUse(normalized.names),
+      this.repository.parentClonesByHost(parent.moref),
+      inventory.space ? this.repository.clonesNotYetPoweredOn(inventory.space.datastore.moref) : 0,
+    ])
+    const plan = buildPlan(normalized, {
+      parent: withChosenSnapshot(parent, request),
+      customizationSpecExists: inventory.customizationSpecExists,
+      takenNames: [...inventory.existingNames, ...ownNames],
+      hosts: inventory.hosts,
+      parentClonesByHost,
+    })
+    // 422 INSUFFICIENT_SPACE when the clones would not fit (src/domain/space.ts), after every other check.
+    if (inventory.space) {
+      checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB, pendingClones })
+    }
+    return plan
+  }
+
+  async create(request: DeploymentRequest, requester: string, poolName?: string, kind?: 'deploy' | 'reconcile'): Promise<DeploymentWithClones> {
+    const plan = await this.plan(request)
+    try {
+      return await this.repository.create({ plan, requester, ticket: request.ticket, poolName, kind }, (sql, cloneIds) =>
+        enqueueProvisioning(this.boss, cloneIds, sql),
+      )
+    } catch (err) {
+      // Another deployment took some of these names between our check and our insert.
+      if ((err as { code?: string; constraint?: string }).constraint === 'clones_live_name_idx') {
+        const taken = await this.repository.namesInUse(plan.names)
+        throw new NameConflict({ names: taken }, taken.join(', '))
+      }
+      throw err
+    }
+  }
+
+  /**
+   * A pool's rebuild (refresh, recompose): the same checks as a deployment's (parent, snapshot,
+   * customization spec, hosts) for clones that keep the names and numbers of those they replace
+   * (which are the service's own VMs, so their names are not conflicts), then the deployment, its
+   * `waiting` clones and their jobs in one transaction. `request.maxConcurrent` is the rebuild's
+   * maxUnavailable. No space check: each replacement frees its old VM's space before it takes its own.
+   */
+  async rebuild(
+    input: { kind: 'refresh' | 'recompose'; poolName: string; request: Omit<DeploymentRequest, 'startNumber' | 'count'>; replacing: CloneRow[] },
+    requester: string,
+  ): Promise<DeploymentWithClones> {
+    const { request, replacing } = input
+    const names = replacing.map((c) => c.name)
+    const normalized = {
+      ...normalizeRequest({ ...request, startNumber: replacing[0]?.number ?? 0, count: 0 }),
+      count: replacing.length,
+      names,
+    }
+    const inventory = await unavailableIfUnreachable(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
+    const parent = parentOf(inventory, normalized.parent)
+    const plan = buildPlan(normalized, {
+      parent: withChosenSnapshot(parent, request),
+      customizationSpecExists: inventory.customizationSpecExists,
+      takenNames: [],
+      hosts: inventory.hosts,
+      parentClonesByHost: await this.repository.parentClonesByHost(parent.moref),
+    })
+    try {
+      return await this.repository.create({ plan, requester, poolName: input.poolName, kind: input.kind, replacing }, (sql, cloneIds) =>
+        enqueueProvisioning(this.boss, cloneIds, sql),
+      )
+    } catch (err) {
+      // A clone to replace changed meanwhile (another operation got there first).
+      const constraint = (err as { constraint?: string }).constraint
+      if (err instanceof ReplacedClonesChanged || constraint === 'clones_replaces_idx' || constraint === 'clones_live_name_idx') {
+        throw new PoolBusy({ pool: input.poolName }, input.poolName)
+      }
+      throw err
+    }
+  }
+}
+
+/** The parent the inventory found: 404 PARENT_NOT_FOUND without one, 409 PARENT_AMBIGUOUS with several. */
+function parentOf(inventory: PlanInventory, name: string): ParentFacts {
+  if (inventory.ambiguousParent) throw new ParentAmbiguous({ parent: name, morefs: inventory.ambiguousParent }, name)
+  if (!inventory.parent) throw new ParentNotFound({ parent: name }, name)
+  return inventory.parent
+}
+
+/** The parent with the snapshot the request names (by moref or name) as the one to clone from. */
+function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName'>): ParentFacts {
+  if (!request.snapshotMoref && request.snapshotName === undefined) return parent
+  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name: request.snapshotName }) }
+}
+
+/** A read-only check that cannot reach vCenter answers 503 VCENTER_UNAVAILABLE. */
+function unavailableIfUnreachable<T>(read: Promise<T>): Promise<T> {
+  return read.catch((err: unknown) => {
+    if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+    throw err
+  })
+}

@@ -1,0 +1,267 @@
+/** Deployments: reading them (one, or a filtered page) and deployLinkedClones, as POST /v1/deployments. */
+import type { DeploymentRow } from '../../db/schema.js'
+import { DeploymentNotFound } from '../../errors.js'
+import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
+import { presentPlan } from '../presenters.js'
+import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
+import type { GraphqlContext } from '../../graphql/context.js'
+import { deploymentRequest } from '../../graphql/input.js'
+import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../../db/repositories/read-models.js'
+import type { ProgressCounts } from '../../graphql/progress/tracker.js'
+import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from '../../graphql/common.js'
+
+export const typeDefs = /* GraphQL */ `
+  """
+  What a deployment does: DEPLOY makes clones; SCALE_DOWN and STRIP destroy a pool's clones; REFRESH and
+  RECOMPOSE rebuild them (from the pool's snapshot, or a new one); RECONCILE repairs a pool's drift.
+  """
+  enum DeploymentKind {
+    ${DEPLOYMENT_KINDS.map(toEnum).join('\n    ')}
+  }
+
+  type Deployment {
+    id: ID!
+    kind: DeploymentKind!
+    "The pool this deployment changed; null for a deployment of its own."
+    pool: String
+    status: DeploymentStatus!
+    parent: ParentRef!
+    snapshot: SnapshotRef!
+    prefix: String!
+    startNumber: Int!
+    count: Int!
+    customizationAttribute: String!
+    customizationSpec: String!
+    "Custom attributes copied from the parent to each clone (Template is set too)."
+    copiedAttributes: [String!]!
+    "The parent's clones go on at most this many hosts."
+    hostLimit: Int!
+    "This deployment's operations at once; null: only the service's limits."
+    maxConcurrent: Int
+    requester: String!
+    ticket: String
+    warnings: [Warning!]!
+    error: RecordedError
+    createdAt: DateTime!
+    startedAt: DateTime
+    finishedAt: DateTime
+    "From start to finish, or to now while running."
+    durationSeconds: Float
+    progress: DeploymentProgress!
+    "In number order: the clones it made, or for SCALE_DOWN and STRIP the clones it destroys."
+    clones: [Clone!]!
+  }
+
+  type DeploymentProgress {
+    total: Int!
+    "Clones that are final: ready or failed."
+    done: Int!
+    failed: Int!
+    byStatus: CloneStatusCounts!
+  }
+
+  type CloneStatusCounts {
+    ${CLONE_STATUSES.map((status) => `${toFieldName(status)}: Int!`).join('\n    ')}
+  }
+
+  ${connectionTypeDefs('Deployment')}
+
+  input DeploymentFilter {
+    status: DeploymentStatus
+    "The parent's name."
+    parent: String
+    "The token's sub that asked for it."
+    requester: String
+  }
+
+  "The fields, limits and defaults of POST /v1/deployments' body."
+  input DeployLinkedClonesInput {
+    "Name of the parent VM"
+    parent: String!
+    "1 to 500"
+    count: Int!
+    startNumber: Int!
+    "Default: the parent name's second word"
+    prefix: String
+    "Custom attributes to copy from the parent; default the seed's ten"
+    attributes: [String!]
+    "The parent's attribute naming the customization spec; default Customisation"
+    customizationAttribute: String
+    "External reference, e.g. RITM0012345"
+    ticket: String
+    "At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32)"
+    hostLimit: Int
+    "This deployment's operations at once, 1 to 640"
+    maxConcurrent: Int
+    "Answer the plan (a DeploymentPlan) and change nothing"
+    dryRun: Boolean
+  }
+
+  "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
+  type DeploymentPlan {
+    "Always true: nothing was deployed."
+    dryRun: Boolean!
+    parent: ParentRef!
+    snapshot: SnapshotRef!
+    customizationSpec: String!
+    copiedAttributes: [String!]!
+    "The clones it would make, in number order, each with the host it would go on."
+    clones: [PlannedClone!]!
+    "The hosts it would use and how many clones each would get."
+    hosts: [PlannedHost!]!
+    hostLimit: Int!
+    checks: [PlanCheck!]!
+    warnings: [Warning!]!
+    estimate: PlanEstimate!
+  }
+
+  type PlannedClone {
+    name: String!
+    "The host's moref."
+    host: String!
+  }
+
+  type PlannedHost {
+    moref: String!
+    name: String!
+    clones: Int!
+  }
+
+  type PlanCheck {
+    check: String!
+    passed: Boolean!
+    detail: String!
+  }
+
+  type PlanEstimate {
+    "Clones at once under the tightest limit."
+    concurrency: Int!
+    waves: Int!
+    seconds: Float!
+    secondsPerClone: Float!
+  }
+
+  "A queued deployment, or with dryRun its plan."
+  union DeployLinkedClonesResult = Deployment | DeploymentPlan
+
+  extend type Query {
+    "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
+    deployment(id: ID!): Deployment
+    "Newest first."
+    deployments(filter: DeploymentFilter, first: Int = 100, after: String): DeploymentConnection!
+  }
+
+  extend type Mutation {
+    """
+    Deploys linked clones of a parent, with the checks and error codes of POST /v1/deployments
+    (PARENT_NOT_FOUND, SNAPSHOT_MISSING, CUSTOMIZATION_SPEC_NOT_FOUND, NAME_CONFLICT, VALIDATION_FAILED,
+    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress. With dryRun, the
+    same checks and the DeploymentPlan; nothing is recorded or changed.
+    """
+    deployLinkedClones(input: DeployLinkedClonesInput!): DeployLinkedClonesResult!
+  }
+`
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export const isUuid = (id: string) => UUID.test(id)
+
+/** The snapshot a deployment's clones were made from. */
+export const snapshotOf = (d: DeploymentRow) => ({ name: d.snapshotName, moref: d.snapshotMoref, createdAt: d.snapshotCreatedAt })
+
+/** Counts per status as the API shows them (REST's progress, in GraphQL's field names). */
+export function presentProgress({ total, done, failed, byStatus }: ProgressCounts) {
+  return {
+    total,
+    done,
+    failed,
+    byStatus: Object.fromEntries(Object.entries(byStatus).map(([status, n]) => [toFieldName(status), n])),
+  }
+}
+
+function progressFromCounts(counts: { status: CloneStatus; n: number }[]): ProgressCounts {
+  const byStatus = countByStatus([])
+  for (const { status, n } of counts) byStatus[status] += n
+  const total = counts.reduce((sum, c) => sum + c.n, 0)
+  const done = counts.filter((c) => isFinalCloneStatus(c.status)).reduce((sum, c) => sum + c.n, 0)
+  return { total, done, failed: byStatus.failed, byStatus }
+}
+
+interface DeploymentsArgs extends PageArgs {
+  filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
+}
+
+/** A dry run's answer, told apart from a Deployment by DeployLinkedClonesResult's resolveType. */
+type PresentedPlan = ReturnType<typeof presentPlan>
+
+export const queries = {
+  async deployment(_: unknown, args: { id: string }, context: GraphqlContext) {
+    const found = isUuid(args.id) ? await context.loaders.deployment.load(args.id.toLowerCase()) : undefined
+    if (!found) throw new DeploymentNotFound({ id: args.id }, args.id)
+    return found
+  },
+
+  async deployments(_: unknown, args: DeploymentsArgs, context: GraphqlContext) {
+    const filter: DeploymentFilter = {
+      status: fromEnum<DeploymentStatus>(args.filter?.status),
+      parent: args.filter?.parent ?? undefined,
+      requester: args.filter?.requester ?? undefined,
+    }
+    const db = context.app.database.db
+    return paginate(args, {
+      keyLength: 2,
+      read: async (limit, after) => {
+        const rows = await listDeployments(db, filter, limit, after)
+        for (const row of rows) context.loaders.deployment.prime(row.id, row)
+        return rows
+      },
+      cursorKey: deploymentCursorKey,
+      count: () => countDeployments(db, filter),
+    })
+  },
+}
+
+export const mutations = {
+  async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
+    const request = deploymentRequest(args.input)
+    if (request.dryRun) {
+      // As POST /v1/deployments with dryRun: the same read-only checks and the same presentation.
+      const { config } = context.app
+      return presentPlan(await context.app.deployments.plan(request), {
+        limits: config.limits,
+        secondsPerClone: config.estimatedSecondsPerClone,
+      })
+    }
+    const created = await context.app.deployments.create(request, context.principal!.sub)
+    context.app.log.info(
+      { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
+      'deployment accepted (graphql)',
+    )
+    context.loaders.deployment.prime(created.deployment.id, created.deployment)
+    context.loaders.clonesOfDeployment.prime(created.deployment.id, created.clones)
+    return created.deployment
+  },
+}
+
+export const resolvers = {
+  DeployLinkedClonesResult: {
+    resolveType: (result: DeploymentRow | PresentedPlan) => ('dryRun' in result ? 'DeploymentPlan' : 'Deployment'),
+  },
+  DeploymentPlan: {
+    copiedAttributes: (p: PresentedPlan) => p.attributes,
+  },
+  DeploymentConnection: connectionResolvers,
+  Deployment: {
+    kind: (d: DeploymentRow) => toEnum(d.kind),
+    pool: (d: DeploymentRow) => d.poolName,
+    status: (d: DeploymentRow) => toEnum(d.status),
+    parent: (d: DeploymentRow) => ({ name: d.parentName, moref: d.parentMoref }),
+    snapshot: snapshotOf,
+    copiedAttributes: (d: DeploymentRow) => d.copiedAttributes,
+    error: (d: DeploymentRow) => d.error ?? null,
+    durationSeconds: (d: DeploymentRow) => durationSeconds(d.startedAt, d.finishedAt),
+    progress: async (d: DeploymentRow, _: unknown, context: GraphqlContext) =>
+      presentProgress(progressFromCounts(await context.loaders.statusCounts.load(d.id))),
+    clones: (d: DeploymentRow, _: unknown, context: GraphqlContext) => context.loaders.clonesOfDeployment.load(d.id),
+  },
+}

@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { DeploymentNotFound } from '../../errors.js'
+import { createDeploymentSchema, getDeploymentSchema } from './deployments-schemas.js'
+import { presentDeployment, presentPlan, type EstimateBasis } from '../presenters.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
+
+  app.post(
+    '/deployments',
+    { schema: createDeploymentSchema, onRequest: app.requireScope('deployments:write') },
+    async (request, reply) => {
+      if (request.body.dryRun) {
+        return reply.code(200).send(presentPlan(await app.deployments.plan(request.body), basis))
+      }
+      const created = await app.deployments.create(request.body, request.principal!.sub)
+      request.log.info(
+        { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
+        'deployment accepted',
+      )
+      return reply
+        .code(202)
+        .header('Location', `/v1/deployments/${created.deployment.id}`)
+        .send(presentDeployment(created, basis))
+    },
+  )
+
+  app.get(
+    '/deployments/:id',
+    { schema: getDeploymentSchema, onRequest: app.requireScope('deployments:read') },
+    async (request) => {
+      const { id } = request.params
+      const found = UUID.test(id) ? await app.repositories.deployments.get(id) : undefined
+      if (!found) throw new DeploymentNotFound({ id }, id)
+      return presentDeployment(found, basis)
+    },
+  )
+}
+
+export default deploymentRoutes

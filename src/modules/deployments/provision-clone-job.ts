@@ -1,0 +1,331 @@
+/**
+ * One clone's provisioning, as the seed's script does it: CloneVM_Task from the parent's snapshot as
+ * a linked clone, CustomizeVM_Task, PowerOnVM_Task, then the custom attributes. Each step is recorded
+ * as it happens (with its vCenter task), and a resumed job settles what an earlier attempt did by
+ * asking vCenter before doing anything again: the clone is looked up by the instance UUID chosen
+ * before cloning, and a powered-on or already-customized VM is not customized twice.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Limits } from '../../config/config.js'
+import type { DeploymentRepository } from '../../db/repositories/deployments.js'
+import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
+import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
+import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
+import { cloneOperationScopes, type Lease, type LimitScope } from '../../jobs/operation-limiter.js'
+
+/** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
+export interface Limiter {
+  /** Undefined when another worker owns the clone. */
+  acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined>
+}
+
+/** How long a job waits for an unreachable vCenter before handing itself back to the queue. */
+const MAX_PAUSE_MS = 30 * 60_000
+
+export interface Attempt {
+  /** 0 for the first attempt of the job. */
+  attempt: number
+  /** True when pg-boss will not retry this job again. */
+  lastAttempt: boolean
+}
+
+/** A failure that is final for this clone. */
+class CloneFailed extends Error {
+  constructor(readonly recorded: RecordedError) {
+    super(recorded.message)
+  }
+}
+
+const stepIndex = (status: CloneStatus) => CLONE_STEPS.indexOf(status as (typeof CLONE_STEPS)[number])
+
+export class CloneProvisioner {
+  constructor(
+    private readonly repository: DeploymentRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly log: FastifyBaseLogger,
+    private readonly limiter: Limiter,
+    private readonly limits: Limits,
+    /** Aborted at shutdown: pauses end, and the job is handed back to the queue. */
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async run(cloneId: string, attempt: Attempt): Promise<void> {
+    const clone = await this.repository.getClone(cloneId)
+    if (!clone || isFinalCloneStatus(clone.status)) return
+    const deployment = await this.repository.getDeployment(clone.deploymentId)
+    if (!deployment) return
+
+    const log = this.log.child({ deploymentId: deployment.id, clone: clone.name })
+    // Ownership first (so the reaper sees the job alive while it waits), then the slots.
+    const lease = await this.limiter.acquire(cloneOperationScopes(clone, this.limits, deployment), this.signal, clone.id)
+    if (!lease) {
+      log.info('another worker owns this clone; leaving it to them')
+      return
+    }
+    try {
+      // Re-read: while this job waited for a slot, an earlier attempt's worker may have finished it.
+      const current = await this.repository.getClone(cloneId)
+      if (!current || isFinalCloneStatus(current.status)) return
+      await this.repository.markStarted(deployment.id)
+      // A replacement keeps its slots until it is ready: the slot of a rebuild's deployment counts the
+      // clones unavailable at once (maxUnavailable), from the old VM's destruction to the new one's attributes.
+      const operationsDone = current.replacesCloneId ? async () => {} : () => lease.release()
+      await this.provisionThroughOutages(current, deployment, attempt, operationsDone, log)
+      log.info('clone ready')
+    } catch (err) {
+      const failure = this.classify(err, attempt)
+      if (!failure) {
+        log.warn({ err: String(err), attempt: attempt.attempt }, 'clone attempt failed; it will be retried')
+        throw err
+      }
+      log.warn({ code: failure.code, faultType: failure.faultType }, failure.message)
+      const latest = (await this.repository.getClone(cloneId)) ?? clone
+      await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
+      await this.repository.failClone(cloneId, failure)
+      if (latest.replacesCloneId) await this.repository.failReplaced(latest.replacesCloneId, deployment.id, failure)
+    } finally {
+      await lease.close()
+    }
+    const finished = await this.repository.finishIfDone(deployment.id)
+    if (finished) {
+      this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
+      await this.recordReportedHosts(deployment.id)
+    }
+  }
+
+  /**
+   * While vCenter cannot be reached the work pauses (the worker waits for vCenter to answer again)
+   * rather than spending its retries; then it resumes, asking vCenter what was done.
+   */
+  private async provisionThroughOutages(
+    clone: CloneRow,
+    deployment: DeploymentRow,
+    attempt: Attempt,
+    operationsDone: () => Promise<void>,
+    log: FastifyBaseLogger,
+  ): Promise<void> {
+    let resumed = attempt.attempt > 0 || (clone.status !== 'pending' && clone.status !== 'waiting')
+    const pausedSince = Date.now()
+    for (;;) {
+      const current = resumed ? ((await this.repository.getClone(clone.id)) ?? clone) : clone
+      try {
+        return await this.provision(current, deployment, resumed, operationsDone)
+      } catch (err) {
+        if (!(err instanceof VcenterUnreachable) || Date.now() - pausedSince > MAX_PAUSE_MS || this.signal?.aborted) throw err
+        log.warn({ err: err.message }, 'vCenter unreachable: pausing until it answers')
+        await this.vcenter.waitUntilReachable(this.signal)
+        if (this.signal?.aborted) throw err
+        log.info('vCenter answers again: resuming')
+        resumed = true
+      }
+    }
+  }
+
+  /**
+   * Where vCenter put the clones, read in one call once the deployment is done: DRS may have moved
+   * them from the host we chose (and the simulator ignores our choice). Best effort.
+   */
+  private async recordReportedHosts(deploymentId: string): Promise<void> {
+    try {
+      const morefs = await this.repository.cloneMorefs(deploymentId)
+      await this.repository.recordReportedHosts(await this.vcenter.readHosts(morefs))
+    } catch (err) {
+      this.log.warn({ deploymentId, err: String(err) }, 'could not read where the clones run')
+    }
+  }
+
+  /** Final failures are recorded on the clone; passing ones are thrown for pg-boss to retry. */
+  private classify(err: unknown, attempt: Attempt): RecordedError | undefined {
+    if (err instanceof CloneFailed) return err.recorded
+    if (err instanceof TaskFailed) return { code: 'VCENTER_FAULT', faultType: err.faultType, message: err.message }
+    if (!attempt.lastAttempt) return undefined
+    if (err instanceof VcenterUnreachable) return { code: 'VCENTER_UNAVAILABLE', message: `gave up after ${attempt.attempt + 1} attempts: ${err.message}` }
+    return { code: 'INTERNAL_ERROR', message: `gave up after ${attempt.attempt + 1} attempts: ${String(err)}` }
+  }
+
+  /**
+   * `operationsDone` gives the slots back once the clone's vCenter tasks are over: the attribute
+   * writes that follow are light calls, not operations in vCenter's cost model, and the next clone
+   * can start meanwhile.
+   */
+  private async provision(
+    clone: CloneRow,
+    deployment: DeploymentRow,
+    resumed: boolean,
+    operationsDone: () => Promise<void>,
+  ): Promise<void> {
+    if (clone.status === 'waiting') {
+      await this.replaceStep(clone, deployment)
+      clone = { ...clone, status: 'pending' }
+    }
+    const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
+    // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
+    let state: VmState | undefined
+    if (resumed) {
+      state = await this.vcenter.readVmState(moref)
+      if (!state) {
+        throw new CloneFailed({ code: 'CLONE_VANISHED', message: `The VM ${moref} made for ${clone.name} no longer exists in vCenter` })
+      }
+    }
+    let status: CloneStatus = clone.moref ? clone.status : 'customizing'
+
+    if (stepIndex(status) <= stepIndex('customizing')) {
+      status = 'powering_on'
+      if (state && (state.powerState === 'poweredOn' || state.pendingCustomization)) {
+        await this.skipped(clone.id, 'customizing', 'already customized', status)
+      } else {
+        await this.taskStep(clone.id, 'customizing', (onTask) => this.vcenter.customize(moref, deployment.customizationSpec, onTask), status)
+      }
+    }
+
+    if (stepIndex(status) <= stepIndex('powering_on')) {
+      status = 'setting_attributes'
+      if (state?.powerState === 'poweredOn') await this.skipped(clone.id, 'powering_on', 'already powered on', status)
+      else await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask), status)
+    }
+    await operationsDone()
+
+    // The parent's values as the deployment recorded them (secrets sealed at rest, opened here).
+    const values = this.repository.attributeValuesOf(deployment)
+    // A clone made just now holds no values (vCenter does not copy them from the parent).
+    await this.vcenter.setAttributes(moref, values, state?.attributes ?? new Map())
+    await this.repository.saveAttributes(clone.id, deployment.id, values)
+    await this.repository.recordStep({
+      cloneId: clone.id,
+      step: 'setting_attributes',
+      outcome: 'succeeded',
+      detail: `${values.length} attributes`,
+    })
+    await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /**
+   * A rebuild's replacement first destroys the clone it replaces, only when the VM found by that
+   * clone's recorded instance UUID is its recorded moref (never the parent or a VM the service did not
+   * make). Safe to repeat: a VM already gone is found absent, and the replaced record is marked
+   * destroyed in the same transaction that gives its name to the replacement.
+   */
+  private async replaceStep(clone: CloneRow, deployment: DeploymentRow): Promise<void> {
+    const old = clone.replacesCloneId ? await this.repository.getClone(clone.replacesCloneId) : undefined
+    if (!old || old.status === 'destroyed' || old.status === 'failed') {
+      // Nothing of it left to destroy (an earlier attempt did, or it failed on its own).
+      if (old) await this.repository.completeReplacement(old, clone, deployment.id, 'was already gone')
+      else await this.repository.updateClone(clone.id, { status: 'pending' })
+      return
+    }
+    if (old.destroyDeploymentId !== deployment.id) {
+      throw new CloneFailed({ code: 'NOT_REPLACEABLE', message: `the clone ${old.name} is not claimed by this deployment` })
+    }
+    if (old.status !== 'destroying') await this.repository.updateClone(old.id, { status: 'destroying' })
+    const outcome = await this.vcenter.destroyOwnedVm(old.instanceUuid, old.moref, (task) =>
+      this.repository.updateClone(old.id, { taskMoref: task }),
+    )
+    if (outcome === 'not-owned') {
+      throw new CloneFailed({
+        code: 'NOT_OWNED',
+        message: `the VM with instance UUID ${old.instanceUuid} is not ${old.moref ?? 'the recorded VM'}; left untouched, and ${clone.name} not rebuilt`,
+      })
+    }
+    await this.repository.completeReplacement(
+      old,
+      clone,
+      deployment.id,
+      outcome === 'destroyed' ? 'destroyed' : 'was absent from vCenter (no VM with its instance UUID)',
+    )
+  }
+
+  /** Makes the linked clone, or finds the one an earlier attempt made. Returns its moref. */
+  private async cloneStep(clone: CloneRow, deployment: DeploymentRow, resumed: boolean): Promise<string> {
+    if (resumed) {
+      const settled = await this.settleEarlierAttempt(clone)
+      if (settled) return settled
+    }
+    await this.repository.updateClone(clone.id, { status: 'cloning' })
+    let taskMoref: string | null = null
+    let moref: string
+    try {
+      moref = await this.vcenter.cloneFromSnapshot(
+        {
+          parentMoref: deployment.parentMoref,
+          snapshotMoref: deployment.snapshotMoref,
+          folderMoref: deployment.folderMoref,
+          resourcePoolMoref: deployment.resourcePoolMoref,
+          hostMoref: clone.hostMoref,
+          name: clone.name,
+          instanceUuid: clone.instanceUuid,
+        },
+        async (task) => {
+          taskMoref = task
+          await this.repository.updateClone(clone.id, { taskMoref: task })
+        },
+      )
+    } catch (err) {
+      if (!(err instanceof TaskFailed) || err.faultType !== 'DuplicateName') throw err
+      // The name exists: ours (an earlier attempt whose answer was lost) or someone else's.
+      const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+      if (!existing) {
+        throw new CloneFailed({
+          code: 'NAME_CONFLICT',
+          faultType: 'DuplicateName',
+          message: `A VM named "${clone.name}" already exists in vCenter and was not made by this deployment`,
+        })
+      }
+      await this.adopt(clone, existing, 'DuplicateName: the VM with this name is ours (same instance UUID)')
+      return existing
+    }
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', taskMoref }, { status: 'customizing', moref })
+    return moref
+  }
+
+  /**
+   * An earlier attempt may have cloned already. Its outcome is settled by asking vCenter, never by
+   * cloning again blindly: first the task it recorded (waiting for it if still running), then the
+   * VM by the instance UUID chosen before cloning. Returns the clone's moref when it exists.
+   */
+  private async settleEarlierAttempt(clone: CloneRow): Promise<string | undefined> {
+    if (clone.taskMoref && clone.status === 'cloning') {
+      const outcome = await this.vcenter.followTask(clone.taskMoref)
+      if (outcome.state === 'success' && outcome.result) {
+        await this.adopt(clone, outcome.result, `the earlier attempt's task ${clone.taskMoref} made it`)
+        return outcome.result
+      }
+    }
+    const existing = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+    if (existing) {
+      await this.adopt(clone, existing, 'found the clone an earlier attempt made, by its instance UUID')
+      return existing
+    }
+    return undefined
+  }
+
+  private async adopt(clone: CloneRow, moref: string, detail: string): Promise<void> {
+    await this.repository.recordStep({ cloneId: clone.id, step: 'cloning', outcome: 'succeeded', detail }, { status: 'customizing', moref })
+  }
+
+  /**
+   * One vCenter task of a clone: its task recorded (with the step's status) as soon as vCenter returns
+   * it, then the step recorded and the clone moved on to `next`, in one statement.
+   */
+  private async taskStep(
+    cloneId: string,
+    step: CloneStatus,
+    run: (onTask: (taskMoref: string) => Promise<void>) => Promise<void>,
+    next: CloneStatus,
+  ): Promise<void> {
+    let taskMoref: string | null = null
+    await run(async (task) => {
+      taskMoref = task
+      await this.repository.updateClone(cloneId, { status: step, taskMoref: task })
+    })
+    await this.repository.recordStep({ cloneId, step, outcome: 'succeeded', taskMoref }, { status: next })
+  }
+
+  private skipped(cloneId: string, step: CloneStatus, detail: string, next: CloneStatus): Promise<void> {
+    return this.repository.recordStep({ cloneId, step, outcome: 'skipped', detail }, { status: next })
+  }
+}
+
+function currentStep(clone: CloneRow): CloneStatus {
+  if (clone.status === 'waiting') return 'destroying'
+  return clone.status === 'pending' ? 'cloning' : clone.status
+}

@@ -1,0 +1,255 @@
+/**
+ * Parents: preparation (power off, take the snapshot the clones will use, optionally recompose the
+ * parent's pools onto it) and the protection of snapshots that live clones use. Every check is made
+ * at request time with read-only calls, so a refusal changes nothing in vCenter; the preparation
+ * itself runs as a pg-boss job (src/jobs/prepare-parent.ts).
+ *
+ * Snapshot removal and revert are single short vCenter tasks, awaited here through the task watcher
+ * under the parent's lock: the caller learns the outcome in the answer, the check and the operation
+ * cannot be overtaken by a preparation of the same parent, and repeating the request is harmless
+ * (a removed snapshot answers 404; reverting twice ends in the same state).
+ */
+import type PgBoss from 'pg-boss'
+import type { ParentRepository } from '../../db/repositories/parents.js'
+import type { PoolRow, PreparationRow } from '../../db/schema.js'
+import {
+  ParentAmbiguous,
+  ParentBusy,
+  ParentInUse,
+  ParentNotFound,
+  PreparationNotFound,
+  SnapshotAmbiguous,
+  SnapshotInUse,
+  SnapshotNameTaken,
+  SnapshotNotFound,
+  ValidationFailed,
+  VcenterRefused,
+  VcenterUnavailable,
+} from '../../errors.js'
+import {
+  MAX_SNAPSHOT_DESCRIPTION_LENGTH,
+  defaultSnapshotName,
+  invalidSnapshotNameReason,
+  parentUse,
+  resolveSnapshot,
+  withDescendants,
+  type SnapshotNode,
+} from '../../domain/snapshots.js'
+import { findInvalidXmlChar } from '../../vim25/soap/xml.js'
+import { enqueuePreparation } from './prepare-parent-job.js'
+import { TaskFailed, VcenterUnreachable, type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
+
+/** What preparing with `recompose: true` needs of pools (PoolService.recompose). */
+export interface PoolRecomposer {
+  recompose(
+    name: string,
+    request: { snapshot?: string; parent?: string; maxUnavailable?: number },
+    requester: string,
+  ): Promise<{ pool: PoolRow; deploymentIds: string[] }>
+}
+
+export interface PrepareRequest {
+  /** Default "<parent> YYYY-MM-DD" (UTC). */
+  snapshotName?: string
+  description?: string
+  /** Recompose the parent's pools onto the new snapshot instead of refusing while their clones run. */
+  recompose?: boolean
+}
+
+export interface PrepareOutcome {
+  preparation: PreparationRow
+  /** False when an identical earlier request's preparation is returned (repeat-safe). */
+  created: boolean
+}
+
+/** A snapshot of the tree with how many live clones were made from it, and their pools. */
+export interface SnapshotUsage extends SnapshotNode {
+  liveClones: number
+  pools: string[]
+}
+
+export type SnapshotAction = 'remove' | 'revert'
+
+export class ParentService {
+  constructor(
+    private readonly repository: ParentRepository,
+    private readonly vcenter: VcenterGateway,
+    private readonly boss: PgBoss,
+  ) {}
+
+  async prepare(name: string, request: PrepareRequest, requester: string, now = new Date()): Promise<PrepareOutcome> {
+    if (request.snapshotName !== undefined) {
+      const reason = invalidSnapshotNameReason(request.snapshotName)
+      if (reason) throw new ValidationFailed({ field: 'snapshotName' }, `"snapshotName" ${reason}`)
+    }
+    if (request.description !== undefined) {
+      if (request.description.length > MAX_SNAPSHOT_DESCRIPTION_LENGTH || findInvalidXmlChar(request.description) >= 0) {
+        throw new ValidationFailed({ field: 'description' }, `"description" must be at most ${MAX_SNAPSHOT_DESCRIPTION_LENGTH} characters, without control characters`)
+      }
+    }
+    const parent = await this.resolve(name)
+    const snapshotName = request.snapshotName ?? defaultSnapshotName(name, now)
+
+    const outcome = await this.repository.withParentLock(parent.moref, async (): Promise<PrepareOutcome> => {
+      // The same request again: its preparation, unfinished or done (and its snapshot still there).
+      const earlier = await this.repository.latestFor(parent.moref, snapshotName)
+      if (earlier && !earlier.finishedAt) return { preparation: earlier, created: false }
+      if (earlier?.status === 'succeeded' && parent.snapshots.some((s) => s.moref === earlier.snapshotMoref)) {
+        return { preparation: earlier, created: false }
+      }
+      const running = await this.repository.unfinished(parent.moref)
+      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, running.id)
+
+      const ours = await this.repository.preparedSnapshots(parent.moref)
+      const taken = parent.snapshots.find((s) => s.name === snapshotName && !ours.has(s.moref))
+      if (taken) throw new SnapshotNameTaken({ parent: name, snapshot: snapshotName, moref: taken.moref }, name, snapshotName)
+
+      // Clones already made from this preparation's own snapshot (an earlier, failed attempt) are not older.
+      const target = parent.snapshots.find((s) => s.name === snapshotName && ours.has(s.moref))?.moref
+      await this.checkInUse(name, parent, request.recompose === true, target)
+
+      const created = await this.repository.createPreparation(
+        {
+          parentName: name,
+          parentMoref: parent.moref,
+          parentInstanceUuid: parent.instanceUuid ?? null,
+          snapshotName,
+          description: request.description ?? null,
+          recompose: request.recompose === true,
+          requester,
+        },
+        (sql, id) => enqueuePreparation(this.boss, id, sql),
+      )
+      if (!created) {
+        const other = await this.repository.unfinished(parent.moref)
+        throw new ParentBusy({ parent: name, preparationId: other?.id }, name, other?.id ?? '')
+      }
+      return { preparation: created, created: true }
+    })
+    if (!outcome) throw new ParentBusy({ parent: name }, name, '(a snapshot operation)')
+    return outcome.value
+  }
+
+  async preparation(name: string, id: string): Promise<PreparationRow> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.repository.get(id) : undefined
+    if (!row || row.parentName !== name) throw new PreparationNotFound({ parent: name, id }, id, name)
+    return row
+  }
+
+  async preparations(name: string): Promise<PreparationRow[]> {
+    const parent = await this.resolve(name)
+    return this.repository.list(parent.moref)
+  }
+
+  /** The parent's snapshot tree, each snapshot with the live clones made from it. */
+  async snapshots(name: string): Promise<{ parent: ParentVm; snapshots: SnapshotUsage[] }> {
+    const parent = await this.resolve(name)
+    const clones = await this.repository.liveClones(parent.moref)
+    return {
+      parent,
+      snapshots: parent.snapshots.map((s) => {
+        const using = clones.filter((c) => c.snapshotMoref === s.moref)
+        return { ...s, liveClones: using.length, pools: [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort() }
+      }),
+    }
+  }
+
+  /**
+   * Removes a snapshot, or reverts the parent to it, unless live clones were made from it
+   * (409 SNAPSHOT_IN_USE: deleting it would break them).
+   */
+  async snapshotAction(
+    name: string,
+    ref: string,
+    action: SnapshotAction,
+  ): Promise<{ parent: ParentVm; snapshot: SnapshotNode; taskMoref?: string }> {
+    const parent = await this.resolve(name)
+    const resolved = resolveSnapshot(parent.snapshots, ref)
+    if ('missing' in resolved) throw new SnapshotNotFound({ parent: name, snapshot: ref }, name, `"${ref}"`)
+    if ('ambiguous' in resolved) {
+      throw new SnapshotAmbiguous({ parent: name, snapshot: ref, morefs: resolved.ambiguous.map((s) => s.moref) }, name, ref)
+    }
+    const snapshot = resolved.found
+    const outcome = await this.repository.withParentLock(parent.moref, async () => {
+      const running = await this.repository.unfinished(parent.moref)
+      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, running.id)
+      // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
+      // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
+      const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
+      const using = (await this.repository.liveClones(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
+      if (using.length > 0) {
+        const pools = [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
+        throw new SnapshotInUse(
+          {
+            parent: name,
+            snapshot: snapshot.name,
+            moref: snapshot.moref,
+            liveClones: using.length,
+            pools,
+            clones: using.map((c) => c.name),
+            usedSnapshots: [...new Set(using.map((c) => c.snapshotMoref))],
+          },
+          snapshot.name,
+          String(using.length),
+          pools.join(', ') || 'none',
+        )
+      }
+      let taskMoref: string | undefined
+      const onTask = async (task: string) => {
+        taskMoref = task
+      }
+      await this.vcenterCall(() =>
+        action === 'remove' ? this.vcenter.removeSnapshot(snapshot.moref, onTask) : this.vcenter.revertToSnapshot(snapshot.moref, onTask),
+      )
+      return { parent: (await this.vcenterCall(() => this.vcenter.readParentVm(parent.moref))) ?? parent, snapshot, taskMoref }
+    })
+    if (!outcome) throw new ParentBusy({ parent: name }, name, '(another snapshot operation)')
+    return outcome.value
+  }
+
+  /** The one VM with this name: 404 PARENT_NOT_FOUND, 409 PARENT_AMBIGUOUS. */
+  private async resolve(name: string): Promise<ParentVm> {
+    const vms = await this.vcenterCall(() => this.vcenter.findVmsByName(name))
+    if (vms.length === 0) throw new ParentNotFound({ parent: name }, name)
+    if (vms.length > 1) throw new ParentAmbiguous({ parent: name, morefs: vms.map((v) => v.moref) }, name)
+    return vms[0]!
+  }
+
+  /**
+   * 409 PARENT_IN_USE while clones made from an older snapshot run (powered on, or still being made),
+   * unless `recompose`; even then, running clones of no pool refuse it (recompose cannot move them).
+   */
+  private async checkInUse(name: string, parent: ParentVm, recompose: boolean, targetSnapshotMoref?: string): Promise<void> {
+    const clones = await this.repository.liveClones(parent.moref)
+    if (clones.length === 0) return
+    const states = await this.vcenterCall(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
+    const use = parentUse(
+      clones.map((c) => ({ ...c, powerState: c.moref ? states.get(c.moref)?.powerState : undefined })),
+      targetSnapshotMoref,
+    )
+    if (use.running.length === 0) return
+    if (recompose && use.unpooled === 0) return
+    throw new ParentInUse(
+      {
+        parent: name,
+        pools: use.pools,
+        runningClones: use.running.length,
+        unpooled: use.unpooled,
+        clones: use.running.map((c) => c.name),
+        ...(recompose ? { reason: 'running clones of no pool cannot be recomposed' } : {}),
+      },
+      name,
+      use.pools.join(', ') || 'none',
+    )
+  }
+
+  private async vcenterCall<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+      if (err instanceof TaskFailed) throw new VcenterRefused({ faultType: err.faultType }, err.message)
+      throw err
+    }
+  }
+}

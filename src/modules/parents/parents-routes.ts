@@ -1,0 +1,112 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PreparationRow } from '../../db/schema.js'
+import type { ParentVm } from '../../vcenter/gateway.js'
+import type { SnapshotNode } from '../../domain/snapshots.js'
+import type { SnapshotAction, SnapshotUsage } from './parent-service.js'
+import {
+  getPreparationSchema,
+  listPreparationsSchema,
+  listSnapshotsSchema,
+  prepareParentSchema,
+  removeSnapshotSchema,
+  revertSnapshotSchema,
+} from './parents-schemas.js'
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function presentPreparation(p: PreparationRow) {
+  return {
+    id: p.id,
+    parent: { name: p.parentName, moref: p.parentMoref, instanceUuid: p.parentInstanceUuid },
+    status: p.status,
+    recompose: p.recompose,
+    snapshot: {
+      name: p.snapshotName,
+      description: p.description,
+      moref: p.snapshotMoref,
+      createdAt: iso(p.snapshotCreatedAt),
+    },
+    steps: p.steps,
+    deploymentIds: p.deploymentIds,
+    error: p.error,
+    requester: p.requester,
+    createdAt: p.createdAt.toISOString(),
+    startedAt: iso(p.startedAt),
+    finishedAt: iso(p.finishedAt),
+  }
+}
+
+function presentSnapshot(s: SnapshotNode | SnapshotUsage) {
+  return {
+    moref: s.moref,
+    name: s.name,
+    description: s.description,
+    createdAt: s.createdAt ?? null,
+    parentSnapshot: s.parentMoref ?? null,
+    current: s.current,
+    depth: s.depth,
+    ...('liveClones' in s ? { liveClones: s.liveClones, pools: s.pools } : {}),
+  }
+}
+
+function presentParent(p: ParentVm) {
+  return { name: p.name, moref: p.moref, instanceUuid: p.instanceUuid ?? null, powerState: p.powerState, currentSnapshot: p.currentSnapshot ?? null }
+}
+
+const location = (p: PreparationRow) => `/v1/parents/${encodeURIComponent(p.parentName)}/preparations/${p.id}`
+
+const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const prepareOptions = {
+    schema: prepareParentSchema,
+    // Every field is optional, the body too: no body is an empty one.
+    preValidation: async (request: { body: unknown }) => {
+      request.body ??= {}
+    },
+    onRequest: app.requireScope('deployments:write'),
+  }
+  app.post('/parents/:name/prepare', prepareOptions, async (request, reply) => {
+    const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!.sub)
+    if (created) request.log.info({ preparationId: preparation.id, parent: preparation.parentName }, 'parent preparation accepted')
+    // A repeated request answers with the earlier preparation: 202 while it runs, 200 once done.
+    return reply
+      .code(preparation.finishedAt ? 200 : 202)
+      .header('Location', location(preparation))
+      .send(presentPreparation(preparation))
+  })
+
+  app.get('/parents/:name/preparations', { schema: listPreparationsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    return { preparations: (await app.parents.preparations(request.params.name)).map(presentPreparation) }
+  })
+
+  app.get('/parents/:name/preparations/:id', { schema: getPreparationSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    return presentPreparation(await app.parents.preparation(request.params.name, request.params.id))
+  })
+
+  app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    const { parent, snapshots } = await app.parents.snapshots(request.params.name)
+    return { parent: presentParent(parent), snapshots: snapshots.map(presentSnapshot) }
+  })
+
+  app.delete(
+    '/parents/:name/snapshots/:snapshot',
+    { schema: removeSnapshotSchema, onRequest: app.requireScope('deployments:write') },
+    async (request) => snapshotAction(request.params, request.log, 'remove'),
+  )
+
+  app.post(
+    '/parents/:name/snapshots/:snapshot/revert',
+    { schema: revertSnapshotSchema, onRequest: app.requireScope('deployments:write') },
+    async (request) => snapshotAction(request.params, request.log, 'revert'),
+  )
+
+  /** Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what was done. */
+  async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction) {
+    const done = await app.parents.snapshotAction(params.name, params.snapshot, action)
+    const outcome = action === 'remove' ? 'removed' : 'reverted'
+    log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, `snapshot ${outcome}`)
+    return { action: outcome, snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
+  }
+}
+
+export default parentRoutes

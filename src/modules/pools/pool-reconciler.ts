@@ -1,0 +1,173 @@
+/**
+ * Drift: compares each active pool with vCenter and records what differs (src/domain/drift.ts), on a
+ * pg-boss schedule (DRIFT_CHECK_MINUTES) and on demand; and repairs it (reconcile).
+ *
+ * One bulk read (RetrievePropertiesEx: name, runtime.powerState, runtime.host of every ready clone by
+ * its recorded moref) for all the pools checked together; a moref vCenter no longer knows is looked up
+ * by the clone's instance UUID (SearchIndex.FindByUuid) before the clone is called missing, and a clone
+ * found under another moref is recorded there.
+ *
+ * Reconcile, under the pool's lock and refused while the pool changes (409 POOL_BUSY): a fresh check,
+ * then missing clones are marked destroyed (reason recorded) and their numbers deployed again
+ * (deployments of kind `reconcile`, one per contiguous run), and clones powered off or renamed are
+ * powered on and renamed back by one `reconcile` deployment's job. Clones on more hosts than the
+ * pool's host limit are recorded only: moving running clones is DRS's business, not this service's.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type PgBoss from 'pg-boss'
+import type { DeploymentRepository } from '../../db/repositories/deployments.js'
+import type { DriftClone, DriftRepository } from '../../db/repositories/drift.js'
+import type { PoolRepository } from '../../db/repositories/pools.js'
+import type { PoolRow } from '../../db/schema.js'
+import { classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type PoolDrift, type RepairPlan } from '../../domain/drift.js'
+import { contiguousRuns, nextFreeNumbers } from '../../domain/pool.js'
+import { PoolBusy, PoolNotFound, VcenterUnavailable } from '../../errors.js'
+import { enqueueReconcile, type RepairAction } from './reconcile-pool-job.js'
+import { VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
+import type { DeploymentService } from '../deployments/deployment-service.js'
+import { poolDeploymentRequest } from './pool-service.js'
+
+const MISSING = {
+  code: 'MISSING',
+  message: 'gone from vCenter (neither its moref nor its instance UUID found); deployed again by a reconcile',
+}
+
+export interface ReconcileOutcome {
+  pool: string
+  drift: PoolDrift
+  repairs: RepairPlan
+  /** The reconcile deployments started: powering on and renaming back first, then each redeploy. */
+  deploymentIds: string[]
+}
+
+export class PoolReconciler {
+  constructor(
+    private readonly pools: PoolRepository,
+    private readonly drift: DriftRepository,
+    private readonly deploymentRepository: DeploymentRepository,
+    private readonly deployments: DeploymentService,
+    private readonly vcenter: VcenterGateway,
+    private readonly boss: PgBoss,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /** Checks one pool now and records the findings. */
+  async check(name: string): Promise<PoolDrift> {
+    const pool = await this.activePool(name)
+    return (await this.checkPools([pool])).get(name)!
+  }
+
+  /** The scheduled check: every active pool, in one bulk read. */
+  async checkAll(): Promise<Map<string, PoolDrift>> {
+    const found = await this.checkPools(await this.drift.activePools())
+    const drifting = [...found].filter(([, d]) => d.status === 'found').map(([name]) => name)
+    if (drifting.length) this.log.info({ pools: drifting }, 'pools drift from vCenter')
+    return found
+  }
+
+  async reconcile(name: string, requester: string): Promise<ReconcileOutcome> {
+    const result = await this.pools.withPoolLock(name, async () => {
+      const pool = await this.activePool(name)
+      const running = await this.pools.unfinishedDeployment(name)
+      if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
+      const drift = (await this.checkPools([pool])).get(name)!
+      const repairs = repairPlan(drift)
+      const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
+      if (isEmptyRepair(repairs)) return outcome
+
+      const clones = await this.drift.readyClones([name])
+      const byName = new Map(clones.map((c) => [c.name, c]))
+      // Missing clones first: a refused redeploy (names taken meanwhile...) is answered before anything
+      // else runs, and leaves those clones as they were (found missing again by the next check).
+      const redeploys: string[] = []
+      for (const run of contiguousRuns(repairs.recreate)) {
+        const numbers = new Set(Array.from({ length: run.count }, (_, i) => run.startNumber + i))
+        const ids = clones.filter((c) => numbers.has(c.number)).map((c) => c.id)
+        redeploys.push(
+          await this.drift.replaceMissing(ids, MISSING, () => this.redeploy(pool, run.startNumber, run.count, requester)),
+        )
+      }
+
+      const actions: RepairAction[] = [
+        ...repairs.powerOn.map((n) => ({ cloneId: byName.get(n)!.id, action: 'power_on' as const })),
+        ...repairs.rename.map((n) => ({ cloneId: byName.get(n)!.id, action: 'rename' as const })),
+      ]
+      if (actions.length) {
+        const first = byName.get(repairs.powerOn[0] ?? repairs.rename[0]!)!
+        const source = (await this.deploymentRepository.getDeployment(first.deploymentId))!
+        const repaired = new Set(actions.map((a) => a.cloneId))
+        const deployment = await this.drift.createReconcile({ poolName: name, requester, source, count: repaired.size }, (sql, id) =>
+          enqueueReconcile(this.boss, id, actions, sql),
+        )
+        outcome.deploymentIds.push(deployment.id)
+      }
+      outcome.deploymentIds.push(...redeploys)
+      // Short of its size: the next free numbers, as a scale up would add them.
+      if (repairs.add > 0) {
+        const taken = (await this.pools.liveClones(name)).map((c) => c.number)
+        for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
+          outcome.deploymentIds.push(await this.redeploy(pool, run.startNumber, run.count, requester))
+        }
+      }
+      return outcome
+    })
+    if (!result) throw new PoolBusy({ pool: name }, name)
+    return result.value
+  }
+
+  private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
+    const clones = await this.drift.readyClones(pools.map((p) => p.name))
+    const checkedAt = new Date()
+    const observed = await this.observe(clones).catch((err: unknown) => {
+      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+      throw err
+    })
+    const out = new Map<string, PoolDrift>()
+    for (const pool of pools) {
+      const live = (await this.pools.liveClones(pool.name)).length
+      const drift = classifyDrift(
+        clones.filter((c) => c.poolName === pool.name),
+        observed,
+        pool.hostLimit,
+        checkedAt,
+        { desired: pool.size, live },
+      )
+      await this.drift.saveDrift(pool.name, drift)
+      out.set(pool.name, drift)
+    }
+    return out
+  }
+
+  /** What vCenter holds for each clone, by its recorded moref; absent: missing (confirmed by instance UUID). */
+  private async observe(clones: DriftClone[]): Promise<Map<string, ObservedVm>> {
+    const seen = await this.vcenter.readVmStates(clones.map((c) => c.moref))
+    const moved: { clone: DriftClone; moref: string }[] = []
+    for (const clone of clones.filter((c) => !seen.has(c.moref))) {
+      const found = await this.vcenter.findByInstanceUuid(clone.instanceUuid)
+      if (found && found !== clone.moref) moved.push({ clone, moref: found })
+    }
+    if (moved.length) {
+      const again = await this.vcenter.readVmStates(moved.map((m) => m.moref))
+      for (const { clone, moref } of moved) {
+        const vm = again.get(moref)
+        if (!vm) continue
+        this.log.info({ clone: clone.name, from: clone.moref, to: moref }, 'clone found under another moref by its instance UUID')
+        await this.drift.updateMoref(clone.id, moref)
+        seen.set(clone.moref, vm)
+      }
+    }
+    return seen
+  }
+
+  /** Deploys these numbers of the pool again, from the pool's own snapshot (as a scale up would). */
+  private async redeploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<string> {
+    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name, 'reconcile')
+    return created.deployment.id
+  }
+
+  private async activePool(name: string): Promise<PoolRow> {
+    const pool = await this.pools.get(name)
+    if (!pool || pool.status !== 'active') throw new PoolNotFound({ pool: name }, name)
+    return pool
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Pools: reading them (pools, pool) and changing them as /v1/pools does (createPool, resizePool,
+ * stripPool). Every change calls the pool service exactly as the REST route does and answers the pool
+ * with the deployments the change started (the Deployment type, as deployment(id) shows them).
+ *
+ * A new change is one entry in POOL_CHANGES (the service call) plus its SDL line and its scope in
+ * auth.ts's ROOT_FIELD_SCOPES; the answer and its errors come from poolChangeMutation.
+ */
+import type { PoolRow } from '../../db/schema.js'
+import { PoolNotFound } from '../../errors.js'
+import type { PoolChange } from './pool-service.js'
+import type { GraphqlContext } from '../../graphql/context.js'
+import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from '../../graphql/input.js'
+import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
+import { toEnum } from '../../graphql/common.js'
+
+export const typeDefs = /* GraphQL */ `
+  enum PoolStatus {
+    ACTIVE
+    "Its clones destroyed; its name and numbers can be used again."
+    STRIPPED
+  }
+
+  "A named desired state of clones of one parent; every change is a deployment."
+  type Pool {
+    name: String!
+    status: PoolStatus!
+    "The parent's name."
+    parent: String!
+    prefix: String!
+    startNumber: Int!
+    size: Int!
+    "Custom attributes copied from the parent; null: the default ones."
+    copiedAttributes: [String!]
+    "Null: the default (Customisation)."
+    customizationAttribute: String
+    "Null: the service's default."
+    hostLimit: Int
+    "When the pool is stripped back; null: never."
+    expiresAt: DateTime
+    requester: String!
+    createdAt: DateTime!
+    updatedAt: DateTime!
+    "Its live clones (neither failed nor destroyed), by number."
+    clones: [Clone!]!
+    "Its latest ${POOL_DEPLOYMENTS_SHOWN} deployments, newest first."
+    deployments: [Deployment!]!
+    "The parent's snapshot its clones are made from (moved by a recompose); null before its first deployment."
+    snapshot: SnapshotRef
+    "What the last drift check found; null before the first."
+    drift: PoolDrift
+  }
+
+  enum DriftKind {
+    MISSING
+    POWERED_OFF
+    RENAMED
+    TOO_MANY_HOSTS
+    SHORT
+  }
+
+  "How the pool's clones in vCenter differ from the records, as GET /v1/pools/{name} shows it."
+  type PoolDrift {
+    "NONE when vCenter agrees with the records."
+    status: String!
+    checkedAt: DateTime!
+    "Ready clones compared."
+    checked: Int!
+    "Distinct hosts the clones run on, and the pool's limit."
+    hosts: Int!
+    hostLimit: Int!
+    findings: [DriftFinding!]!
+  }
+
+  type DriftFinding {
+    kind: DriftKind!
+    "The clone; null for the pool's findings (TOO_MANY_HOSTS, SHORT)."
+    clone: String
+    number: Int
+    "What the records say (the name, the host limit, the size), as text."
+    expected: String
+    "What vCenter says (its name, the power state, the hosts, the live clones), as text."
+    actual: String
+  }
+
+  "A pool after a change, and the deployments the change started (none when only the expiry changed)."
+  type PoolChange {
+    pool: Pool!
+    deployments: [Deployment!]!
+  }
+
+  "The fields, limits and defaults of POST /v1/pools' body."
+  input CreatePoolInput {
+    "Letters, digits, space, . _ -; up to 80"
+    name: String!
+    "Name of the parent VM"
+    parent: String!
+    "Default: the parent name's second word"
+    prefix: String
+    startNumber: Int!
+    "Clones in the pool, 1 to 500"
+    size: Int!
+    "Custom attributes to copy from the parent; default the seed's ten"
+    attributes: [String!]
+    "The parent's attribute naming the customization spec; default Customisation"
+    customizationAttribute: String
+    "At most this many hosts for the pool's clones"
+    hostLimit: Int
+    "ISO 8601 date-time in the future: the pool is stripped back then"
+    expiresAt: String
+  }
+
+  extend type Query {
+    "Every pool, active and stripped, by name."
+    pools: [Pool!]!
+    "A pool; POOL_NOT_FOUND when there is none with this name."
+    pool(name: String!): Pool
+  }
+
+  extend type Mutation {
+    """
+    Creates a pool and deploys its clones, as POST /v1/pools: NAME_CONFLICT (the name, or another active
+    pool's prefix and numbers), VALIDATION_FAILED, and every refusal of deployLinkedClones.
+    """
+    createPool(input: CreatePoolInput!): PoolChange!
+    """
+    Resizes (size 0 to 500: the next free numbers deployed, or the highest destroyed) and/or renews
+    (expiresAt, ISO 8601 in the future), as PATCH /v1/pools/{name}: POOL_NOT_FOUND, POOL_BUSY, NAME_CONFLICT,
+    VALIDATION_FAILED.
+    """
+    resizePool(name: String!, size: Int, expiresAt: String): PoolChange!
+    "Strips a pool back: destroys its live clones, keeps their records, as DELETE /v1/pools/{name}: POOL_NOT_FOUND, POOL_BUSY."
+    stripPool(name: String!): PoolChange!
+    """
+    Returns clones to the pool's snapshot (each destroyed and made again under its name), at most
+    maxUnavailable (1 to 500; default a quarter, at least 1) at once, as POST /v1/pools/{name}/refresh;
+    clones: names of live clones, default all. POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, SNAPSHOT_NOT_FOUND.
+    """
+    refreshPool(name: String!, maxUnavailable: Int, clones: [String!]): PoolChange!
+    """
+    Moves a pool to a snapshot of its parent (moref or name; default the parent's current one) or to
+    another parent, rebuilding its clones at most maxUnavailable at once, as POST /v1/pools/{name}/recompose.
+    POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, PARENT_NOT_FOUND, SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS.
+    """
+    recomposePool(name: String!, snapshot: String, parent: String, maxUnavailable: Int): PoolChange!
+  }
+`
+
+/** Each pool mutation: the pool service's call, given the field's arguments and the caller's sub. */
+type PoolChangeCall = (args: any, requester: string, context: GraphqlContext) => Promise<PoolChange>
+
+export const POOL_CHANGES = {
+  createPool: (args: { input: Record<string, unknown> }, requester, context) =>
+    context.app.pools.create(createPoolRequest(args.input), requester),
+  resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, requester, context) =>
+    context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), requester),
+  stripPool: (args: { name: string }, requester, context) => context.app.pools.strip(args.name, requester),
+  refreshPool: ({ name, ...request }: { name: string; maxUnavailable?: number | null; clones?: string[] | null }, requester, context) =>
+    context.app.pools.refresh(name, refreshPoolRequest(request), requester),
+  recomposePool: (
+    { name, ...request }: { name: string; snapshot?: string | null; parent?: string | null; maxUnavailable?: number | null },
+    requester,
+    context,
+  ) => context.app.pools.recompose(name, recomposePoolRequest(request), requester),
+} satisfies Record<string, PoolChangeCall>
+
+/** A pool service call as a mutation: its change's pool, and its deployments read through the loaders. */
+function poolChangeMutation(call: PoolChangeCall) {
+  return async (_: unknown, args: Record<string, unknown>, context: GraphqlContext) => {
+    const change = await call(args, context.principal!.sub, context)
+    context.app.log.info({ pool: change.pool.name, deploymentIds: change.deploymentIds }, 'pool changed (graphql)')
+    context.loaders.liveClonesOfPool.clear(change.pool.name)
+    context.loaders.deploymentsOfPool.clear(change.pool.name)
+    return { pool: change.pool, deploymentIds: change.deploymentIds }
+  }
+}
+
+export const mutations = Object.fromEntries(
+  Object.entries(POOL_CHANGES).map(([field, call]) => [field, poolChangeMutation(call as PoolChangeCall)]),
+)
+
+export const queries = {
+  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.poolRepository.list(),
+
+  async pool(_: unknown, args: { name: string }, context: GraphqlContext) {
+    const pool = await context.app.poolRepository.get(args.name)
+    if (!pool) throw new PoolNotFound({ pool: args.name }, args.name)
+    return pool
+  },
+}
+
+export const resolvers = {
+  Pool: {
+    status: (p: PoolRow) => toEnum(p.status),
+    parent: (p: PoolRow) => p.parentName,
+    clones: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.liveClonesOfPool.load(p.name),
+    deployments: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.deploymentsOfPool.load(p.name),
+    snapshot: (p: PoolRow) => (p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null),
+    drift: (p: PoolRow) =>
+      p.drift && {
+        ...p.drift,
+        status: toEnum(p.drift.status),
+        findings: p.drift.findings.map((f) => ({
+          ...f,
+          kind: toEnum(f.kind),
+          expected: f.expected === undefined ? null : String(f.expected),
+          actual: f.actual === undefined ? null : String(f.actual),
+        })),
+      },
+  },
+  PoolChange: {
+    deployments: async (change: { deploymentIds: string[] }, _: unknown, context: GraphqlContext) => {
+      const found = await context.loaders.deployment.loadMany(change.deploymentIds)
+      // The deployments were just committed by the service: a missing one is a broken invariant.
+      return found.map((d, i) => {
+        if (!d || d instanceof Error) throw d instanceof Error ? d : new Error(`deployment ${change.deploymentIds[i]} not found`)
+        return d
+      })
+    },
+  },
+}

@@ -1,0 +1,66 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PoolNotFound } from '../../errors.js'
+import {
+  changePoolSchema,
+  createPoolSchema,
+  getPoolSchema,
+  listPoolsSchema,
+  recomposePoolSchema,
+  refreshPoolSchema,
+  stripPoolSchema,
+} from './pools-schemas.js'
+import { presentPool, presentPoolChange, presentPoolDetail } from '../presenters.js'
+
+const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
+    const change = await app.pools.create(request.body, request.principal!.sub)
+    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+
+  app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async () => {
+    return { pools: (await app.poolRepository.list()).map(presentPool) }
+  })
+
+  app.get('/pools/:name', { schema: getPoolSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    const pool = await app.poolRepository.get(request.params.name)
+    if (!pool) throw new PoolNotFound({ pool: request.params.name }, request.params.name)
+    const [clones, deployments] = await Promise.all([app.poolRepository.liveClones(pool.name), app.poolRepository.deployments(pool.name)])
+    return presentPoolDetail(pool, clones, deployments)
+  })
+
+  app.patch('/pools/:name', { schema: changePoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
+    const change = await app.pools.change(request.params.name, request.body, request.principal!.sub)
+    if (change.deploymentIds.length === 0) return reply.code(200).send(presentPoolChange(change))
+    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+
+  // Every field of a refresh or recompose is optional: a POST without a body means the defaults.
+  const emptyBodyIsDefaults = async (request: { body: unknown }) => {
+    request.body ??= {}
+  }
+
+  app.post(
+    '/pools/:name/refresh',
+    { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
+    async (request, reply) => {
+      const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
+      return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+    },
+  )
+
+  app.post(
+    '/pools/:name/recompose',
+    { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
+    async (request, reply) => {
+      const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
+      return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+    },
+  )
+
+  app.delete('/pools/:name', { schema: stripPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
+    const change = await app.pools.strip(request.params.name, request.principal!.sub)
+    return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+}
+
+export default poolRoutes

@@ -1,0 +1,166 @@
+/**
+ * Database rows to API representations. Secrets are redacted here, per caller.
+ */
+import type { CloneRecord } from '../db/repositories/clones.js'
+import type { DeploymentWithClones } from '../db/repositories/deployments.js'
+import type { CloneRow, DeploymentRow, PoolRow } from '../db/schema.js'
+import type { PoolChange } from './pools/pool-service.js'
+import { provenanceOf } from './clones/provenance.js'
+import { REDACTED } from '../domain/attributes.js'
+import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } from '../domain/progress.js'
+import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../domain/estimate.js'
+import type { DeploymentPlan } from '../domain/plan.js'
+
+/** What estimates need: the service's limits and the typical time of one clone. */
+export interface EstimateBasis {
+  limits: LimitsInForce
+  secondsPerClone: number
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+function cloneSummary(c: CloneRow) {
+  return {
+    name: c.name,
+    status: c.status,
+    moref: c.moref,
+    instanceUuid: c.instanceUuid,
+    host: c.hostMoref,
+    reportedHost: c.reportedHostMoref,
+    error: c.error ?? null,
+  }
+}
+
+export function presentDeployment({ deployment: d, clones, replaced = [] }: DeploymentWithClones, basis: EstimateBasis) {
+  const old = new Map(replaced.map((c) => [c.id, c]))
+  // A rebuild's clone waiting while the clone it replaces is destroyed counts at that step.
+  const stepOf = (c: CloneRow): CloneStatus => {
+    const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
+    return c.status === 'waiting' && gone?.status === 'destroying' ? 'destroying' : c.status
+  }
+  const statuses = clones.map(stepOf)
+  const byStatus = countByStatus(statuses)
+  const done = statuses.filter(isFinalCloneStatus).length
+  const hostCount = new Set(clones.map((c) => c.hostMoref)).size
+  const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: d.maxConcurrent }, hostCount)
+  const elapsed = durationSeconds(d.startedAt, d.finishedAt)
+  return {
+    id: d.id,
+    kind: d.kind,
+    pool: d.poolName,
+    status: d.status,
+    parent: { name: d.parentName, moref: d.parentMoref },
+    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
+    prefix: d.prefix,
+    startNumber: d.startNumber,
+    count: d.count,
+    hostLimit: d.hostLimit,
+    maxConcurrent: d.maxConcurrent,
+    customizationSpec: d.customizationSpec,
+    attributes: d.copiedAttributes,
+    requester: d.requester,
+    ticket: d.ticket,
+    createdAt: d.createdAt.toISOString(),
+    startedAt: iso(d.startedAt),
+    finishedAt: iso(d.finishedAt),
+    durationSeconds: elapsed,
+    warnings: d.warnings,
+    error: d.error ?? null,
+    progress: {
+      total: clones.length,
+      done,
+      failed: byStatus.failed,
+      byStatus,
+      estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone)),
+    },
+    clones: clones.map((c) => {
+      const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
+      if (!gone) return cloneSummary(c)
+      const replaces = { name: gone.name, status: gone.status, moref: gone.moref, instanceUuid: gone.instanceUuid, deploymentId: gone.deploymentId }
+      return { ...cloneSummary(c), step: stepOf(c), replaces }
+    }),
+  }
+}
+
+export function presentClone(record: CloneRecord, canReadSecrets: boolean) {
+  const { clone: c, deployment: d, attributes } = record
+  return {
+    ...cloneSummary(c),
+    deploymentId: d.id,
+    requester: d.requester,
+    ticket: d.ticket,
+    parent: { name: d.parentName, moref: d.parentMoref },
+    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
+    createdAt: c.createdAt.toISOString(),
+    readyAt: iso(c.readyAt),
+    // Secrets come redacted from the store unless revealed; redacting again costs nothing.
+    attributes: attributes.map((a) => ({ name: a.name, value: a.secret && !canReadSecrets ? REDACTED : a.value })),
+    provenance: provenanceOf(record),
+  }
+}
+
+export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
+  const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: plan.maxConcurrent }, plan.hosts.length)
+  const perHost = new Map<string, number>()
+  for (const host of plan.placement) perHost.set(host, (perHost.get(host) ?? 0) + 1)
+  return {
+    dryRun: true as const,
+    parent: { name: plan.parent.name, moref: plan.parent.moref },
+    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref },
+    customizationSpec: plan.customizationSpec,
+    attributes: plan.copiedAttributes,
+    clones: plan.names.map((name, i) => ({ name, host: plan.placement[i]! })),
+    hosts: plan.hosts.map((h) => ({ moref: h.moref, name: h.name, clones: perHost.get(h.moref) ?? 0 })),
+    hostLimit: plan.hostLimit,
+    // A plan exists only when every check passed; refusals answer with their error instead.
+    checks: [
+      { check: 'parent exists', passed: true, detail: `${plan.parent.name} (${plan.parent.moref})` },
+      { check: 'current snapshot', passed: true, detail: `${plan.snapshot.name} (${plan.snapshot.moref})` },
+      { check: 'customization spec exists', passed: true, detail: plan.customizationSpec },
+      { check: 'names are free', passed: true, detail: `${plan.names[0]}..${plan.names.at(-1)}` },
+      { check: 'hosts within the host limit', passed: true, detail: `${plan.hosts.length} of at most ${plan.hostLimit}` },
+    ],
+    warnings: plan.warnings,
+    estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
+  }
+}
+
+export function presentPool(p: PoolRow) {
+  return {
+    name: p.name,
+    status: p.status,
+    parent: p.parentName,
+    snapshot: p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null,
+    prefix: p.prefix,
+    startNumber: p.startNumber,
+    size: p.size,
+    attributes: p.copiedAttributes,
+    customizationAttribute: p.customizationAttribute,
+    hostLimit: p.hostLimit,
+    expiresAt: iso(p.expiresAt),
+    requester: p.requester,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  }
+}
+
+/** A pool with its live clones and last deployments. */
+export function presentPoolDetail(pool: PoolRow, clones: CloneRow[], deployments: DeploymentRow[]) {
+  return {
+    ...presentPool(pool),
+    drift: pool.drift ?? null,
+    clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
+    deployments: deployments.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      status: d.status,
+      count: d.count,
+      createdAt: d.createdAt.toISOString(),
+      finishedAt: iso(d.finishedAt),
+    })),
+  }
+}
+
+export function presentPoolChange(change: PoolChange) {
+  return { pool: presentPool(change.pool), deploymentId: change.deploymentIds[0] ?? null, deploymentIds: change.deploymentIds }
+}

@@ -1,0 +1,44 @@
+/**
+ * Space reports: the forecast (pure arithmetic on the sizes given), the measurement of the service's
+ * parents and clones in vCenter, and the same as an SVG bar chart like the seed's graph.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { checkSpaceGroups, forecastSpace } from '../../domain/space.js'
+import { VcenterUnavailable } from '../../errors.js'
+import { renderSpaceChart } from './space-chart.js'
+import { SpaceReporter, type SpaceReport } from './space-report.js'
+import { forecastSchema, spaceChartSchema, spaceReportSchema } from './reports-schemas.js'
+import { VcenterUnreachable } from '../../vcenter/gateway.js'
+
+const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const reporter = new SpaceReporter(app.database.db, app.vcenter)
+  const measure = (): Promise<SpaceReport> =>
+    reporter.measure().catch((err: unknown) => {
+      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
+      throw err
+    })
+
+  app.post('/reports/space/forecast', { schema: forecastSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+    checkSpaceGroups(request.body.groups)
+    return { unit: 'GB' as const, ...forecastSpace(request.body.groups) }
+  })
+
+  app.get('/reports/space', { schema: spaceReportSchema, onRequest: app.requireScope('deployments:read') }, async () => measure())
+
+  app.get('/reports/space.svg', { schema: spaceChartSchema, onRequest: app.requireScope('deployments:read') }, async (_request, reply) => {
+    const report = await measure()
+    const svg = renderSpaceChart({
+      groups: report.parents,
+      total: report.parents.length ? report.total : undefined,
+      note: `measured ${report.measuredAt.replace('T', ' ').slice(0, 16)} UTC`,
+    })
+    return reply
+      .type('image/svg+xml; charset=utf-8')
+      .header('cache-control', 'no-store')
+      // Nothing in it may run or load anything, wherever it is opened.
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .send(svg)
+  })
+}
+
+export default reportRoutes
