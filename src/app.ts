@@ -4,8 +4,6 @@
  * server.ts builds and starts it; tests build it with inject().
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv } from 'ajv'
-import addFormats from 'ajv-formats'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import assetsPlugin from './modules/clones/clones-plugin.js'
 import type { Config } from './config/config.js'
@@ -28,6 +26,8 @@ import poolDriftPlugin from './modules/pools/drift-plugin.js'
 import poolsPlugin from './modules/pools/pools-plugin.js'
 import queuePlugin from './jobs/queue-plugin.js'
 import vcenterPlugin from './vcenter/vcenter-plugin.js'
+import * as graphqlSchema from './modules/graphql-schema.js'
+import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
@@ -97,7 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     runWorkers: options.runWorkers ?? true,
   })
 
-  await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv })
+  await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
   await app.register(healthRoutes)
   await app.register(
     async (v1) => {
@@ -112,21 +112,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     { prefix: '/v1' },
   )
   return app
-}
-
-/**
- * Bodies are validated strictly (a count of "25" is a type error, not 25); query strings and
- * params are text by nature and are coerced.
- */
-function installValidation(app: FastifyInstance) {
-  const make = (coerceTypes: boolean | 'array') => {
-    const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })
-    addFormats.default(ajv)
-    return ajv
-  }
-  const bodyAjv = make(false)
-  const textAjv = make('array')
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
 }
 
 function installErrorHandling(app: FastifyInstance) {

@@ -1,9 +1,12 @@
 /**
- * Every error a client can see: a stable code, an HTTP status and a message a person understands.
- * Built with @fastify/error like fastify's own lib/errors.js; `details` carries structured context
- * (the conflicting names, the missing setting...) and is sent as the body's `details`.
+ * Every error a client can see: a stable code, an HTTP status and a message a person understands,
+ * in the manner of fastify's lib/errors.js; `details` carries structured context (the conflicting
+ * names, the missing setting...) and is sent as the body's `details`.
+ *
+ * Every layer may throw these, the pure domain included, so this file imports no framework: the
+ * classes are plain Errors (what @fastify/error made, minus its tie to fastify's packages).
  */
-import createError from '@fastify/error'
+import { format } from 'node:util'
 
 export interface ErrorBody {
   code: string
@@ -21,13 +24,18 @@ export interface ServiceError extends Error {
 /** Our own codes, so that the error handler tells them from fastify's and libraries' errors. */
 const SERVICE_ERROR_CODES = new Set<string>()
 
+/** A catalogue entry: `new X(details?, ...args)` fills the message's `%s` with args, in order. */
 function define(code: string, statusCode: number, message: string) {
   SERVICE_ERROR_CODES.add(code)
-  const Base = createError(code, message, statusCode)
-  return class extends Base {
+  return class extends Error implements ServiceError {
+    readonly code = code
+    readonly statusCode = statusCode
     details?: Record<string, unknown>
     constructor(details?: Record<string, unknown>, ...args: unknown[]) {
-      super(...args)
+      const last = args.at(-1)
+      const cause = last && typeof last === 'object' && 'cause' in last ? (args.pop() as { cause: unknown }).cause : undefined
+      super(format(message, ...args), cause === undefined ? undefined : { cause })
+      this.name = 'ServiceError'
       if (details && Object.keys(details).length > 0) this.details = details
     }
   }

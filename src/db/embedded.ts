@@ -58,7 +58,7 @@ export async function startEmbeddedPostgres({ dataDir, log = () => {} }: Embedde
   try {
     await server.start()
   } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start on ${pgData}${err instanceof Error ? `: ${err.message}` : ''}`)
+    throw new Error(`embedded PostgreSQL did not start on ${pgData}${err instanceof Error ? `: ${err.message}` : ''}`, { cause: err })
   }
   await ensureDatabase(server, 'linked_clones')
   return {

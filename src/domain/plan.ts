@@ -9,6 +9,7 @@ import {
   NoHostAvailable,
   SnapshotMissing,
   ValidationFailed,
+  type ServiceError,
 } from '../errors.js'
 import {
   DEFAULT_COPIED_ATTRIBUTES,
@@ -18,6 +19,9 @@ import {
 } from './attributes.js'
 import { invalidVmNameReason, plannedNames, prefixFromParentName } from './naming.js'
 import { DEFAULT_HOST_LIMIT, chooseHosts, placeClones, type HostCandidate } from './placement.js'
+
+/** The most clones one deployment makes. */
+export const MAX_CLONES_PER_DEPLOYMENT = 500
 
 export interface DeploymentRequest {
   parent: string
@@ -135,27 +139,15 @@ export interface PlanFacts {
 
 export function buildPlan(request: NormalizedRequest, facts: PlanFacts): DeploymentPlan {
   const { parent } = facts
-  if (!parent.currentSnapshot) throw new SnapshotMissing({ parent: parent.name }, parent.name)
-
-  const specName = customizationSpecName(request, parent)
-  if (!facts.customizationSpecExists) {
-    throw new CustomizationSpecNotFound(
-      { parent: parent.name, attribute: request.customizationAttribute, spec: specName },
-      `The customization spec "${specName}" named in the parent's "${request.customizationAttribute}" attribute does not exist in vCenter`,
-    )
-  }
+  const { customizationSpec, problems, warnings } = checkParent(parent, request.customizationAttribute, facts.customizationSpecExists)
+  const snapshot = parent.currentSnapshot
+  if (problems[0]) throw problems[0]
+  // Unreachable (checkParent reports both), but it tells the type checker they are set.
+  if (!snapshot || !customizationSpec) throw new SnapshotMissing({ parent: parent.name }, parent.name)
 
   const taken = new Set(facts.takenNames)
   const conflicts = request.names.filter((name) => taken.has(name))
   if (conflicts.length > 0) throw new NameConflict({ names: conflicts }, conflicts.join(', '))
-
-  const warnings: Warning[] = []
-  if (parent.hasNonPersistentDisk) {
-    warnings.push({
-      code: 'PARENT_HAS_NONPERSISTENT_DISK',
-      message: `The parent "${parent.name}" has an independent-nonpersistent disk; its clones reset to the parent's disk state at each power-off`,
-    })
-  }
 
   const byHost = facts.parentClonesByHost ?? new Map<string, number>()
   const candidates = facts.hosts?.length
@@ -170,13 +162,13 @@ export function buildPlan(request: NormalizedRequest, facts: PlanFacts): Deploym
 
   return {
     parent,
-    snapshot: parent.currentSnapshot,
+    snapshot,
     prefix: request.prefix,
     startNumber: request.startNumber,
     count: request.count,
     names: request.names,
     customizationAttribute: request.customizationAttribute,
-    customizationSpec: specName,
+    customizationSpec,
     copiedAttributes: request.attributes,
     attributeValues: attributesForClone(request.attributes, parent.attributes, parent.name),
     warnings,
@@ -187,14 +179,44 @@ export function buildPlan(request: NormalizedRequest, facts: PlanFacts): Deploym
   }
 }
 
-/** The spec's name from the parent's attribute; a parent without the attribute cannot be customized. */
-export function customizationSpecName(request: NormalizedRequest, parent: ParentFacts): string {
-  const specName = parent.attributes.get(request.customizationAttribute)?.trim()
-  if (!specName) {
-    throw new CustomizationSpecNotFound(
-      { parent: parent.name, attribute: request.customizationAttribute },
-      `The parent "${parent.name}" has no value in its "${request.customizationAttribute}" attribute, so no customization spec can be chosen`,
+/** What the checks of a parent found: the refusals a deployment would meet, in order, and its warnings. */
+export interface ParentCheck {
+  /** The spec named by the parent's customization attribute, if it names one. */
+  customizationSpec?: string
+  problems: ServiceError[]
+  warnings: Warning[]
+}
+
+/**
+ * The checks a deployment makes of its parent (a current snapshot; a customization spec named by the
+ * attribute, and existing), each as the error the deployment would be refused with. A plan throws the
+ * first; a parent's readiness lists them all.
+ */
+export function checkParent(parent: ParentFacts, customizationAttribute: string, customizationSpecExists: boolean | undefined): ParentCheck {
+  const problems: ServiceError[] = []
+  if (!parent.currentSnapshot) problems.push(new SnapshotMissing({ parent: parent.name }, parent.name))
+  const customizationSpec = parent.attributes.get(customizationAttribute)?.trim() || undefined
+  if (!customizationSpec) {
+    problems.push(
+      new CustomizationSpecNotFound(
+        { parent: parent.name, attribute: customizationAttribute },
+        `The parent "${parent.name}" has no value in its "${customizationAttribute}" attribute, so no customization spec can be chosen`,
+      ),
+    )
+  } else if (!customizationSpecExists) {
+    problems.push(
+      new CustomizationSpecNotFound(
+        { parent: parent.name, attribute: customizationAttribute, spec: customizationSpec },
+        `The customization spec "${customizationSpec}" named in the parent's "${customizationAttribute}" attribute does not exist in vCenter`,
+      ),
     )
   }
-  return specName
+  const warnings: Warning[] = []
+  if (parent.hasNonPersistentDisk) {
+    warnings.push({
+      code: 'PARENT_HAS_NONPERSISTENT_DISK',
+      message: `The parent "${parent.name}" has an independent-nonpersistent disk; its clones reset to the parent's disk state at each power-off`,
+    })
+  }
+  return { customizationSpec, problems, warnings }
 }

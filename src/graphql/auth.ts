@@ -48,7 +48,8 @@ export function requireScope(context: Pick<GraphqlContext, 'principal'>, scope: 
   return principal
 }
 
-/** Any root resolver: each module types its own source and arguments. */
+/** Any root resolver: each module types its own source and arguments (so `any`: they differ per field). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Resolver = GraphQLFieldResolver<any, GraphqlContext, any>
 
 /**

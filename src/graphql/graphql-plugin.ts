@@ -15,16 +15,24 @@ import { formatExecutionErrors } from './errors.js'
 import { hardeningRules, withCode } from './hardening.js'
 import { createLoaders } from './loaders.js'
 import { ProgressListener } from './progress/pg-listener.js'
-import { buildResolvers, typeDefs } from '../modules/graphql-schema.js'
 import type { Principal } from '../http/auth-plugin.js'
 
 declare module 'mercurius' {
+  // Declaration merging: mercurius's context gains GraphqlContext's members.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface MercuriusContext extends Omit<GraphqlContext, 'app'> {}
+}
+
+/** The schema the feature modules make (src/modules/graphql-schema.ts), handed over by app.ts. */
+export interface GraphqlSchema {
+  typeDefs: string
+  buildResolvers(options: { listener: ProgressListener }): Record<string, unknown>
 }
 
 export interface GraphqlPluginOptions {
   databaseUrl: string
   nodeEnv: string
+  schema: GraphqlSchema
 }
 
 export default fp(
@@ -37,8 +45,8 @@ export default fp(
       createLoaders({ db: app.database.db, store: app.assets.store, principal }, options)
 
     await app.register(mercurius, {
-      schema: typeDefs,
-      resolvers: buildResolvers({ listener }) as never,
+      schema: opts.schema.typeDefs,
+      resolvers: opts.schema.buildResolvers({ listener }) as never,
       path: '/graphql',
       graphiql: !production,
       allowBatchedQueries: false,

@@ -36,7 +36,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql'
 import { MAX_POOL_SIZE } from '../domain/pool.js'
-import { MAX_CLONES_PER_DEPLOYMENT } from '../modules/deployments/deployments-schemas.js'
+import { MAX_CLONES_PER_DEPLOYMENT } from '../domain/plan.js'
 import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
@@ -93,7 +93,7 @@ function fragmentsOf(context: ValidationContext): Map<string, FragmentDefinition
 export function selectionDepth(set: SelectionSetNode, walk: Walk, inFragments: ReadonlySet<string> = new Set()): number {
   let deepest = 0
   for (const selection of set.selections) {
-    let depth = 0
+    let depth: number
     if (selection.kind === Kind.FIELD) {
       if (isIntrospection(selection.name.value)) continue
       depth = 1 + (selection.selectionSet ? selectionDepth(selection.selectionSet, walk, inFragments) : 0)

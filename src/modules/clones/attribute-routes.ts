@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Caller } from './attribute-service.js'
 import { hasScope } from '../../http/auth-plugin.js'
 import { historySchema, setAttributesSchema } from './attribute-schemas.js'
-import { presentClone } from '../presenters.js'
+import { presentClone } from './clone-presenters.js'
 
 const callerOf = (request: FastifyRequest): Caller => ({
   sub: request.principal!.sub,

@@ -11,11 +11,9 @@ import {
   CloneNotFound,
   CloneNotReady,
   ValidationFailed,
-  VcenterRefused,
-  VcenterUnavailable,
-  isServiceError,
 } from '../../errors.js'
-import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
+import type { VcenterGateway } from '../../vcenter/gateway.js'
+import { toClientError } from '../../vcenter/client-errors.js'
 import { findInvalidXmlChar } from '../../vim25/index.js'
 import { AttributeFilterError, parseAttributeFilter } from './attribute-filter.js'
 import { lockClones, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
@@ -126,7 +124,7 @@ export class AttributeService {
       })
     } catch (err) {
       if (touched.length) await this.restore(name, moref, touched, before)
-      throw toServiceError(err)
+      throw toClientError(err)
     }
   }
 
@@ -192,9 +190,3 @@ export function checkValues(values: readonly AttributeValue[]): AttributeValue[]
   return [...values]
 }
 
-function toServiceError(err: unknown): unknown {
-  if (isServiceError(err)) return err
-  if (err instanceof VcenterUnreachable) return new VcenterUnavailable({ reason: err.message }, err.message)
-  if (err instanceof TaskFailed) return new VcenterRefused({ faultType: err.faultType }, err.message)
-  return err
-}

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { hasScope } from '../../http/auth-plugin.js'
 import { getCloneSchema, listClonesSchema } from './clones-schemas.js'
-import { presentClone } from '../presenters.js'
+import { presentClone } from './clone-presenters.js'
 
 const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/clones', { schema: listClonesSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {

@@ -5,12 +5,13 @@
 import type PgBoss from 'pg-boss'
 import { ReplacedClonesChanged, type DeploymentRepository, type DeploymentWithClones } from '../../db/repositories/deployments.js'
 import type { CloneRow } from '../../db/schema.js'
-import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, VcenterUnavailable } from '../../errors.js'
+import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy } from '../../errors.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { enqueueProvisioning } from '../../jobs/queue.js'
-import { VcenterUnreachable, type PlanInventory, type VcenterGateway } from '../../vcenter/gateway.js'
+import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
+import { forClient } from '../../vcenter/client-errors.js'
 
 export class DeploymentService {
   constructor(
@@ -22,7 +23,7 @@ export class DeploymentService {
   /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
   async plan(request: DeploymentRequest): Promise<DeploymentPlan> {
     const normalized = normalizeRequest(request)
-    const inventory = await unavailableIfUnreachable(
+    const inventory = await forClient(
       this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
     )
     const parent = parentOf(inventory, normalized.parent)
@@ -79,7 +80,7 @@ export class DeploymentService {
       count: replacing.length,
       names,
     }
-    const inventory = await unavailableIfUnreachable(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
+    const inventory = await forClient(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
     const parent = parentOf(inventory, normalized.parent)
     const plan = buildPlan(normalized, {
       parent: withChosenSnapshot(parent, request),
@@ -114,12 +115,4 @@ function parentOf(inventory: PlanInventory, name: string): ParentFacts {
 function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName'>): ParentFacts {
   if (!request.snapshotMoref && request.snapshotName === undefined) return parent
   return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name: request.snapshotName }) }
-}
-
-/** A read-only check that cannot reach vCenter answers 503 VCENTER_UNAVAILABLE. */
-function unavailableIfUnreachable<T>(read: Promise<T>): Promise<T> {
-  return read.catch((err: unknown) => {
-    if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-    throw err
-  })
 }

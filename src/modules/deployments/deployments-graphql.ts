@@ -2,10 +2,11 @@
 import type { DeploymentRow } from '../../db/schema.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
-import { presentPlan } from '../presenters.js'
+import { presentPlan } from './deployment-presenters.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
-import { deploymentRequest } from '../../graphql/input.js'
+import { isUuid } from '../../domain/ids.js'
+import { deploymentRequest } from './deployments-schemas.js'
 import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../../db/repositories/read-models.js'
 import type { ProgressCounts } from '../../graphql/progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from '../../graphql/common.js'
@@ -161,10 +162,6 @@ export const typeDefs = /* GraphQL */ `
     deployLinkedClones(input: DeployLinkedClonesInput!): DeployLinkedClonesResult!
   }
 `
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-export const isUuid = (id: string) => UUID.test(id)
 
 /** The snapshot a deployment's clones were made from. */
 export const snapshotOf = (d: DeploymentRow) => ({ name: d.snapshotName, moref: d.snapshotMoref, createdAt: d.snapshotCreatedAt })

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { isUuid } from '../../domain/ids.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { createDeploymentSchema, getDeploymentSchema } from './deployments-schemas.js'
-import { presentDeployment, presentPlan, type EstimateBasis } from '../presenters.js'
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+import { presentDeployment, presentPlan, type EstimateBasis } from './deployment-presenters.js'
 
 const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
@@ -32,7 +31,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: getDeploymentSchema, onRequest: app.requireScope('deployments:read') },
     async (request) => {
       const { id } = request.params
-      const found = UUID.test(id) ? await app.repositories.deployments.get(id) : undefined
+      const found = isUuid(id) ? await app.repositories.deployments.get(id) : undefined
       if (!found) throw new DeploymentNotFound({ id }, id)
       return presentDeployment(found, basis)
     },

@@ -1,9 +1,10 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
+import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
+import { inputValidator } from '../../http/validation.js'
 import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors } from '../../http/common-schemas.js'
 
-export const MAX_CLONES_PER_DEPLOYMENT = 500
 
 export const CreateDeploymentBody = Type.Object(
   {
@@ -127,3 +128,6 @@ export const getDeploymentSchema = {
 }
 
 export { Attribute }
+
+/** GraphQL's deployLinkedClones input, held to the REST body's limits. */
+export const deploymentRequest = inputValidator(CreateDeploymentBody)

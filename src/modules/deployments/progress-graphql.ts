@@ -6,7 +6,8 @@ import { openProgressStream } from '../../graphql/progress/stream.js'
 import type { ProgressEvent } from '../../graphql/progress/tracker.js'
 import { readProgressSnapshot } from '../../db/repositories/read-models.js'
 import { toEnum } from '../../graphql/common.js'
-import { isUuid, presentProgress } from './deployments-graphql.js'
+import { isUuid } from '../../domain/ids.js'
+import { presentProgress } from './deployments-graphql.js'
 
 export const typeDefs = /* GraphQL */ `
   enum ProgressEventKind {

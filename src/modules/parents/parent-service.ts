@@ -23,8 +23,6 @@ import {
   SnapshotNameTaken,
   SnapshotNotFound,
   ValidationFailed,
-  VcenterRefused,
-  VcenterUnavailable,
 } from '../../errors.js'
 import {
   MAX_SNAPSHOT_DESCRIPTION_LENGTH,
@@ -37,7 +35,9 @@ import {
 } from '../../domain/snapshots.js'
 import { findInvalidXmlChar } from '../../vim25/soap/xml.js'
 import { enqueuePreparation } from './prepare-parent-job.js'
-import { TaskFailed, VcenterUnreachable, type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
+import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
+import { forClient, toClientError } from '../../vcenter/client-errors.js'
+import type { ParentFacts } from '../../domain/plan.js'
 
 /** What preparing with `recompose: true` needs of pools (PoolService.recompose). */
 export interface PoolRecomposer {
@@ -76,6 +76,11 @@ export class ParentService {
     private readonly vcenter: VcenterGateway,
     private readonly boss: PgBoss,
   ) {}
+
+  /** The VMs that can serve as parents, each with whether the spec its attribute names exists. */
+  async listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]> {
+    return forClient(this.vcenter.listParents(customizationAttribute))
+  }
 
   async prepare(name: string, request: PrepareRequest, requester: string, now = new Date()): Promise<PrepareOutcome> {
     if (request.snapshotName !== undefined) {
@@ -247,9 +252,7 @@ export class ParentService {
     try {
       return await work()
     } catch (err) {
-      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-      if (err instanceof TaskFailed) throw new VcenterRefused({ faultType: err.faultType }, err.message)
-      throw err
+      throw toClientError(err)
     }
   }
 }

@@ -1,8 +1,6 @@
 /** Parents: the VMs in vCenter that can serve as parents, with their readiness, and their clones. */
 import { DEFAULT_CUSTOMIZATION_ATTRIBUTE } from '../../domain/attributes.js'
 import type { ParentFacts } from '../../domain/plan.js'
-import { VcenterUnavailable } from '../../errors.js'
-import { VcenterUnreachable } from '../../vcenter/gateway.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { parentReadiness, type Readiness } from './readiness.js'
 
@@ -46,10 +44,7 @@ interface ParentNode extends Readiness {
 export const queries = {
   async parents(_: unknown, args: { customizationAttribute?: string | null }, context: GraphqlContext): Promise<ParentNode[]> {
     const attribute = args.customizationAttribute ?? DEFAULT_CUSTOMIZATION_ATTRIBUTE
-    const listed = await context.app.vcenter.listParents(attribute).catch((err: unknown) => {
-      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-      throw err
-    })
+    const listed = await context.app.parents.listParents(attribute)
     return listed.map(({ parent, customizationSpecExists }) => ({
       facts: parent,
       customizationSpecExists,

@@ -21,9 +21,10 @@ import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { PoolRow } from '../../db/schema.js'
 import { classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type PoolDrift, type RepairPlan } from '../../domain/drift.js'
 import { contiguousRuns, nextFreeNumbers } from '../../domain/pool.js'
-import { PoolBusy, PoolNotFound, VcenterUnavailable } from '../../errors.js'
+import { PoolBusy, PoolNotFound } from '../../errors.js'
 import { enqueueReconcile, type RepairAction } from './reconcile-pool-job.js'
-import { VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
+import type { VcenterGateway } from '../../vcenter/gateway.js'
+import { forClient } from '../../vcenter/client-errors.js'
 import type { DeploymentService } from '../deployments/deployment-service.js'
 import { poolDeploymentRequest } from './pool-service.js'
 
@@ -118,10 +119,7 @@ export class PoolReconciler {
   private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
     const clones = await this.drift.readyClones(pools.map((p) => p.name))
     const checkedAt = new Date()
-    const observed = await this.observe(clones).catch((err: unknown) => {
-      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-      throw err
-    })
+    const observed = await forClient(this.observe(clones))
     const out = new Map<string, PoolDrift>()
     for (const pool of pools) {
       const live = (await this.pools.liveClones(pool.name)).length

@@ -10,7 +10,7 @@ import type { PoolRow } from '../../db/schema.js'
 import { PoolNotFound } from '../../errors.js'
 import type { PoolChange } from './pool-service.js'
 import type { GraphqlContext } from '../../graphql/context.js'
-import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from '../../graphql/input.js'
+import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from './pools-schemas.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
 import { toEnum } from '../../graphql/common.js'
 

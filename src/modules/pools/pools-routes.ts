@@ -9,7 +9,7 @@ import {
   refreshPoolSchema,
   stripPoolSchema,
 } from './pools-schemas.js'
-import { presentPool, presentPoolChange, presentPoolDetail } from '../presenters.js'
+import { presentPool, presentPoolChange, presentPoolDetail } from './pool-presenters.js'
 
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {

@@ -2,6 +2,7 @@ import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { ErrorResponse, authErrors } from '../../http/common-schemas.js'
+import { inputValidator } from '../../http/validation.js'
 
 const PoolName = Type.String({ minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' })
 
@@ -72,3 +73,9 @@ export const recomposePoolSchema = {
   body: RecomposePoolBody,
   response: errors,
 }
+
+/** GraphQL's pool mutations' inputs, held to the REST bodies' limits. */
+export const createPoolRequest = inputValidator(CreatePoolBody)
+export const changePoolRequest = inputValidator(ChangePoolBody)
+export const refreshPoolRequest = inputValidator(RefreshPoolBody)
+export const recomposePoolRequest = inputValidator(RecomposePoolBody)

@@ -4,19 +4,13 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { checkSpaceGroups, forecastSpace } from '../../domain/space.js'
-import { VcenterUnavailable } from '../../errors.js'
 import { renderSpaceChart } from './space-chart.js'
 import { SpaceReporter, type SpaceReport } from './space-report.js'
 import { forecastSchema, spaceChartSchema, spaceReportSchema } from './reports-schemas.js'
-import { VcenterUnreachable } from '../../vcenter/gateway.js'
 
 const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const reporter = new SpaceReporter(app.database.db, app.vcenter)
-  const measure = (): Promise<SpaceReport> =>
-    reporter.measure().catch((err: unknown) => {
-      if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
-      throw err
-    })
+  const measure = (): Promise<SpaceReport> => reporter.measure()
 
   app.post('/reports/space/forecast', { schema: forecastSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     checkSpaceGroups(request.body.groups)

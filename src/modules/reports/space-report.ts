@@ -8,6 +8,7 @@ import type { Db } from '../../db/database.js'
 import { clones, deployments } from '../../db/schema.js'
 import { measuredGroupSpace, totalSpace, type GroupSpace, type SpaceTotal } from '../../domain/space.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
+import { forClient } from '../../vcenter/client-errors.js'
 
 export interface ParentSpace extends GroupSpace {
   moref: string
@@ -45,7 +46,7 @@ export class SpaceReporter {
     }
 
     const measuredAt = new Date()
-    const storage = await this.vcenter.readStorage([...byParent.keys(), ...rows.map((r) => r.moref!)])
+    const storage = await forClient(this.vcenter.readStorage([...byParent.keys(), ...rows.map((r) => r.moref!)]))
     const found = new Map(storage.map((s) => [s.moref, s]))
 
     let missingClones = 0

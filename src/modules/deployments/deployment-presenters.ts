@@ -1,34 +1,15 @@
-/**
- * Database rows to API representations. Secrets are redacted here, per caller.
- */
-import type { CloneRecord } from '../db/repositories/clones.js'
-import type { DeploymentWithClones } from '../db/repositories/deployments.js'
-import type { CloneRow, DeploymentRow, PoolRow } from '../db/schema.js'
-import type { PoolChange } from './pools/pool-service.js'
-import { provenanceOf } from './clones/provenance.js'
-import { REDACTED } from '../domain/attributes.js'
-import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } from '../domain/progress.js'
-import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../domain/estimate.js'
-import type { DeploymentPlan } from '../domain/plan.js'
+/** What REST and GraphQL show of a deployment: its progress and estimate, or a dry run's plan. */
+import type { DeploymentWithClones } from '../../db/repositories/deployments.js'
+import type { CloneRow } from '../../db/schema.js'
+import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
+import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../../domain/estimate.js'
+import type { DeploymentPlan } from '../../domain/plan.js'
+import { cloneSummary, iso } from '../clones/clone-presenters.js'
 
 /** What estimates need: the service's limits and the typical time of one clone. */
 export interface EstimateBasis {
   limits: LimitsInForce
   secondsPerClone: number
-}
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
-
-function cloneSummary(c: CloneRow) {
-  return {
-    name: c.name,
-    status: c.status,
-    moref: c.moref,
-    instanceUuid: c.instanceUuid,
-    host: c.hostMoref,
-    reportedHost: c.reportedHostMoref,
-    error: c.error ?? null,
-  }
 }
 
 export function presentDeployment({ deployment: d, clones, replaced = [] }: DeploymentWithClones, basis: EstimateBasis) {
@@ -82,23 +63,6 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
   }
 }
 
-export function presentClone(record: CloneRecord, canReadSecrets: boolean) {
-  const { clone: c, deployment: d, attributes } = record
-  return {
-    ...cloneSummary(c),
-    deploymentId: d.id,
-    requester: d.requester,
-    ticket: d.ticket,
-    parent: { name: d.parentName, moref: d.parentMoref },
-    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
-    createdAt: c.createdAt.toISOString(),
-    readyAt: iso(c.readyAt),
-    // Secrets come redacted from the store unless revealed; redacting again costs nothing.
-    attributes: attributes.map((a) => ({ name: a.name, value: a.secret && !canReadSecrets ? REDACTED : a.value })),
-    provenance: provenanceOf(record),
-  }
-}
-
 export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
   const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: plan.maxConcurrent }, plan.hosts.length)
   const perHost = new Map<string, number>()
@@ -123,44 +87,4 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
     warnings: plan.warnings,
     estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
   }
-}
-
-export function presentPool(p: PoolRow) {
-  return {
-    name: p.name,
-    status: p.status,
-    parent: p.parentName,
-    snapshot: p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null,
-    prefix: p.prefix,
-    startNumber: p.startNumber,
-    size: p.size,
-    attributes: p.copiedAttributes,
-    customizationAttribute: p.customizationAttribute,
-    hostLimit: p.hostLimit,
-    expiresAt: iso(p.expiresAt),
-    requester: p.requester,
-    createdAt: p.createdAt.toISOString(),
-    updatedAt: p.updatedAt.toISOString(),
-  }
-}
-
-/** A pool with its live clones and last deployments. */
-export function presentPoolDetail(pool: PoolRow, clones: CloneRow[], deployments: DeploymentRow[]) {
-  return {
-    ...presentPool(pool),
-    drift: pool.drift ?? null,
-    clones: clones.map((c) => ({ name: c.name, number: c.number, status: c.status, moref: c.moref, instanceUuid: c.instanceUuid })),
-    deployments: deployments.map((d) => ({
-      id: d.id,
-      kind: d.kind,
-      status: d.status,
-      count: d.count,
-      createdAt: d.createdAt.toISOString(),
-      finishedAt: iso(d.finishedAt),
-    })),
-  }
-}
-
-export function presentPoolChange(change: PoolChange) {
-  return { pool: presentPool(change.pool), deploymentId: change.deploymentIds[0] ?? null, deploymentIds: change.deploymentIds }
 }
