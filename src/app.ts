@@ -4,19 +4,9 @@
  * server.ts builds and starts it; tests build it with inject().
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import assetsPlugin from './modules/clones/clones-plugin.js'
 import type { Config } from './config/config.js'
-import {
-  InternalError,
-  PayloadTooLarge,
-  RouteNotFound,
-  UnsupportedMediaType,
-  ValidationFailed,
-  isServiceError,
-  toErrorBody,
-  type ServiceError,
-} from './errors.js'
 import jwtPlugin from './http/auth-plugin.js'
 import graphqlPlugin from './graphql/graphql-plugin.js'
 import databasePlugin from './db/database-plugin.js'
@@ -27,6 +17,8 @@ import poolsPlugin from './modules/pools/pools-plugin.js'
 import queuePlugin from './jobs/queue-plugin.js'
 import vcenterPlugin from './vcenter/vcenter-plugin.js'
 import * as graphqlSchema from './modules/graphql-schema.js'
+import { frameworkErrors, installErrorHandling } from './http/error-handling.js'
+import { installRequestGuards } from './http/request-guards.js'
 import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
@@ -59,13 +51,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: LOG_REDACTIONS },
     bodyLimit: 256 * 1024,
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('config', config)
   installValidation(app)
   installErrorHandling(app)
-  // The API speaks JSON only: a text body is 415, not a string that fails validation.
-  app.removeContentTypeParser('text/plain')
+  installRequestGuards(app)
 
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
@@ -112,40 +104,4 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     { prefix: '/v1' },
   )
   return app
-}
-
-function installErrorHandling(app: FastifyInstance) {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const serviceError = toServiceError(err)
-    if (serviceError.statusCode >= 500) request.log.error({ err }, 'request failed')
-    else request.log.info({ code: serviceError.code }, serviceError.message)
-    return reply.code(serviceError.statusCode).send(toErrorBody(serviceError))
-  })
-  app.setNotFoundHandler((request, reply) => {
-    const err = new RouteNotFound(undefined, `${request.method} ${request.url.split('?')[0]}`)
-    return reply.code(404).send(toErrorBody(err))
-  })
-}
-
-function toServiceError(err: FastifyError): ServiceError {
-  if (isServiceError(err)) return err
-  if (err.validation) {
-    const issues = err.validation.map((v) => ({
-      path: `${err.validationContext ?? ''}${v.instancePath}`,
-      message: v.message ?? 'is not valid',
-    }))
-    const first = issues[0]
-    return new ValidationFailed({ issues }, first ? `${first.path} ${first.message}` : err.message)
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new ValidationFailed(undefined, 'the body is not valid JSON')
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new UnsupportedMediaType()
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLarge()
-  }
-  if (err instanceof SyntaxError && err.statusCode === 400) return new ValidationFailed(undefined, 'the body is not valid JSON')
-  return new InternalError()
 }

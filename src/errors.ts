@@ -80,6 +80,7 @@ export const SnapshotInUse = define(
 )
 export const VcenterRefused = define('VCENTER_REFUSED', 502, 'vCenter refused the change: %s')
 export const RouteNotFound = define('NOT_FOUND', 404, 'No route %s')
+export const MethodNotAllowed = define('METHOD_NOT_ALLOWED', 405, 'The method %s is not allowed on %s; it answers %s')
 export const ParentNotFound = define('PARENT_NOT_FOUND', 404, 'No virtual machine named "%s" exists in vCenter')
 export const NameConflict = define('NAME_CONFLICT', 409, 'These virtual machine names already exist in vCenter: %s')
 export const SnapshotMissing = define(

@@ -248,9 +248,18 @@ export const noIntrospection: ValidationRule = (context) => ({
   },
 })
 
+/** A string literal with NUL (`"\u0000"` in the query text): PostgreSQL cannot store it, and no name needs it. */
+export const noNulStrings: ValidationRule = (context) => ({
+  StringValue(node) {
+    if (node.value.includes('\u0000')) {
+      context.reportError(refusal('GRAPHQL_VALIDATION_FAILED', 'A string in the query contains a NUL character (\\u0000)', { nodes: node }))
+    }
+  },
+})
+
 /** The rules added to the specification's own. */
 export function hardeningRules(options: { introspection: boolean }): ValidationRule[] {
-  const rules = [depthLimit(LIMITS.depth), aliasLimit(LIMITS.aliases), costLimit(LIMITS.cost)]
+  const rules = [depthLimit(LIMITS.depth), aliasLimit(LIMITS.aliases), costLimit(LIMITS.cost), noNulStrings]
   return options.introspection ? rules : [...rules, noIntrospection]
 }
 

@@ -71,6 +71,7 @@ export default fp(
       if (typeof payload.sub !== 'string' || payload.sub === '') {
         throw new Unauthorized(undefined, 'the token has no "sub" claim')
       }
+      if (payload.sub.includes('\u0000')) throw new Unauthorized(undefined, 'the token\'s "sub" claim contains a NUL character')
       const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [])
       request.principal = { sub: payload.sub, scopes }
       return request.principal
