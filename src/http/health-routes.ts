@@ -1,3 +1,10 @@
+/**
+ * Health for load balancers and orchestrators: unauthenticated on purpose, revealing no data.
+ * /health/ready answers within READY_TIMEOUT_MS whatever happens: 503 when the database pool is
+ * exhausted or does not answer, or when vCenter cannot be reached. Its vCenter check is shared and
+ * cached, so that callers (anyone: it is open) cannot drive logins against the service account faster
+ * than one per VCENTER_CHECK_PERIOD_MS.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@fastify/type-provider-typebox'
 
@@ -6,17 +13,20 @@ const Health = Type.Object({
   checks: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]))),
 })
 
-/** Unauthenticated on purpose: load balancers and orchestrators call these. They reveal no data. */
+/** The longest /health/ready takes to answer. */
+export const READY_TIMEOUT_MS = 3_000
+/** vCenter's answer is kept this long, either way: at most one check (and so one login) per period. */
+const VCENTER_CHECK_PERIOD_MS = 5_000
+
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const vcenterCheck = cachedCheck(() => app.vcenter.ping(), { okTtlMs: VCENTER_CHECK_PERIOD_MS, failedTtlMs: VCENTER_CHECK_PERIOD_MS })
+
   app.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' as const }))
 
   app.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     const [database, vcenter] = await Promise.all([
-      app.database.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
-      app.vcenter.ping(),
+      withTimeout(databaseAnswers(app.database.pool), READY_TIMEOUT_MS),
+      withTimeout(vcenterCheck(), READY_TIMEOUT_MS),
     ])
     const checks = {
       database: database ? ('ok' as const) : ('unavailable' as const),
@@ -28,3 +38,51 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 export default healthRoutes
+
+interface PoolLike {
+  totalCount: number
+  idleCount: number
+  waitingCount: number
+  options: { max?: number }
+  query(sql: string): Promise<unknown>
+}
+
+/** False at once when every connection is taken and others already wait: a query would only queue. */
+async function databaseAnswers(pool: PoolLike): Promise<boolean> {
+  if (pool.idleCount === 0 && pool.waitingCount > 0 && pool.totalCount >= (pool.options.max ?? 10)) return false
+  return pool.query('SELECT 1').then(
+    () => true,
+    () => false,
+  )
+}
+
+/** The check's answer, or false once `ms` have passed. */
+export function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  return Promise.race([check.catch(() => false), timedOut]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * A check run at most once at a time, whose answer is kept `okTtlMs` when true and `failedTtlMs`
+ * when false: callers in between get the kept answer (or share the one running).
+ */
+export function cachedCheck(
+  check: () => Promise<boolean>,
+  ttl: { okTtlMs: number; failedTtlMs: number },
+  now: () => number = Date.now,
+): () => Promise<boolean> {
+  let kept: { ok: boolean; until: number } | undefined
+  let running: Promise<boolean> | undefined
+  return () => {
+    if (kept && now() < kept.until) return Promise.resolve(kept.ok)
+    running ??= check()
+      .catch(() => false)
+      .then((ok) => {
+        kept = { ok, until: now() + (ok ? ttl.okTtlMs : ttl.failedTtlMs) }
+        running = undefined
+        return ok
+      })
+    return running
+  }
+}
