@@ -3,7 +3,7 @@
  * snapshot, the tree flattened with each snapshot's parent, and which of them are in use by live
  * clones (recorded per clone as its deployment's snapshot moref). Pure.
  */
-import { findInvalidXmlChar } from '../vim25/soap/xml.js'
+import { findInvalidXmlChar } from './xml-text.js'
 
 /** vCenter's limit for a snapshot's name. */
 export const MAX_SNAPSHOT_NAME_LENGTH = 80

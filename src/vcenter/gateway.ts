@@ -1,6 +1,6 @@
 /**
- * What the service needs of vCenter, in its own words. The implementation (vcenter/vsphere-gateway.ts)
- * speaks vim25 through src/vim25; the domain and the jobs only see this interface.
+ * What the service needs of vCenter, in its own words, by area (VcenterGateway is all of them), with
+ * its types and errors. The implementation (vsphere-gateway.ts and its parts) speaks vim25.
  */
 import type { AttributeValue } from '../domain/attributes.js'
 import type { ParentFacts } from '../domain/plan.js'
@@ -84,22 +84,8 @@ export type TaskOutcome =
   /** vCenter no longer knows the task (restarted, or the task expired): settle by other means. */
   | { state: 'unknown' }
 
-export interface VcenterGateway {
-  /** Everything a deployment's plan needs, read in bulk with read-only calls. */
-  readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory>
-  /** CloneVM_Task from the snapshot as a linked clone; `onTask` runs as soon as vCenter returns the task. */
-  cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string>
-  customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
-  powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
-  /**
-   * Sets the values (creating missing field definitions). With `current` (the VM's values now; a
-   * field missing from it has none, which reads as empty), only values that differ are written.
-   */
-  setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void>
-  findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
-  readVmState(vmMoref: string): Promise<VmState | undefined>
-  /** The host each VM runs on, as vCenter reports it, in one call; VMs that vanished are left out. */
-  readHosts(vmMorefs: string[]): Promise<Map<string, string>>
+/** The session itself, and tasks of any kind recorded earlier (connection.ts). */
+export interface ConnectionGateway {
   /** Waits for a task recorded earlier to end, and says how it ended. */
   followTask(taskMoref: string): Promise<TaskOutcome>
   /** True when vCenter answers a cheap call. */
@@ -107,39 +93,69 @@ export interface VcenterGateway {
   /** Resolves once vCenter answers again (checking with backoff), or when the signal aborts. */
   waitUntilReachable(signal?: AbortSignal): Promise<void>
   close(): Promise<void>
+}
 
-  // ---- asset records and space (src/assets, src/reports) ----
-  /** Custom attributes of many VMs (name -> value) in one bulk read; VMs that vanished are left out. */
-  readAttributes(vmMorefs: string[]): Promise<Map<string, Map<string, string>>>
-  /** summary.storage and disk capacities of many VMs in one bulk read; VMs that vanished are left out. */
-  readStorage(vmMorefs: string[]): Promise<VmStorage[]>
+/** Bulk reads for plans, placement, parents and drift (inventory.ts). */
+export interface InventoryGateway {
+  /** Everything a deployment's plan needs, read in bulk with read-only calls. */
+  readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory>
+  /** The host each VM runs on, as vCenter reports it, in one call; VMs that vanished are left out. */
+  readHosts(vmMorefs: string[]): Promise<Map<string, string>>
   /**
    * The VMs that can serve as parents, read in bulk: those naming a customization spec in their
    * `customizationAttribute` that are not clones themselves (no `Template` attribute), by name, each
    * with whether its spec exists.
    */
   listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]>
+  /** Name, power state and host of many VMs in one bulk read; VMs that vanished are left out. */
+  readVmStates(vmMorefs: string[]): Promise<Map<string, ObservedVm>>
+}
+
+/** A clone's life: clone, customize, power, rename, destroy, and finding it again by UUID (vms.ts). */
+export interface VmGateway {
+  /** CloneVM_Task from the snapshot as a linked clone; `onTask` runs as soon as vCenter returns the task. */
+  cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string>
+  customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  powerOff(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
+  findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
+  readVmState(vmMoref: string): Promise<VmState | undefined>
   /**
    * Powers off and destroys the VM with this instance UUID, only when it is the VM we recorded
    * (`expectedMoref`): `absent` when no VM has the UUID, `not-owned` when another VM answers to it.
    */
   destroyOwnedVm(instanceUuid: string, expectedMoref: string | null, onTask: (taskMoref: string) => Promise<void>): Promise<DestroyOutcome>
+}
 
-  // ---- parents, snapshots and drift (src/services/parent-service.ts, pool-reconciler.ts) ----
+/** Parents and their snapshot trees: list, take, remove, revert (snapshots.ts). */
+export interface SnapshotGateway {
   /** Every VM with this name (more than one: ambiguous), with its power state and snapshot tree. */
   findVmsByName(name: string): Promise<ParentVm[]>
   /** The same facts of one VM by moref; undefined when it no longer exists. */
   readParentVm(vmMoref: string): Promise<ParentVm | undefined>
-  powerOff(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
   /** CreateSnapshot_Task without memory or quiescing; the new snapshot's moref. */
   createSnapshot(vmMoref: string, name: string, description: string | undefined, onTask: (taskMoref: string) => Promise<void>): Promise<string>
   /** RemoveSnapshot_Task of this snapshot only (its children are kept). */
   removeSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
   revertToSnapshot(snapshotMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
-  rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
-  /** Name, power state and host of many VMs in one bulk read; VMs that vanished are left out. */
-  readVmStates(vmMorefs: string[]): Promise<Map<string, ObservedVm>>
 }
+
+/** Custom attributes and space figures of VMs (attributes.ts; used by src/modules/clones and reports). */
+export interface AttributeGateway {
+  /**
+   * Sets the values (creating missing field definitions). With `current` (the VM's values now; a
+   * field missing from it has none, which reads as empty), only values that differ are written.
+   */
+  setAttributes(vmMoref: string, values: AttributeValue[], current?: Map<string, string>): Promise<void>
+  /** Custom attributes of many VMs (name -> value) in one bulk read; VMs that vanished are left out. */
+  readAttributes(vmMorefs: string[]): Promise<Map<string, Map<string, string>>>
+  /** summary.storage and disk capacities of many VMs in one bulk read; VMs that vanished are left out. */
+  readStorage(vmMorefs: string[]): Promise<VmStorage[]>
+}
+
+/** Everything the service needs of vCenter; callers may depend on only the part they use. */
+export interface VcenterGateway extends ConnectionGateway, InventoryGateway, VmGateway, SnapshotGateway, AttributeGateway {}
 
 /** What destroying a clone found. */
 export type DestroyOutcome = 'destroyed' | 'absent' | 'not-owned'

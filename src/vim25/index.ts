@@ -6,6 +6,7 @@
 //   session                   re-login on NotAuthenticated, retries for idempotent reads
 //   property                  PropertyCollector helpers (paged retrieve, container views)
 //   task-watcher              one WaitForUpdatesEx loop for all tasks in flight
+//                             (in layers: task-waiters, task-collector, task-batch, task-update-loop)
 //   client                    VimClient: all of the above, with convenience methods
 
 export { VimClient } from './client.js'

@@ -1,0 +1,148 @@
+/**
+ * A clone's life in vCenter: linked clone from a snapshot, customization, power, rename, its state,
+ * finding it by instance UUID (how an unknown outcome is settled) and destroying it when it is ours.
+ */
+import {
+  isFault,
+  type CustomizationSpec,
+  type MoRef,
+  type VimClient,
+  type VirtualMachineCloneSpec,
+} from '../vim25/index.js'
+import { attributeMap, type CustomFieldKeys } from './attributes.js'
+import { vm, type VsphereConnection } from './connection.js'
+import { TaskFailed, type CloneRequest, type DestroyOutcome, type VmGateway, type VmState } from './gateway.js'
+
+/** Customization specs change rarely; re-read them after this long. */
+const SPEC_CACHE_MS = 60_000
+
+export class VsphereVms implements VmGateway {
+  private readonly specs = new Map<string, { at: number; spec: Promise<CustomizationSpec> }>()
+
+  constructor(
+    private readonly connection: VsphereConnection,
+    private readonly fields: CustomFieldKeys,
+  ) {}
+
+  async cloneFromSnapshot(request: CloneRequest, onTask: (taskMoref: string) => Promise<void>): Promise<string> {
+    // Keys in WSDL order: vCenter validates the element sequence.
+    const spec: VirtualMachineCloneSpec = {
+      location: {
+        // This is what makes it a linked clone: a child delta disk on the parent's snapshot.
+        diskMoveType: 'createNewChildDiskBacking',
+        ...(request.resourcePoolMoref ? { pool: { type: 'ResourcePool', value: request.resourcePoolMoref } } : {}),
+        ...(request.hostMoref ? { host: { type: 'HostSystem', value: request.hostMoref } } : {}),
+      },
+      template: false,
+      // Our instance UUID: how an unknown outcome is settled later (SearchIndex.FindByUuid).
+      config: { instanceUuid: request.instanceUuid },
+      powerOn: false,
+      snapshot: { type: 'VirtualMachineSnapshot', value: request.snapshotMoref },
+    }
+    return this.connection.use(async (client) => {
+      const task = await client.cloneVM(vm(request.parentMoref), { type: 'Folder', value: request.folderMoref }, request.name, spec)
+      await onTask(task.value)
+      const info = await client.tasks.watch(task)
+      const result = info.result as MoRef | undefined
+      if (!result?.value) throw new TaskFailed('UnexpectedResult', `CloneVM_Task ${task.value} succeeded without a VM`, task.value)
+      return result.value
+    })
+  }
+
+  async customize(vmMoref: string, specName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.connection.use(async (client) => {
+      const spec = await this.customizationSpec(client, specName)
+      const task = await client.customizeVM(vm(vmMoref), spec)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async powerOn(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.connection.use(async (client) => {
+      const task = await client.powerOnVM(vm(vmMoref))
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async powerOff(vmMoref: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.connection.use(async (client) => {
+      const task = await client.powerOffVM(vm(vmMoref))
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void> {
+    await this.connection.use(async (client) => {
+      const task = await client.rename(vm(vmMoref), newName)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+    })
+  }
+
+  async findByInstanceUuid(instanceUuid: string): Promise<string | undefined> {
+    return this.connection.use(async (client) => (await client.findVmByInstanceUuid(instanceUuid))?.value)
+  }
+
+  async readVmState(vmMoref: string): Promise<VmState | undefined> {
+    return this.connection.use(async (client) => {
+      let props: Record<string, unknown>
+      try {
+        props = await client.property.retrieveOne(vm(vmMoref), [
+          'name',
+          'runtime.powerState',
+          'runtime.host',
+          'config.tools.pendingCustomization',
+          'customValue',
+        ])
+      } catch (err) {
+        if (isFault(err, 'ManagedObjectNotFound')) return undefined
+        throw err
+      }
+      if (props.name === undefined) return undefined
+      const keys = await this.fields.fieldKeysCovering(client, props.customValue, await this.fields.readFieldKeys(client))
+      return {
+        moref: vmMoref,
+        name: String(props.name),
+        powerState: String(props['runtime.powerState']) as VmState['powerState'],
+        pendingCustomization: Boolean(props['config.tools.pendingCustomization']),
+        attributes: attributeMap(props.customValue, keys),
+        host: (props['runtime.host'] as MoRef | undefined)?.value,
+      }
+    })
+  }
+
+  async destroyOwnedVm(
+    instanceUuid: string,
+    expectedMoref: string | null,
+    onTask: (taskMoref: string) => Promise<void>,
+  ): Promise<DestroyOutcome> {
+    return this.connection.use(async (client) => {
+      const found = await client.findVmByInstanceUuid(instanceUuid)
+      if (!found) return 'absent'
+      // Only the VM we made: the recorded instance UUID must lead to the recorded moref.
+      if (!expectedMoref || found.value !== expectedMoref) return 'not-owned'
+      const props = await client.property.retrieveOne(found, ['runtime.powerState'])
+      if (props['runtime.powerState'] !== 'poweredOff') {
+        const off = await client.powerOffVM(found)
+        await onTask(off.value)
+        await client.tasks.watch(off)
+      }
+      const task = await client.destroy(found)
+      await onTask(task.value)
+      await client.tasks.watch(task)
+      return 'destroyed'
+    })
+  }
+
+  private customizationSpec(client: VimClient, name: string): Promise<CustomizationSpec> {
+    const cached = this.specs.get(name)
+    if (cached && Date.now() - cached.at < SPEC_CACHE_MS) return cached.spec
+    const spec = client.getCustomizationSpec(name).then((item) => item.spec)
+    spec.catch(() => this.specs.delete(name))
+    this.specs.set(name, { at: Date.now(), spec })
+    return spec
+  }
+}
