@@ -9,7 +9,7 @@ import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, VcenterUnavail
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
-import { enqueueProvisioning } from '../../jobs/queue.js'
+import { enqueueProvisioning } from './provision-clone-job.js'
 import { VcenterUnreachable, type PlanInventory, type VcenterGateway } from '../../vcenter/gateway.js'
 
 export class DeploymentService {
