@@ -48,6 +48,7 @@ export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie'
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
+  const runWorkers = options.runWorkers ?? true
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: LOG_REDACTIONS },
     bodyLimit: 256 * 1024,
@@ -61,33 +62,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
-  await app.register(queuePlugin, { databaseUrl: options.databaseUrl })
   await app.register(vcenterPlugin, { vcenter: config.vcenter })
+  // After the vCenter gateway, so that it stops first (onClose hooks run last to first): running jobs use the gateway.
+  await app.register(queuePlugin, { databaseUrl: options.databaseUrl, config, runWorkers })
   // Before the workers start: they write attributes through its store.
-  await app.register(assetsPlugin, {
-    databaseUrl: options.databaseUrl,
-    secrets: config.secrets,
-    dataDir: config.dataDir,
-    syncMinutes: config.attributeSyncMinutes,
-    runWorkers: options.runWorkers ?? true,
-  })
-  await app.register(deploymentsPlugin, {
-    databaseUrl: options.databaseUrl,
-    limits: config.limits,
-    runWorkers: options.runWorkers ?? true,
-  })
-  await app.register(poolsPlugin, {
-    databaseUrl: options.databaseUrl,
-    limits: config.limits,
-    runWorkers: options.runWorkers ?? true,
-    workers: Math.min(4, config.limits.perVcenter),
-  })
-  await app.register(parentsPlugin, { databaseUrl: options.databaseUrl, runWorkers: options.runWorkers ?? true })
-  await app.register(poolDriftPlugin, {
-    databaseUrl: options.databaseUrl,
-    checkMinutes: config.driftCheckMinutes,
-    runWorkers: options.runWorkers ?? true,
-  })
+  await app.register(assetsPlugin, { secrets: config.secrets, dataDir: config.dataDir, runWorkers })
+  await app.register(deploymentsPlugin, { limits: config.limits, runWorkers })
+  await app.register(poolsPlugin, { limits: config.limits, runWorkers })
+  await app.register(parentsPlugin, { runWorkers })
+  await app.register(poolDriftPlugin, { runWorkers })
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
   await app.register(healthRoutes)

@@ -27,11 +27,17 @@ export interface Lease {
   close(): Promise<void>
 }
 
+/** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
+export interface Limiter {
+  /** Undefined when another worker owns the clone. */
+  acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined>
+}
+
 const RELEASED = 'operation_slot_released'
 /** Waiters retry at least this often, in case a notification was missed. */
 const RETRY_MS = 1_000
 
-export class OperationLimiter {
+export class OperationLimiter implements Limiter {
   private readonly pool: pg.Pool
   private readonly released = new EventEmitter()
   private unlisten?: () => void

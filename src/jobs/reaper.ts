@@ -1,20 +1,16 @@
 /**
  * Hands back the jobs of workers that died. pg-boss marks a job active when a worker claims it and
  * would only notice the worker's death when the job expires (5 to 15 minutes later). Every live job of
- * the queues below holds an ownership lock for its whole run (clone provisioning through
- * OperationLimiter, the others through withOwnership), which PostgreSQL frees when the worker's
+ * the queues below (QUEUE_REGISTRY's `owner`) holds an ownership lock for its whole run (clone
+ * provisioning through OperationLimiter, the others through withOwnership), which PostgreSQL frees when the worker's
  * connection dies: an active job whose lock is free has no worker, and is failed so that pg-boss
  * retries it at once; the retry resumes it from what was recorded.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type PgBoss from 'pg-boss'
-import { destroyOwnerLockId } from '../modules/pools/destroy-clone-job.js'
-import { ownerLockId } from './operation-limiter.js'
 import { isLockFree } from './ownership.js'
-import { PREPARE_PARENT_QUEUE, prepareOwnerLockId } from '../modules/parents/prepare-parent-job.js'
-import { QUEUES } from './queue.js'
-import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from '../modules/pools/reconcile-pool-job.js'
+import { QUEUE_REGISTRY } from './queues.js'
 
 /** A queue the reaper sweeps, and the lock its job takes, from the job's data. */
 export interface ReapedQueue {
@@ -23,18 +19,12 @@ export interface ReapedQueue {
   lockId(data: Record<string, unknown>): string | undefined
 }
 
-/** Reads a string field of a job's data; `lock` only sees well-formed keys. */
-const keyed =
-  <K extends string>(field: K, lock: (data: Record<K, string>) => string) =>
-  (data: Record<string, unknown>): string | undefined =>
-    typeof data[field] === 'string' ? lock(data as Record<K, string>) : undefined
-
-export const REAPED_QUEUES: readonly ReapedQueue[] = [
-  { queue: QUEUES.provisionClone, lockId: keyed('cloneId', (d) => ownerLockId(d.cloneId)) },
-  { queue: QUEUES.destroyClone, lockId: keyed('cloneId', destroyOwnerLockId) },
-  { queue: PREPARE_PARENT_QUEUE, lockId: keyed('preparationId', prepareOwnerLockId) },
-  { queue: RECONCILE_POOL_QUEUE, lockId: keyed('deploymentId', reconcileOwnerLockId) },
-]
+/** The queues whose jobs hold an ownership lock (src/jobs/queues.ts). */
+export const REAPED_QUEUES: readonly ReapedQueue[] = Object.entries(QUEUE_REGISTRY).flatMap(([queue, { owner }]) =>
+  owner
+    ? [{ queue, lockId: (data: Record<string, unknown>) => (typeof data[owner.field] === 'string' ? owner.lockId(data[owner.field] as string) : undefined) }]
+    : [],
+)
 
 export interface ReaperOptions {
   intervalMs?: number

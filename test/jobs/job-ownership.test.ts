@@ -12,7 +12,7 @@ import { CloneDestroyer, destroyOwnerLockId } from '../../src/modules/pools/dest
 import { OperationLimiter } from '../../src/jobs/operation-limiter.js'
 import { isLockFree, ownershipLockId, withOwnership } from '../../src/jobs/ownership.js'
 import { PREPARE_PARENT_QUEUE, ParentPreparer, type PrepareParentData } from '../../src/modules/parents/prepare-parent-job.js'
-import { QUEUES, type DestroyCloneData } from '../../src/jobs/queue.js'
+import { QUEUES, type DestroyCloneData } from '../../src/jobs/queues.js'
 import { JobReaper } from '../../src/jobs/reaper.js'
 import { PoolRepairer, RECONCILE_POOL_QUEUE, type ReconcilePoolData } from '../../src/modules/pools/reconcile-pool-job.js'
 import { VimClient } from '../../src/vim25/index.js'

@@ -3,9 +3,10 @@ import { destroyOwnerLockId } from '../../src/modules/pools/destroy-clone-job.js
 import { ownerLockId } from '../../src/jobs/operation-limiter.js'
 import { ownershipLockId } from '../../src/jobs/ownership.js'
 import { PREPARE_PARENT_QUEUE, prepareOwnerLockId } from '../../src/modules/parents/prepare-parent-job.js'
-import { QUEUES } from '../../src/jobs/queue.js'
+import { QUEUES } from '../../src/jobs/queues.js'
 import { REAPED_QUEUES } from '../../src/jobs/reaper.js'
-import { DRIFT_CHECK_QUEUE, RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from '../../src/modules/pools/reconcile-pool-job.js'
+import { DRIFT_CHECK_QUEUE } from '../../src/modules/pools/drift-check-job.js'
+import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from '../../src/modules/pools/reconcile-pool-job.js'
 
 const ID = '0b7e3c52-9a61-4c1e-8f0d-2a4b6c8d0e1f'
 const lockFor = (queue: string, data: Record<string, unknown>) => REAPED_QUEUES.find((q) => q.queue === queue)?.lockId(data)

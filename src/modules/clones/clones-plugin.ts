@@ -1,17 +1,19 @@
 /**
  * Asset records: the attribute store (secrets sealed with the key resolved here), attached to the
  * repositories before any job runs; the attribute service the routes use; and the sync from vCenter,
- * scheduled with pg-boss (ATTRIBUTE_SYNC_MINUTES) and run by this process's workers.
+ * scheduled with pg-boss (ATTRIBUTE_SYNC_MINUTES, declared in src/jobs/queues.ts) and run by this
+ * process's workers.
  *
  * For GraphQL: app.assets.attributes has getClone / listClones / findClonesByAttributes / history /
  * setAttributes, and app.assets.store.current() reads many clones' attributes in one query.
  */
 import fp from 'fastify-plugin'
 import type { SecretsConfig } from '../../config/config.js'
-import { ensureQueue } from '../../jobs/queue.js'
+import { QUEUES } from '../../jobs/queues.js'
 import { AttributeService } from './attribute-service.js'
 import { AttributeStore } from '../../db/repositories/attributes.js'
 import { AttributeSync } from './attribute-sync.js'
+import { attributeSyncJob } from './attribute-sync-job.js'
 import { resolveKeyring } from './secrets-key.js'
 
 declare module 'fastify' {
@@ -25,16 +27,11 @@ declare module 'fastify' {
 }
 
 export interface AssetsPluginOptions {
-  databaseUrl: string
   secrets: SecretsConfig
   dataDir: string
-  /** 0: no schedule (the sync still runs on demand: app.assets.sync.run()). */
-  syncMinutes: number
   /** False for an API-only process: it neither runs nor schedules the sync. */
   runWorkers: boolean
 }
-
-export const SYNC_QUEUE = 'attribute-sync'
 
 export default fp(
   async function assetsPlugin(app, opts: AssetsPluginOptions) {
@@ -52,18 +49,8 @@ export default fp(
     app.decorate('assets', { store, attributes, sync })
 
     if (!opts.runWorkers) return
-    // stately: at most one sync queued and one running, across every replica.
-    await ensureQueue(opts.databaseUrl, app.boss, { name: SYNC_QUEUE, policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 })
-    await app.work(SYNC_QUEUE, { pollingIntervalSeconds: 5 }, async () => {
-      await sync.run()
-    })
-    if (opts.syncMinutes > 0) await app.boss.schedule(SYNC_QUEUE, everyMinutesCron(opts.syncMinutes))
-    else await app.boss.unschedule(SYNC_QUEUE)
+    // Scheduled every ATTRIBUTE_SYNC_MINUTES (0: no schedule; the sync still runs on demand: app.assets.sync.run()).
+    await app.jobs.register(QUEUES.attributeSync, attributeSyncJob(sync))
   },
   { name: 'assets', dependencies: ['database', 'queue', 'vcenter'] },
 )
-
-/** Every `minutes` (1..60) past the hour, as a cron expression. */
-export function everyMinutesCron(minutes: number): string {
-  return minutes >= 60 ? '0 * * * *' : `*/${minutes} * * * *`
-}

@@ -9,7 +9,7 @@ import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy } from '../../e
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
-import { enqueueProvisioning } from '../../jobs/queue.js'
+import { enqueueProvisioning } from './provision-clone-job.js'
 import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 

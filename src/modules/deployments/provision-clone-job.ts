@@ -6,17 +6,40 @@
  * before cloning, and a powered-on or already-customized VM is not customized twice.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type PgBoss from 'pg-boss'
 import type { Limits } from '../../config/config.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
-import { cloneOperationScopes, type Lease, type LimitScope } from '../../jobs/operation-limiter.js'
+import type { SqlExecutor } from '../../jobs/boss.js'
+import { cloneOperationScopes, type Limiter } from '../../jobs/operation-limiter.js'
+import { JOBS_QUEUED, PROVISION_RETRY, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
 
-/** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
-export interface Limiter {
-  /** Undefined when another worker owns the clone. */
-  acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined>
+/** Above the largest deployment's clone count. */
+const MAX_PRIORITY = 10_000
+
+/**
+ * One job per clone. Priorities interleave deployments: every deployment's first clone comes before
+ * any deployment's second one, so that many deployments at once share the limits and none starves
+ * behind a large one queued earlier.
+ */
+export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?: SqlExecutor): Promise<void> {
+  if (cloneIds.length === 0) return
+  await boss.insert(
+    cloneIds.map((cloneId, index) => ({
+      name: QUEUES.provisionClone,
+      data: { cloneId } satisfies ProvisionCloneData,
+      singletonKey: cloneId,
+      priority: MAX_PRIORITY - index,
+      ...PROVISION_RETRY,
+    })),
+    db ? { db } : {},
+  )
+  await (db ?? { executeSql: (text: string, values: unknown[]) => boss.getDb().executeSql(text, values) }).executeSql(
+    `SELECT pg_notify('${JOBS_QUEUED}', '')`,
+    [],
+  )
 }
 
 /** How long a job waits for an unreachable vCenter before handing itself back to the queue. */

@@ -11,7 +11,7 @@
  */
 import type PgBoss from 'pg-boss'
 import type { ParentRepository } from '../../db/repositories/parents.js'
-import type { PoolRow, PreparationRow } from '../../db/schema.js'
+import type { PreparationRow } from '../../db/schema.js'
 import {
   ParentAmbiguous,
   ParentBusy,
@@ -38,15 +38,6 @@ import { enqueuePreparation } from './prepare-parent-job.js'
 import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient, toClientError } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
-
-/** What preparing with `recompose: true` needs of pools (PoolService.recompose). */
-export interface PoolRecomposer {
-  recompose(
-    name: string,
-    request: { snapshot?: string; parent?: string; maxUnavailable?: number },
-    requester: string,
-  ): Promise<{ pool: PoolRow; deploymentIds: string[] }>
-}
 
 export interface PrepareRequest {
   /** Default "<parent> YYYY-MM-DD" (UTC). */

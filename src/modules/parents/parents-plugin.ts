@@ -1,8 +1,9 @@
-/** Parents: the preparation service and its workers (`recompose: true` recomposes through PoolService). */
+/** Parents: the preparation service and the handler of its jobs (`recompose: true` recomposes through PoolService). */
 import fp from 'fastify-plugin'
 import { ParentRepository } from '../../db/repositories/parents.js'
-import { PREPARE_PARENT_QUEUE, PREPARE_RETRY, ParentPreparer, type PrepareParentData } from './prepare-parent-job.js'
-import { ensureQueue } from '../../jobs/queue.js'
+import { attemptOf } from '../../jobs/queue-plugin.js'
+import { QUEUES } from '../../jobs/queues.js'
+import { ParentPreparer } from './prepare-parent-job.js'
 import { ParentService } from './parent-service.js'
 
 declare module 'fastify' {
@@ -13,7 +14,6 @@ declare module 'fastify' {
 }
 
 export interface ParentsPluginOptions {
-  databaseUrl: string
   /** False for an API-only process. */
   runWorkers: boolean
 }
@@ -23,18 +23,11 @@ export default fp(
     const repository = new ParentRepository(app.database)
     app.decorate('parents', new ParentService(repository, app.vcenter, app.boss))
     app.decorate('parentRepository', repository)
-    await ensureQueue(opts.databaseUrl, app.boss, { name: PREPARE_PARENT_QUEUE, ...PREPARE_RETRY })
     if (!opts.runWorkers) return
 
     const log = app.log.child({ component: 'parents' })
     const preparer = new ParentPreparer(repository, app.poolRepository, app.vcenter, app.pools, log, app.jobOwnership)
-    await app.work<PrepareParentData>(
-      PREPARE_PARENT_QUEUE,
-      { batchSize: 1, pollingIntervalSeconds: 1 },
-      async ([job]) => {
-        if (job) await preparer.run(job.data.preparationId, { lastAttempt: job.retryCount >= job.retryLimit })
-      },
-    )
+    await app.jobs.register(QUEUES.prepareParent, (job) => preparer.run(job.data.preparationId, attemptOf(job)))
   },
   { name: 'parents', dependencies: ['database', 'queue', 'vcenter', 'pools'] },
 )

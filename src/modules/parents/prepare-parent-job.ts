@@ -12,27 +12,28 @@ import type pg from 'pg'
 import type PgBoss from 'pg-boss'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { ParentRepository } from '../../db/repositories/parents.js'
-import type { PreparationRow, RecordedError } from '../../db/schema.js'
+import type { PoolRow, PreparationRow, RecordedError } from '../../db/schema.js'
 import { findPreparedSnapshot } from '../../domain/snapshots.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
-import { ownershipLockId, withOwnership } from '../../jobs/ownership.js'
-import type { SqlExecutor } from '../../jobs/queue.js'
-import type { PoolRecomposer } from './parent-service.js'
+import type { SqlExecutor } from '../../jobs/boss.js'
+import { withOwnership } from '../../jobs/ownership.js'
+import { PREPARE_RETRY, QUEUES, jobOwnerLockId, type PrepareParentData } from '../../jobs/queues.js'
 
-export const PREPARE_PARENT_QUEUE = 'parent-prepare'
+export type { PrepareParentData }
 
-export interface PrepareParentData {
-  preparationId: string
+export const PREPARE_PARENT_QUEUE = QUEUES.prepareParent
+
+/** What preparing with `recompose: true` needs of pools (PoolService.recompose). */
+export interface PoolRecomposer {
+  recompose(
+    name: string,
+    request: { snapshot?: string; parent?: string; maxUnavailable?: number },
+    requester: string,
+  ): Promise<{ pool: PoolRow; deploymentIds: string[] }>
 }
 
-/**
- * A power-off and a snapshot without memory take seconds: an attempt still active after 5 minutes is
- * presumed dead (its process killed) and handed to another worker, which resumes it from the records.
- */
 /** The lock owning a preparation's job. */
-export const prepareOwnerLockId = (data: PrepareParentData): string => ownershipLockId(PREPARE_PARENT_QUEUE, data.preparationId)
-
-export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 5 * 60 }
+export const prepareOwnerLockId = (data: PrepareParentData): string => jobOwnerLockId(PREPARE_PARENT_QUEUE, data.preparationId)
 
 export async function enqueuePreparation(boss: PgBoss, preparationId: string, db: SqlExecutor): Promise<void> {
   await boss.insert(

@@ -12,13 +12,28 @@ import type { PoolRepository } from '../../db/repositories/pools.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { Limits } from '../../config/config.js'
 import type { CloneRow } from '../../db/schema.js'
-import { cloneOperationScopes } from '../../jobs/operation-limiter.js'
-import { ownershipLockId, withOwnership } from '../../jobs/ownership.js'
-import type { Limiter } from '../deployments/provision-clone-job.js'
-import { QUEUES, type DestroyCloneData } from '../../jobs/queue.js'
+import type PgBoss from 'pg-boss'
+import type { SqlExecutor } from '../../jobs/boss.js'
+import { cloneOperationScopes, type Limiter } from '../../jobs/operation-limiter.js'
+import { withOwnership } from '../../jobs/ownership.js'
+import { PROVISION_RETRY, QUEUES, jobOwnerLockId, type DestroyCloneData } from '../../jobs/queues.js'
 
 /** The lock owning a clone's destroy job (whichever deployment destroys it). */
-export const destroyOwnerLockId = (data: Pick<DestroyCloneData, 'cloneId'>): string => ownershipLockId(QUEUES.destroyClone, data.cloneId)
+export const destroyOwnerLockId = (data: Pick<DestroyCloneData, 'cloneId'>): string => jobOwnerLockId(QUEUES.destroyClone, data.cloneId)
+
+/** One destroy job per clone, inside the caller's transaction. */
+export async function enqueueDestroy(boss: PgBoss, cloneIds: string[], deploymentId: string, db: SqlExecutor): Promise<void> {
+  if (cloneIds.length === 0) return
+  await boss.insert(
+    cloneIds.map((cloneId) => ({
+      name: QUEUES.destroyClone,
+      data: { cloneId, deploymentId } satisfies DestroyCloneData,
+      singletonKey: `${cloneId}:${deploymentId}`,
+      ...PROVISION_RETRY,
+    })),
+    { db },
+  )
+}
 
 export class CloneDestroyer {
   constructor(

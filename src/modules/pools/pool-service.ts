@@ -12,7 +12,8 @@ import { maxUnavailableFor, selectClones } from '../../domain/rebuild.js'
 import { MAX_POOL_SIZE, contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../../domain/pool.js'
 import { normalizeRequest, type DeploymentRequest } from '../../domain/plan.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../errors.js'
-import { enqueueDestroy, scheduleExpiry } from '../../jobs/queue.js'
+import { enqueueDestroy } from './destroy-clone-job.js'
+import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService } from '../deployments/deployment-service.js'
 
 export interface CreatePoolRequest {

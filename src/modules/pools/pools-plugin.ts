@@ -1,11 +1,11 @@
-/** Pools: the service, the workers that destroy clones, and expiry (scheduled jobs plus a start-up sweep). */
+/** Pools: the service, the handlers of destroy and expiry jobs, and a start-up sweep of expired pools. */
 import fp from 'fastify-plugin'
 import type { Limits } from '../../config/config.js'
-import { PgListener } from '../../db/notifications.js'
-import { OperationLimiter } from '../../jobs/operation-limiter.js'
+import { attemptOf } from '../../jobs/queue-plugin.js'
+import { QUEUES } from '../../jobs/queues.js'
 import { PoolRepository } from '../../db/repositories/pools.js'
 import { CloneDestroyer } from './destroy-clone-job.js'
-import { QUEUES, type DestroyCloneData, type ExpirePoolData } from '../../jobs/queue.js'
+import { expirePoolJob } from './expire-pool-job.js'
 import { PoolService } from './pool-service.js'
 
 declare module 'fastify' {
@@ -16,12 +16,9 @@ declare module 'fastify' {
 }
 
 export interface PoolsPluginOptions {
-  databaseUrl: string
   limits: Limits
   /** False for an API-only process. */
   runWorkers: boolean
-  /** Destroy workers of this process: few (destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its graceful stop from ending). */
-  workers: number
 }
 
 export default fp(
@@ -33,31 +30,11 @@ export default fp(
     if (!opts.runWorkers) return
 
     const log = app.log.child({ component: 'pools' })
-    // A limiter of the destroy workers' own (a connection each): its slots are the same advisory locks
-    // as the clone workers', so making and destroying clones share the limits across replicas.
-    const listener = new PgListener(opts.databaseUrl)
-    const limiter = new OperationLimiter(opts.databaseUrl, opts.workers, listener)
-    await limiter.start()
-    app.addHook('onClose', async () => {
-      await limiter.close()
-      await listener.close()
-    })
-    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, limiter, opts.limits)
-    for (let i = 0; i < opts.workers; i++) {
-      await app.work<DestroyCloneData>(
-        QUEUES.destroyClone,
-        { batchSize: 1, pollingIntervalSeconds: 0.5 },
-        async ([job]) => {
-          if (job) await destroyer.run(job.data.cloneId, job.data.deploymentId, { lastAttempt: job.retryCount >= job.retryLimit })
-        },
-      )
-    }
-    await app.work<ExpirePoolData>(QUEUES.expirePool, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
-      if (!job) return
-      // A busy pool throws POOL_BUSY: pg-boss retries the job until the pool is idle.
-      const outcome = await service.expire(job.data.pool)
-      if (outcome === 'stripped') log.info({ pool: job.data.pool }, 'pool expired: stripped back')
-    })
+    // The process's limiter: its slots are the same advisory locks for destroying as for making
+    // clones, so both share the limits across replicas.
+    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, app.limiter, opts.limits)
+    await app.jobs.register(QUEUES.destroyClone, (job) => destroyer.run(job.data.cloneId, job.data.deploymentId, attemptOf(job)))
+    await app.jobs.register(QUEUES.expirePool, expirePoolJob(service, log))
     // Pools that expired while no service was running are stripped now.
     app.addHook('onReady', async () => {
       const stripped = await service.expireOverdue((pool, err) => log.warn({ pool, err }, 'stripping an expired pool failed; its job retries'))

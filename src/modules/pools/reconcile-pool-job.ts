@@ -4,7 +4,7 @@
  * every clone's state is read first, and a clone already on (or already named right) is skipped.
  * Missing clones are not repaired here: they are deployed again as deployments of their own
  * (src/services/pool-reconciler.ts). The job holds its deployment's ownership lock while it runs (see
- * ownership.ts): a second worker handed the same job steps aside. Also the scheduled drift check's queue.
+ * ownership.ts): a second worker handed the same job steps aside.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
@@ -12,25 +12,17 @@ import type PgBoss from 'pg-boss'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { DriftRepository } from '../../db/repositories/drift.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
-import { ownershipLockId, withOwnership } from '../../jobs/ownership.js'
-import type { SqlExecutor } from '../../jobs/queue.js'
+import type { SqlExecutor } from '../../jobs/boss.js'
+import { withOwnership } from '../../jobs/ownership.js'
+import { QUEUES, RECONCILE_RETRY, jobOwnerLockId, type ReconcilePoolData, type RepairAction } from '../../jobs/queues.js'
 
-export const RECONCILE_POOL_QUEUE = 'pool-reconcile'
-/** The scheduled drift check of every active pool (DRIFT_CHECK_MINUTES), one at a time across replicas. */
-export const DRIFT_CHECK_QUEUE = 'pool-drift-check'
+export type { ReconcilePoolData, RepairAction }
 
-export type RepairAction = { cloneId: string; action: 'power_on' | 'rename' }
-
-export interface ReconcilePoolData {
-  deploymentId: string
-  actions: RepairAction[]
-}
+export const RECONCILE_POOL_QUEUE = QUEUES.reconcilePool
 
 /** The lock owning a reconcile deployment's job. */
 export const reconcileOwnerLockId = (data: Pick<ReconcilePoolData, 'deploymentId'>): string =>
-  ownershipLockId(RECONCILE_POOL_QUEUE, data.deploymentId)
-
-export const RECONCILE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 15 * 60 }
+  jobOwnerLockId(RECONCILE_POOL_QUEUE, data.deploymentId)
 
 export async function enqueueReconcile(boss: PgBoss, deploymentId: string, actions: RepairAction[], db: SqlExecutor): Promise<void> {
   await boss.insert(

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { AttributeFilterError, formatAttributeFilter, parseAttributeFilter } from '../../../src/modules/clones/attribute-filter.js'
 import { driftOf } from '../../../src/modules/clones/attribute-sync.js'
-import { everyMinutesCron } from '../../../src/modules/clones/clones-plugin.js'
+import { everyMinutesCron } from '../../../src/jobs/queues.js'
 
 t.test('attribute filters: name:value, split at the first colon', async (t) => {
   t.same(parseAttributeFilter('Project:Training 2010'), { name: 'Project', value: 'Training 2010' })

@@ -6,7 +6,7 @@
  * the host spread only, and is serialized with the pool's other changes (POOL_BUSY).
  */
 import t from 'tap'
-import { DRIFT_CHECK_QUEUE } from '../../../src/modules/pools/reconcile-pool-job.js'
+import { DRIFT_CHECK_QUEUE } from '../../../src/modules/pools/drift-check-job.js'
 import { VimClient, moRef, type MoRef, type VirtualMachineCloneSpec } from '../../../src/vim25/index.js'
 import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
 

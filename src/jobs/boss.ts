@@ -1,0 +1,54 @@
+/**
+ * The job queue: pg-boss in the service's PostgreSQL, so that every replica shares the work
+ * (jobs are claimed with SKIP LOCKED), jobs survive restarts, and failed attempts are retried
+ * with backoff. Its queues are declared in queues.ts.
+ */
+import pg from 'pg'
+import PgBoss from 'pg-boss'
+
+/** Runs SQL on the caller's connection, so that jobs are inserted inside the caller's transaction. */
+export type SqlExecutor = PgBoss.Db
+
+/** How long running jobs are given to end when the service stops. */
+export const STOP_GRACE_MS = 20_000
+
+/** Stops taking jobs and lets running ones finish (up to 20 s); safe to call more than once. */
+export function stopQueue(boss: PgBoss): Promise<void> {
+  return boss.stop({ graceful: true, timeout: STOP_GRACE_MS, wait: true })
+}
+
+export async function startQueue(connectionString: string, onError: (err: Error) => void): Promise<PgBoss> {
+  const options: PgBoss.ConstructorOptions & { connectionTimeoutMillis: number } = {
+    connectionString,
+    schema: 'pgboss',
+    // Every worker of the process (30-odd) polls through this pool.
+    max: 10,
+    // Passed on to pg.Pool. A worker waiting for a connection is otherwise never answered once the
+    // pool ends (pg-pool leaves its queue waiting), and pg-boss stops only when every worker has:
+    // a stopping service kept polling forever. With a timeout its fetch fails, and it stops.
+    connectionTimeoutMillis: 10_000,
+    // Keep finished jobs a week for inspection, then let pg-boss's maintenance delete them.
+    deleteAfterDays: 7,
+  }
+  const boss = new PgBoss(options)
+  boss.on('error', onError)
+  await boss.start()
+  return boss
+}
+
+/**
+ * Creates a queue unless it exists, one replica at a time: replicas starting together would
+ * otherwise deadlock in pg-boss's create_queue. Every queue of the service is created through this.
+ */
+export async function ensureQueue(connectionString: string, boss: PgBoss, queue: PgBoss.Queue): Promise<void> {
+  const client = new pg.Client({ connectionString })
+  await client.connect()
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [QUEUE_SETUP_LOCK_KEY])
+    if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue)
+  } finally {
+    await client.end()
+  }
+}
+
+const QUEUE_SETUP_LOCK_KEY = 7_301_994_203

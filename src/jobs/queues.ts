@@ -1,0 +1,195 @@
+/**
+ * Every queue of the service, in one place: its name, its retry policy (pg-boss's queue options, which
+ * its jobs are also sent with), its workers, its schedule, and the ownership lock its live jobs hold.
+ * The job runtime (queue-plugin.ts) creates every queue at start, runs the handlers the modules
+ * register, schedules the crons and sweeps the owned queues (reaper.ts). Each module's job file
+ * imports its queue's name and data type from here.
+ */
+import type PgBoss from 'pg-boss'
+import type { Config, Limits } from '../config/config.js'
+import { ownerLockId } from './operation-limiter.js'
+import { ownershipLockId } from './ownership.js'
+
+export const QUEUES = {
+  /** One job per clone: clone, customize, power on, copy attributes. */
+  provisionClone: 'clone-provision',
+  /** One job per clone of a pool being stripped back or scaled down: power off, destroy. */
+  destroyClone: 'clone-destroy',
+  /** One job per pool with an expiry, due at that time: strips the pool back. */
+  expirePool: 'pool-expire',
+  /** One job per parent preparation: power off, snapshot, recompose. */
+  prepareParent: 'parent-prepare',
+  /** One job per reconcile deployment of a pool: power on, rename back. */
+  reconcilePool: 'pool-reconcile',
+  /** The scheduled drift check of every active pool (DRIFT_CHECK_MINUTES), one at a time across replicas. */
+  driftCheck: 'pool-drift-check',
+  /** The scheduled attribute sync from vCenter (ATTRIBUTE_SYNC_MINUTES), one at a time across replicas. */
+  attributeSync: 'attribute-sync',
+} as const
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
+
+export interface ProvisionCloneData {
+  cloneId: string
+}
+
+export interface DestroyCloneData {
+  cloneId: string
+  deploymentId: string
+}
+
+export interface ExpirePoolData {
+  pool: string
+}
+
+export interface PrepareParentData {
+  preparationId: string
+}
+
+export type RepairAction = { cloneId: string; action: 'power_on' | 'rename' }
+
+export interface ReconcilePoolData {
+  deploymentId: string
+  actions: RepairAction[]
+}
+
+/** What a job of each queue carries. */
+export interface QueueData {
+  [QUEUES.provisionClone]: ProvisionCloneData
+  [QUEUES.destroyClone]: DestroyCloneData
+  [QUEUES.expirePool]: ExpirePoolData
+  [QUEUES.prepareParent]: PrepareParentData
+  [QUEUES.reconcilePool]: ReconcilePoolData
+  [QUEUES.driftCheck]: object
+  [QUEUES.attributeSync]: object
+}
+
+/** Notified (on commit) when clone jobs are queued, so that idle workers in every replica wake up. */
+export const JOBS_QUEUED = 'clone_jobs_queued'
+
+/** Retry policy for a clone job whose attempt failed for a passing reason (vCenter unreachable...). */
+export const PROVISION_RETRY = {
+  retryLimit: 8,
+  retryDelay: 5,
+  retryBackoff: true,
+  // A linked clone takes seconds; vCenter's own queue can add minutes. Past this, the attempt is
+  // presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
+  expireInSeconds: 15 * 60,
+}
+
+/** A busy pool's expiry is retried until the pool is idle. */
+export const EXPIRE_RETRY = { retryLimit: 20, retryDelay: 5, retryBackoff: true }
+
+/**
+ * A power-off and a snapshot without memory take seconds: an attempt still active after 5 minutes is
+ * presumed dead (its process killed) and handed to another worker, which resumes it from the records.
+ */
+export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 5 * 60 }
+
+export const RECONCILE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 15 * 60 }
+
+/** stately: at most one job queued and one running, across every replica; not retried (the next run comes). */
+const SCHEDULED = { policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 } as const
+
+export interface QueueDefinition {
+  /** pg-boss's options for the queue, given when the runtime creates it at start. */
+  options: Omit<PgBoss.Queue, 'name'>
+  /** Workers of a process that runs workers (default 1). */
+  workers?: (config: Config) => number
+  /** How often an idle worker polls. */
+  pollingIntervalSeconds: number
+  /** Its jobs take slots of the operation limiter: the limiter keeps a connection for each worker. */
+  operationSlots?: boolean
+  /** A notification that wakes this queue's idle workers at once (sent when jobs are queued). */
+  wakeOn?: string
+  /** Scheduled every so many minutes (0: unscheduled) by the processes that run its workers. */
+  everyMinutes?: (config: Config) => number
+  /**
+   * The ownership lock a live job holds, on the key its data names (src/jobs/ownership.ts): the
+   * reaper (src/jobs/reaper.ts) hands back the active jobs whose lock is free.
+   */
+  owner?: { field: string; lockId(key: string): string }
+}
+
+export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
+  [QUEUES.provisionClone]: {
+    options: PROVISION_RETRY,
+    workers: (config) => provisionWorkerCount(config.limits),
+    pollingIntervalSeconds: 0.5,
+    operationSlots: true,
+    // Idle workers poll every half second; a new deployment in any replica wakes them at once.
+    wakeOn: JOBS_QUEUED,
+    // Taken by OperationLimiter.acquire, on the connection that holds the clone's slots.
+    owner: { field: 'cloneId', lockId: ownerLockId },
+  },
+  [QUEUES.destroyClone]: {
+    options: PROVISION_RETRY,
+    // Few: destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its
+    // graceful stop from ending.
+    workers: (config) => Math.min(4, config.limits.perVcenter),
+    pollingIntervalSeconds: 0.5,
+    // Its slots are the same advisory locks as the clone workers', so making and destroying clones
+    // share the limits across replicas.
+    operationSlots: true,
+    // Keyed on the clone, whichever deployment destroys it.
+    owner: { field: 'cloneId', lockId: (cloneId) => ownershipLockId(QUEUES.destroyClone, cloneId) },
+  },
+  [QUEUES.expirePool]: {
+    options: EXPIRE_RETRY,
+    pollingIntervalSeconds: 1,
+  },
+  [QUEUES.prepareParent]: {
+    options: PREPARE_RETRY,
+    pollingIntervalSeconds: 1,
+    owner: { field: 'preparationId', lockId: (preparationId) => ownershipLockId(QUEUES.prepareParent, preparationId) },
+  },
+  [QUEUES.reconcilePool]: {
+    options: RECONCILE_RETRY,
+    pollingIntervalSeconds: 1,
+    owner: { field: 'deploymentId', lockId: (deploymentId) => ownershipLockId(QUEUES.reconcilePool, deploymentId) },
+  },
+  [QUEUES.driftCheck]: {
+    options: SCHEDULED,
+    pollingIntervalSeconds: 5,
+    everyMinutes: (config) => config.driftCheckMinutes,
+  },
+  [QUEUES.attributeSync]: {
+    options: SCHEDULED,
+    pollingIntervalSeconds: 5,
+    everyMinutes: (config) => config.attributeSyncMinutes,
+  },
+}
+
+/** The lock owning one job of a queue whose jobs hold one, from the key its data names. */
+export function jobOwnerLockId(queue: QueueName, key: string): string {
+  const owner = QUEUE_REGISTRY[queue].owner
+  if (!owner) throw new Error(`the jobs of ${queue} hold no ownership lock`)
+  return owner.lockId(key)
+}
+
+/**
+ * Clone workers of a process: as many as vCenter takes at once, plus half as many standbys that hold
+ * the next jobs already fetched and waiting on the limiter, so that a freed slot is taken at once
+ * rather than after a worker finishes its clone's attribute writes and fetches again. The limits
+ * themselves are enforced across all replicas by the limiter, whatever the number of workers.
+ */
+export function provisionWorkerCount(limits: Limits): number {
+  return limits.perVcenter + Math.ceil(limits.perVcenter / 2)
+}
+
+/** Workers of a queue in a process that runs workers. */
+export function workersOf(queue: QueueName, config: Config): number {
+  return QUEUE_REGISTRY[queue].workers?.(config) ?? 1
+}
+
+/** The operation limiter's connections in a process that runs workers: one per worker whose jobs take slots. */
+export function operationSlotHolders(config: Config): number {
+  return (Object.keys(QUEUE_REGISTRY) as QueueName[])
+    .filter((queue) => QUEUE_REGISTRY[queue].operationSlots)
+    .reduce((sum, queue) => sum + workersOf(queue, config), 0)
+}
+
+/** Every `minutes` (1..60) past the hour, as a cron expression. */
+export function everyMinutesCron(minutes: number): string {
+  return minutes >= 60 ? '0 * * * *' : `*/${minutes} * * * *`
+}

@@ -1,0 +1,32 @@
+/**
+ * A pool's expiry: one job per pool and expiry time, due at `expiresAt`, that strips the pool back.
+ * A renewed pool's earlier job still runs and finds the pool not yet expired; a busy pool throws
+ * POOL_BUSY, and pg-boss retries the job until the pool is idle.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type PgBoss from 'pg-boss'
+import type { Job } from '../../jobs/queue-plugin.js'
+import { EXPIRE_RETRY, QUEUES, type ExpirePoolData } from '../../jobs/queues.js'
+
+/** What the expiry job needs of pools (PoolService.expire). */
+export interface PoolExpiry {
+  expire(name: string): Promise<'stripped' | 'not-due'>
+}
+
+/** The pool's expiry job, due at `expiresAt`. */
+export async function scheduleExpiry(boss: PgBoss, pool: string, expiresAt: Date): Promise<void> {
+  await boss.send(QUEUES.expirePool, { pool } satisfies ExpirePoolData, {
+    startAfter: expiresAt,
+    singletonKey: `${pool}@${expiresAt.toISOString()}`,
+    ...EXPIRE_RETRY,
+  })
+}
+
+/** The handler of the expiry queue. */
+export function expirePoolJob(pools: PoolExpiry, log: FastifyBaseLogger) {
+  return async (job: Job<ExpirePoolData>): Promise<void> => {
+    // A busy pool throws POOL_BUSY: pg-boss retries the job until the pool is idle.
+    const outcome = await pools.expire(job.data.pool)
+    if (outcome === 'stripped') log.info({ pool: job.data.pool }, 'pool expired: stripped back')
+  }
+}
