@@ -135,7 +135,7 @@ async function expect(api: Api, method: string, url: string, body: unknown, stat
 /** Draws the deployments' progress until they all end; answers their final state and how long it took. */
 async function follow(api: Api, steps: Step[]): Promise<any[] & { seconds: number }> {
   const started = Date.now()
-  let last: any[] = []
+  let last: any[]
   let drawn = 0
   for (;;) {
     last = await Promise.all(steps.map((s) => api('GET', `/v1/deployments/${s.id}`).then((r) => r.body)))

@@ -219,7 +219,7 @@ t.test('PATCH refusals: each with its code, nothing changed', async (t) => {
     t.match(res.json().message, message, what)
   }
   const secret = await api('PATCH', '/v1/clones/Capture02/attributes', WRITE, 'bob', { attributes: { 'Logon User Password': 'x\u0002' } })
-  t.notMatch(secret.json().message, /x\u0002/, 'a value is never echoed')
+  t.notOk(secret.body.includes('x\u0002') || secret.body.includes('x\\u0002'), 'a value is never echoed')
   const none = await service.app.inject({ method: 'PATCH', url: '/v1/clones/Capture02/attributes', payload: { attributes: { Role: 'x' } } })
   t.equal(none.statusCode, 401)
   const stats = await service.sim.stats()
