@@ -18,6 +18,8 @@ import queuePlugin from './jobs/queue-plugin.js'
 import vcenterPlugin from './vcenter/vcenter-plugin.js'
 import * as graphqlSchema from './modules/graphql-schema.js'
 import { frameworkErrors, installErrorHandling } from './http/error-handling.js'
+import { loggerOptions } from './http/logging.js'
+import type { DestinationStream } from 'pino'
 import { installRequestGuards } from './http/request-guards.js'
 import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
@@ -39,18 +41,18 @@ export interface AppOptions {
   config: Config
   databaseUrl: string
   logger?: FastifyServerOptions['logger']
+  /** Where the service's own logger writes (default stdout); ignored when `logger` is given. */
+  logStream?: DestinationStream
   /** Run clone jobs in this process (default true). */
   runWorkers?: boolean
 }
 
-/** Secrets never reach the logs. */
-export const LOG_REDACTIONS = ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.token']
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const runWorkers = options.runWorkers ?? true
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: LOG_REDACTIONS },
+    logger: options.logger ?? loggerOptions(config.logLevel, options.logStream),
     bodyLimit: 256 * 1024,
     frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()

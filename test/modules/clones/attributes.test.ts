@@ -7,7 +7,8 @@
 import t from 'tap'
 import { AttributeService } from '../../../src/modules/clones/attribute-service.js'
 import { AttributeStore } from '../../../src/db/repositories/attributes.js'
-import { LOG_REDACTIONS, buildApp } from '../../../src/app.js'
+import { buildApp } from '../../../src/app.js'
+import { loggerOptions } from '../../../src/http/logging.js'
 import { loadConfig } from '../../../src/config/config.js'
 import { freePort } from '../../../src/db/embedded.js'
 import { Keyring, generateKey } from '../../../src/domain/secrets.js'
@@ -358,7 +359,7 @@ t.test('secret values never reach the logs, even at trace level', async (t) => {
     config,
     databaseUrl: service.db.url,
     runWorkers: false,
-    logger: { level: 'trace', redact: LOG_REDACTIONS, stream: { write: (line: string) => void lines.push(line) } },
+    logger: loggerOptions('trace', { write: (line: string) => void lines.push(line) }),
   })
   t.teardown(() => app.close())
   const headers = service.auth(`${WRITE} secrets:read`, 'dave')
