@@ -27,10 +27,21 @@ export interface Lease {
   close(): Promise<void>
 }
 
+/** A connection holding a job's ownership lock, on which its slots are then taken. */
+export interface Ownership extends Lease {
+  /** Takes a slot in every scope, waiting as long as needed (or until the signal aborts). */
+  take(scopes: LimitScope[], signal?: AbortSignal): Promise<void>
+}
+
 /** Takes a slot in every scope (across replicas) before a clone touches vCenter. */
 export interface Limiter {
   /** Undefined when another worker owns the clone. */
   acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined>
+  /**
+   * The clone's ownership lock alone, taken before anything of its job that may wait (reads through a
+   * busy pool): from then on the reaper sees the job alive. Undefined when another worker owns it.
+   */
+  own(owner: string): Promise<Ownership | undefined>
 }
 
 const RELEASED = 'operation_slot_released'
@@ -65,30 +76,34 @@ export class OperationLimiter implements Limiter {
   /**
    * Takes a slot in every scope, waiting as long as needed (or until the signal aborts). With an
    * `owner` (a clone's id), first takes that clone's ownership lock on the same connection, held until
-   * release: it tells the reaper that the clone's job is alive, and that no other worker may run it
+   * close: it tells the reaper that the clone's job is alive, and that no other worker may run it
    * (undefined is returned when another worker holds it).
    */
   async acquire(scopes: LimitScope[], signal?: AbortSignal, owner?: string): Promise<Lease | undefined> {
-    const client = await this.pool.connect()
+    const lease = owner === undefined ? this.lease(await this.pool.connect()) : await this.own(owner)
+    if (!lease) return undefined
     try {
-      if (owner !== undefined) {
-        const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS mine', [ownerLockId(owner)])
-        if (!rows[0].mine) {
-          client.release()
-          return undefined
-        }
-      }
-      for (;;) {
-        const slots = await this.tryAll(client, scopes)
-        if (slots) return this.lease(client, slots, owner)
-        signal?.throwIfAborted()
-        if (this.closed) throw new Error('operation limiter closed')
-        await this.waitForRelease(signal)
-      }
+      await lease.take(scopes, signal)
     } catch (err) {
-      client.release(err instanceof Error ? err : undefined)
+      await lease.close()
       throw err
     }
+    return lease
+  }
+
+  async own(owner: string): Promise<Ownership | undefined> {
+    const client = await this.pool.connect()
+    try {
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS mine', [ownerLockId(owner)])
+      if (!rows[0].mine) {
+        client.release()
+        return undefined
+      }
+    } catch (err) {
+      client.release(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+    return this.lease(client, owner)
   }
 
   async close(): Promise<void> {
@@ -119,29 +134,49 @@ export class OperationLimiter implements Limiter {
     return taken
   }
 
-  private lease(client: pg.PoolClient, slots: [number, number][], owner?: string): Lease {
-    let slotsHeld = true
+  private lease(client: pg.PoolClient, owner?: string): Ownership {
+    let slots: [number, number][] = []
     let closed = false
+    // A connection that failed a query is discarded on close: the server frees its locks with it.
     let broken: Error | undefined
+    const fail = (err: unknown) => {
+      broken ??= err instanceof Error ? err : new Error(String(err))
+      return broken
+    }
     const release = async () => {
-      if (!slotsHeld || broken) return
-      slotsHeld = false
+      if (slots.length === 0 || broken) return
+      const held = slots
+      slots = []
       try {
-        await unlockSlots(client, slots)
+        await unlockSlots(client, held)
         await client.query(`SELECT pg_notify('${RELEASED}', '')`)
       } catch (err) {
-        // A broken connection is discarded on close; the server frees its locks with it.
-        broken = err instanceof Error ? err : new Error(String(err))
+        fail(err)
       }
     }
     return {
+      take: async (scopes, signal) => {
+        if (slots.length > 0) throw new Error('slots are already held')
+        for (;;) {
+          const taken = await this.tryAll(client, scopes).catch((err: unknown) => {
+            throw fail(err)
+          })
+          if (taken) {
+            slots = taken
+            return
+          }
+          signal?.throwIfAborted()
+          if (this.closed) throw new Error('operation limiter closed')
+          await this.waitForRelease(signal)
+        }
+      },
       release,
       close: async () => {
         if (closed) return
         closed = true
         await release()
         if (!broken && owner !== undefined) {
-          await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(owner)]).catch((err: Error) => (broken = err))
+          await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(owner)]).catch((err: Error) => fail(err))
         }
         client.release(broken)
       },

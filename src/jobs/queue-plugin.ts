@@ -17,7 +17,7 @@ import { PgListener } from '../db/notifications.js'
 import { STOP_GRACE_MS, ensureQueue, startQueue, stopQueue } from './boss.js'
 import { OperationLimiter } from './operation-limiter.js'
 import { openOwnershipPool } from './ownership.js'
-import { QUEUE_REGISTRY, everyMinutesCron, operationSlotHolders, workersOf, type QueueData, type QueueName } from './queues.js'
+import { QUEUE_REGISTRY, everyMinutesCron, operationSlotHolders, ownershipHolders, workersOf, type QueueData, type QueueName } from './queues.js'
 import { JobReaper } from './reaper.js'
 
 /** A job as a handler gets it. */
@@ -74,7 +74,7 @@ export default fp(
     })
     for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options })
     app.decorate('boss', boss)
-    const ownership = openOwnershipPool(opts.databaseUrl)
+    const ownership = openOwnershipPool(opts.databaseUrl, Math.max(1, ownershipHolders(opts.config)))
     app.decorate('jobOwnership', ownership)
 
     const shutdown = new AbortController()

@@ -189,6 +189,17 @@ export function operationSlotHolders(config: Config): number {
     .reduce((sum, queue) => sum + workersOf(queue, config), 0)
 }
 
+/**
+ * The ownership pool's connections: one per worker of a queue whose jobs hold an ownership lock, so
+ * that a job never waits for a connection before its lock (while it waits, the reaper sees it dead).
+ * Connections open on demand; clone provisioning holds its lock on the limiter's connection instead.
+ */
+export function ownershipHolders(config: Config): number {
+  return (Object.keys(QUEUE_REGISTRY) as QueueName[])
+    .filter((queue) => QUEUE_REGISTRY[queue].owner)
+    .reduce((sum, queue) => sum + workersOf(queue, config), 0)
+}
+
 /** Every `minutes` (1..60) past the hour, as a cron expression. */
 export function everyMinutesCron(minutes: number): string {
   return minutes >= 60 ? '0 * * * *' : `*/${minutes} * * * *`

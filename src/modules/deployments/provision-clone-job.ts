@@ -13,7 +13,7 @@ import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
-import { cloneOperationScopes, type Limiter } from '../../jobs/operation-limiter.js'
+import { cloneOperationScopes, type Limiter, type Ownership } from '../../jobs/operation-limiter.js'
 import { JOBS_QUEUED, PROVISION_RETRY, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
 
 /** Above the largest deployment's clone count. */
@@ -73,18 +73,28 @@ export class CloneProvisioner {
   ) {}
 
   async run(cloneId: string, attempt: Attempt): Promise<void> {
+    // Ownership before anything that may wait (reads through a busy pool, a slot): a job whose lock is
+    // free looks dead to the reaper. The lock is held until the job's last write, then given back.
+    const ownership = await this.limiter.own(cloneId)
+    if (!ownership) {
+      this.log.info({ cloneId }, 'another worker owns this clone; leaving it to them')
+      return
+    }
+    try {
+      await this.runOwned(cloneId, attempt, ownership)
+    } finally {
+      await ownership.close()
+    }
+  }
+
+  private async runOwned(cloneId: string, attempt: Attempt, lease: Ownership): Promise<void> {
     const clone = await this.repository.getClone(cloneId)
     if (!clone || isFinalCloneStatus(clone.status)) return
     const deployment = await this.repository.getDeployment(clone.deploymentId)
     if (!deployment) return
 
     const log = this.log.child({ deploymentId: deployment.id, clone: clone.name })
-    // Ownership first (so the reaper sees the job alive while it waits), then the slots.
-    const lease = await this.limiter.acquire(cloneOperationScopes(clone, this.limits, deployment), this.signal, clone.id)
-    if (!lease) {
-      log.info('another worker owns this clone; leaving it to them')
-      return
-    }
+    await lease.take(cloneOperationScopes(clone, this.limits, deployment), this.signal)
     try {
       // Re-read: while this job waited for a slot, an earlier attempt's worker may have finished it.
       const current = await this.repository.getClone(cloneId)
@@ -107,7 +117,7 @@ export class CloneProvisioner {
       await this.repository.failClone(cloneId, failure)
       if (latest.replacesCloneId) await this.repository.failReplaced(latest.replacesCloneId, deployment.id, failure)
     } finally {
-      await lease.close()
+      await lease.release()
     }
     const finished = await this.repository.finishIfDone(deployment.id)
     if (finished) {
