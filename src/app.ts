@@ -68,14 +68,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain')
 
   await app.register(jwtPlugin, { jwt: config.jwt })
-  await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
+  await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })
   await app.register(queuePlugin, { databaseUrl: options.databaseUrl })
   await app.register(vcenterPlugin, { vcenter: config.vcenter })
   // Before the workers start: they write attributes through its store.
   await app.register(assetsPlugin, {
     databaseUrl: options.databaseUrl,
-    secrets: config.secrets,
-    dataDir: config.dataDir,
     syncMinutes: config.attributeSyncMinutes,
     runWorkers: options.runWorkers ?? true,
   })

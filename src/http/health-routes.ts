@@ -12,10 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     const [database, vcenter] = await Promise.all([
-      app.database.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      ),
+      app.database.ping(),
       app.vcenter.ping(),
     ])
     const checks = {

@@ -24,7 +24,8 @@ export interface DeploymentsPluginOptions {
 
 export default fp(
   async function deploymentsPlugin(app, opts: DeploymentsPluginOptions) {
-    app.decorate('deployments', new DeploymentService(app.repositories.deployments, app.vcenter, app.boss))
+    const { deployments, clones, cloneSteps } = app.repositories
+    app.decorate('deployments', new DeploymentService(deployments, clones, cloneSteps, app.vcenter, app.boss))
     if (!opts.runWorkers) return
 
     // Workers of this process: as many as vCenter takes at once, plus standbys that hold the next
@@ -39,7 +40,7 @@ export default fp(
     // Every worker waiting for a slot or for vCenter listens to it (and stops listening when done).
     setMaxListeners(2 * workers, shutdown.signal)
     const provisioner = new CloneProvisioner(
-      app.repositories.deployments,
+      cloneSteps,
       app.vcenter,
       app.log.child({ component: 'provisioner' }),
       limiter,

@@ -1,6 +1,6 @@
 /** Parents: the preparation service and its workers (`recompose: true` recomposes through PoolService). */
 import fp from 'fastify-plugin'
-import { ParentRepository } from '../../db/repositories/parents.js'
+import type { ParentRepository } from '../../db/repositories/parents.js'
 import { PREPARE_PARENT_QUEUE, PREPARE_RETRY, ParentPreparer, type PrepareParentData } from './prepare-parent-job.js'
 import { ensureQueue } from '../../jobs/queue.js'
 import { ParentService } from './parent-service.js'
@@ -20,8 +20,8 @@ export interface ParentsPluginOptions {
 
 export default fp(
   async function parentsPlugin(app, opts: ParentsPluginOptions) {
-    const repository = new ParentRepository(app.database)
-    app.decorate('parents', new ParentService(repository, app.vcenter, app.boss))
+    const repository = app.repositories.parents
+    app.decorate('parents', new ParentService(repository, app.repositories.clones, app.vcenter, app.boss))
     app.decorate('parentRepository', repository)
     await ensureQueue(opts.databaseUrl, app.boss, { name: PREPARE_PARENT_QUEUE, ...PREPARE_RETRY })
     if (!opts.runWorkers) return

@@ -4,7 +4,6 @@
  */
 import fp from 'fastify-plugin'
 import { everyMinutesCron } from '../clones/clones-plugin.js'
-import { DriftRepository } from '../../db/repositories/drift.js'
 import { DRIFT_CHECK_QUEUE, PoolRepairer, RECONCILE_POOL_QUEUE, RECONCILE_RETRY, type ReconcilePoolData } from './reconcile-pool-job.js'
 import { ensureQueue } from '../../jobs/queue.js'
 import { PoolReconciler } from './pool-reconciler.js'
@@ -25,14 +24,14 @@ export interface PoolDriftPluginOptions {
 
 export default fp(
   async function poolDriftPlugin(app, opts: PoolDriftPluginOptions) {
-    const repository = new DriftRepository(app.database)
+    const repository = app.repositories.drift
     const log = app.log.child({ component: 'drift' })
     const reconciler = new PoolReconciler(app.poolRepository, repository, app.repositories.deployments, app.deployments, app.vcenter, app.boss, log)
     app.decorate('reconciler', reconciler)
     await ensureQueue(opts.databaseUrl, app.boss, { name: RECONCILE_POOL_QUEUE, ...RECONCILE_RETRY })
     if (!opts.runWorkers) return
 
-    const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
+    const repairer = new PoolRepairer(app.repositories.cloneSteps, repository, app.vcenter, log, app.jobOwnership)
     await app.work<ReconcilePoolData>(
       RECONCILE_POOL_QUEUE,
       { batchSize: 1, pollingIntervalSeconds: 1 },

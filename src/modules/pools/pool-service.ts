@@ -5,6 +5,7 @@
  * lock and by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
 import type PgBoss from 'pg-boss'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
@@ -59,9 +60,42 @@ export class PoolService {
   constructor(
     private readonly pools: PoolRepository,
     private readonly deploymentRepository: DeploymentRepository,
+    private readonly clones: CloneRepository,
     private readonly deployments: DeploymentService,
     private readonly boss: PgBoss,
   ) {}
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Every pool, by name. */
+  list(): Promise<PoolRow[]> {
+    return this.pools.list()
+  }
+
+  /** The pool of this name, if any. */
+  find(name: string): Promise<PoolRow | undefined> {
+    return this.pools.get(name)
+  }
+
+  /** The pool with its live clones and last deployments (GET /v1/pools/{name}); throws POOL_NOT_FOUND. */
+  async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
+    const pool = await this.pools.get(name)
+    if (!pool) throw new PoolNotFound({ pool: name }, name)
+    const [clones, deployments] = await Promise.all([this.pools.liveClones(pool.name), this.pools.deployments(pool.name)])
+    return { pool, clones, deployments }
+  }
+
+  /** Each pool's clones that are neither failed nor destroyed, by number (GraphQL's Pool.clones, many pools in one read). */
+  liveClonesOfPools(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolNames(names)
+  }
+
+  /** Each pool's latest `limit` deployments, newest first (GraphQL's Pool.deployments, many pools in one read). */
+  latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolNames(names, limit)
+  }
+
+  // ---- changes --------------------------------------------------------------------------------
 
   async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
     checkSize(request.size, 1)

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Limits } from '../../config/config.js'
 import { PgListener } from '../../db/notifications.js'
 import { OperationLimiter } from '../../jobs/operation-limiter.js'
-import { PoolRepository } from '../../db/repositories/pools.js'
+import type { PoolRepository } from '../../db/repositories/pools.js'
 import { CloneDestroyer } from './destroy-clone-job.js'
 import { QUEUES, type DestroyCloneData, type ExpirePoolData } from '../../jobs/queue.js'
 import { PoolService } from './pool-service.js'
@@ -26,8 +26,8 @@ export interface PoolsPluginOptions {
 
 export default fp(
   async function poolsPlugin(app, opts: PoolsPluginOptions) {
-    const repository = new PoolRepository(app.database)
-    const service = new PoolService(repository, app.repositories.deployments, app.deployments, app.boss)
+    const repository = app.repositories.pools
+    const service = new PoolService(repository, app.repositories.deployments, app.repositories.clones, app.deployments, app.boss)
     app.decorate('pools', service)
     app.decorate('poolRepository', repository)
     if (!opts.runWorkers) return
@@ -42,7 +42,7 @@ export default fp(
       await limiter.close()
       await listener.close()
     })
-    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, limiter, opts.limits)
+    const destroyer = new CloneDestroyer(app.repositories.cloneSteps, repository, app.vcenter, log, app.jobOwnership, limiter, opts.limits)
     for (let i = 0; i < opts.workers; i++) {
       await app.work<DestroyCloneData>(
         QUEUES.destroyClone,

@@ -11,7 +11,7 @@ import { forecastSchema, spaceChartSchema, spaceReportSchema } from './reports-s
 import { VcenterUnreachable } from '../../vcenter/gateway.js'
 
 const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const reporter = new SpaceReporter(app.database.db, app.vcenter)
+  const reporter = new SpaceReporter(app.repositories.clones, app.vcenter)
   const measure = (): Promise<SpaceReport> =>
     reporter.measure().catch((err: unknown) => {
       if (err instanceof VcenterUnreachable) throw new VcenterUnavailable({ reason: err.message }, err.message)
