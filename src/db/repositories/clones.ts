@@ -10,6 +10,7 @@ import { alias } from 'drizzle-orm/pg-core'
 import type { Attribute, AttributeStore } from './attributes.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus } from '../../domain/progress.js'
+import type { CloneUse } from '../../domain/snapshots.js'
 import type { Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
@@ -37,6 +38,11 @@ export interface Lineage {
 export interface ReadOptions {
   /** Open secrets (the caller has secrets:read and records the reveal). Default: redact them. */
   revealSecrets?: boolean
+}
+
+/** A live clone of a parent with its VM's moref (for reading power states). */
+export interface LiveCloneOfParent extends CloneUse {
+  moref: string | null
 }
 
 /** GraphQL's filter of a page of clones (every status unless `status`). */
@@ -109,6 +115,48 @@ export class CloneRepository {
       .where(inArray(deployments.parentMoref, [...morefs]))
       .orderBy(asc(clones.name), asc(clones.id))
     return groupBy(rows, (r) => r.parentMoref, (r) => r.clone)
+  }
+
+  /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
+  async liveOfPool(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
+      .orderBy(asc(clones.number))
+    return rows.map((r) => r.clone)
+  }
+
+  /** Every clone the pool has had, destroyed ones included, by number. */
+  async allOfPool(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(eq(deployments.poolName, name))
+      .orderBy(asc(clones.number), asc(clones.createdAt))
+    return rows.map((r) => r.clone)
+  }
+
+  /**
+   * The parent's live clones (neither failed nor destroyed), with their pool and snapshot (by the
+   * snapshot moref their deployment recorded as provenance).
+   */
+  async liveOfParent(parentMoref: string): Promise<LiveCloneOfParent[]> {
+    const rows = await this.db
+      .select({
+        name: clones.name,
+        moref: clones.moref,
+        status: clones.status,
+        pool: deployments.poolName,
+        snapshotMoref: deployments.snapshotMoref,
+      })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
+      .orderBy(clones.name)
+    return rows
   }
 
   /** Each pool's live clones (neither failed nor destroyed), by number, by pool name. */

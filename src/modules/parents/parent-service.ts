@@ -151,7 +151,7 @@ export class ParentService {
   /** The parent's snapshot tree, each snapshot with the live clones made from it. */
   async snapshots(name: string): Promise<{ parent: ParentVm; snapshots: SnapshotUsage[] }> {
     const parent = await this.resolve(name)
-    const clones = await this.repository.liveClones(parent.moref)
+    const clones = await this.clones.liveOfParent(parent.moref)
     return {
       parent,
       snapshots: parent.snapshots.map((s) => {
@@ -183,7 +183,7 @@ export class ParentService {
       // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
       // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
       const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
-      const using = (await this.repository.liveClones(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
+      const using = (await this.clones.liveOfParent(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
       if (using.length > 0) {
         const pools = [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
         throw new SnapshotInUse(
@@ -227,7 +227,7 @@ export class ParentService {
    * unless `recompose`; even then, running clones of no pool refuse it (recompose cannot move them).
    */
   private async checkInUse(name: string, parent: ParentVm, recompose: boolean, targetSnapshotMoref?: string): Promise<void> {
-    const clones = await this.repository.liveClones(parent.moref)
+    const clones = await this.clones.liveOfParent(parent.moref)
     if (clones.length === 0) return
     const states = await this.vcenterCall(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
     const use = parentUse(

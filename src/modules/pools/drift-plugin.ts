@@ -26,7 +26,7 @@ export default fp(
   async function poolDriftPlugin(app, opts: PoolDriftPluginOptions) {
     const repository = app.repositories.drift
     const log = app.log.child({ component: 'drift' })
-    const reconciler = new PoolReconciler(app.poolRepository, repository, app.repositories.deployments, app.deployments, app.vcenter, app.boss, log)
+    const reconciler = new PoolReconciler(app.poolRepository, app.repositories.clones, repository, app.repositories.deployments, app.deployments, app.vcenter, app.boss, log)
     app.decorate('reconciler', reconciler)
     await ensureQueue(opts.databaseUrl, app.boss, { name: RECONCILE_POOL_QUEUE, ...RECONCILE_RETRY })
     if (!opts.runWorkers) return

@@ -81,7 +81,7 @@ export class PoolService {
   async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
     const pool = await this.pools.get(name)
     if (!pool) throw new PoolNotFound({ pool: name }, name)
-    const [clones, deployments] = await Promise.all([this.pools.liveClones(pool.name), this.pools.deployments(pool.name)])
+    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.name), this.pools.deployments(pool.name)])
     return { pool, clones, deployments }
   }
 
@@ -152,7 +152,7 @@ export class PoolService {
       const deploymentIds: string[] = []
       if (request.size !== undefined && request.size !== pool.size) {
         await this.checkIdle(name)
-        const live = await this.pools.liveClones(name)
+        const live = await this.clones.liveOfPool(name)
         const numbers = live.map((c) => c.number)
         if (request.size > live.length) {
           const adding = nextFreeNumbers(numbers, pool.startNumber, request.size - live.length)
@@ -180,7 +180,7 @@ export class PoolService {
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
-      const deployment = await this.destroy(pool, 'strip', await this.pools.liveClones(name), requester)
+      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name), requester)
       const updated = await this.pools.update(name, { status: 'stripped' })
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
@@ -195,7 +195,7 @@ export class PoolService {
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
-      const chosen = selectClones(await this.pools.liveClones(name), request.clones)
+      const chosen = selectClones(await this.clones.liveOfPool(name), request.clones)
       const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
       const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
       const updated = pool.snapshotMoref
@@ -222,7 +222,7 @@ export class PoolService {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
       const parent = request.parent ?? pool.parentName
-      const live = await this.pools.liveClones(name)
+      const live = await this.clones.liveOfPool(name)
       const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
       const updated = await this.pools.update(name, {
         parentName: parent,
@@ -274,7 +274,7 @@ export class PoolService {
   /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
   private async checkRange(name: string, range: ReturnType<typeof poolRange>): Promise<void> {
     for (const other of await this.pools.others(name)) {
-      const live = (await this.pools.liveClones(other.name)).map((c) => c.number)
+      const live = (await this.clones.liveOfPool(other.name)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },
