@@ -63,12 +63,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installRequestGuards(app)
 
   await app.register(jwtPlugin, { jwt: config.jwt })
-  await app.register(databasePlugin, { databaseUrl: options.databaseUrl })
+  await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })
   await app.register(vcenterPlugin, { vcenter: config.vcenter })
   // After the vCenter gateway, so that it stops first (onClose hooks run last to first): running jobs use the gateway.
   await app.register(queuePlugin, { databaseUrl: options.databaseUrl, config, runWorkers })
   // Before the workers start: they write attributes through its store.
-  await app.register(assetsPlugin, { secrets: config.secrets, dataDir: config.dataDir, runWorkers })
+  await app.register(assetsPlugin, { runWorkers })
   await app.register(deploymentsPlugin, { limits: config.limits, runWorkers })
   await app.register(poolsPlugin, { limits: config.limits, runWorkers })
   await app.register(parentsPlugin, { runWorkers })

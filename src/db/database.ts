@@ -14,6 +14,8 @@ export type Db = NodePgDatabase<typeof schema>
 export interface Database {
   pool: pg.Pool
   db: Db
+  /** Whether the database answers (SELECT 1): the readiness check. */
+  ping(): Promise<boolean>
   close(): Promise<void>
 }
 
@@ -25,7 +27,16 @@ export function openDatabase(url: string, options: { max?: number } = {}): Datab
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10 })
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {})
-  return { pool, db: drizzle(pool, { schema }), close: () => pool.end() }
+  return {
+    pool,
+    db: drizzle(pool, { schema }),
+    ping: () =>
+      pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+    close: () => pool.end(),
+  }
 }
 
 export async function runMigrations(pool: pg.Pool): Promise<void> {

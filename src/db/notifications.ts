@@ -8,6 +8,14 @@ import pg from 'pg'
 
 const RECONNECT_MS = 1_000
 
+/**
+ * LISTENs on these channels on a connection made for it (another listener of its own, such as
+ * GraphQL's progress bridge). The names are the service's own channels, used as they are.
+ */
+export async function listenOn(client: pg.Client, channels: Iterable<string>): Promise<void> {
+  for (const channel of channels) await client.query(`LISTEN ${channel}`)
+}
+
 export class PgListener {
   private client?: pg.Client
   private readonly channels = new Set<string>()

@@ -27,7 +27,7 @@ import type { Warning } from '../domain/plan.js'
 
 /**
  * A value of deployments.attribute_values: plain, or (a secret) sealed with the deployment's id and
- * the attribute's name as associated data (src/assets/attribute-store.ts).
+ * the attribute's name as associated data (src/db/repositories/attributes.ts).
  */
 export type StoredAttributeValue = AttributeValue | { name: string; sealed: string; keyId: string }
 
@@ -157,7 +157,7 @@ export const cloneSteps = pgTable(
 /**
  * Each clone's current custom attributes (the asset database). A secret's value is sealed
  * (AES-256-GCM, the row's id and the name as associated data) and `value` is null; the history of
- * every change is in attribute_history. Written only through src/assets/attribute-store.ts.
+ * every change is in attribute_history. Written only through src/db/repositories/attributes.ts.
  */
 export const cloneAttributes = pgTable(
   'clone_attributes',

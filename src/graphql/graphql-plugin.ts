@@ -42,7 +42,10 @@ export default fp(
     app.addHook('onClose', () => listener.close())
     const rules = hardeningRules({ introspection: !production })
     const loadersFor = (principal: Principal | undefined, options: { cache: boolean }) =>
-      createLoaders({ db: app.database.db, store: app.assets.store, principal }, options)
+      createLoaders(
+        { deployments: app.deployments, clones: app.assets.attributes, parents: app.parents, pools: app.pools, principal },
+        options,
+      )
 
     await app.register(mercurius, {
       schema: opts.schema.typeDefs,
@@ -80,5 +83,5 @@ export default fp(
       if (first) throw withCode(first)
     })
   },
-  { name: 'graphql', dependencies: ['jwt-auth', 'database', 'vcenter', 'assets', 'deployments'] },
+  { name: 'graphql', dependencies: ['jwt-auth', 'database', 'vcenter', 'assets', 'deployments', 'pools', 'parents'] },
 )

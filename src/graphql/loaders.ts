@@ -7,16 +7,15 @@
  * dataloader rather than mercurius's per-field loaders: one batch of deployments serves
  * Clone.deployment, Clone.parent and Clone.snapshot alike.
  *
- * Attributes come from the attribute store (src/assets), as REST's do: secrets sealed at rest are
- * opened only for a caller with secrets:read, and each such reveal is recorded (one insert a batch).
+ * Each loader takes a module service's batch read (LoaderSources). Attributes come from the clones'
+ * service, as REST's do: secrets sealed at rest are opened only for a caller with secrets:read, and
+ * each such reveal is recorded (one insert a batch).
  */
 import DataLoader from 'dataloader'
-import type { Attribute, AttributeStore, HistoryEntry } from '../db/repositories/attributes.js'
-import type { Db } from '../db/database.js'
+import type { Attribute, HistoryEntry } from '../db/repositories/attributes.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../db/schema.js'
 import type { CloneStatus } from '../domain/progress.js'
 import { hasScope, type Principal } from '../http/auth-plugin.js'
-import * as queries from '../db/repositories/read-models.js'
 
 /** A pool's latest deployments shown with it, as GET /v1/pools/{name} shows them. */
 export const POOL_DEPLOYMENTS_SHOWN = 10
@@ -48,9 +47,28 @@ export function historyPageKey(cloneId: string, afterSeq: number | undefined, li
   return JSON.stringify([cloneId, afterSeq ?? null, limit])
 }
 
+type BatchRead<V> = (keys: readonly string[]) => Promise<Map<string, V>>
+
+/** The services' batch reads the loaders use (src/graphql/graphql-plugin.ts wires them). */
 export interface LoaderSources {
-  db: Db
-  store: AttributeStore
+  deployments: {
+    byIds: BatchRead<DeploymentRow>
+    clonesOf: BatchRead<CloneRow[]>
+    statusCounts: BatchRead<{ status: CloneStatus; n: number }[]>
+    stepsOf: BatchRead<CloneStepRow[]>
+  }
+  clones: {
+    attributesOf(cloneIds: readonly string[], options: { reveal: boolean }): Promise<Map<string, Attribute[]>>
+    vanishedSince: BatchRead<Date>
+    historyPages(cloneIds: readonly string[], options: { reveal: boolean; afterSeq?: number; limit: number }): Promise<Map<string, HistoryRow[]>>
+    historyCounts: BatchRead<number>
+    recordReveals(sub: string, reveals: readonly { cloneId: string; names: readonly string[] }[]): Promise<void>
+  }
+  parents: { clonesOfParents: BatchRead<CloneRow[]> }
+  pools: {
+    liveClonesOfPools: BatchRead<CloneRow[]>
+    latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
+  }
   /** Whose request: decides whether secrets are revealed (and recorded as revealed to whom). */
   principal?: Principal
 }
@@ -69,9 +87,9 @@ function loader<V>(
   )
 }
 
-async function readAttributes({ store, principal }: LoaderSources, cloneIds: readonly string[]): Promise<Map<string, Attribute[]>> {
+async function readAttributes({ clones: store, principal }: LoaderSources, cloneIds: readonly string[]): Promise<Map<string, Attribute[]>> {
   const reveal = hasScope(principal, 'secrets:read')
-  const found = await store.current(cloneIds, { reveal })
+  const found = await store.attributesOf(cloneIds, { reveal })
   if (reveal && principal) {
     const reveals = [...found].map(([cloneId, list]) => ({ cloneId, names: list.filter((a) => a.secret).map((a) => a.name) }))
     const shown = reveals.filter((r) => r.names.length > 0)
@@ -86,7 +104,7 @@ async function readAttributes({ store, principal }: LoaderSources, cloneIds: rea
  * GET /v1/clones/{name}/history records them (entries with a name and a value), in one insert per
  * batch; the extra row read to detect a next page is not shown, so not recorded.
  */
-async function readHistoryPages({ store, principal }: LoaderSources, keys: readonly string[]): Promise<Map<string, HistoryRow[]>> {
+async function readHistoryPages({ clones: store, principal }: LoaderSources, keys: readonly string[]): Promise<Map<string, HistoryRow[]>> {
   const reveal = hasScope(principal, 'secrets:read')
   const groups = new Map<string, { afterSeq: number | undefined; limit: number; cloneIds: string[] }>()
   for (const key of keys) {
@@ -116,18 +134,18 @@ async function readHistoryPages({ store, principal }: LoaderSources, keys: reado
  * form, but nothing read once is served again stale.
  */
 export function createLoaders(sources: LoaderSources, options: { cache: boolean } = { cache: true }): Loaders {
-  const { db, store } = sources
+  const { deployments, clones, parents, pools } = sources
   return {
-    deployment: loader((ids) => queries.deploymentsByIds(db, ids), () => undefined, options),
-    clonesOfDeployment: loader((ids) => queries.clonesByDeploymentIds(db, ids), () => [], options),
-    statusCounts: loader((ids) => queries.statusCountsByDeploymentIds(db, ids), () => [], options),
+    deployment: loader<DeploymentRow | undefined>((ids) => deployments.byIds(ids), () => undefined, options),
+    clonesOfDeployment: loader((ids) => deployments.clonesOf(ids), () => [], options),
+    statusCounts: loader((ids) => deployments.statusCounts(ids), () => [], options),
     attributes: loader((ids) => readAttributes(sources, ids), () => [], options),
-    vanishedAt: loader((ids) => store.vanishedSince(ids), () => null, options),
-    steps: loader((ids) => queries.stepsByCloneIds(db, ids), () => [], options),
-    clonesOfParent: loader((morefs) => queries.clonesByParentMorefs(db, morefs), () => [], options),
+    vanishedAt: loader<Date | null>((ids) => clones.vanishedSince(ids), () => null, options),
+    steps: loader((ids) => deployments.stepsOf(ids), () => [], options),
+    clonesOfParent: loader((morefs) => parents.clonesOfParents(morefs), () => [], options),
     historyPage: loader((keys) => readHistoryPages(sources, keys), () => [], options),
-    historyCount: loader((ids) => store.historyCounts(ids), () => 0, options),
-    liveClonesOfPool: loader((names) => queries.liveClonesByPoolNames(db, names), () => [], options),
-    deploymentsOfPool: loader((names) => queries.latestDeploymentsByPoolNames(db, names, POOL_DEPLOYMENTS_SHOWN), () => [], options),
+    historyCount: loader((ids) => clones.historyCounts(ids), () => 0, options),
+    liveClonesOfPool: loader((names) => pools.liveClonesOfPools(names), () => [], options),
+    deploymentsOfPool: loader((names) => pools.latestDeploymentsOfPools(names, POOL_DEPLOYMENTS_SHOWN), () => [], options),
   }
 }

@@ -25,7 +25,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
     const [database, vcenter] = await Promise.all([
-      withTimeout(databaseAnswers(app.database.pool), READY_TIMEOUT_MS),
+      withTimeout(databaseAnswers(app.database), READY_TIMEOUT_MS),
       withTimeout(vcenterCheck(), READY_TIMEOUT_MS),
     ])
     const checks = {
@@ -39,21 +39,16 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
 export default healthRoutes
 
-interface PoolLike {
-  totalCount: number
-  idleCount: number
-  waitingCount: number
-  options: { max?: number }
-  query(sql: string): Promise<unknown>
+interface DatabaseLike {
+  pool: { totalCount: number; idleCount: number; waitingCount: number; options: { max?: number } }
+  ping(): Promise<boolean>
 }
 
 /** False at once when every connection is taken and others already wait: a query would only queue. */
-async function databaseAnswers(pool: PoolLike): Promise<boolean> {
+async function databaseAnswers(database: DatabaseLike): Promise<boolean> {
+  const { pool } = database
   if (pool.idleCount === 0 && pool.waitingCount > 0 && pool.totalCount >= (pool.options.max ?? 10)) return false
-  return pool.query('SELECT 1').then(
-    () => true,
-    () => false,
-  )
+  return database.ping()
 }
 
 /** The check's answer, or false once `ms` have passed. */

@@ -14,7 +14,7 @@ import { parseNotification, timestampMicros, type CloneNotification } from '../.
 import type { ProgressSink } from '../../src/graphql/progress/pg-listener.js'
 import { openProgressStream } from '../../src/graphql/progress/stream.js'
 import { ProgressTracker, type ProgressEvent } from '../../src/graphql/progress/tracker.js'
-import type { ProgressSnapshot } from '../../src/db/repositories/read-models.js'
+import type { ProgressSnapshot } from '../../src/db/repositories/deployments.js'
 import { typeDefs } from '../../src/modules/graphql-schema.js'
 import type { ParentFacts } from '../../src/domain/plan.js'
 import { countByStatus } from '../../src/domain/progress.js'

@@ -83,7 +83,7 @@ async function jobStates(queue: string, ids: string[]): Promise<string[]> {
 
 const destroyer = () =>
   new CloneDestroyer(
-    service.app.repositories.deployments,
+    service.app.repositories.cloneSteps,
     service.app.poolRepository,
     service.app.vcenter,
     service.app.log,
@@ -249,7 +249,7 @@ t.test('a reconcile whose worker died is handed back; run by two workers at once
 
   const drift = new DriftRepository(service.app.database)
   const repairer = () =>
-    new PoolRepairer(service.app.repositories.deployments, drift, service.app.vcenter, service.app.log, service.app.jobOwnership)
+    new PoolRepairer(service.app.repositories.cloneSteps, drift, service.app.vcenter, service.app.log, service.app.jobOwnership)
   const ran = await Promise.all([repairer(), repairer()].map((r) => r.run(claimed[0]!.data, { lastAttempt: false })))
   t.same(ran.sort(), [false, true], 'exactly one of the two ran it')
   const done = await waitForDeployment(service, deploymentId, 10_000)

@@ -87,6 +87,12 @@ export class AttributeStore {
     return this.db.transaction(work)
   }
 
+  /** The database's clock now (not the transaction's start): when a read of vCenter began, for the sync. */
+  async clockTimestamp(): Promise<Date> {
+    const { rows } = await this.db.execute<{ now: string }>(sql`SELECT clock_timestamp() AS now`)
+    return new Date(rows[0]!.now)
+  }
+
   // ---- reads --------------------------------------------------------------------------------
 
   /** The current attributes of these clones, by name; secrets redacted unless `reveal`. */

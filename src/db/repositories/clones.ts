@@ -1,12 +1,16 @@
 /**
- * Reads of clones with their provenance (deployment, requester, ticket, parent, snapshot) and
- * custom attributes, in a fixed number of queries whatever the number of clones. Attributes come
- * from the attribute store (src/assets), which opens or redacts secrets.
+ * Every read of clones, for REST, GraphQL and the services alike: one family of reads of clone rows
+ * (by id, by deployment, parent or pool, filtered pages), and on top of it the records REST shows
+ * (each clone with its deployment, its custom attributes and when it vanished), in a fixed number of
+ * queries whatever the number of clones. Attributes come from the attribute store, which opens or
+ * redacts secrets.
  */
-import { and, asc, desc, eq, like, notInArray } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNotNull, like, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { alias } from 'drizzle-orm/pg-core'
 import type { Attribute, AttributeStore } from './attributes.js'
 import type { AttributeValue } from '../../domain/attributes.js'
-import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
+import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus } from '../../domain/progress.js'
+import type { CloneUse } from '../../domain/snapshots.js'
 import type { Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
@@ -36,23 +40,180 @@ export interface ReadOptions {
   revealSecrets?: boolean
 }
 
+/** A live clone of a parent with its VM's moref (for reading power states). */
+export interface LiveCloneOfParent extends CloneUse {
+  moref: string | null
+}
+
+/** GraphQL's filter of a page of clones (every status unless `status`). */
+export interface CloneFilter {
+  prefix?: string
+  parent?: string
+  status?: CloneStatus
+  /** Clones with every one of these values (not secrets: the caller refuses them, see AttributeStore.isSecret). */
+  attributes?: AttributeValue[]
+}
+
+/** A page's cursor key: the list's order, by name then id (failed clones share a live one's name). */
+export const cloneCursorKey = (c: CloneRow) => [c.name, c.id]
+
+type JoinedRow = { clones: CloneRow; deployments: DeploymentRow }
+
 export class CloneRepository {
-  private attributes?: AttributeStore
+  constructor(
+    private readonly db: Db,
+    private readonly attributes: AttributeStore,
+  ) {}
 
-  constructor(private readonly db: Db) {}
+  // ---- clone rows -----------------------------------------------------------------------------
 
-  /** Attributes are read through the store (attached by src/assets/plugin.ts at start-up). */
-  useAttributeStore(store: AttributeStore): void {
-    this.attributes = store
+  /** These clones, in number order. */
+  async byIds(ids: readonly string[]): Promise<CloneRow[]> {
+    return this.db.select().from(clones).where(inArray(clones.id, [...ids])).orderBy(asc(clones.number))
   }
+
+  /**
+   * A deployment's clones as GET /v1/deployments/{id} shows them, by number: those it made, or for a
+   * deployment that destroys a pool's clones (scale-down, strip), those it destroys.
+   */
+  async ofDeployment(deployment: Pick<DeploymentRow, 'id' | 'kind'>): Promise<CloneRow[]> {
+    const { id } = deployment
+    return this.db
+      .select()
+      .from(clones)
+      .where(DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, id) : eq(clones.deploymentId, id))
+      .orderBy(asc(clones.number))
+  }
+
+  /** ofDeployment for many deployments in one query, by deployment id. */
+  async byDeploymentIds(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    const wanted = new Set(ids)
+    // A rebuild (refresh, recompose) also destroys clones, but shows the clones it makes in their place.
+    const destroyer = alias(deployments, 'destroyer')
+    const destroyedByDestroyKind = and(inArray(clones.destroyDeploymentId, [...ids]), inArray(destroyer.kind, [...DESTROY_KINDS]))
+    const rows = await this.db
+      .select({ clone: clones, destroyedByDestroyKind: sql<boolean>`coalesce(${destroyedByDestroyKind}, false)` })
+      .from(clones)
+      .leftJoin(destroyer, eq(destroyer.id, clones.destroyDeploymentId))
+      .where(or(inArray(clones.deploymentId, [...ids]), destroyedByDestroyKind))
+      .orderBy(asc(clones.number), asc(clones.createdAt))
+    const groups = new Map<string, CloneRow[]>()
+    const add = (id: string, row: CloneRow) => groups.set(id, [...(groups.get(id) ?? []), row])
+    for (const { clone, destroyedByDestroyKind } of rows) {
+      if (wanted.has(clone.deploymentId)) add(clone.deploymentId, clone)
+      if (destroyedByDestroyKind && clone.destroyDeploymentId) add(clone.destroyDeploymentId, clone)
+    }
+    return groups
+  }
+
+  /** Clones the service made from these parents (by the parent's moref, which survives a rename), by moref. */
+  async byParentMorefs(morefs: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    const rows = await this.db
+      .select({ clone: clones, parentMoref: deployments.parentMoref })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(inArray(deployments.parentMoref, [...morefs]))
+      .orderBy(asc(clones.name), asc(clones.id))
+    return groupBy(rows, (r) => r.parentMoref, (r) => r.clone)
+  }
+
+  /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
+  async liveOfPool(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
+      .orderBy(asc(clones.number))
+    return rows.map((r) => r.clone)
+  }
+
+  /** Every clone the pool has had, destroyed ones included, by number. */
+  async allOfPool(name: string): Promise<CloneRow[]> {
+    const rows = await this.db
+      .select({ clone: clones })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(eq(deployments.poolName, name))
+      .orderBy(asc(clones.number), asc(clones.createdAt))
+    return rows.map((r) => r.clone)
+  }
+
+  /**
+   * The parent's live clones (neither failed nor destroyed), with their pool and snapshot (by the
+   * snapshot moref their deployment recorded as provenance).
+   */
+  async liveOfParent(parentMoref: string): Promise<LiveCloneOfParent[]> {
+    const rows = await this.db
+      .select({
+        name: clones.name,
+        moref: clones.moref,
+        status: clones.status,
+        pool: deployments.poolName,
+        snapshotMoref: deployments.snapshotMoref,
+      })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
+      .orderBy(clones.name)
+    return rows
+  }
+
+  /** Each pool's live clones (neither failed nor destroyed), by number, by pool name. */
+  async liveByPoolNames(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    const rows = await this.db
+      .select({ clone: clones, poolName: deployments.poolName })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(inArray(deployments.poolName, [...names]), notInArray(clones.status, ['failed', 'destroyed'])))
+      .orderBy(asc(clones.number))
+    return groupBy(rows, (r) => r.poolName!, (r) => r.clone)
+  }
+
+  /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */
+  async page(filter: CloneFilter, limit: number, after?: string[]): Promise<CloneRow[]> {
+    const conditions = this.filterConditions(filter)
+    if (after) conditions.push(sql`(${clones.name}, ${clones.id}) > (${after[0]}, ${after[1]}::uuid)`)
+    return this.db
+      .select()
+      .from(clones)
+      .where(and(...conditions))
+      .orderBy(asc(clones.name), asc(clones.id))
+      .limit(limit)
+  }
+
+  async count(filter: CloneFilter): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(clones)
+      .where(and(...this.filterConditions(filter)))
+    return row?.n ?? 0
+  }
+
+  /** Clones made and ready (with a moref): what the attribute sync compares with vCenter. */
+  async readyWithVm(): Promise<{ id: string; moref: string }[]> {
+    const rows = await this.db
+      .select({ id: clones.id, moref: clones.moref })
+      .from(clones)
+      .where(and(eq(clones.status, 'ready'), isNotNull(clones.moref)))
+    return rows.map((r) => ({ id: r.id, moref: r.moref! }))
+  }
+
+  /** Clones with a VM that are neither failed nor destroyed, each with its parent: what the space report measures. */
+  async liveVmsWithParent(): Promise<{ parentMoref: string; parentName: string; moref: string }[]> {
+    const rows = await this.db
+      .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed'])))
+    return rows.map((r) => ({ ...r, moref: r.moref! }))
+  }
+
+  // ---- records: a clone with its deployment, attributes and presence (REST) -------------------
 
   /** The clone holding this name: the live one, else the most recent destroyed or failed one. */
   async findByName(name: string, options: ReadOptions = {}): Promise<CloneRecord | undefined> {
-    const rows = await this.db
-      .select()
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(eq(clones.name, name))
+    const rows = await this.joined().where(eq(clones.name, name))
     rows.sort((a, b) => rank(a.clones) - rank(b.clones) || b.clones.createdAt.getTime() - a.clones.createdAt.getTime())
     const [row] = rows
     if (!row) return undefined
@@ -63,19 +224,10 @@ export class CloneRepository {
   /** The clone this one replaced, and the latest clone that replaced it. */
   async lineage(clone: CloneRow): Promise<Lineage> {
     const [replaces, replacedBy] = await Promise.all([
-      clone.replacesCloneId
-        ? this.db.select().from(clones).innerJoin(deployments, eq(deployments.id, clones.deploymentId)).where(eq(clones.id, clone.replacesCloneId))
-        : [],
-      this.db
-        .select()
-        .from(clones)
-        .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-        .where(eq(clones.replacesCloneId, clone.id))
-        .orderBy(desc(clones.createdAt))
-        .limit(1),
+      clone.replacesCloneId ? this.joined().where(eq(clones.id, clone.replacesCloneId)) : [],
+      this.joined().where(eq(clones.replacesCloneId, clone.id)).orderBy(desc(clones.createdAt)).limit(1),
     ])
-    const linked = (rows: { clones: CloneRow; deployments: DeploymentRow }[]) =>
-      rows[0] ? { clone: rows[0].clones, deployment: rows[0].deployments } : undefined
+    const linked = (rows: JoinedRow[]) => (rows[0] ? { clone: rows[0].clones, deployment: rows[0].deployments } : undefined)
     return { replaces: linked(replaces), replacedBy: linked(replacedBy) }
   }
 
@@ -84,7 +236,7 @@ export class CloneRepository {
    * attributes cannot be matched: the caller refuses them (AttributeStore.isSecret).
    */
   async list(filter: { prefix?: string; attributes?: AttributeValue[]; limit: number }, options: ReadOptions = {}): Promise<CloneRecord[]> {
-    const attributeMatch = filter.attributes?.length ? this.store().hasValues(filter.attributes) : undefined
+    const attributeMatch = filter.attributes?.length ? this.attributes.hasValues(filter.attributes) : undefined
     const where =
       filter.prefix || attributeMatch
         ? and(
@@ -93,22 +245,20 @@ export class CloneRepository {
             notInArray(clones.status, [...NOT_LIVE_STATUSES]),
           )
         : undefined
-    const rows = await this.db
-      .select()
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(where)
-      .orderBy(asc(clones.name), asc(clones.createdAt))
-      .limit(filter.limit)
+    const rows = await this.joined().where(where).orderBy(asc(clones.name), asc(clones.createdAt)).limit(filter.limit)
     return this.withAttributes(rows, options)
   }
 
-  private async withAttributes(rows: { clones: CloneRow; deployments: DeploymentRow }[], options: ReadOptions): Promise<CloneRecord[]> {
+  /** Clones joined with the deployment that made them. */
+  private joined() {
+    return this.db.select().from(clones).innerJoin(deployments, eq(deployments.id, clones.deploymentId)).$dynamic()
+  }
+
+  private async withAttributes(rows: JoinedRow[], options: ReadOptions): Promise<CloneRecord[]> {
     const ids = rows.map((r) => r.clones.id)
-    const store = this.store()
     const [attributes, vanished] = await Promise.all([
-      store.current(ids, { reveal: options.revealSecrets ?? false }),
-      store.vanishedSince(ids),
+      this.attributes.current(ids, { reveal: options.revealSecrets ?? false }),
+      this.attributes.vanishedSince(ids),
     ])
     return rows.map((r) => ({
       clone: r.clones,
@@ -118,9 +268,18 @@ export class CloneRepository {
     }))
   }
 
-  private store(): AttributeStore {
-    if (!this.attributes) throw new Error('CloneRepository: no attribute store attached (src/assets/plugin.ts attaches it)')
-    return this.attributes
+  private filterConditions(filter: CloneFilter): SQL[] {
+    const conditions: SQL[] = []
+    if (filter.prefix) conditions.push(like(clones.name, `${escapeLike(filter.prefix)}%`))
+    if (filter.status) conditions.push(eq(clones.status, filter.status))
+    if (filter.parent) {
+      conditions.push(
+        sql`${clones.deploymentId} IN (SELECT ${deployments.id} FROM ${deployments} WHERE ${deployments.parentName} = ${filter.parent})`,
+      )
+    }
+    const attributeMatch = filter.attributes?.length ? this.attributes.hasValues(filter.attributes) : undefined
+    if (attributeMatch) conditions.push(attributeMatch)
+    return conditions
   }
 }
 
@@ -129,4 +288,14 @@ const rank = (c: CloneRow) => (c.status === 'failed' || c.status === 'destroyed'
 
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`)
+}
+
+function groupBy<T, K, V>(rows: T[], key: (row: T) => K, value: (row: T) => V): Map<K, V[]> {
+  const groups = new Map<K, V[]>()
+  for (const row of rows) {
+    const list = groups.get(key(row))
+    if (list) list.push(value(row))
+    else groups.set(key(row), [value(row)])
+  }
+  return groups
 }

@@ -1,23 +1,25 @@
 /**
- * Deployments and their clones: creation (with their jobs, in one transaction), progress updates
- * and reads. Every write of a clone's step happens as the step happens, so a restart loses nothing.
+ * Deployments: creation (with their clones and jobs, in one transaction), the reads that plan one
+ * (names in use, clones per host, space still to come), their lifecycle (started, finished once every
+ * clone is final), and their listing and progress reads (filtered, keyset-paginated pages, batch reads
+ * by many keys at once, progress snapshots for subscriptions). A clone's own steps are in clone-steps.ts.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, desc, eq, inArray, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm'
+import { alias, unionAll } from 'drizzle-orm/pg-core'
 import type { DeploymentPlan } from '../../domain/plan.js'
-import { DESTROY_KINDS, NOT_LIVE_STATUSES, NOT_YET_POWERED_ON_STATUSES, type CloneStatus, type DeploymentKind } from '../../domain/progress.js'
+import {
+  DESTROY_KINDS,
+  NOT_LIVE_STATUSES,
+  NOT_YET_POWERED_ON_STATUSES,
+  type CloneStatus,
+  type DeploymentKind,
+  type DeploymentStatus,
+} from '../../domain/progress.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import type { AttributeStore } from './attributes.js'
-import type { AttributeValue } from '../../domain/attributes.js'
 import type { Database, Db } from '../database.js'
-import {
-  cloneSteps,
-  clones,
-  deployments,
-  type CloneRow,
-  type DeploymentRow,
-  type RecordedError,
-} from '../schema.js'
+import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
 export interface NewDeployment {
   plan: DeploymentPlan
@@ -75,25 +77,40 @@ export interface DeploymentWithClones {
   replaced?: CloneRow[]
 }
 
+export interface DeploymentFilter {
+  status?: DeploymentStatus
+  parent?: string
+  requester?: string
+}
+
+export type ListedDeployment = DeploymentRow & { cursorAt: string }
+
+export const deploymentCursorKey = (d: ListedDeployment) => [d.cursorAt, d.id]
+
+export interface ProgressSnapshot {
+  deploymentId: string
+  status: DeploymentStatus
+  error: DeploymentRow['error']
+  atMicros: number
+  clones: {
+    id: string
+    name: string
+    status: CloneStatus
+    moref: string | null
+    error: CloneRow['error']
+    atMicros: number
+  }[]
+}
+
 export class DeploymentRepository {
   private readonly db: Db
-  private attributes?: AttributeStore
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    /** Seals the parent's secret values a deployment records. */
+    private readonly attributes: AttributeStore,
+  ) {
     this.db = database.db
-  }
-
-  /**
-   * Attribute values are written (and secrets sealed) by the attribute store, attached by
-   * src/assets/plugin.ts at start-up; without it, nothing with attributes is written.
-   */
-  useAttributeStore(store: AttributeStore): void {
-    this.attributes = store
-  }
-
-  private store(): AttributeStore {
-    if (!this.attributes) throw new Error('DeploymentRepository: no attribute store attached (src/assets/plugin.ts attaches it)')
-    return this.attributes
   }
 
   /**
@@ -112,7 +129,7 @@ export class DeploymentRepository {
     if (replacing && replacing.length !== plan.names.length) throw new Error('a rebuild replaces one clone per planned name')
     // The id is chosen here: the parent's secret values are sealed to it.
     const deploymentId = randomUUID()
-    const attributeValues = this.store().sealDeploymentValues(deploymentId, plan.attributeValues)
+    const attributeValues = this.attributes.sealDeploymentValues(deploymentId, plan.attributeValues)
     return withJobTransaction(this.database.pool, async (tx) => {
       const empty = plan.names.length === 0
       const [deployment] = await tx.db
@@ -178,20 +195,6 @@ export class DeploymentRepository {
     })
   }
 
-  async get(id: string): Promise<DeploymentWithClones | undefined> {
-    const [deployment] = await this.db.select().from(deployments).where(eq(deployments.id, id))
-    if (!deployment) return undefined
-    const rows = await this.db
-      .select()
-      .from(clones)
-      .where(DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, id) : eq(clones.deploymentId, id))
-      .orderBy(asc(clones.number))
-    const replacedIds = rows.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
-    if (replacedIds.length === 0) return { deployment, clones: rows }
-    const replaced = await this.db.select().from(clones).where(inArray(clones.id, replacedIds)).orderBy(asc(clones.number))
-    return { deployment, clones: rows, replaced }
-  }
-
   async getDeployment(id: string): Promise<DeploymentRow | undefined> {
     const [row] = await this.db.select().from(deployments).where(eq(deployments.id, id))
     return row
@@ -218,7 +221,6 @@ export class DeploymentRepository {
     return new Map(rows.flatMap((r) => (r.host ? [[r.host, r.n] as const] : [])))
   }
 
-  /** Where vCenter reports each VM runs, in one statement. */
   /** Clones to be made on a datastore that are not powered on yet (their space is still to come). */
   async clonesNotYetPoweredOn(datastoreMoref: string): Promise<number> {
     const [row] = await this.db
@@ -228,170 +230,128 @@ export class DeploymentRepository {
     return row?.n ?? 0
   }
 
-  /** The morefs of a deployment's clones that have one. */
-  async cloneMorefs(deploymentId: string): Promise<string[]> {
-    const rows = await this.db
-      .select({ moref: clones.moref })
-      .from(clones)
-      .where(and(eq(clones.deploymentId, deploymentId), isNotNull(clones.moref)))
-    return rows.map((r) => r.moref!)
-  }
-
-  async recordReportedHosts(hosts: Map<string, string>): Promise<void> {
-    if (hosts.size === 0) return
-    await this.database.pool.query(
-      `UPDATE clones c SET reported_host_moref = h.host
-         FROM unnest($1::text[], $2::text[]) AS h(moref, host)
-        WHERE c.moref = h.moref AND c.reported_host_moref IS DISTINCT FROM h.host`,
-      [[...hosts.keys()], [...hosts.values()]],
-    )
-  }
-
-  async markStarted(id: string): Promise<void> {
-    await this.db
-      .update(deployments)
-      .set({ status: 'running', startedAt: sql`now()`, updatedAt: sql`now()` })
-      .where(and(eq(deployments.id, id), isNull(deployments.startedAt)))
-  }
-
-  /**
-   * Closes the deployment once every clone is final. Safe under concurrency: each clone calls it after
-   * committing its own final status, so the last one to finish always sees all the others.
-   */
-  async finishIfDone(id: string): Promise<DeploymentRow | undefined> {
-    // A deployment's clones: those it makes, or (strip back, scale down) those it destroys.
-    const ofDeployment = or(eq(clones.deploymentId, id), eq(clones.destroyDeploymentId, id))
-    const unfinished = this.db
-      .select({ one: sql`1` })
-      .from(clones)
-      .where(and(ofDeployment, notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
-    // A rebuild's failed replacement counts once, not again for the clone it could not replace.
-    const failed = sql`SELECT count(*)::int FROM clones c
-      WHERE c.status = 'failed' AND (c.deployment_id = ${id} OR (c.destroy_deployment_id = ${id}
-        AND NOT EXISTS (SELECT 1 FROM clones r WHERE r.replaces_clone_id = c.id AND r.deployment_id = ${id})))`
-    const [row] = await this.db
-      .update(deployments)
-      .set({
-        status: sql`CASE WHEN (${failed}) > 0 THEN 'failed' ELSE 'succeeded' END`,
-        error: sql`CASE WHEN (${failed}) > 0 THEN jsonb_build_object(
-          'code', 'CLONES_FAILED',
-          'message', (${failed})::text || ' of ' || ${deployments.count}::text || ' clones failed; see each clone''s error') END`,
-        finishedAt: sql`now()`,
-        updatedAt: sql`now()`,
-      })
-      .where(and(eq(deployments.id, id), isNull(deployments.finishedAt), sql`NOT EXISTS (${unfinished})`))
-      .returning()
-    return row
-  }
-
-  async getClone(id: string): Promise<CloneRow | undefined> {
-    const [row] = await this.db.select().from(clones).where(eq(clones.id, id))
-    return row
-  }
-
-  async updateClone(
-    id: string,
-    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt'>>,
-  ): Promise<void> {
-    await this.db
-      .update(clones)
-      .set({ ...fields, updatedAt: sql`now()` })
-      .where(eq(clones.id, id))
-  }
-
-  /**
-   * Records a step of a clone; with `then`, also moves the clone on (its status, its moref once known,
-   * no task in flight) in the same statement: one round trip between two vCenter tasks, not two.
-   */
-  async recordStep(
-    step: {
-      cloneId: string
-      step: CloneStatus
-      outcome: 'succeeded' | 'failed' | 'skipped'
-      taskMoref?: string | null
-      detail?: string
-      error?: RecordedError
-    },
-    then?: { status: CloneStatus; moref?: string },
-  ): Promise<void> {
-    if (then) {
-      await this.database.pool.query(
-        `WITH step AS (
-           INSERT INTO clone_steps (clone_id, step, outcome, task_moref, detail, error) VALUES ($1, $2, $3, $4, $5, $6)
-         )
-         UPDATE clones SET status = $7, moref = coalesce($8, moref), task_moref = NULL, updated_at = now() WHERE id = $1`,
-        [step.cloneId, step.step, step.outcome, step.taskMoref ?? null, step.detail ?? null, step.error ?? null, then.status, then.moref ?? null],
-      )
-      return
-    }
-    await this.db.insert(cloneSteps).values({
-      cloneId: step.cloneId,
-      step: step.step,
-      outcome: step.outcome,
-      taskMoref: step.taskMoref ?? null,
-      detail: step.detail ?? null,
-      error: step.error ?? null,
-    })
-  }
-
-  async failClone(id: string, error: RecordedError): Promise<void> {
-    await this.updateClone(id, { status: 'failed', error, taskMoref: null })
-  }
-
-  /**
-   * A replacement's clone is gone (destroyed now, or found absent): in one transaction the replaced
-   * record is marked destroyed (kept, with its provenance) and the replacement takes the name
-   * (waiting -> pending). False when the replacement was no longer waiting.
-   */
-  async completeReplacement(replaced: CloneRow, replacement: CloneRow, deploymentId: string, detail: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      await tx
-        .update(clones)
-        .set({ status: 'destroyed', destroyedAt: sql`now()`, taskMoref: null, updatedAt: sql`now()` })
-        .where(and(eq(clones.id, replaced.id), notInArray(clones.status, ['failed', 'destroyed'])))
-      const taken = await tx
-        .update(clones)
-        .set({ status: 'pending', updatedAt: sql`now()` })
-        .where(and(eq(clones.id, replacement.id), eq(clones.status, 'waiting')))
-        .returning({ id: clones.id })
-      await tx.insert(cloneSteps).values([
-        { cloneId: replaced.id, step: 'destroyed', outcome: 'succeeded', detail: `replaced by deployment ${deploymentId}: ${detail}` },
-        { cloneId: replacement.id, step: 'waiting', outcome: 'succeeded', detail: `${replaced.name} (${replaced.moref ?? 'no VM'}) ${detail}` },
-      ])
-      return taken.length > 0
-    })
-  }
-
-  /** A replacement failed: the clone it replaces, if this deployment was destroying it, failed too. */
-  async failReplaced(replacedId: string, deploymentId: string, error: RecordedError): Promise<void> {
-    await this.db
-      .update(clones)
-      .set({ status: 'failed', error, taskMoref: null, updatedAt: sql`now()` })
-      .where(and(eq(clones.id, replacedId), eq(clones.destroyDeploymentId, deploymentId), eq(clones.status, 'destroying')))
-  }
-
-  /** The parent's values a deployment copies to each clone, secrets opened: for the provisioner only. */
-  attributeValuesOf(deployment: Pick<DeploymentRow, 'id' | 'attributeValues'>): AttributeValue[] {
-    return this.store().openDeploymentValues(deployment)
-  }
-
-  /** The provisioner's copy of the parent's values to a clone, recorded in its history as the deployment's. */
-  async saveAttributes(cloneId: string, deploymentId: string, values: AttributeValue[]): Promise<void> {
-    await this.store().recordDeploymentCopy(cloneId, deploymentId, values)
-  }
-
-  /** Deployments with clones not yet final, oldest first: what a restarted service resumes. */
-  async unfinishedCloneIds(): Promise<string[]> {
-    const rows = await this.db
-      .select({ id: clones.id })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNull(deployments.finishedAt), notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
-      .orderBy(asc(deployments.createdAt), asc(clones.number))
-    return rows.map((r) => r.id)
-  }
-
   async recent(limit = 50): Promise<DeploymentRow[]> {
     return this.db.select().from(deployments).orderBy(desc(deployments.createdAt)).limit(limit)
   }
+
+  // ---- listing: filtered, keyset-paginated pages, and batch reads by many keys ---------------
+
+  /**
+   * Newest first. The cursor holds created_at as PostgreSQL prints it: a JavaScript Date would lose the
+   * microseconds, and rows created in the same millisecond would be skipped or repeated.
+   */
+  async page(filter: DeploymentFilter, limit: number, after?: string[]): Promise<ListedDeployment[]> {
+    const conditions = filterConditions(filter)
+    if (after) conditions.push(sql`(${deployments.createdAt}, ${deployments.id}) < (${after[0]}::timestamptz, ${after[1]}::uuid)`)
+    const rows = await this.db
+      .select({ deployment: deployments, cursorAt: sql<string>`${deployments.createdAt}::text` })
+      .from(deployments)
+      .where(and(...conditions))
+      .orderBy(desc(deployments.createdAt), desc(deployments.id))
+      .limit(limit)
+    return rows.map((r) => ({ ...r.deployment, cursorAt: r.cursorAt }))
+  }
+
+  async count(filter: DeploymentFilter): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(deployments)
+      .where(and(...filterConditions(filter)))
+    return row?.n ?? 0
+  }
+
+  async byIds(ids: readonly string[]): Promise<Map<string, DeploymentRow>> {
+    const rows = await this.db.select().from(deployments).where(inArray(deployments.id, [...ids]))
+    return new Map(rows.map((r) => [r.id, r]))
+  }
+
+  /** Counts per clone status of each deployment, over the clones CloneRepository.byDeploymentIds gives it. */
+  async statusCountsByIds(ids: readonly string[]): Promise<Map<string, { status: CloneStatus; n: number }[]>> {
+    const made = this.db
+      .select({ deploymentId: sql<string>`${clones.deploymentId}`.as('deployment_id'), status: clones.status, n: sql<number>`count(*)::int`.as('n') })
+      .from(clones)
+      .where(inArray(clones.deploymentId, [...ids]))
+      .groupBy(clones.deploymentId, clones.status)
+    const destroyer = alias(deployments, 'destroyer')
+    const destroyed = this.db
+      .select({ deploymentId: sql<string>`${clones.destroyDeploymentId}`.as('deployment_id'), status: clones.status, n: sql<number>`count(*)::int`.as('n') })
+      .from(clones)
+      .innerJoin(destroyer, eq(destroyer.id, clones.destroyDeploymentId))
+      .where(and(inArray(clones.destroyDeploymentId, [...ids]), inArray(destroyer.kind, [...DESTROY_KINDS])))
+      .groupBy(clones.destroyDeploymentId, clones.status)
+    const rows = await unionAll(made, destroyed)
+    return groupBy(rows, (r) => r.deploymentId)
+  }
+
+  /** Each pool's latest `limit` deployments, newest first, by pool name: PoolRepository.deployments for many pools. */
+  async latestByPoolNames(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+    const ranked = this.db
+      .select({
+        id: deployments.id,
+        rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolName} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
+      })
+      .from(deployments)
+      .where(inArray(deployments.poolName, [...names]))
+      .as('ranked')
+    const rows = await this.db
+      .select()
+      .from(deployments)
+      .where(and(inArray(deployments.poolName, [...names]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
+      .orderBy(desc(deployments.createdAt))
+    return groupBy(rows, (r) => r.poolName!)
+  }
+
+  // ---- progress snapshots, for subscriptions --------------------------------------------------
+
+  /** The deployment's status and its clones', each with updated_at in exact microseconds (to order against notifications). */
+  async progressSnapshot(deploymentId: string): Promise<ProgressSnapshot | undefined> {
+    const [deployment] = await this.db
+      .select({ kind: deployments.kind, status: deployments.status, error: deployments.error, at: micros(deployments.updatedAt) })
+      .from(deployments)
+      .where(eq(deployments.id, deploymentId))
+    if (!deployment) return undefined
+    // The clones it makes, or for a strip back or scale down those it destroys (as CloneRepository.byDeploymentIds).
+    const ownClones = DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, deploymentId) : eq(clones.deploymentId, deploymentId)
+    const rows = await this.db
+      .select({
+        id: clones.id,
+        name: clones.name,
+        status: clones.status,
+        moref: clones.moref,
+        error: clones.error,
+        at: micros(clones.updatedAt),
+      })
+      .from(clones)
+      .where(ownClones)
+      .orderBy(asc(clones.number))
+    return {
+      deploymentId,
+      status: deployment.status,
+      error: deployment.error,
+      atMicros: Number(deployment.at),
+      clones: rows.map(({ at, ...c }) => ({ ...c, atMicros: Number(at) })),
+    }
+  }
+}
+
+function filterConditions(filter: DeploymentFilter): SQL[] {
+  const conditions: SQL[] = []
+  if (filter.status) conditions.push(eq(deployments.status, filter.status))
+  if (filter.parent) conditions.push(eq(deployments.parentName, filter.parent))
+  if (filter.requester) conditions.push(eq(deployments.requester, filter.requester))
+  return conditions
+}
+
+/** updated_at in microseconds since the epoch (exact, unlike a Date), to order it against notifications. */
+const micros = (column: typeof clones.updatedAt | typeof deployments.updatedAt) =>
+  sql<string>`(extract(epoch from ${column}) * 1000000)::bigint::text`
+
+function groupBy<T, K>(rows: T[], key: (row: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>()
+  for (const row of rows) {
+    const list = groups.get(key(row))
+    if (list) list.push(row)
+    else groups.set(key(row), [row])
+  }
+  return groups
 }

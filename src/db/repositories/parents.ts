@@ -1,14 +1,10 @@
 /**
- * Parent preparations, and which live clones use a parent's snapshots (by the snapshot moref their
- * deployment recorded as provenance).
+ * Parent preparations (which live clones use a parent's snapshots is CloneRepository.liveOfParent's).
  */
-import { and, desc, eq, isNull, notInArray, sql } from 'drizzle-orm'
+import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import type pg from 'pg'
-import type { CloneUse } from '../../domain/snapshots.js'
 import type { Database, Db } from '../database.js'
 import {
-  clones,
-  deployments,
   parentPreparations,
   type PreparationRow,
   type PreparationStatus,
@@ -21,11 +17,6 @@ export type NewPreparation = Pick<
   PreparationRow,
   'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester'
 >
-
-/** A live clone of the parent with its VM's moref (for reading power states). */
-export interface LiveCloneOfParent extends CloneUse {
-  moref: string | null
-}
 
 export class ParentRepository {
   private readonly db: Db
@@ -131,23 +122,6 @@ export class ParentRepository {
       .update(parentPreparations)
       .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
       .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
-  }
-
-  /** The parent's live clones (neither failed nor destroyed), with their pool and snapshot. */
-  async liveClones(parentMoref: string): Promise<LiveCloneOfParent[]> {
-    const rows = await this.db
-      .select({
-        name: clones.name,
-        moref: clones.moref,
-        status: clones.status,
-        pool: deployments.poolName,
-        snapshotMoref: deployments.snapshotMoref,
-      })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.parentMoref, parentMoref), notInArray(clones.status, ['failed', 'destroyed'])))
-      .orderBy(clones.name)
-    return rows
   }
 
   /**

@@ -1,10 +1,10 @@
 /**
- * Pools and their clones. A pool's clones are the clones of the deployments that name it; destroying
- * them (strip back, scale down) is a deployment of its own whose clones are marked, never deleted.
+ * Pools and their clones. A pool's clones are the clones of the deployments that name it (read by
+ * CloneRepository); destroying them (strip back, scale down) is a deployment of its own whose clones
+ * are marked, never deleted.
  */
-import { and, asc, desc, eq, isNull, ne, notInArray, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, isNull, ne, sql } from 'drizzle-orm'
 import type pg from 'pg'
-import { NOT_LIVE_STATUSES } from '../../domain/progress.js'
 import type { Database, Db } from '../database.js'
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import { derivedDeployment } from './deployments.js'
@@ -66,28 +66,6 @@ export class PoolRepository {
       .select()
       .from(pools)
       .where(and(ne(pools.name, except), eq(pools.status, 'active')))
-  }
-
-  /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
-  async liveClones(name: string): Promise<CloneRow[]> {
-    const rows = await this.db
-      .select({ clone: clones })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
-      .orderBy(asc(clones.number))
-    return rows.map((r) => r.clone)
-  }
-
-  /** Every clone the pool has had, destroyed ones included, by number. */
-  async allClones(name: string): Promise<CloneRow[]> {
-    const rows = await this.db
-      .select({ clone: clones })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(eq(deployments.poolName, name))
-      .orderBy(asc(clones.number), asc(clones.createdAt))
-    return rows.map((r) => r.clone)
   }
 
   async deployments(name: string, limit = 10): Promise<DeploymentRow[]> {

@@ -11,6 +11,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
+import { listenOn } from '../../db/notifications.js'
 import { CHANNELS, parseNotification, type ProgressNotification } from './notifications.js'
 
 /** The listening connection's name in pg_stat_activity. */
@@ -98,7 +99,7 @@ export class ProgressListener {
     client.on('end', () => this.lost(client))
     try {
       await client.connect()
-      for (const channel of CHANNELS) await client.query(`LISTEN ${channel}`)
+      await listenOn(client, CHANNELS)
     } catch (err) {
       await client.end().catch(() => {})
       throw err

@@ -7,7 +7,7 @@
  * notifications that arrive meanwhile wait, and the tracker drops those the snapshot already shows.
  */
 import { DeploymentNotFound } from '../../errors.js'
-import type { ProgressSnapshot } from '../../db/repositories/read-models.js'
+import type { ProgressSnapshot } from '../../db/repositories/deployments.js'
 import { EventQueue } from './event-queue.js'
 import type { ProgressNotification } from './notifications.js'
 import type { ProgressListener } from './pg-listener.js'

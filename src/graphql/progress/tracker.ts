@@ -10,7 +10,7 @@
  */
 import type { RecordedError } from '../../db/schema.js'
 import { countByStatus, isFinalCloneStatus, type CloneStatus, type DeploymentStatus, type StepCounts } from '../../domain/progress.js'
-import type { ProgressSnapshot } from '../../db/repositories/read-models.js'
+import type { ProgressSnapshot } from '../../db/repositories/deployments.js'
 import type { CloneNotification, DeploymentNotification, ProgressNotification } from './notifications.js'
 
 export interface CloneState {

@@ -4,7 +4,9 @@
  * PostgreSQL together, read a clone's history, and find clones by an attribute's value.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { CloneRecord, CloneRepository } from '../../db/repositories/clones.js'
+import type { CloneFilter, CloneRecord, CloneRepository } from '../../db/repositories/clones.js'
+import type { CloneRow } from '../../db/schema.js'
+import type { CloneStatus } from '../../domain/progress.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import {
   CloneGone,
@@ -16,7 +18,7 @@ import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { toClientError } from '../../vcenter/client-errors.js'
 import { findInvalidXmlChar } from '../../vim25/index.js'
 import { AttributeFilterError, parseAttributeFilter } from './attribute-filter.js'
-import { lockClones, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
+import { lockClones, type Attribute, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
 
 /** Who reads or writes: the token's subject, and whether it holds secrets:read. */
 export interface Caller {
@@ -65,6 +67,58 @@ export class AttributeService {
     const records = await this.clones.list({ attributes: [...filters], limit }, { revealSecrets: caller.canReadSecrets })
     await this.recordRevealed(caller, records)
     return records
+  }
+
+  /**
+   * GraphQL's filter of a page of clones; VALIDATION_FAILED for an attribute that is secret (its values
+   * are sealed, so no one can search them).
+   */
+  cloneFilter(filter: { prefix?: string; parent?: string; status?: CloneStatus; attribute?: AttributeValue }): CloneFilter {
+    if (filter.attribute) this.refuseSecretFilter(filter.attribute.name)
+    return {
+      prefix: filter.prefix,
+      parent: filter.parent,
+      status: filter.status,
+      attributes: filter.attribute ? [filter.attribute] : undefined,
+    }
+  }
+
+  /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */
+  pageClones(filter: CloneFilter, limit: number, after?: string[]): Promise<CloneRow[]> {
+    return this.clones.page(filter, limit, after)
+  }
+
+  countClones(filter: CloneFilter): Promise<number> {
+    return this.clones.count(filter)
+  }
+
+  // ---- batch reads of many clones (GraphQL's loaders); the caller records what it reveals ----
+
+  /** The current attributes of these clones, by clone; secrets redacted unless `reveal`. */
+  attributesOf(cloneIds: readonly string[], options: { reveal: boolean }): Promise<Map<string, Attribute[]>> {
+    return this.store.current(cloneIds, options)
+  }
+
+  /** When each of these clones was last found vanished from vCenter (absent: present). */
+  vanishedSince(cloneIds: readonly string[]): Promise<Map<string, Date>> {
+    return this.store.vanishedSince(cloneIds)
+  }
+
+  /** A page of the history of each of these clones, entries after `afterSeq`, at most `limit` each. */
+  historyPages(
+    cloneIds: readonly string[],
+    options: { reveal: boolean; afterSeq?: number; limit: number },
+  ): Promise<Map<string, (HistoryEntry & { seq: number })[]>> {
+    return this.store.historyPages(cloneIds, options)
+  }
+
+  historyCounts(cloneIds: readonly string[]): Promise<Map<string, number>> {
+    return this.store.historyCounts(cloneIds)
+  }
+
+  /** Records that `sub` was shown these secrets. */
+  recordReveals(sub: string, reveals: readonly { cloneId: string; names: readonly string[] }[]): Promise<void> {
+    return this.store.recordReveals(sub, reveals)
   }
 
   /** A clone's attribute history, oldest first; secret values "***" unless the caller may read them. */

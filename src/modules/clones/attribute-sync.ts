@@ -9,10 +9,8 @@
  * than taken for drift: the read may predate it. A clone whose VM is gone from vCenter is recorded
  * as vanished once (its records are kept), and as reappeared if it comes back.
  */
-import { and, eq, isNotNull, sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Db } from '../../db/database.js'
-import { clones } from '../../db/schema.js'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { AttributeValue } from '../../domain/attributes.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { SYNC_ACTOR, lockClones, type AttributeStore } from '../../db/repositories/attributes.js'
@@ -28,23 +26,19 @@ export interface SyncReport {
 
 export class AttributeSync {
   constructor(
-    private readonly db: Db,
+    private readonly clones: CloneRepository,
     private readonly store: AttributeStore,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,
   ) {}
 
   async run(): Promise<SyncReport> {
-    const targets = await this.db
-      .select({ id: clones.id, moref: clones.moref })
-      .from(clones)
-      .where(and(eq(clones.status, 'ready'), isNotNull(clones.moref)))
+    const targets = await this.clones.readyWithVm()
     const report: SyncReport = { checked: 0, changes: 0, vanished: 0, reappeared: 0 }
     if (targets.length === 0) return report
 
-    const { rows } = await this.db.execute<{ now: string }>(sql`SELECT clock_timestamp() AS now`)
-    const readStart = new Date(rows[0]!.now)
-    const observed = await this.vcenter.readAttributes(targets.map((t) => t.moref!))
+    const readStart = await this.store.clockTimestamp()
+    const observed = await this.vcenter.readAttributes(targets.map((t) => t.moref))
 
     await this.store.transaction(async (tx) => {
       const ids = targets.map((t) => t.id)
@@ -53,7 +47,7 @@ export class AttributeSync {
       const vanished: string[] = []
       const reappeared: string[] = []
       for (const target of targets) {
-        const seen = observed.get(target.moref!)
+        const seen = observed.get(target.moref)
         const wasVanished = presence.get(target.id)?.event === 'vanished'
         if (!seen) {
           if (!wasVanished) vanished.push(target.id)

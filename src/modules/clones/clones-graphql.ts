@@ -11,7 +11,7 @@ import { hasScope } from '../../http/auth-plugin.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
-import { cloneCursorKey, countClones, listClones, type CloneFilter } from '../../db/repositories/read-models.js'
+import { cloneCursorKey } from '../../db/repositories/clones.js'
 import { fromEnum, toEnum } from '../../graphql/common.js'
 import { snapshotOf } from '../deployments/deployments-graphql.js'
 
@@ -218,26 +218,19 @@ export const queries = {
 
   async clones(_: unknown, args: ClonesArgs, context: GraphqlContext) {
     const attribute = args.filter?.attribute ?? undefined
-    const { store } = context.app.assets
+    const { attributes } = context.app.assets
     // As GET /v1/clones?attribute=: a secret is sealed at rest, so no one can search its values.
-    if (attribute && store.isSecret(attribute.name)) {
-      throw new ValidationFailed(
-        { field: 'attribute', name: attribute.name },
-        `"${attribute.name}" is a secret attribute: its values are encrypted and cannot be searched`,
-      )
-    }
-    const filter: CloneFilter = {
+    const filter = attributes.cloneFilter({
       prefix: args.filter?.prefix ?? undefined,
       parent: args.filter?.parent ?? undefined,
       status: fromEnum<CloneStatus>(args.filter?.status),
-      attributes: attribute ? store.hasValues([attribute]) : undefined,
-    }
-    const db = context.app.database.db
+      attribute: attribute ? { name: attribute.name, value: attribute.value } : undefined,
+    })
     return paginate(args, {
       keyLength: 2,
-      read: (limit, after) => listClones(db, filter, limit, after),
+      read: (limit, after) => attributes.pageClones(filter, limit, after),
       cursorKey: cloneCursorKey,
-      count: () => countClones(db, filter),
+      count: () => attributes.countClones(filter),
     })
   },
 

@@ -1,20 +1,18 @@
 /**
- * Asset records: the attribute store (secrets sealed with the key resolved here), attached to the
- * repositories before any job runs; the attribute service the routes use; and the sync from vCenter,
- * scheduled with pg-boss (ATTRIBUTE_SYNC_MINUTES, declared in src/jobs/queues.ts) and run by this
- * process's workers.
+ * Asset records: the attribute store (built with the repositories, src/db/database-plugin.ts), its
+ * secrets sealed at rest before any job runs; the attribute service the routes use; and the sync from
+ * vCenter, scheduled with pg-boss (ATTRIBUTE_SYNC_MINUTES, declared in src/jobs/queues.ts) and run by
+ * this process's workers.
  *
- * For GraphQL: app.assets.attributes has getClone / listClones / findClonesByAttributes / history /
- * setAttributes, and app.assets.store.current() reads many clones' attributes in one query.
+ * For GraphQL: app.assets.attributes has getClone / pageClones / history / setAttributes, and the
+ * batch reads GraphQL's loaders use (attributesOf, vanishedSince, historyPages, historyCounts).
  */
 import fp from 'fastify-plugin'
-import type { SecretsConfig } from '../../config/config.js'
 import { QUEUES } from '../../jobs/queues.js'
 import { AttributeService } from './attribute-service.js'
-import { AttributeStore } from '../../db/repositories/attributes.js'
+import type { AttributeStore } from '../../db/repositories/attributes.js'
 import { AttributeSync } from './attribute-sync.js'
 import { attributeSyncJob } from './attribute-sync-job.js'
-import { resolveKeyring } from './secrets-key.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,25 +25,19 @@ declare module 'fastify' {
 }
 
 export interface AssetsPluginOptions {
-  secrets: SecretsConfig
-  dataDir: string
   /** False for an API-only process: it neither runs nor schedules the sync. */
   runWorkers: boolean
 }
 
 export default fp(
   async function assetsPlugin(app, opts: AssetsPluginOptions) {
-    const { keyring, source } = await resolveKeyring(opts.secrets, opts.dataDir)
-    app.log.debug({ keyId: keyring.currentKeyId, source }, 'secrets key')
-    const store = new AttributeStore(app.database.db, keyring, opts.secrets.attributePatterns)
-    app.repositories.clones.useAttributeStore(store)
-    app.repositories.deployments.useAttributeStore(store)
+    const store = app.repositories.attributes
     const sealed = await store.sealAtRest()
     if (sealed > 0) app.log.info({ values: sealed }, 'sealed secrets stored in plain text or under a previous key')
 
     const log = app.log.child({ component: 'attributes' })
     const attributes = new AttributeService(store, app.repositories.clones, app.vcenter, log)
-    const sync = new AttributeSync(app.database.db, store, app.vcenter, log)
+    const sync = new AttributeSync(app.repositories.clones, store, app.vcenter, log)
     app.decorate('assets', { store, attributes, sync })
 
     if (!opts.runWorkers) return

@@ -1,4 +1,4 @@
-/** A clone's provenance (src/assets/provenance.ts): ticket -> deployment -> parent -> snapshot -> VM. */
+/** A clone's provenance (provenance.ts): ticket -> deployment -> parent -> snapshot -> VM. */
 import { Type } from '@fastify/type-provider-typebox'
 import { Nullable } from '../../http/common-schemas.js'
 

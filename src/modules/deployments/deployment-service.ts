@@ -3,8 +3,18 @@
  * transaction. A refused request changes nothing in vCenter or in the database.
  */
 import type PgBoss from 'pg-boss'
-import { ReplacedClonesChanged, type DeploymentRepository, type DeploymentWithClones } from '../../db/repositories/deployments.js'
-import type { CloneRow } from '../../db/schema.js'
+import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
+import type { CloneRepository } from '../../db/repositories/clones.js'
+import {
+  ReplacedClonesChanged,
+  type DeploymentFilter,
+  type DeploymentRepository,
+  type DeploymentWithClones,
+  type ListedDeployment,
+  type ProgressSnapshot,
+} from '../../db/repositories/deployments.js'
+import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
+import type { CloneStatus } from '../../domain/progress.js'
 import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy } from '../../errors.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
@@ -16,9 +26,56 @@ import { forClient } from '../../vcenter/client-errors.js'
 export class DeploymentService {
   constructor(
     private readonly repository: DeploymentRepository,
+    private readonly clones: CloneRepository,
+    private readonly steps: CloneStepRepository,
     private readonly vcenter: VcenterGateway,
     private readonly boss: PgBoss,
   ) {}
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** A deployment with its clones (those it made, or those it destroys) and a rebuild's replaced clones. */
+  async get(id: string): Promise<DeploymentWithClones | undefined> {
+    const deployment = await this.repository.getDeployment(id)
+    if (!deployment) return undefined
+    const rows = await this.clones.ofDeployment(deployment)
+    const replacedIds = rows.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
+    if (replacedIds.length === 0) return { deployment, clones: rows }
+    return { deployment, clones: rows, replaced: await this.clones.byIds(replacedIds) }
+  }
+
+  /** A page of deployments, newest first, after the cursor's key (deploymentCursorKey). */
+  page(filter: DeploymentFilter, limit: number, after?: string[]): Promise<ListedDeployment[]> {
+    return this.repository.page(filter, limit, after)
+  }
+
+  count(filter: DeploymentFilter): Promise<number> {
+    return this.repository.count(filter)
+  }
+
+  /** Batch reads by many keys at once (GraphQL's loaders). */
+  byIds(ids: readonly string[]): Promise<Map<string, DeploymentRow>> {
+    return this.repository.byIds(ids)
+  }
+
+  clonesOf(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.byDeploymentIds(ids)
+  }
+
+  statusCounts(ids: readonly string[]): Promise<Map<string, { status: CloneStatus; n: number }[]>> {
+    return this.repository.statusCountsByIds(ids)
+  }
+
+  stepsOf(cloneIds: readonly string[]): Promise<Map<string, CloneStepRow[]>> {
+    return this.steps.stepsByCloneIds(cloneIds)
+  }
+
+  /** The deployment's progress now, for a subscription's first event and its resyncs. */
+  progressSnapshot(id: string): Promise<ProgressSnapshot | undefined> {
+    return this.repository.progressSnapshot(id)
+  }
+
+  // ---- accepting work -------------------------------------------------------------------------
 
   /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
   async plan(request: DeploymentRequest): Promise<DeploymentPlan> {

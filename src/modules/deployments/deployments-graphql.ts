@@ -7,7 +7,7 @@ import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from
 import type { GraphqlContext } from '../../graphql/context.js'
 import { isUuid } from '../../domain/ids.js'
 import { deploymentRequest } from './deployments-schemas.js'
-import { countDeployments, deploymentCursorKey, listDeployments, type DeploymentFilter } from '../../db/repositories/read-models.js'
+import { deploymentCursorKey, type DeploymentFilter } from '../../db/repositories/deployments.js'
 import type { ProgressCounts } from '../../graphql/progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from '../../graphql/common.js'
 
@@ -204,16 +204,16 @@ export const queries = {
       parent: args.filter?.parent ?? undefined,
       requester: args.filter?.requester ?? undefined,
     }
-    const db = context.app.database.db
+    const { deployments } = context.app
     return paginate(args, {
       keyLength: 2,
       read: async (limit, after) => {
-        const rows = await listDeployments(db, filter, limit, after)
+        const rows = await deployments.page(filter, limit, after)
         for (const row of rows) context.loaders.deployment.prime(row.id, row)
         return rows
       },
       cursorKey: deploymentCursorKey,
-      count: () => countDeployments(db, filter),
+      count: () => deployments.count(filter),
     })
   },
 }

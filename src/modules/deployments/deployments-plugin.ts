@@ -20,13 +20,14 @@ export interface DeploymentsPluginOptions {
 
 export default fp(
   async function deploymentsPlugin(app, opts: DeploymentsPluginOptions) {
-    app.decorate('deployments', new DeploymentService(app.repositories.deployments, app.vcenter, app.boss))
+    const { deployments, clones, cloneSteps } = app.repositories
+    app.decorate('deployments', new DeploymentService(deployments, clones, cloneSteps, app.vcenter, app.boss))
     if (!opts.runWorkers) return
 
     // The process's limiter (src/jobs/queue-plugin.ts) enforces the limits across all replicas; the
     // workers (src/jobs/queues.ts) include standbys that hold the next jobs, waiting on it.
     const provisioner = new CloneProvisioner(
-      app.repositories.deployments,
+      cloneSteps,
       app.vcenter,
       app.log.child({ component: 'provisioner' }),
       app.limiter,

@@ -31,7 +31,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: getDeploymentSchema, onRequest: app.requireScope('deployments:read') },
     async (request) => {
       const { id } = request.params
-      const found = isUuid(id) ? await app.repositories.deployments.get(id) : undefined
+      const found = isUuid(id) ? await app.deployments.get(id) : undefined
       if (!found) throw new DeploymentNotFound({ id }, id)
       return presentDeployment(found, basis)
     },

@@ -4,7 +4,6 @@ import type { GraphqlContext } from '../../graphql/context.js'
 import type { ProgressListener } from '../../graphql/progress/pg-listener.js'
 import { openProgressStream } from '../../graphql/progress/stream.js'
 import type { ProgressEvent } from '../../graphql/progress/tracker.js'
-import { readProgressSnapshot } from '../../db/repositories/read-models.js'
 import { toEnum } from '../../graphql/common.js'
 import { isUuid } from '../../domain/ids.js'
 import { presentProgress } from './deployments-graphql.js'
@@ -55,7 +54,7 @@ export function subscriptions(listener: ProgressListener) {
         return openProgressStream(
           {
             listener,
-            readSnapshot: (id) => readProgressSnapshot(context.app.database.db, id),
+            readSnapshot: (id) => context.app.deployments.progressSnapshot(id),
             onError: (err) => context.app.log.error({ err, deploymentId: args.id }, 'progress resync failed'),
           },
           args.id.toLowerCase(),

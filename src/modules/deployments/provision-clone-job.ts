@@ -8,7 +8,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
 import type { Limits } from '../../config/config.js'
-import type { DeploymentRepository } from '../../db/repositories/deployments.js'
+import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
@@ -63,7 +63,7 @@ const stepIndex = (status: CloneStatus) => CLONE_STEPS.indexOf(status as (typeof
 
 export class CloneProvisioner {
   constructor(
-    private readonly repository: DeploymentRepository,
+    private readonly repository: CloneStepRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,
     private readonly limiter: Limiter,

@@ -10,8 +10,9 @@
  * (a removed snapshot answers 404; reverting twice ends in the same state).
  */
 import type PgBoss from 'pg-boss'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { ParentRepository } from '../../db/repositories/parents.js'
-import type { PreparationRow } from '../../db/schema.js'
+import type { CloneRow, PreparationRow } from '../../db/schema.js'
 import {
   ParentAmbiguous,
   ParentBusy,
@@ -64,6 +65,7 @@ export type SnapshotAction = 'remove' | 'revert'
 export class ParentService {
   constructor(
     private readonly repository: ParentRepository,
+    private readonly clones: CloneRepository,
     private readonly vcenter: VcenterGateway,
     private readonly boss: PgBoss,
   ) {}
@@ -71,6 +73,11 @@ export class ParentService {
   /** The VMs that can serve as parents, each with whether the spec its attribute names exists. */
   async listParents(customizationAttribute: string): Promise<{ parent: ParentFacts; customizationSpecExists: boolean }[]> {
     return forClient(this.vcenter.listParents(customizationAttribute))
+  }
+
+  /** The clones the service made from each of these parents (by moref), by name: GraphQL's Parent.clones in one read. */
+  clonesOfParents(morefs: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.byParentMorefs(morefs)
   }
 
   async prepare(name: string, request: PrepareRequest, requester: string, now = new Date()): Promise<PrepareOutcome> {
@@ -140,7 +147,7 @@ export class ParentService {
   /** The parent's snapshot tree, each snapshot with the live clones made from it. */
   async snapshots(name: string): Promise<{ parent: ParentVm; snapshots: SnapshotUsage[] }> {
     const parent = await this.resolve(name)
-    const clones = await this.repository.liveClones(parent.moref)
+    const clones = await this.clones.liveOfParent(parent.moref)
     return {
       parent,
       snapshots: parent.snapshots.map((s) => {
@@ -172,7 +179,7 @@ export class ParentService {
       // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
       // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
       const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
-      const using = (await this.repository.liveClones(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
+      const using = (await this.clones.liveOfParent(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
       if (using.length > 0) {
         const pools = [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
         throw new SnapshotInUse(
@@ -216,7 +223,7 @@ export class ParentService {
    * unless `recompose`; even then, running clones of no pool refuse it (recompose cannot move them).
    */
   private async checkInUse(name: string, parent: ParentVm, recompose: boolean, targetSnapshotMoref?: string): Promise<void> {
-    const clones = await this.repository.liveClones(parent.moref)
+    const clones = await this.clones.liveOfParent(parent.moref)
     if (clones.length === 0) return
     const states = await this.vcenterCall(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
     const use = parentUse(

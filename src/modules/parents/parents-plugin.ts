@@ -1,6 +1,6 @@
 /** Parents: the preparation service and the handler of its jobs (`recompose: true` recomposes through PoolService). */
 import fp from 'fastify-plugin'
-import { ParentRepository } from '../../db/repositories/parents.js'
+import type { ParentRepository } from '../../db/repositories/parents.js'
 import { attemptOf } from '../../jobs/queue-plugin.js'
 import { QUEUES } from '../../jobs/queues.js'
 import { ParentPreparer } from './prepare-parent-job.js'
@@ -20,8 +20,8 @@ export interface ParentsPluginOptions {
 
 export default fp(
   async function parentsPlugin(app, opts: ParentsPluginOptions) {
-    const repository = new ParentRepository(app.database)
-    app.decorate('parents', new ParentService(repository, app.vcenter, app.boss))
+    const repository = app.repositories.parents
+    app.decorate('parents', new ParentService(repository, app.repositories.clones, app.vcenter, app.boss))
     app.decorate('parentRepository', repository)
     if (!opts.runWorkers) return
 

@@ -7,7 +7,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
-import type { DeploymentRepository } from '../../db/repositories/deployments.js'
+import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { Limits } from '../../config/config.js'
@@ -37,7 +37,7 @@ export async function enqueueDestroy(boss: PgBoss, cloneIds: string[], deploymen
 
 export class CloneDestroyer {
   constructor(
-    private readonly deployments: DeploymentRepository,
+    private readonly deployments: CloneStepRepository,
     private readonly pools: PoolRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,

@@ -3,7 +3,6 @@
  * check of every active pool (DRIFT_CHECK_MINUTES; its schedule is declared in src/jobs/queues.ts).
  */
 import fp from 'fastify-plugin'
-import { DriftRepository } from '../../db/repositories/drift.js'
 import { attemptOf } from '../../jobs/queue-plugin.js'
 import { QUEUES } from '../../jobs/queues.js'
 import { driftCheckJob } from './drift-check-job.js'
@@ -23,13 +22,13 @@ export interface PoolDriftPluginOptions {
 
 export default fp(
   async function poolDriftPlugin(app, opts: PoolDriftPluginOptions) {
-    const repository = new DriftRepository(app.database)
+    const repository = app.repositories.drift
     const log = app.log.child({ component: 'drift' })
-    const reconciler = new PoolReconciler(app.poolRepository, repository, app.repositories.deployments, app.deployments, app.vcenter, app.boss, log)
+    const reconciler = new PoolReconciler(app.poolRepository, app.repositories.clones, repository, app.repositories.deployments, app.deployments, app.vcenter, app.boss, log)
     app.decorate('reconciler', reconciler)
     if (!opts.runWorkers) return
 
-    const repairer = new PoolRepairer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership)
+    const repairer = new PoolRepairer(app.repositories.cloneSteps, repository, app.vcenter, log, app.jobOwnership)
     await app.jobs.register(QUEUES.reconcilePool, (job) => repairer.run(job.data, attemptOf(job)))
     await app.jobs.register(QUEUES.driftCheck, driftCheckJob(reconciler))
   },

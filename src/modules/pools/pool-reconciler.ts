@@ -15,6 +15,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { DriftClone, DriftRepository } from '../../db/repositories/drift.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
@@ -44,6 +45,7 @@ export interface ReconcileOutcome {
 export class PoolReconciler {
   constructor(
     private readonly pools: PoolRepository,
+    private readonly clones: CloneRepository,
     private readonly drift: DriftRepository,
     private readonly deploymentRepository: DeploymentRepository,
     private readonly deployments: DeploymentService,
@@ -105,7 +107,7 @@ export class PoolReconciler {
       outcome.deploymentIds.push(...redeploys)
       // Short of its size: the next free numbers, as a scale up would add them.
       if (repairs.add > 0) {
-        const taken = (await this.pools.liveClones(name)).map((c) => c.number)
+        const taken = (await this.clones.liveOfPool(name)).map((c) => c.number)
         for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
           outcome.deploymentIds.push(await this.redeploy(pool, run.startNumber, run.count, requester))
         }
@@ -122,7 +124,7 @@ export class PoolReconciler {
     const observed = await forClient(this.observe(clones))
     const out = new Map<string, PoolDrift>()
     for (const pool of pools) {
-      const live = (await this.pools.liveClones(pool.name)).length
+      const live = (await this.clones.liveOfPool(pool.name)).length
       const drift = classifyDrift(
         clones.filter((c) => c.poolName === pool.name),
         observed,

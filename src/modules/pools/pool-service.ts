@@ -5,6 +5,7 @@
  * lock and by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
 import type PgBoss from 'pg-boss'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
@@ -60,9 +61,42 @@ export class PoolService {
   constructor(
     private readonly pools: PoolRepository,
     private readonly deploymentRepository: DeploymentRepository,
+    private readonly clones: CloneRepository,
     private readonly deployments: DeploymentService,
     private readonly boss: PgBoss,
   ) {}
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Every pool, by name. */
+  list(): Promise<PoolRow[]> {
+    return this.pools.list()
+  }
+
+  /** The pool of this name, if any. */
+  find(name: string): Promise<PoolRow | undefined> {
+    return this.pools.get(name)
+  }
+
+  /** The pool with its live clones and last deployments (GET /v1/pools/{name}); throws POOL_NOT_FOUND. */
+  async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
+    const pool = await this.pools.get(name)
+    if (!pool) throw new PoolNotFound({ pool: name }, name)
+    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.name), this.pools.deployments(pool.name)])
+    return { pool, clones, deployments }
+  }
+
+  /** Each pool's clones that are neither failed nor destroyed, by number (GraphQL's Pool.clones, many pools in one read). */
+  liveClonesOfPools(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolNames(names)
+  }
+
+  /** Each pool's latest `limit` deployments, newest first (GraphQL's Pool.deployments, many pools in one read). */
+  latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolNames(names, limit)
+  }
+
+  // ---- changes --------------------------------------------------------------------------------
 
   async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
     checkSize(request.size, 1)
@@ -119,7 +153,7 @@ export class PoolService {
       const deploymentIds: string[] = []
       if (request.size !== undefined && request.size !== pool.size) {
         await this.checkIdle(name)
-        const live = await this.pools.liveClones(name)
+        const live = await this.clones.liveOfPool(name)
         const numbers = live.map((c) => c.number)
         if (request.size > live.length) {
           const adding = nextFreeNumbers(numbers, pool.startNumber, request.size - live.length)
@@ -147,7 +181,7 @@ export class PoolService {
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
-      const deployment = await this.destroy(pool, 'strip', await this.pools.liveClones(name), requester)
+      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name), requester)
       const updated = await this.pools.update(name, { status: 'stripped' })
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
@@ -162,7 +196,7 @@ export class PoolService {
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
-      const chosen = selectClones(await this.pools.liveClones(name), request.clones)
+      const chosen = selectClones(await this.clones.liveOfPool(name), request.clones)
       const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
       const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
       const updated = pool.snapshotMoref
@@ -189,7 +223,7 @@ export class PoolService {
       const pool = await this.activePool(name)
       await this.checkIdle(name)
       const parent = request.parent ?? pool.parentName
-      const live = await this.pools.liveClones(name)
+      const live = await this.clones.liveOfPool(name)
       const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
       const updated = await this.pools.update(name, {
         parentName: parent,
@@ -241,7 +275,7 @@ export class PoolService {
   /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
   private async checkRange(name: string, range: ReturnType<typeof poolRange>): Promise<void> {
     for (const other of await this.pools.others(name)) {
-      const live = (await this.pools.liveClones(other.name)).map((c) => c.number)
+      const live = (await this.clones.liveOfPool(other.name)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },

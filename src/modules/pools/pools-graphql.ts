@@ -180,10 +180,10 @@ export const mutations = Object.fromEntries(
 )
 
 export const queries = {
-  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.poolRepository.list(),
+  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.pools.list(),
 
   async pool(_: unknown, args: { name: string }, context: GraphqlContext) {
-    const pool = await context.app.poolRepository.get(args.name)
+    const pool = await context.app.pools.find(args.name)
     if (!pool) throw new PoolNotFound({ pool: args.name }, args.name)
     return pool
   },

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Limits } from '../../config/config.js'
 import { attemptOf } from '../../jobs/queue-plugin.js'
 import { QUEUES } from '../../jobs/queues.js'
-import { PoolRepository } from '../../db/repositories/pools.js'
+import type { PoolRepository } from '../../db/repositories/pools.js'
 import { CloneDestroyer } from './destroy-clone-job.js'
 import { expirePoolJob } from './expire-pool-job.js'
 import { PoolService } from './pool-service.js'
@@ -23,8 +23,8 @@ export interface PoolsPluginOptions {
 
 export default fp(
   async function poolsPlugin(app, opts: PoolsPluginOptions) {
-    const repository = new PoolRepository(app.database)
-    const service = new PoolService(repository, app.repositories.deployments, app.deployments, app.boss)
+    const repository = app.repositories.pools
+    const service = new PoolService(repository, app.repositories.deployments, app.repositories.clones, app.deployments, app.boss)
     app.decorate('pools', service)
     app.decorate('poolRepository', repository)
     if (!opts.runWorkers) return
@@ -32,7 +32,7 @@ export default fp(
     const log = app.log.child({ component: 'pools' })
     // The process's limiter: its slots are the same advisory locks for destroying as for making
     // clones, so both share the limits across replicas.
-    const destroyer = new CloneDestroyer(app.repositories.deployments, repository, app.vcenter, log, app.jobOwnership, app.limiter, opts.limits)
+    const destroyer = new CloneDestroyer(app.repositories.cloneSteps, repository, app.vcenter, log, app.jobOwnership, app.limiter, opts.limits)
     await app.jobs.register(QUEUES.destroyClone, (job) => destroyer.run(job.data.cloneId, job.data.deploymentId, attemptOf(job)))
     await app.jobs.register(QUEUES.expirePool, expirePoolJob(service, log))
     // Pools that expired while no service was running are stripped now.

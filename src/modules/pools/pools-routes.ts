@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { PoolNotFound } from '../../errors.js'
 import {
   changePoolSchema,
   createPoolSchema,
@@ -18,13 +17,11 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async () => {
-    return { pools: (await app.poolRepository.list()).map(presentPool) }
+    return { pools: (await app.pools.list()).map(presentPool) }
   })
 
   app.get('/pools/:name', { schema: getPoolSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    const pool = await app.poolRepository.get(request.params.name)
-    if (!pool) throw new PoolNotFound({ pool: request.params.name }, request.params.name)
-    const [clones, deployments] = await Promise.all([app.poolRepository.liveClones(pool.name), app.poolRepository.deployments(pool.name)])
+    const { pool, clones, deployments } = await app.pools.detail(request.params.name)
     return presentPoolDetail(pool, clones, deployments)
   })
 

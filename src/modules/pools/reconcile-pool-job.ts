@@ -9,7 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type PgBoss from 'pg-boss'
-import type { DeploymentRepository } from '../../db/repositories/deployments.js'
+import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { DriftRepository } from '../../db/repositories/drift.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
@@ -33,7 +33,7 @@ export async function enqueueReconcile(boss: PgBoss, deploymentId: string, actio
 
 export class PoolRepairer {
   constructor(
-    private readonly deployments: DeploymentRepository,
+    private readonly deployments: CloneStepRepository,
     private readonly drift: DriftRepository,
     private readonly vcenter: VcenterGateway,
     private readonly log: FastifyBaseLogger,

@@ -9,7 +9,7 @@ import { SpaceReporter, type SpaceReport } from './space-report.js'
 import { forecastSchema, spaceChartSchema, spaceReportSchema } from './reports-schemas.js'
 
 const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const reporter = new SpaceReporter(app.database.db, app.vcenter)
+  const reporter = new SpaceReporter(app.repositories.clones, app.vcenter)
   const measure = (): Promise<SpaceReport> => reporter.measure()
 
   app.post('/reports/space/forecast', { schema: forecastSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {

@@ -3,9 +3,7 @@
  * for the parents the service has cloned and their live clones. One bulk read of summary.storage and
  * the disks of every parent and clone (src/vcenter), then the arithmetic of src/domain/space.ts.
  */
-import { and, eq, isNotNull, notInArray } from 'drizzle-orm'
-import type { Db } from '../../db/database.js'
-import { clones, deployments } from '../../db/schema.js'
+import type { CloneRepository } from '../../db/repositories/clones.js'
 import { measuredGroupSpace, totalSpace, type GroupSpace, type SpaceTotal } from '../../domain/space.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
@@ -28,25 +26,21 @@ export interface SpaceReport {
 
 export class SpaceReporter {
   constructor(
-    private readonly db: Db,
+    private readonly clones: CloneRepository,
     private readonly vcenter: VcenterGateway,
   ) {}
 
   async measure(): Promise<SpaceReport> {
-    const rows = await this.db
-      .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed'])))
+    const rows = await this.clones.liveVmsWithParent()
     const byParent = new Map<string, { name: string; clones: string[] }>()
     for (const row of rows) {
       const group = byParent.get(row.parentMoref) ?? { name: row.parentName, clones: [] }
-      group.clones.push(row.moref!)
+      group.clones.push(row.moref)
       byParent.set(row.parentMoref, group)
     }
 
     const measuredAt = new Date()
-    const storage = await forClient(this.vcenter.readStorage([...byParent.keys(), ...rows.map((r) => r.moref!)]))
+    const storage = await forClient(this.vcenter.readStorage([...byParent.keys(), ...rows.map((r) => r.moref)]))
     const found = new Map(storage.map((s) => [s.moref, s]))
 
     let missingClones = 0

@@ -384,7 +384,7 @@ t.test('rebuild jobs of a dead worker are handed back by the reaper; one that cr
   })
   const log = service.app.log
   const worker = (gateway: VcenterGateway) =>
-    new CloneProvisioner(service.app.repositories.deployments, gateway, log, limiter, service.config.limits)
+    new CloneProvisioner(service.app.repositories.cloneSteps, gateway, log, limiter, service.config.limits)
   await service.sim.resetStats()
 
   await t.rejects(worker(crashing('destroyOwnedVm')).run(first.id, { attempt: 0, lastAttempt: false }), /killed after destroyOwnedVm/)

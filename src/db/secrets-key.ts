@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import type { SecretsConfig } from '../../config/config.js'
-import { Keyring, decodeKey, generateKey } from '../../domain/secrets.js'
+import type { SecretsConfig } from '../config/config.js'
+import { Keyring, decodeKey, generateKey } from '../domain/secrets.js'
 
 export const KEY_FILE = 'secrets.key'
 
