@@ -72,6 +72,18 @@ export default tseslint.config(
     rules: { 'import-x/no-restricted-paths': ['error', { zones: [...layerZones, edgeZone] }] },
   },
   {
+    // Every SQL statement lives in src/db (repositories, migrations, the LISTEN connection).
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'CallExpression[callee.property.name=/^(query|executeSql)$/]', message: 'SQL lives in src/db/repositories' },
+      ],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['drizzle-orm', 'drizzle-orm/*'], message: 'SQL lives in src/db/repositories' }] }],
+    },
+  },
+  {
     files: ['src/domain/**/*.ts', 'src/errors.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ioPackages, message: 'domain/ is pure: no I/O or framework packages' }] }] },
   },

@@ -10,6 +10,8 @@ import * as schema from './schema.js'
 
 /** Runs SQL on the transaction's connection: how jobs join the transaction. */
 export interface TransactionSql {
+  // pg-boss's own executeSql types its rows so; a narrower type would not accept it.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   executeSql(text: string, values: unknown[]): Promise<{ rows: any[] }>
 }
 

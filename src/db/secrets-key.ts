@@ -52,7 +52,7 @@ async function readKey(file: string): Promise<string | undefined> {
   try {
     decodeKey(text)
   } catch (err) {
-    throw new Error(`${file}: the secrets key ${(err as Error).message}`)
+    throw new Error(`${file}: the secrets key ${(err as Error).message}`, { cause: err })
   }
   return text.trim()
 }

@@ -3,8 +3,8 @@
  * (jobs are claimed with SKIP LOCKED), jobs survive restarts, and failed attempts are retried
  * with backoff. Its queues are declared in queues.ts.
  */
-import pg from 'pg'
 import PgBoss from 'pg-boss'
+import { withExclusiveLock } from '../db/repositories/locks.js'
 
 /** Runs SQL on the caller's connection, so that jobs are inserted inside the caller's transaction. */
 export type SqlExecutor = PgBoss.Db
@@ -41,14 +41,9 @@ export async function startQueue(connectionString: string, onError: (err: Error)
  * otherwise deadlock in pg-boss's create_queue. Every queue of the service is created through this.
  */
 export async function ensureQueue(connectionString: string, boss: PgBoss, queue: PgBoss.Queue): Promise<void> {
-  const client = new pg.Client({ connectionString })
-  await client.connect()
-  try {
-    await client.query('SELECT pg_advisory_lock($1)', [QUEUE_SETUP_LOCK_KEY])
+  await withExclusiveLock(connectionString, QUEUE_SETUP_LOCK_KEY, async () => {
     if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue)
-  } finally {
-    await client.end()
-  }
+  })
 }
 
 const QUEUE_SETUP_LOCK_KEY = 7_301_994_203

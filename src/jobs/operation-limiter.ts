@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events'
 import pg from 'pg'
 import type { Limits } from '../config/config.js'
 import type { PgListener } from '../db/notifications.js'
+import { notify, releaseSlot, tryLock, tryTakeSlot, unlock } from '../db/repositories/locks.js'
 
 export interface LimitScope {
   /** e.g. "vcenter", "host:host-21", "datastore:datastore-15", "deployment:<id>" */
@@ -94,8 +95,7 @@ export class OperationLimiter implements Limiter {
   async own(owner: string): Promise<Ownership | undefined> {
     const client = await this.pool.connect()
     try {
-      const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS mine', [ownerLockId(owner)])
-      if (!rows[0].mine) {
+      if (!(await tryLock(client, ownerLockId(owner)))) {
         client.release()
         return undefined
       }
@@ -120,16 +120,12 @@ export class OperationLimiter implements Limiter {
   private async tryAll(client: pg.PoolClient, scopes: LimitScope[]): Promise<[number, number][] | undefined> {
     const taken: [number, number][] = []
     for (const scope of scopes) {
-      // LIMIT 1 stops the scan at the first slot locked, so at most one lock is taken.
-      const { rows } = await client.query(
-        'SELECT s FROM generate_series(0, $2::int - 1) AS s WHERE pg_try_advisory_lock($1::int, s) LIMIT 1',
-        [scopeId(scope.key), scope.limit],
-      )
-      if (rows.length === 0) {
+      const slot = await tryTakeSlot(client, scopeId(scope.key), scope.limit)
+      if (slot === undefined) {
         await unlockSlots(client, taken)
         return undefined
       }
-      taken.push([scopeId(scope.key), rows[0].s])
+      taken.push([scopeId(scope.key), slot])
     }
     return taken
   }
@@ -149,7 +145,7 @@ export class OperationLimiter implements Limiter {
       slots = []
       try {
         await unlockSlots(client, held)
-        await client.query(`SELECT pg_notify('${RELEASED}', '')`)
+        await notify(client, RELEASED)
       } catch (err) {
         fail(err)
       }
@@ -176,7 +172,7 @@ export class OperationLimiter implements Limiter {
         closed = true
         await release()
         if (!broken && owner !== undefined) {
-          await client.query('SELECT pg_advisory_unlock($1::bigint)', [ownerLockId(owner)]).catch((err: Error) => fail(err))
+          await unlock(client, ownerLockId(owner)).catch((err: Error) => fail(err))
         }
         client.release(broken)
       },
@@ -221,7 +217,7 @@ export function scopeId(key: string): number {
 }
 
 async function unlockSlots(client: pg.ClientBase, slots: [number, number][]): Promise<void> {
-  for (const [id, slot] of slots) await client.query('SELECT pg_advisory_unlock($1::int, $2::int)', [id, slot])
+  for (const [id, slot] of slots) await releaseSlot(client, id, slot)
 }
 
 /** The 64-bit advisory lock id owning one clone's job: the first half of its UUID. */

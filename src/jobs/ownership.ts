@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import pg from 'pg'
+import { isLockHeld, tryLock, unlock } from '../db/repositories/locks.js'
 
 /**
  * The 64-bit lock id owning one job of a queue: keys are namespaced by queue, so a clone's destroy
@@ -27,22 +28,9 @@ export function openOwnershipPool(databaseUrl: string, max = 8): pg.Pool {
   return pool
 }
 
-/**
- * True when no session holds the lock (no live worker owns its job). Read from pg_locks rather than
- * by taking the lock: a probe holding it even briefly could turn away the job's own worker.
- */
+/** True when no session holds the lock (no live worker owns its job). */
 export async function isLockFree(db: pg.ClientBase | pg.Pool, lockId: string): Promise<boolean> {
-  // A bigint key shows as its high half in classid and its low half in objid, with objsubid 1.
-  const key = BigInt.asUintN(64, BigInt(lockId))
-  const { rows } = await db.query<{ held: boolean }>(
-    `SELECT EXISTS (
-       SELECT 1 FROM pg_locks
-        WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-     ) AS held`,
-    [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
-  )
-  return !rows[0]!.held
+  return !(await isLockHeld(db, lockId))
 }
 
 export type Owned<T> = { owned: true; value: T } | { owned: false }
@@ -55,18 +43,18 @@ export async function withOwnership<T>(pool: pg.Pool, lockId: string, fn: () => 
   const client = await pool.connect()
   // A connection that failed a query is discarded: the server frees its lock with it.
   let broken: Error | undefined
-  const query = (sql: string) =>
-    client.query<{ mine: boolean }>(sql, [lockId]).catch((err: Error) => {
-      broken = err
-      throw err
-    })
+  const broke = (err: Error) => {
+    broken = err
+    throw err
+  }
   try {
-    const { rows } = await query('SELECT pg_try_advisory_lock($1::bigint) AS mine')
-    if (!rows[0]!.mine) return { owned: false }
+    if (!(await tryLock(client, lockId).catch(broke))) return { owned: false }
     try {
       return { owned: true, value: await fn() }
     } finally {
-      await query('SELECT pg_advisory_unlock($1::bigint)').catch(() => {})
+      await unlock(client, lockId)
+        .catch(broke)
+        .catch(() => {})
     }
   } finally {
     client.release(broken)

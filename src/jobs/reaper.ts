@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type PgBoss from 'pg-boss'
+import { activeJobsStartedBefore } from '../db/repositories/job-queue.js'
 import { isLockFree } from './ownership.js'
 import { QUEUE_REGISTRY } from './queues.js'
 
@@ -60,11 +61,7 @@ export class JobReaper {
   /** Fails the active jobs no live worker owns; returns how many. */
   async sweep(): Promise<number> {
     const byQueue = new Map(REAPED_QUEUES.map((q) => [q.queue, q]))
-    const { rows } = await this.pool.query<{ id: string; name: string; data: Record<string, unknown> | null }>(
-      `SELECT id, name, data FROM pgboss.job
-        WHERE name = ANY($1::text[]) AND state = 'active' AND started_on < now() - make_interval(secs => $2)`,
-      [[...byQueue.keys()], this.options.minAgeSeconds ?? 10],
-    )
+    const rows = await activeJobsStartedBefore(this.pool, [...byQueue.keys()], this.options.minAgeSeconds ?? 10)
     const reaped: Record<string, number> = {}
     for (const row of rows) {
       const lockId = byQueue.get(row.name)?.lockId(row.data ?? {})

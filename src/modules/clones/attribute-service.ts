@@ -20,6 +20,10 @@ import { findInvalidXmlChar } from '../../vim25/index.js'
 import { AttributeFilterError, parseAttributeFilter } from './attribute-filter.js'
 import { lockClones, type Attribute, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
 
+/** The records this service hands out, and the key its pages' cursors hold (for REST and GraphQL). */
+export type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
+export { cloneCursorKey } from '../../db/repositories/clones.js'
+
 /** Who reads or writes: the token's subject, and whether it holds secrets:read. */
 export interface Caller {
   sub: string

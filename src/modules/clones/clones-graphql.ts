@@ -3,7 +3,7 @@
  * each went through; setCloneAttributes, as PATCH /v1/clones/{name}/attributes.
  */
 import type { Caller } from './attribute-service.js'
-import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
+import type { CloneRow, CloneStepRow, DeploymentRow } from './attribute-service.js'
 import { REDACTED } from '../../domain/attributes.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { ValidationFailed } from '../../errors.js'
@@ -11,7 +11,7 @@ import { hasScope } from '../../http/auth-plugin.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
-import { cloneCursorKey } from '../../db/repositories/clones.js'
+import { cloneCursorKey } from './attribute-service.js'
 import { fromEnum, toEnum } from '../../graphql/common.js'
 import { snapshotOf } from '../deployments/deployments-graphql.js'
 

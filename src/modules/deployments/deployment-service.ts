@@ -23,6 +23,10 @@ import { enqueueProvisioning } from './provision-clone-job.js'
 import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 
+/** The records this service hands out, and the key its pages' cursors hold (for REST and GraphQL). */
+export type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
+export { deploymentCursorKey, type DeploymentFilter } from '../../db/repositories/deployments.js'
+
 export class DeploymentService {
   constructor(
     private readonly repository: DeploymentRepository,

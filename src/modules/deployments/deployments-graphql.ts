@@ -1,5 +1,5 @@
 /** Deployments: reading them (one, or a filtered page) and deployLinkedClones, as POST /v1/deployments. */
-import type { DeploymentRow } from '../../db/schema.js'
+import type { DeploymentRow } from './deployment-service.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
 import { presentPlan } from './deployment-presenters.js'
@@ -7,7 +7,7 @@ import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from
 import type { GraphqlContext } from '../../graphql/context.js'
 import { isUuid } from '../../domain/ids.js'
 import { deploymentRequest } from './deployments-schemas.js'
-import { deploymentCursorKey, type DeploymentFilter } from '../../db/repositories/deployments.js'
+import { deploymentCursorKey, type DeploymentFilter } from './deployment-service.js'
 import type { ProgressCounts } from '../../graphql/progress/tracker.js'
 import { CLONE_STATUSES, fromEnum, toEnum, toFieldName } from '../../graphql/common.js'
 

@@ -13,6 +13,7 @@ import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
+import { notify } from '../../db/repositories/locks.js'
 import { cloneOperationScopes, type Limiter, type Ownership } from '../../jobs/operation-limiter.js'
 import { JOBS_QUEUED, PROVISION_RETRY, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
 
@@ -36,10 +37,8 @@ export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?:
     })),
     db ? { db } : {},
   )
-  await (db ?? { executeSql: (text: string, values: unknown[]) => boss.getDb().executeSql(text, values) }).executeSql(
-    `SELECT pg_notify('${JOBS_QUEUED}', '')`,
-    [],
-  )
+  // Inside the caller's transaction when it has one: workers are woken once the jobs are committed.
+  await notify(db ?? boss.getDb(), JOBS_QUEUED)
 }
 
 /** How long a job waits for an unreachable vCenter before handing itself back to the queue. */

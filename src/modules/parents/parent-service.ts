@@ -40,6 +40,10 @@ import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient, toClientError } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
 
+/** The records this service hands out (for REST and GraphQL). */
+export type { PreparationRow } from '../../db/schema.js'
+export type { ParentVm } from '../../vcenter/gateway.js'
+
 export interface PrepareRequest {
   /** Default "<parent> YYYY-MM-DD" (UTC). */
   snapshotName?: string

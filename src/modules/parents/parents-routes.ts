@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PreparationRow } from '../../db/schema.js'
-import type { ParentVm } from '../../vcenter/gateway.js'
+import type { ParentVm, PreparationRow } from './parent-service.js'
 import type { SnapshotNode } from '../../domain/snapshots.js'
 import type { SnapshotAction, SnapshotUsage } from './parent-service.js'
 import {

@@ -17,6 +17,9 @@ import { enqueueDestroy } from './destroy-clone-job.js'
 import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService } from '../deployments/deployment-service.js'
 
+/** The record this service hands out (for REST and GraphQL). */
+export type { PoolRow } from '../../db/schema.js'
+
 export interface CreatePoolRequest {
   name: string
   parent: string

@@ -6,7 +6,7 @@
  * A new change is one entry in POOL_CHANGES (the service call) plus its SDL line and its scope in
  * auth.ts's ROOT_FIELD_SCOPES; the answer and its errors come from poolChangeMutation.
  */
-import type { PoolRow } from '../../db/schema.js'
+import type { PoolRow } from './pool-service.js'
 import { PoolNotFound } from '../../errors.js'
 import type { PoolChange } from './pool-service.js'
 import type { GraphqlContext } from '../../graphql/context.js'
@@ -147,6 +147,8 @@ export const typeDefs = /* GraphQL */ `
 `
 
 /** Each pool mutation: the pool service's call, given the field's arguments and the caller's sub. */
+// `any`: each mutation types its own arguments (a narrower type would refuse them as parameters).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type PoolChangeCall = (args: any, requester: string, context: GraphqlContext) => Promise<PoolChange>
 
 export const POOL_CHANGES = {
