@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   }
 
   const app = await buildApp({ config, databaseUrl })
-  if (embedded) app.log.info({ dataDir: config.dataDir }, 'embedded PostgreSQL started')
+  if (embedded) app.log.info({ dataDir: embedded.databaseDir }, 'embedded PostgreSQL started')
 
   let stopping = false
   const stop = async (signal: string) => {

@@ -84,7 +84,7 @@ export const deployments = pgTable(
   (t) => [
     index('deployments_created_at_idx').on(t.createdAt),
     index('deployments_pool_idx').on(t.poolName),
-    // Which live clones use a parent's snapshot (src/services/parent-service.ts).
+    // Which live clones use a parent's snapshot (modules/parents/parent-service.ts).
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
   ],
 )

@@ -7,7 +7,7 @@
  *   a WebSocket) and is checked by the same function before the connection is acknowledged.
  * - Every root field declares its scope in ROOT_FIELD_SCOPES and is wrapped to check it (FORBIDDEN);
  *   a test checks that no root field of the schema lacks one. Nested fields are only reachable through
- *   a root field. Password attributes are redacted where they are resolved (modules/clones.ts).
+ *   a root field. Password attributes are redacted where they are resolved (modules/clones/clones-graphql.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { GraphQLFieldResolver } from 'graphql'

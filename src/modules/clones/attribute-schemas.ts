@@ -1,4 +1,4 @@
-/** Schemas of clones' attributes, their history and provenance (src/routes/v1/attributes.ts). */
+/** Schemas of clones' attributes, their history and provenance (attribute-routes.ts). */
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { MAX_NAME_LENGTH, MAX_VALUE_LENGTH } from './attribute-service.js'
 import { Clone } from './clones-schemas.js'

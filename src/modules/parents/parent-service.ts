@@ -2,7 +2,7 @@
  * Parents: preparation (power off, take the snapshot the clones will use, optionally recompose the
  * parent's pools onto it) and the protection of snapshots that live clones use. Every check is made
  * at request time with read-only calls, so a refusal changes nothing in vCenter; the preparation
- * itself runs as a pg-boss job (src/jobs/prepare-parent.ts).
+ * itself runs as a pg-boss job (prepare-parent-job.ts).
  *
  * Snapshot removal and revert are single short vCenter tasks, awaited here through the task watcher
  * under the parent's lock: the caller learns the outcome in the answer, the check and the operation

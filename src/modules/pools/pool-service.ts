@@ -1,7 +1,7 @@
 /**
  * Pools: a named desired state (parent, prefix, numbers, size, expiry). Every change is a deployment:
- * growing deploys the next free numbers (src/services/deployment-service.ts), shrinking and stripping
- * back destroy clones (src/jobs/destroy-clone.ts). Operations on one pool are serialized by an advisory
+ * growing deploys the next free numbers (modules/deployments/deployment-service.ts), shrinking and stripping
+ * back destroy clones (destroy-clone-job.ts). Operations on one pool are serialized by an advisory
  * lock and by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
 import type PgBoss from 'pg-boss'

@@ -3,7 +3,7 @@
  * clones found renamed, each recorded as a step of the clone with its vCenter task. Safe to repeat:
  * every clone's state is read first, and a clone already on (or already named right) is skipped.
  * Missing clones are not repaired here: they are deployed again as deployments of their own
- * (src/services/pool-reconciler.ts). The job holds its deployment's ownership lock while it runs (see
+ * (pool-reconciler.ts). The job holds its deployment's ownership lock while it runs (see
  * ownership.ts): a second worker handed the same job steps aside.
  */
 import type { FastifyBaseLogger } from 'fastify'

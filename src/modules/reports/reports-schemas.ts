@@ -1,4 +1,4 @@
-/** Schemas of the space reports (src/routes/v1/reports.ts). */
+/** Schemas of the space reports (reports-routes.ts). */
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { ErrorResponse, authErrors } from '../../http/common-schemas.js'
 
