@@ -12,7 +12,6 @@ import graphqlPlugin from './graphql/graphql-plugin.js'
 import databasePlugin from './db/database-plugin.js'
 import deploymentsPlugin from './modules/deployments/deployments-plugin.js'
 import parentsPlugin from './modules/parents/parents-plugin.js'
-import poolDriftPlugin from './modules/pools/drift-plugin.js'
 import poolsPlugin from './modules/pools/pools-plugin.js'
 import queuePlugin from './jobs/queue-plugin.js'
 import vcenterPlugin from './vcenter/vcenter-plugin.js'
@@ -29,7 +28,6 @@ import deploymentRoutes from './modules/deployments/deployments-routes.js'
 import reportRoutes from './modules/reports/reports-routes.js'
 import poolRoutes from './modules/pools/pools-routes.js'
 import parentRoutes from './modules/parents/parents-routes.js'
-import poolDriftRoutes from './modules/pools/drift-routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -72,7 +70,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(deploymentsPlugin, { limits: config.limits, runWorkers })
   await app.register(poolsPlugin, { limits: config.limits, runWorkers })
   await app.register(parentsPlugin, { runWorkers })
-  await app.register(poolDriftPlugin, { runWorkers })
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
   await app.register(healthRoutes)
@@ -84,7 +81,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await v1.register(reportRoutes)
       await v1.register(poolRoutes)
       await v1.register(parentRoutes)
-      await v1.register(poolDriftRoutes)
     },
     { prefix: '/v1' },
   )

@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   changePoolSchema,
+  checkDriftSchema,
   createPoolSchema,
   getPoolSchema,
   listPoolsSchema,
   recomposePoolSchema,
   refreshPoolSchema,
+  reconcileSchema,
   stripPoolSchema,
 } from './pools-schemas.js'
 import { presentPool, presentPoolChange, presentPoolDetail } from './pool-presenters.js'
@@ -57,6 +59,17 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete('/pools/:name', { schema: stripPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const change = await app.pools.strip(request.params.name, request.principal!.sub)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
+  })
+  app.post('/pools/:name/drift', { schema: checkDriftSchema, onRequest: app.requireScope('deployments:write') }, async (request) => {
+    return { pool: request.params.name, drift: await app.reconciler.check(request.params.name) }
+  })
+
+  app.post('/pools/:name/reconcile', { schema: reconcileSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
+    const outcome = await app.reconciler.reconcile(request.params.name, request.principal!.sub)
+    const body = { ...outcome, deploymentId: outcome.deploymentIds[0] ?? null }
+    if (outcome.deploymentIds.length === 0) return reply.code(200).send(body)
+    request.log.info({ pool: outcome.pool, repairs: outcome.repairs, deploymentIds: outcome.deploymentIds }, 'pool reconcile accepted')
+    return reply.code(202).header('Location', `/v1/deployments/${outcome.deploymentIds[0]}`).send(body)
   })
 }
 

@@ -74,6 +74,9 @@ export const recomposePoolSchema = {
   response: errors,
 }
 
+export const checkDriftSchema = { summary: 'Compare a pool with vCenter now and record the drift', tags: ['pools'], params: NameParams, response: errors }
+export const reconcileSchema = { summary: "Repair a pool's drift", tags: ['pools'], params: NameParams, response: errors }
+
 /** GraphQL's pool mutations' inputs, held to the REST bodies' limits. */
 export const createPoolRequest = inputValidator(CreatePoolBody)
 export const changePoolRequest = inputValidator(ChangePoolBody)
