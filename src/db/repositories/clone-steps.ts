@@ -183,15 +183,14 @@ export class CloneStepRepository {
     await this.attributes.recordDeploymentCopy(cloneId, deploymentId, values)
   }
 
-  /** Deployments with clones not yet final, oldest first: what a restarted service resumes. */
-  async unfinishedCloneIds(): Promise<string[]> {
-    const rows = await this.db
-      .select({ id: clones.id })
+  /** Whether every clone of the deployment (made or destroyed by it) has reached a final status. */
+  async allClonesSettled(id: string): Promise<boolean> {
+    const [row] = await this.db
+      .select({ one: sql`1` })
       .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNull(deployments.finishedAt), notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
-      .orderBy(asc(deployments.createdAt), asc(clones.number))
-    return rows.map((r) => r.id)
+      .where(and(or(eq(clones.deploymentId, id), eq(clones.destroyDeploymentId, id)), notInArray(clones.status, ['ready', 'failed', 'destroyed'])))
+      .limit(1)
+    return row === undefined
   }
 
   /** The steps of each of these clones, in the order they were recorded, by clone id. */

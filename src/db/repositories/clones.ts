@@ -128,17 +128,6 @@ export class CloneRepository {
     return rows.map((r) => r.clone)
   }
 
-  /** Every clone the pool has had, destroyed ones included, by number. */
-  async allOfPool(name: string): Promise<CloneRow[]> {
-    const rows = await this.db
-      .select({ clone: clones })
-      .from(clones)
-      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(eq(deployments.poolName, name))
-      .orderBy(asc(clones.number), asc(clones.createdAt))
-    return rows.map((r) => r.clone)
-  }
-
   /**
    * The parent's live clones (neither failed nor destroyed), with their pool and snapshot (by the
    * snapshot moref their deployment recorded as provenance).

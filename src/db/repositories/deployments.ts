@@ -230,10 +230,6 @@ export class DeploymentRepository {
     return row?.n ?? 0
   }
 
-  async recent(limit = 50): Promise<DeploymentRow[]> {
-    return this.db.select().from(deployments).orderBy(desc(deployments.createdAt)).limit(limit)
-  }
-
   // ---- listing: filtered, keyset-paginated pages, and batch reads by many keys ---------------
 
   /**

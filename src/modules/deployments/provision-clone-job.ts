@@ -118,11 +118,11 @@ export class CloneProvisioner {
     } finally {
       await lease.release()
     }
+    // Where vCenter placed the clones is recorded before the deployment says it is over, so that a
+    // finished deployment shows it (the last clones' workers may both record it: the same values).
+    if (await this.repository.allClonesSettled(deployment.id)) await this.recordReportedHosts(deployment.id)
     const finished = await this.repository.finishIfDone(deployment.id)
-    if (finished) {
-      this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
-      await this.recordReportedHosts(deployment.id)
-    }
+    if (finished) this.log.info({ deploymentId: deployment.id, status: finished.status }, 'deployment finished')
   }
 
   /**
