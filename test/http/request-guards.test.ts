@@ -133,3 +133,19 @@ t.test('a JSON body that is not an object is refused; null is not "no body"', as
   }
   await assertNothingChanged(t)
 })
+
+t.test('a body over the limit is 413 PAYLOAD_TOO_LARGE, as the contract documents for every operation with a body', async (t) => {
+  const { readFile } = await import('node:fs/promises')
+  const { parse } = await import('yaml')
+  const doc = parse(await readFile(new URL('../../openapi.yaml', import.meta.url), 'utf8'))
+  const payload = JSON.stringify({ parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, ticket: 'x'.repeat(300 * 1024) })
+  const res = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: json(), payload })
+  t.equal(res.statusCode, 413)
+  t.equal(res.json().code, 'PAYLOAD_TOO_LARGE')
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [method, op] of Object.entries(ops)) {
+      if (op?.requestBody) t.ok(op.responses['413'], `${method.toUpperCase()} ${path} documents 413`)
+    }
+  }
+  await assertNothingChanged(t)
+})
