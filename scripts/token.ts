@@ -1,6 +1,6 @@
 /**
  * Prints a signed JWT for local use:
- *   npm run token -- --sub alice --scope "deployments:read deployments:write" [--expires 1h]
+ *   npm run token -- --sub portal-user --scope "deployments:read deployments:write" [--expires 1h]
  * Signs with JWT_SECRET (HS256), the same secret the service is started with; JWT_ISSUER and
  * JWT_AUDIENCE are added as claims when set.
  */

@@ -8,7 +8,7 @@ import { startTestService, waitForDeployment, type TestService } from '../helper
 import { codes, gql, invalidAuthorizations } from '../helpers/graphql.js'
 
 let service: TestService
-/** Deployments made in before(): Capture01-03 by alice, Packaging01-02 by bob. */
+/** Deployments made in before(): Capture01-03 by portal-user, Packaging01-02 by ticket-bot. */
 let capture: { id: string }
 let packaging: { id: string }
 
@@ -28,14 +28,14 @@ const DEPLOY = /* GraphQL */ `
   }
 `
 
-async function deploy(input: Record<string, unknown>, scope = 'deployments:write', sub = 'alice') {
+async function deploy(input: Record<string, unknown>, scope = 'deployments:write', sub = 'portal-user') {
   return gql(service, DEPLOY, { input }, scope, sub)
 }
 
 t.before(async () => {
   service = await startTestService()
   const first = await deploy({ parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1, ticket: 'RITM0012345' })
-  const second = await deploy({ parent: 'Tmpl Packaging 1.0', count: 2, startNumber: 1 }, 'deployments:write', 'bob')
+  const second = await deploy({ parent: 'Tmpl Packaging 1.0', count: 2, startNumber: 1 }, 'deployments:write', 'ticket-bot')
   capture = first.body.data!.deployLinkedClones
   packaging = second.body.data!.deployLinkedClones
   await waitForDeployment(service, capture.id)
@@ -52,7 +52,7 @@ t.test('deployLinkedClones answers the queued deployment, as POST /v1/deployment
     prefix: 'Verification',
     count: 2,
     startNumber: 5,
-    requester: 'alice',
+    requester: 'portal-user',
     ticket: 'RITM7',
     customizationSpec: 'Verification',
     customizationAttribute: 'Customisation',
@@ -207,7 +207,7 @@ t.test('deployment(id): the whole deployment with its clones and progress', asyn
   )
   t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
   const d = res.body.data!.deployment
-  t.match(d, { id: capture.id, status: 'SUCCEEDED', requester: 'alice', ticket: 'RITM0012345', progress: { total: 3, done: 3, failed: 0, byStatus: { ready: 3 } } })
+  t.match(d, { id: capture.id, status: 'SUCCEEDED', requester: 'portal-user', ticket: 'RITM0012345', progress: { total: 3, done: 3, failed: 0, byStatus: { ready: 3 } } })
   t.type(d.durationSeconds, 'number')
   t.ok(Date.parse(d.finishedAt) >= Date.parse(d.startedAt))
   t.same(d.clones.map((c: any) => c.name), ['Capture01', 'Capture02', 'Capture03'])
@@ -244,8 +244,8 @@ t.test('deployments: newest first, filtered, paged with cursors', async (t) => {
   }
   t.same(paged, ids, 'pages of 2 give every deployment once, in order')
 
-  const bob = await gql(service, `{ deployments(filter: { requester: "bob" }) { nodes { id } } }`, {}, 'deployments:read')
-  t.same(bob.body.data!.deployments.nodes, [{ id: packaging.id }])
+  const ticketBot = await gql(service, `{ deployments(filter: { requester: "ticket-bot" }) { nodes { id } } }`, {}, 'deployments:read')
+  t.same(ticketBot.body.data!.deployments.nodes, [{ id: packaging.id }])
   const byParent = await gql(
     service,
     `{ deployments(filter: { parent: "Tmpl Capture 1.0", status: SUCCEEDED }) { totalCount nodes { id } } }`,
@@ -278,7 +278,7 @@ t.test('clone(name): provenance, attributes and the steps it went through', asyn
     moref: /^vm-/,
     parent: { name: 'Tmpl Capture 1.0' },
     snapshot: { name: 'Base' },
-    deployment: { id: capture.id, requester: 'alice', ticket: 'RITM0012345' },
+    deployment: { id: capture.id, requester: 'portal-user', ticket: 'RITM0012345' },
   })
   const attributes = Object.fromEntries(c.attributes.map((a: any) => [a.name, a.value]))
   t.equal(attributes.Template, 'Tmpl Capture 1.0')

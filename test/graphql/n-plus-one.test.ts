@@ -58,7 +58,7 @@ t.test('1,000 clones with parent, snapshot, deployment and attributes: 4 SQL que
   t.equal(nodes.length, 1000)
   t.equal(totalCount, 1000)
   t.equal(pageInfo.hasNextPage, false)
-  t.ok(nodes.every((c: any) => c.status === 'READY' && c.moref && c.deployment.requester === 'alice'))
+  t.ok(nodes.every((c: any) => c.status === 'READY' && c.moref && c.deployment.requester === 'portal-user'))
   t.same(new Set(nodes.map((c: any) => c.parent.name)), new Set(['Tmpl Capture 1.0', 'Tmpl Packaging 1.0']))
   t.ok(nodes.every((c: any) => c.snapshot.name === 'Base' && c.attributes.length === 11))
   const secrets = nodes.flatMap((c: any) => c.attributes.filter((a: any) => /Password/.test(a.name)).map((a: any) => a.value))

@@ -19,7 +19,7 @@ export async function gql(
   query: string,
   variables: Record<string, unknown> = {},
   scope: string | null = 'deployments:read deployments:write',
-  sub = 'alice',
+  sub = 'portal-user',
 ): Promise<GraphqlResponse> {
   const headers = scope === null ? {} : service.auth(scope, sub)
   const res = await service.app.inject({ method: 'POST', url: '/graphql', headers, payload: { query, variables } })
@@ -28,14 +28,14 @@ export async function gql(
 
 /** Authorization headers the service must refuse, as the REST tests try them. */
 export function invalidAuthorizations(service: TestService): [string, string][] {
-  const sign = (options: Record<string, unknown>, claims: Record<string, unknown> = { sub: 'mallory', scope: 'admin' }) =>
+  const sign = (options: Record<string, unknown>, claims: Record<string, unknown> = { sub: 'intruder', scope: 'admin' }) =>
     createSigner({ key: service.secret, expiresIn: 60_000, ...options } as any)(claims)
   const unsigned = (claims: object) =>
     `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`
   return [
     ['not a bearer', 'Basic YWxpY2U6cHc='],
     ['garbage', 'Bearer not.a.token'],
-    ['alg none', `Bearer ${unsigned({ sub: 'mallory', scope: 'admin', exp: Date.now() / 1000 + 60 })}`],
+    ['alg none', `Bearer ${unsigned({ sub: 'intruder', scope: 'admin', exp: Date.now() / 1000 + 60 })}`],
     ['another algorithm', `Bearer ${sign({ algorithm: 'HS512' })}`],
     ['another secret', `Bearer ${createSigner({ key: 'x'.repeat(40), expiresIn: 60_000 })({ sub: 'a', scope: 'admin' })}`],
     ['expired', `Bearer ${sign({ expiresIn: undefined }, { sub: 'a', scope: 'admin', exp: Math.floor(Date.now() / 1000) - 60 })}`],

@@ -48,7 +48,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const app = await buildApp({ config, databaseUrl: db.url, runWorkers: options.runWorkers })
   await app.ready()
   const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })
-  const token = (scope = 'deployments:read deployments:write', sub = 'alice', claims: Record<string, unknown> = {}) =>
+  const token = (scope = 'deployments:read deployments:write', sub = 'portal-user', claims: Record<string, unknown> = {}) =>
     sign({ sub, scope, ...claims })
   return {
     app,
@@ -63,6 +63,30 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       await Promise.all([sim.stop(), db.stop()])
     },
   }
+}
+
+/**
+ * One more app (API only) on the service's simulator and database, built as server.ts builds it with
+ * these settings, writing its log lines (at `logLevel`) into `lines`. Closed when `t` ends.
+ */
+export async function appWithLogs(
+  service: TestService,
+  t: { teardown(fn: () => unknown): void },
+  options: { env?: Record<string, string>; logLevel?: string } = {},
+): Promise<{ app: FastifyInstance; lines: string[] }> {
+  const lines: string[] = []
+  const config = loadConfig({
+    VCENTER_URL: service.sim.url,
+    VCENTER_USERNAME: service.sim.username,
+    VCENTER_PASSWORD: service.sim.password,
+    VCENTER_INSECURE: 'true',
+    JWT_SECRET: service.secret,
+    LOG_LEVEL: options.logLevel ?? 'trace',
+    ...options.env,
+  })
+  const app = await buildApp({ config, databaseUrl: service.db.url, runWorkers: false, logStream: { write: (line: string) => void lines.push(line) } })
+  t.teardown(() => app.close())
+  return { app, lines }
 }
 
 /** Polls a deployment until it is final, and returns its last representation. */

@@ -113,7 +113,7 @@ t.test('400 VALIDATION_FAILED for malformed input', async (t) => {
 
 t.test('401 without a valid token, 403 without the scope', async (t) => {
   const payload = { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1 }
-  const sign = (options: Record<string, unknown>, claims: Record<string, unknown> = { sub: 'mallory', scope: 'admin' }) =>
+  const sign = (options: Record<string, unknown>, claims: Record<string, unknown> = { sub: 'intruder', scope: 'admin' }) =>
     createSigner({ key: service.secret, expiresIn: 60_000, ...options } as any)(claims)
   const unsigned = (claims: object) =>
     `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`
@@ -122,7 +122,7 @@ t.test('401 without a valid token, 403 without the scope', async (t) => {
     ['no header', {}, /Authorization: Bearer/],
     ['not a bearer', { authorization: 'Basic YWxpY2U6cHc=' }, /Bearer/],
     ['garbage', { authorization: 'Bearer not.a.token' }, /malformed|not valid/],
-    ['alg none', { authorization: `Bearer ${unsigned({ sub: 'mallory', scope: 'admin', exp: Date.now() / 1000 + 60 })}` }, /algorithm|not valid|malformed/],
+    ['alg none', { authorization: `Bearer ${unsigned({ sub: 'intruder', scope: 'admin', exp: Date.now() / 1000 + 60 })}` }, /algorithm|not valid|malformed/],
     ['another algorithm (HS512) with the same secret', { authorization: `Bearer ${sign({ algorithm: 'HS512' })}` }, /algorithm/],
     ['another secret', { authorization: `Bearer ${createSigner({ key: 'x'.repeat(40), expiresIn: 60_000 })({ sub: 'a', scope: 'admin' })}` }, /not valid/],
     ['expired', { authorization: `Bearer ${sign({ expiresIn: undefined }, { sub: 'a', scope: 'admin', exp: Math.floor(Date.now() / 1000) - 60 })}` }, /expired/],

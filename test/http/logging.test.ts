@@ -3,9 +3,7 @@
  * not the token, not a password nested in a body or an error's details.
  */
 import t from 'tap'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config/config.js'
-import { startTestService, type TestService } from '../helpers/service.js'
+import { appWithLogs, startTestService, type TestService } from '../helpers/service.js'
 
 let service: TestService
 t.before(async () => {
@@ -14,17 +12,7 @@ t.before(async () => {
 t.teardown(() => service?.stop())
 
 t.test('requests are logged by path and route, without their query, token or secret-named fields', async (t) => {
-  const lines: string[] = []
-  const config = loadConfig({
-    VCENTER_URL: service.sim.url,
-    VCENTER_USERNAME: service.sim.username,
-    VCENTER_PASSWORD: service.sim.password,
-    VCENTER_INSECURE: 'true',
-    JWT_SECRET: service.secret,
-    LOG_LEVEL: 'trace',
-  })
-  const app = await buildApp({ config, databaseUrl: service.db.url, runWorkers: false, logStream: { write: (line: string) => void lines.push(line) } })
-  t.teardown(() => app.close())
+  const { app, lines } = await appWithLogs(service, t)
   const token = service.token('deployments:read')
   const listed = await app.inject({ url: '/v1/clones?attribute=Admin%20Password:hunter2&prefix=Capture', headers: { authorization: `Bearer ${token}` } })
   t.not(listed.statusCode, 500)

@@ -7,13 +7,12 @@
 import t from 'tap'
 import { AttributeService } from '../../../src/modules/clones/attribute-service.js'
 import { buildApp } from '../../../src/app.js'
-import { loggerOptions } from '../../../src/http/logging.js'
 import { loadConfig } from '../../../src/config/config.js'
 import { freePort } from '../../../src/db/embedded.js'
 import { generateKey } from '../../../src/domain/secrets.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../../src/vcenter/gateway.js'
 import { VimClient, decodeCustomFieldValues } from '../../../src/vim25/index.js'
-import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
+import { appWithLogs, connectToSimulator, startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
 import { codes, gql, queryCounter } from '../../helpers/graphql.js'
 
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
@@ -36,7 +35,7 @@ t.before(async () => {
     `mutation($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on Deployment { id } } }`,
     { input: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1 } },
     'deployments:write',
-    'alice',
+    'portal-user',
   )
   deploymentId = res.body.data!.deployLinkedClones.id
   const done = await waitForDeployment(service, deploymentId)
@@ -55,7 +54,7 @@ const SET = /* GraphQL */ `
     }
   }
 `
-const set = (clone: string, attributes: Record<string, string> | { name: string; value: string }[], scope = WRITE, sub = 'bob') =>
+const set = (clone: string, attributes: Record<string, string> | { name: string; value: string }[], scope = WRITE, sub = 'ticket-bot') =>
   gql(service, SET, { clone, attributes: Array.isArray(attributes) ? attributes : Object.entries(attributes).map(([name, value]) => ({ name, value })) }, scope, sub)
 
 const HISTORY = /* GraphQL */ `
@@ -67,13 +66,13 @@ const HISTORY = /* GraphQL */ `
     }
   }
 `
-async function gqlHistory(name: string, scope = READ, sub = 'alice', first = 1000) {
+async function gqlHistory(name: string, scope = READ, sub = 'portal-user', first = 1000) {
   const res = await gql(service, HISTORY, { name, first }, scope, sub)
   if (res.statusCode !== 200) throw new Error(JSON.stringify(res.body))
   return res.body.data!.cloneHistory.nodes as any[]
 }
 
-async function restHistory(name: string, scope = READ, sub = 'alice') {
+async function restHistory(name: string, scope = READ, sub = 'portal-user') {
   const res = await service.app.inject({ method: 'GET', url: `/v1/clones/${name}/history`, headers: service.auth(scope, sub) })
   if (res.statusCode !== 200) throw new Error(res.body)
   return res.json().entries as any[]
@@ -125,9 +124,9 @@ t.test('setCloneAttributes writes vCenter and the records, with history by the t
   t.equal(stats.methods.SetField?.count, 3)
   t.equal(stats.methods.AddCustomFieldDef?.count, 1)
 
-  const bob = (await gqlHistory('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'bob')
+  const ticketBot = (await gqlHistory('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'ticket-bot')
   t.same(
-    bob.map((e) => [e.event, e.source, e.name, e.oldValue, e.newValue]),
+    ticketBot.map((e) => [e.event, e.source, e.name, e.oldValue, e.newValue]),
     [
       ['SET', 'USER', 'Role', 'Capture', 'Trainer'],
       ['SET', 'USER', 'Room', null, 'B:12'],
@@ -137,15 +136,15 @@ t.test('setCloneAttributes writes vCenter and the records, with history by the t
 
   const again = await set('Capture01', { Role: 'Trainer' })
   t.same(again.body.data!.setCloneAttributes.changed, [], 'the same value again changes nothing')
-  t.equal((await gqlHistory('Capture01')).filter((e) => e.actor === 'bob').length, 3)
+  t.equal((await gqlHistory('Capture01')).filter((e) => e.actor === 'ticket-bot').length, 3)
 })
 
 t.test('with secrets:read the answer shows the secret, and that reveal is recorded as REST records it', async (t) => {
-  const res = await set('Capture02', { 'Logon Administrator Password': 'Adm1n!' }, `${WRITE} secrets:read`, 'carol')
+  const res = await set('Capture02', { 'Logon Administrator Password': 'Adm1n!' }, `${WRITE} secrets:read`, 'lab-admin')
   t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
   const shown = res.body.data!.setCloneAttributes.clone.attributes.find((a: any) => a.name === 'Logon Administrator Password')
   t.equal(shown.value, 'Adm1n!')
-  t.same(await revealsBy('carol'), ['Logon Administrator Password', 'Logon User Password'], "the clone's secrets shown, each recorded")
+  t.same(await revealsBy('lab-admin'), ['Logon Administrator Password', 'Logon User Password'], "the clone's secrets shown, each recorded")
 })
 
 t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing written anywhere', async (t) => {
@@ -163,7 +162,7 @@ t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing w
     ['an empty clone name', '', [{ name: 'Role', value: 'x' }], 'VALIDATION_FAILED', 400, /"clone"/],
   ]
   for (const [what, clone, attributes, code, status, message] of cases) {
-    const res = await gql(service, SET, { clone, attributes }, WRITE, 'bob')
+    const res = await gql(service, SET, { clone, attributes }, WRITE, 'ticket-bot')
     t.same(codes(res), [code], what)
     t.equal(res.statusCode, status, `${what}: HTTP ${status}`)
     t.match(res.body.errors![0]!.message, message, what)
@@ -173,7 +172,7 @@ t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing w
   const rest = await service.app.inject({
     method: 'PATCH',
     url: '/v1/clones/Capture02/attributes',
-    headers: service.auth(WRITE, 'bob'),
+    headers: service.auth(WRITE, 'ticket-bot'),
     payload: { attributes: { Role: 'a\u0001b' } },
   })
   t.equal(rest.json().code, 'VALIDATION_FAILED')
@@ -204,7 +203,7 @@ t.test('a clone still being made is refused as REST refuses it (CLONE_NOT_READY)
 })
 
 t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
-  const carolSets = async () => (await gqlHistory('Capture03')).filter((e) => e.actor === 'carol' && e.event === 'SET')
+  const labAdminSets = async () => (await gqlHistory('Capture03')).filter((e) => e.actor === 'lab-admin' && e.event === 'SET')
 
   await t.test('vCenter fails part-way: what was written is restored, nothing recorded', async (t) => {
     const real = service.app.vcenter
@@ -231,14 +230,14 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     t.teardown(() => {
       service.app.assets.attributes = original
     })
-    const res = await set('Capture03', { Role: 'Half', Project: 'Written?' }, WRITE, 'carol')
+    const res = await set('Capture03', { Role: 'Half', Project: 'Written?' }, WRITE, 'lab-admin')
     t.same(codes(res), ['VCENTER_UNAVAILABLE'])
     t.equal(res.statusCode, 503)
     t.equal(failures, -1, 'the injected failure happened, and the restore went through the real gateway')
     const values = await vcenterValues('Capture03')
     t.equal(values.get('Role'), 'Capture', 'the value written before the failure was restored')
     t.equal(values.get('Project'), PROJECT)
-    t.same(await carolSets(), [], 'nothing recorded')
+    t.same(await labAdminSets(), [], 'nothing recorded')
     const clone = await gql(service, `{ clone(name: "Capture03") { attributes { name value } } }`, {}, READ)
     t.equal(clone.body.data!.clone.attributes.find((a: any) => a.name === 'Role').value, 'Capture')
   })
@@ -249,12 +248,12 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     await sql(`CREATE TRIGGER test_refuse_history BEFORE INSERT ON attribute_history FOR EACH ROW EXECUTE FUNCTION test_refuse_history()`)
     t.teardown(() => sql('DROP TRIGGER test_refuse_history ON attribute_history; DROP FUNCTION test_refuse_history()'))
     await service.sim.resetStats()
-    const res = await set('Capture03', { Role: 'refused by the database' }, WRITE, 'carol')
+    const res = await set('Capture03', { Role: 'refused by the database' }, WRITE, 'lab-admin')
     t.same(codes(res), ['INTERNAL_ERROR'])
     t.notMatch(res.body.errors![0]!.message, /injected/, "the database's message is not for clients")
     t.equal((await service.sim.stats()).methods.SetField?.count, 2, 'written, then written back')
     t.equal((await vcenterValues('Capture03')).get('Role'), 'Capture')
-    t.same(await carolSets(), [])
+    t.same(await labAdminSets(), [])
   })
 
   await t.test('vCenter unreachable: VCENTER_UNAVAILABLE, nothing changed', async (t) => {
@@ -272,12 +271,12 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/graphql',
-      headers: service.auth(WRITE, 'carol'),
+      headers: service.auth(WRITE, 'lab-admin'),
       payload: { query: SET, variables: { clone: 'Capture03', attributes: [{ name: 'Role', value: 'x' }] } },
     })
     t.equal(res.statusCode, 503)
     t.same(res.json().errors.map((e: any) => e.extensions.code), ['VCENTER_UNAVAILABLE'])
-    t.same(await carolSets(), [])
+    t.same(await labAdminSets(), [])
   })
 })
 
@@ -291,7 +290,7 @@ t.test('cloneHistory is GET /v1/clones/{name}/history: the same entries, redacte
   t.ok(copied.every((e) => e.actor === deploymentId && e.deployment.id === deploymentId && e.oldValue === null))
   const secrets = graphql.filter((e) => e.secret && e.event === 'SET')
   t.ok(secrets.length >= 3 && secrets.every((e) => e.newValue === '***' && (e.oldValue === null || e.oldValue === '***')), 'secrets *** without secrets:read')
-  t.same(await revealsBy('alice'), [], 'reading without secrets:read reveals nothing')
+  t.same(await revealsBy('portal-user'), [], 'reading without secrets:read reveals nothing')
 
   // As clone(name): null with the error, beside whatever else the query asked.
   const missing = await gql(service, HISTORY, { name: 'Nobody01' }, READ)
@@ -373,23 +372,8 @@ t.test('history of many clones: one query for the entries and one for their coun
 })
 
 t.test('secret values never reach the logs, even at trace level', async (t) => {
-  const lines: string[] = []
-  const config = loadConfig({
-    VCENTER_URL: service.sim.url,
-    VCENTER_USERNAME: service.sim.username,
-    VCENTER_PASSWORD: service.sim.password,
-    VCENTER_INSECURE: 'true',
-    JWT_SECRET: service.secret,
-    SECRETS_KEY,
-  })
-  const app = await buildApp({
-    config,
-    databaseUrl: service.db.url,
-    runWorkers: false,
-    logger: loggerOptions('trace', { write: (line: string) => void lines.push(line) }),
-  })
-  t.teardown(() => app.close())
-  const headers = service.auth(`${WRITE} secrets:read`, 'dave')
+  const { app, lines } = await appWithLogs(service, t, { env: { SECRETS_KEY } })
+  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin')
   const post = (query: string, variables: object) => app.inject({ method: 'POST', url: '/graphql', headers, payload: { query, variables } })
   const ok = await post(SET, { clone: 'Capture02', attributes: [{ name: 'Logon User Password', value: 'N3ver-Logged!' }] })
   t.equal(ok.statusCode, 200, ok.body)

@@ -8,13 +8,12 @@ import t from 'tap'
 import { AttributeService } from '../../../src/modules/clones/attribute-service.js'
 import { AttributeStore } from '../../../src/db/repositories/attributes.js'
 import { buildApp } from '../../../src/app.js'
-import { loggerOptions } from '../../../src/http/logging.js'
 import { loadConfig } from '../../../src/config/config.js'
 import { freePort } from '../../../src/db/embedded.js'
 import { Keyring, generateKey } from '../../../src/domain/secrets.js'
 import { VcenterUnreachable, type VcenterGateway } from '../../../src/vcenter/gateway.js'
 import { VimClient, decodeCustomFieldValues, type MoRef } from '../../../src/vim25/index.js'
-import { connectToSimulator, startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
+import { appWithLogs, connectToSimulator, startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
 
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
 const SECRETS_KEY = generateKey()
@@ -29,7 +28,7 @@ t.before(async () => {
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write', 'alice'),
+    headers: service.auth('deployments:write', 'portal-user'),
     payload: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1, ticket: 'RITM0012345' },
   })
   if (post.statusCode !== 202) throw new Error(post.body)
@@ -42,14 +41,14 @@ t.teardown(async () => {
   await service?.stop()
 })
 
-function api(method: 'GET' | 'PATCH', url: string, scope: string, sub = 'alice', payload?: object) {
+function api(method: 'GET' | 'PATCH', url: string, scope: string, sub = 'portal-user', payload?: object) {
   return service.app.inject({ method, url, headers: service.auth(scope, sub), payload })
 }
 const READ = 'deployments:read'
 const WRITE = 'deployments:read deployments:write'
 const SECRETS = 'deployments:read secrets:read'
 
-async function history(name: string, scope = READ, sub = 'alice') {
+async function history(name: string, scope = READ, sub = 'portal-user') {
   const res = await api('GET', `/v1/clones/${name}/history`, scope, sub)
   if (res.statusCode !== 200) throw new Error(res.body)
   return res.json().entries as any[]
@@ -126,17 +125,17 @@ t.test('a clone shows its provenance: ticket, deployment, requester, parent, sna
   const snapshot = (parent!.props.snapshot as any).rootSnapshotList
   t.match(clone.provenance, {
     ticket: 'RITM0012345',
-    deployment: { id: deploymentId, requester: 'alice', requestedAt: /^\d{4}-/ },
+    deployment: { id: deploymentId, requester: 'portal-user', requestedAt: /^\d{4}-/ },
     parent: { name: 'Tmpl Capture 1.0', moref: parent!.obj.value, instanceUuid: parent!.props['config.instanceUuid'] },
     snapshot: { name: 'Base', moref: clone.snapshot.moref },
     vm: { name: 'Capture01', moref: clone.moref, instanceUuid: clone.instanceUuid, vanishedAt: null },
   })
   t.equal(new Date(clone.provenance.snapshot.createdAt).getTime(), new Date(snapshot.createTime).getTime(), "the snapshot's creation time")
-  t.equal(clone.requester, 'alice', 'the earlier fields are still there')
+  t.equal(clone.requester, 'portal-user', 'the earlier fields are still there')
 })
 
 t.test('every reveal of a secret is recorded', async (t) => {
-  await api('GET', '/v1/clones/Capture03', READ, 'bob')
+  await api('GET', '/v1/clones/Capture03', READ, 'ticket-bot')
   const revealed = await api('GET', '/v1/clones/Capture03', SECRETS, 'auditor')
   const attrs = new Map(revealed.json().attributes.map((a: any) => [a.name, a.value]))
   t.equal(attrs.get('Logon Administrator Password'), 'S3cret<&>')
@@ -164,7 +163,7 @@ t.test('every reveal of a secret is recorded', async (t) => {
 
 t.test('PATCH sets attributes in vCenter and in the records, with history', async (t) => {
   await service.sim.resetStats()
-  const res = await api('PATCH', '/v1/clones/Capture01/attributes', WRITE, 'bob', {
+  const res = await api('PATCH', '/v1/clones/Capture01/attributes', WRITE, 'ticket-bot', {
     attributes: { Role: 'Trainer', Room: 'B:12', 'Logon User Password': 'N3w<pass>' },
   })
   t.equal(res.statusCode, 200, res.body)
@@ -182,21 +181,21 @@ t.test('PATCH sets attributes in vCenter and in the records, with history', asyn
   t.equal(stats.methods.SetField?.count, 3)
   t.equal(stats.methods.AddCustomFieldDef?.count, 1)
 
-  const bob = (await history('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'bob')
+  const ticketBot = (await history('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'ticket-bot')
   t.same(
-    bob.map((e) => [e.source, e.name, e.oldValue, e.newValue]),
+    ticketBot.map((e) => [e.source, e.name, e.oldValue, e.newValue]),
     [
       ['user', 'Role', 'Capture', 'Trainer'],
       ['user', 'Room', null, 'B:12'],
       ['user', 'Logon User Password', 'Tr4inee!', 'N3w<pass>'],
     ],
   )
-  const redacted = (await history('Capture01')).find((e) => e.actor === 'bob' && e.secret)
+  const redacted = (await history('Capture01')).find((e) => e.actor === 'ticket-bot' && e.secret)
   t.match(redacted, { oldValue: '***', newValue: '***' })
 
-  const again = await api('PATCH', '/v1/clones/Capture01/attributes', WRITE, 'bob', { attributes: { Role: 'Trainer' } })
+  const again = await api('PATCH', '/v1/clones/Capture01/attributes', WRITE, 'ticket-bot', { attributes: { Role: 'Trainer' } })
   t.same(again.json().changed, [], 'the same value again changes nothing')
-  t.equal((await history('Capture01')).filter((e) => e.actor === 'bob').length, 3)
+  t.equal((await history('Capture01')).filter((e) => e.actor === 'ticket-bot').length, 3)
 })
 
 t.test('PATCH refusals: each with its code, nothing changed', async (t) => {
@@ -214,12 +213,12 @@ t.test('PATCH refusals: each with its code, nothing changed', async (t) => {
   ]
   for (const [what, scope, payload, status, code, message] of cases) {
     const url = what === 'unknown clone' ? '/v1/clones/Nope01/attributes' : '/v1/clones/Capture02/attributes'
-    const res = await api('PATCH', url, scope, 'bob', payload)
+    const res = await api('PATCH', url, scope, 'ticket-bot', payload)
     t.equal(res.statusCode, status, what)
     t.equal(res.json().code, code, what)
     t.match(res.json().message, message, what)
   }
-  const secret = await api('PATCH', '/v1/clones/Capture02/attributes', WRITE, 'bob', { attributes: { 'Logon User Password': 'x\u0002' } })
+  const secret = await api('PATCH', '/v1/clones/Capture02/attributes', WRITE, 'ticket-bot', { attributes: { 'Logon User Password': 'x\u0002' } })
   t.notOk(secret.body.includes('x\u0002') || secret.body.includes('x\\u0002'), 'a value is never echoed')
   const none = await service.app.inject({ method: 'PATCH', url: '/v1/clones/Capture02/attributes', payload: { attributes: { Role: 'x' } } })
   t.equal(none.statusCode, 401)
@@ -243,7 +242,7 @@ t.test('clones by attribute: name:value, the first colon separates them', async 
   t.same(await names(`${q('Role:Trainer')}&${q('Room:A:1')}`), [])
   t.same(await names(`prefix=Capture&${q('Role:Capture')}`), ['Capture02', 'Capture03'])
 
-  const patched = await api('PATCH', '/v1/clones/Capture02/attributes', WRITE, 'bob', { attributes: { 'Site:Room': 'Lab 1' } })
+  const patched = await api('PATCH', '/v1/clones/Capture02/attributes', WRITE, 'ticket-bot', { attributes: { 'Site:Room': 'Lab 1' } })
   t.equal(patched.statusCode, 200, patched.body)
   t.same(await names(q('Site\\:Room:Lab 1')), ['Capture02'], 'a colon in the name is written \\:')
 
@@ -277,8 +276,8 @@ t.test('the sync records changes made in vCenter, reading every clone in one cal
 })
 
 t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
-  const caller = { sub: 'carol', canReadSecrets: false }
-  const carolEntries = async () => (await history('Capture03')).filter((e) => e.actor === 'carol')
+  const caller = { sub: 'lab-admin', canReadSecrets: false }
+  const carolEntries = async () => (await history('Capture03')).filter((e) => e.actor === 'lab-admin')
 
   await t.test('vCenter fails part-way: what was written is restored', async (t) => {
     const real = service.app.vcenter
@@ -318,7 +317,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     await sql(`CREATE TRIGGER test_refuse_history BEFORE INSERT ON attribute_history FOR EACH ROW EXECUTE FUNCTION test_refuse_history()`)
     t.teardown(() => sql('DROP TRIGGER test_refuse_history ON attribute_history; DROP FUNCTION test_refuse_history()'))
     await service.sim.resetStats()
-    const res = await api('PATCH', '/v1/clones/Capture03/attributes', WRITE, 'carol', { attributes: { Role: 'refused by the database' } })
+    const res = await api('PATCH', '/v1/clones/Capture03/attributes', WRITE, 'lab-admin', { attributes: { Role: 'refused by the database' } })
     t.equal(res.statusCode, 500)
     t.equal(res.json().code, 'INTERNAL_ERROR')
     t.equal((await service.sim.stats()).methods.SetField?.count, 2, 'written, then written back')
@@ -338,7 +337,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     })
     const app = await buildApp({ config, databaseUrl: service.db.url, runWorkers: false })
     t.teardown(() => app.close())
-    const res = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture03/attributes', headers: service.auth(WRITE, 'carol'), payload: { attributes: { Role: 'x' } } })
+    const res = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture03/attributes', headers: service.auth(WRITE, 'lab-admin'), payload: { attributes: { Role: 'x' } } })
     t.equal(res.statusCode, 503)
     t.equal(res.json().code, 'VCENTER_UNAVAILABLE')
     t.same(await carolEntries(), [])
@@ -346,23 +345,8 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
 })
 
 t.test('secret values never reach the logs, even at trace level', async (t) => {
-  const lines: string[] = []
-  const config = loadConfig({
-    VCENTER_URL: service.sim.url,
-    VCENTER_USERNAME: service.sim.username,
-    VCENTER_PASSWORD: service.sim.password,
-    VCENTER_INSECURE: 'true',
-    JWT_SECRET: service.secret,
-    SECRETS_KEY,
-  })
-  const app = await buildApp({
-    config,
-    databaseUrl: service.db.url,
-    runWorkers: false,
-    logger: loggerOptions('trace', { write: (line: string) => void lines.push(line) }),
-  })
-  t.teardown(() => app.close())
-  const headers = service.auth(`${WRITE} secrets:read`, 'dave')
+  const { app, lines } = await appWithLogs(service, t, { env: { SECRETS_KEY } })
+  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin')
   const set = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture02/attributes', headers, payload: { attributes: { 'Logon User Password': 'N3ver-Logged!' } } })
   t.equal(set.statusCode, 200, set.body)
   t.equal(set.json().clone.attributes.find((a: any) => a.name === 'Logon User Password').value, 'N3ver-Logged!')
@@ -389,7 +373,7 @@ t.test('a clone destroyed in vCenter keeps its records and provenance', async (t
   const last = (await history('Capture03')).at(-1)
   t.match(last, { event: 'vanished', source: 'vcenter', actor: 'attribute-sync', name: null })
 
-  const patch = await api('PATCH', '/v1/clones/Capture03/attributes', WRITE, 'bob', { attributes: { Role: 'x' } })
+  const patch = await api('PATCH', '/v1/clones/Capture03/attributes', WRITE, 'ticket-bot', { attributes: { Role: 'x' } })
   t.equal(patch.statusCode, 410)
   t.equal(patch.json().code, 'CLONE_GONE')
 

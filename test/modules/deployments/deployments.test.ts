@@ -49,7 +49,7 @@ t.test('deploys linked clones of the parent, customized, powered on, with its at
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write deployments:read', 'alice'),
+    headers: service.auth('deployments:write deployments:read', 'portal-user'),
     payload: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1, ticket: 'RITM0012345' },
   })
   t.equal(post.statusCode, 202, post.body)
@@ -61,7 +61,7 @@ t.test('deploys linked clones of the parent, customized, powered on, with its at
 
   const done = await waitForDeployment(service, accepted.id)
   t.equal(done.status, 'succeeded', JSON.stringify(done.error))
-  t.equal(done.requester, 'alice')
+  t.equal(done.requester, 'portal-user')
   t.equal(done.ticket, 'RITM0012345')
   t.same(done.parent.name, 'Tmpl Capture 1.0')
   t.equal(done.snapshot.name, 'Base')
@@ -93,7 +93,7 @@ t.test('a clone shows its provenance; passwords need secrets:read', async (t) =>
   const clone = res.json()
   t.equal(clone.name, 'Capture02')
   t.equal(clone.status, 'ready')
-  t.equal(clone.requester, 'alice')
+  t.equal(clone.requester, 'portal-user')
   t.equal(clone.ticket, 'RITM0012345')
   t.equal(clone.parent.name, 'Tmpl Capture 1.0')
   t.match(clone.parent.moref, /^vm-/)

@@ -38,7 +38,7 @@ async function replica(env: Record<string, string> = {}): Promise<FastifyInstanc
   return app
 }
 
-async function deploy(payload: object, sub = 'alice') {
+async function deploy(payload: object, sub = 'portal-user') {
   const res = await api.app.inject({ method: 'POST', url: '/v1/deployments', headers: api.auth(undefined, sub), payload })
   if (res.statusCode !== 202) throw new Error(`${res.statusCode} ${res.body}`)
   return res.json()

@@ -204,7 +204,7 @@ t.test('a retried job adopts the snapshot an earlier attempt took instead of tak
       snapshotName: 'Verification adopted',
       description: null,
       recompose: false,
-      requester: 'alice',
+      requester: 'portal-user',
     },
     async () => {}, // no job: this test runs the job itself
   )
@@ -253,7 +253,7 @@ t.test('a request repeated after a preparation failed adopts the snapshot that p
       snapshotName: 'Verification retried',
       description: null,
       recompose: false,
-      requester: 'alice',
+      requester: 'portal-user',
     },
     async () => {},
   )

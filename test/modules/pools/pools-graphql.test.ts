@@ -31,7 +31,7 @@ const RESIZE = `mutation($name: String!, $size: Int, $expiresAt: String) { resiz
 const STRIP = `mutation($name: String!) { stripPool(name: $name) { ...Change } } ${CHANGE}`
 const POOL = `query($name: String!) { pool(name: $name) { name status size expiresAt clones { name number status } deployments { id kind status } } }`
 
-const create = (input: Record<string, unknown>, scope = WRITE, sub = 'alice') => gql(service, CREATE, { input }, scope, sub)
+const create = (input: Record<string, unknown>, scope = WRITE, sub = 'portal-user') => gql(service, CREATE, { input }, scope, sub)
 const resize = (variables: Record<string, unknown>, scope = WRITE) => gql(service, RESIZE, variables, scope)
 const strip = (name: string, scope = WRITE) => gql(service, STRIP, { name }, scope)
 const pool = async (name: string) => {
@@ -64,11 +64,11 @@ t.test('a pool lives: created, busy while deploying, scaled up, scaled down, ren
     customizationAttribute: null,
     hostLimit: 2,
     expiresAt: null,
-    requester: 'alice',
+    requester: 'portal-user',
   })
   t.equal(change.deployments.length, 1)
   const [first] = change.deployments
-  t.match(first, { kind: 'DEPLOY', pool: 'beta', status: 'QUEUED', count: 3, startNumber: 1, hostLimit: 2, requester: 'alice' })
+  t.match(first, { kind: 'DEPLOY', pool: 'beta', status: 'QUEUED', count: 3, startNumber: 1, hostLimit: 2, requester: 'portal-user' })
   t.same(first.clones.map((c: any) => c.name), ['Beta01', 'Beta02', 'Beta03'])
   const rest = await restDeployment(first.id)
   t.same(rest.clones.map((c: any) => c.name), ['Beta01', 'Beta02', 'Beta03'], 'the deployment REST shows')
