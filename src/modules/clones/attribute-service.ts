@@ -16,7 +16,7 @@ import {
 } from '../../errors.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { toClientError } from '../../vcenter/client-errors.js'
-import { findInvalidXmlChar } from '../../vim25/index.js'
+import { findInvalidXmlChar } from '../../domain/xml-text.js'
 import { AttributeFilterError, parseAttributeFilter } from './attribute-filter.js'
 import { lockClones, type Attribute, type AttributeChange, type AttributeStore, type HistoryEntry } from '../../db/repositories/attributes.js'
 

@@ -34,10 +34,10 @@ import {
   withDescendants,
   type SnapshotNode,
 } from '../../domain/snapshots.js'
-import { findInvalidXmlChar } from '../../vim25/soap/xml.js'
+import { findInvalidXmlChar } from '../../domain/xml-text.js'
 import { enqueuePreparation } from './prepare-parent-job.js'
 import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
-import { forClient, toClientError } from '../../vcenter/client-errors.js'
+import { forClient } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
 
 /** The records this service hands out (for REST and GraphQL). */
@@ -205,10 +205,10 @@ export class ParentService {
       const onTask = async (task: string) => {
         taskMoref = task
       }
-      await this.vcenterCall(() =>
+      await forClient(() =>
         action === 'remove' ? this.vcenter.removeSnapshot(snapshot.moref, onTask) : this.vcenter.revertToSnapshot(snapshot.moref, onTask),
       )
-      return { parent: (await this.vcenterCall(() => this.vcenter.readParentVm(parent.moref))) ?? parent, snapshot, taskMoref }
+      return { parent: (await forClient(() => this.vcenter.readParentVm(parent.moref))) ?? parent, snapshot, taskMoref }
     })
     if (!outcome) throw new ParentBusy({ parent: name }, name, '(another snapshot operation)')
     return outcome.value
@@ -216,7 +216,7 @@ export class ParentService {
 
   /** The one VM with this name: 404 PARENT_NOT_FOUND, 409 PARENT_AMBIGUOUS. */
   private async resolve(name: string): Promise<ParentVm> {
-    const vms = await this.vcenterCall(() => this.vcenter.findVmsByName(name))
+    const vms = await forClient(() => this.vcenter.findVmsByName(name))
     if (vms.length === 0) throw new ParentNotFound({ parent: name }, name)
     if (vms.length > 1) throw new ParentAmbiguous({ parent: name, morefs: vms.map((v) => v.moref) }, name)
     return vms[0]!
@@ -229,7 +229,7 @@ export class ParentService {
   private async checkInUse(name: string, parent: ParentVm, recompose: boolean, targetSnapshotMoref?: string): Promise<void> {
     const clones = await this.clones.liveOfParent(parent.moref)
     if (clones.length === 0) return
-    const states = await this.vcenterCall(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
+    const states = await forClient(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
     const use = parentUse(
       clones.map((c) => ({ ...c, powerState: c.moref ? states.get(c.moref)?.powerState : undefined })),
       targetSnapshotMoref,
@@ -248,13 +248,5 @@ export class ParentService {
       name,
       use.pools.join(', ') || 'none',
     )
-  }
-
-  private async vcenterCall<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work()
-    } catch (err) {
-      throw toClientError(err)
-    }
   }
 }
