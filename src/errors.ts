@@ -65,7 +65,7 @@ export const ParentInUse = define(
   409,
   'The parent "%s" has running clones made from an older snapshot (pools: %s); stop them, or ask for "recompose": true',
 )
-export const ParentBusy = define('PARENT_BUSY', 409, 'The parent "%s" is being prepared; try again once preparation %s is over')
+export const ParentBusy = define('PARENT_BUSY', 409, 'The parent "%s" is busy (%s); try again once that is over')
 export const PreparationNotFound = define('PREPARATION_NOT_FOUND', 404, 'No preparation %s of the parent "%s"')
 export const SnapshotAmbiguous = define('SNAPSHOT_AMBIGUOUS', 409, 'The parent "%s" has several snapshots named "%s"; name one by its moref')
 export const SnapshotNameTaken = define(
@@ -99,6 +99,7 @@ export const NoHostAvailable = define(
   422,
   'No connected host outside maintenance mode can run clones of "%s"',
 )
+export const DatabaseBusy = define('DATABASE_BUSY', 503, 'The database is too busy to answer now (%s); nothing was changed, try again')
 export const VcenterUnavailable = define('VCENTER_UNAVAILABLE', 503, 'vCenter cannot be reached: %s')
 export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send JSON with "Content-Type: application/json"')
 export const PayloadTooLarge = define('PAYLOAD_TOO_LARGE', 413, 'The request body is too large')
@@ -111,6 +112,23 @@ export function serviceErrorCodes(): string[] {
 
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && SERVICE_ERROR_CODES.has((err as ServiceError).code)
+}
+
+/**
+ * A database failure that means "too busy", as 503 DATABASE_BUSY: pg-pool's connection timeout
+ * (openDatabase's connectionTimeoutMillis), a lock wait past lock_timeout (55P03) or a statement past
+ * statement_timeout (57014). Looked for along the error's causes (drizzle wraps pg's errors).
+ */
+export function databaseBusyFrom(err: unknown): ServiceError | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { message, code } = e as { message?: string; code?: string }
+    if (typeof message === 'string' && /timeout exceeded when trying to connect/i.test(message)) {
+      return new DatabaseBusy({ reason: 'no connection' }, 'no connection came free in time')
+    }
+    if (code === '55P03') return new DatabaseBusy({ reason: 'lock timeout' }, 'a lock was not granted in time')
+    if (code === '57014') return new DatabaseBusy({ reason: 'statement timeout' }, 'a statement took too long')
+  }
+  return undefined
 }
 
 export function toErrorBody(err: ServiceError): ErrorBody {

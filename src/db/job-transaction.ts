@@ -42,3 +42,16 @@ export async function withJobTransaction<T>(pool: pg.Pool, work: (tx: JobTransac
     client.release()
   }
 }
+
+/**
+ * `work` in the caller's transaction when it has one (a pool's or a parent's locked transaction:
+ * everything done under the lock runs on the lock's own connection), else in a transaction of its own.
+ */
+export function inTransaction<T>(pool: pg.Pool, tx: JobTransaction | undefined, work: (tx: JobTransaction) => Promise<T>): Promise<T> {
+  return tx ? work(tx) : withJobTransaction(pool, work)
+}
+
+/** The database a read runs on: the caller's transaction's, or the pool's. */
+export function onDb(db: Db, tx: { db: Db } | undefined): Db {
+  return tx?.db ?? db
+}

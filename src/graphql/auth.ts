@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { GraphQLFieldResolver } from 'graphql'
-import { Forbidden, InternalError, Unauthorized, isServiceError } from '../errors.js'
+import { Forbidden, InternalError, Unauthorized, databaseBusyFrom, isServiceError } from '../errors.js'
 import { hasScope, type Principal, type Scope } from '../http/auth-plugin.js'
 import type { GraphqlContext } from './context.js'
 import { refusal, toGraphqlError } from './errors.js'
@@ -54,7 +54,7 @@ type Resolver = GraphQLFieldResolver<any, GraphqlContext, any>
 
 /**
  * The resolver behind the scope check; its service errors leave as GraphQLErrors with their code, and
- * anything else (a bug, the database gone) is logged and leaves as INTERNAL_ERROR.
+ * a database too busy is 503 DATABASE_BUSY, and anything else (a bug, the database gone) is logged and leaves as INTERNAL_ERROR.
  */
 export function guarded(scope: Scope, resolve: Resolver): Resolver {
   return async (source, args, context, info) => {
@@ -63,6 +63,8 @@ export function guarded(scope: Scope, resolve: Resolver): Resolver {
       return await resolve(source, args, context, info)
     } catch (err) {
       if (isServiceError(err)) throw toGraphqlError(err)
+      const busy = databaseBusyFrom(err)
+      if (busy) throw toGraphqlError(busy)
       context.app.log.error({ err, field: info.fieldName }, 'graphql resolver failed')
       throw toGraphqlError(new InternalError())
     }

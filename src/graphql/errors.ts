@@ -9,7 +9,7 @@
  * 404/409/422/503 when deployLinkedClones is refused, as POST /v1/deployments would).
  */
 import { GraphQLError, type ASTNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql'
-import { InternalError, isServiceError, type ServiceError } from '../errors.js'
+import { InternalError, databaseBusyFrom, isServiceError, type ServiceError } from '../errors.js'
 
 /**
  * Refusals of a query itself, before anything runs. GraphQL-only, so not in errors.ts (whose codes are
@@ -118,6 +118,8 @@ export function presentError(err: Error, log: Logger): Presented {
     // The HTTP layer refused the request (a body that is not JSON, a missing query...).
     return { json: formatted(err, `The request is not valid: ${cause.message}`, { code: 'VALIDATION_FAILED' }), status: 400 }
   }
+  const busy = databaseBusyFrom(cause)
+  if (busy) return { json: formatted(err, busy.message, serviceExtensions(busy)), status: busy.statusCode }
   log.error({ err: cause }, 'graphql request failed')
   const internal = new InternalError()
   return { json: formatted(err, internal.message, { code: internal.code }), status: internal.statusCode }

@@ -13,6 +13,7 @@ import {
   RouteNotFound,
   UnsupportedMediaType,
   ValidationFailed,
+  databaseBusyFrom,
   isServiceError,
   toErrorBody,
   type ServiceError,
@@ -72,6 +73,8 @@ export function installErrorHandling(app: FastifyInstance): void {
 /** Any error as one of the catalogue's: a bad request is a 4xx with its code; only our own faults are 500. */
 export function toServiceError(err: FastifyError): ServiceError {
   if (isServiceError(err)) return err
+  const busy = databaseBusyFrom(err)
+  if (busy) return busy
   if (err.validation) {
     const issues = err.validation.map((v) => ({
       path: `${err.validationContext ?? ''}${v.instancePath}`,

@@ -12,6 +12,7 @@ import type { AttributeValue } from '../../domain/attributes.js'
 import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus } from '../../domain/progress.js'
 import type { CloneUse } from '../../domain/snapshots.js'
 import type { Db } from '../database.js'
+import { onDb, type JobTransaction } from '../job-transaction.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
 
 export interface CloneRecord {
@@ -118,8 +119,8 @@ export class CloneRepository {
   }
 
   /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
-  async liveOfPool(name: string): Promise<CloneRow[]> {
-    const rows = await this.db
+  async liveOfPool(name: string, tx?: JobTransaction): Promise<CloneRow[]> {
+    const rows = await onDb(this.db, tx)
       .select({ clone: clones })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))

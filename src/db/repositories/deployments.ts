@@ -16,7 +16,9 @@ import {
   type DeploymentKind,
   type DeploymentStatus,
 } from '../../domain/progress.js'
-import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { ParentBusy } from '../../errors.js'
+import { inTransaction, onDb, type JobTransaction, type TransactionSql } from '../job-transaction.js'
+import { PARENT_LOCK_SCOPE, tryXactLockShared } from './locks.js'
 import type { AttributeStore } from './attributes.js'
 import type { Database, Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
@@ -120,17 +122,25 @@ export class DeploymentRepository {
    * A rebuild (`replacing`, in the order of the plan's names) records each clone as `waiting`, linked
    * to the clone it replaces, and claims the replaced clones for this deployment (their
    * destroy_deployment_id); a replaced clone that is no longer live refuses the whole rebuild.
+   *
+   * The parent's lock is taken shared for the transaction: refused at once (409 PARENT_BUSY) while a
+   * snapshot of the parent is being removed or reverted (which holds it exclusively). In the caller's
+   * transaction `tx` when given (a pool's locked transaction), else in one of its own.
    */
   async create(
     input: NewDeployment,
     enqueue: (sql: TransactionSql, cloneIds: string[]) => Promise<void>,
+    tx?: JobTransaction,
   ): Promise<DeploymentWithClones> {
     const { plan, replacing } = input
     if (replacing && replacing.length !== plan.names.length) throw new Error('a rebuild replaces one clone per planned name')
     // The id is chosen here: the parent's secret values are sealed to it.
     const deploymentId = randomUUID()
     const attributeValues = this.attributes.sealDeploymentValues(deploymentId, plan.attributeValues)
-    return withJobTransaction(this.database.pool, async (tx) => {
+    return inTransaction(this.database.pool, tx, async (tx) => {
+      if (!(await tryXactLockShared(tx, PARENT_LOCK_SCOPE, plan.parent.moref))) {
+        throw new ParentBusy({ parent: plan.parent.name }, plan.parent.name, 'a snapshot of it is being removed or reverted to')
+      }
       const empty = plan.names.length === 0
       const [deployment] = await tx.db
         .insert(deployments)
@@ -195,8 +205,8 @@ export class DeploymentRepository {
     })
   }
 
-  async getDeployment(id: string): Promise<DeploymentRow | undefined> {
-    const [row] = await this.db.select().from(deployments).where(eq(deployments.id, id))
+  async getDeployment(id: string, tx?: JobTransaction): Promise<DeploymentRow | undefined> {
+    const [row] = await onDb(this.db, tx).select().from(deployments).where(eq(deployments.id, id))
     return row
   }
 

@@ -7,7 +7,7 @@ import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { PoolDrift, RecordedClone } from '../../domain/drift.js'
 import type { Database, Db } from '../database.js'
 import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
-import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { inTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { derivedDeployment } from './deployments.js'
 
 export interface DriftClone extends RecordedClone {
@@ -60,31 +60,21 @@ export class DriftRepository {
   }
 
   /**
-   * Clones gone from vCenter: marked destroyed with the reason (their records kept, their names and
-   * numbers free), then `redeploy` runs; if it is refused, the marks are undone and the refusal thrown,
-   * so that the next check finds them missing again. The step is recorded once the redeploy is accepted.
+   * Clones gone from vCenter, in the reconcile's transaction `tx`: marked destroyed with the reason
+   * (their records kept, their names and numbers free for the redeploy recorded in the same
+   * transaction) and the step recorded. If the redeploy is refused, the transaction rolls back and
+   * the next check finds them missing again.
    */
-  async replaceMissing<T>(cloneIds: string[], error: RecordedError, redeploy: () => Promise<T>): Promise<T> {
-    await this.db
+  async markMissing(cloneIds: string[], error: RecordedError, tx: JobTransaction): Promise<void> {
+    await tx.db
       .update(clones)
       .set({ status: 'destroyed', destroyedAt: sql`now()`, error, taskMoref: null, updatedAt: sql`now()` })
       .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'ready')))
-    let result: T
-    try {
-      result = await redeploy()
-    } catch (err) {
-      await this.db
-        .update(clones)
-        .set({ status: 'ready', destroyedAt: null, error: null, updatedAt: sql`now()` })
-        .where(and(inArray(clones.id, cloneIds), eq(clones.status, 'destroyed')))
-      throw err
-    }
-    await this.database.pool.query(
+    await tx.query(
       `INSERT INTO clone_steps (clone_id, step, outcome, detail, error)
        SELECT id, 'destroyed', 'skipped', $2, $3::jsonb FROM unnest($1::uuid[]) AS id`,
       [cloneIds, error.message, JSON.stringify(error)],
     )
-    return result
   }
 
   /**
@@ -94,8 +84,9 @@ export class DriftRepository {
   async createReconcile(
     input: { poolName: string; requester: string; source: DeploymentRow; count: number },
     enqueue: (sql: TransactionSql, deploymentId: string) => Promise<void>,
+    tx?: JobTransaction,
   ): Promise<DeploymentRow> {
-    return withJobTransaction(this.database.pool, async (tx) => {
+    return inTransaction(this.database.pool, tx, async (tx) => {
       const [deployment] = await tx.db
         .insert(deployments)
         .values(

@@ -72,3 +72,36 @@ export async function withExclusiveLock<T>(connectionString: string, key: number
     await client.end()
   }
 }
+
+/**
+ * Locks keyed on a name: the pair (scope, hashtext(name)), e.g. a pool's (POOL_LOCK_SCOPE, pool name)
+ * or a parent's (PARENT_LOCK_SCOPE, parent moref). The transaction-scoped ones are taken inside a
+ * transaction and freed by its COMMIT or ROLLBACK; none waits: false when another holds the lock.
+ */
+/** A connection, or a job transaction's (JobTransaction.query). */
+type AnySql = { query(text: string, values: unknown[]): Promise<{ rows: unknown[] }> }
+
+export const POOL_LOCK_SCOPE = 730199420
+export const PARENT_LOCK_SCOPE = 730199421
+
+/** Exclusive, until the end of the transaction on `db`. */
+export async function tryXactLock(db: AnySql, scope: number, name: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS ok', [scope, name])
+  return (rows[0] as { ok: boolean }).ok
+}
+
+/** Shared (with other shared holders, not with an exclusive one), until the end of the transaction on `db`. */
+export async function tryXactLockShared(db: AnySql, scope: number, name: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT pg_try_advisory_xact_lock_shared($1::int, hashtext($2)) AS ok', [scope, name])
+  return (rows[0] as { ok: boolean }).ok
+}
+
+/** Exclusive, for the session of `db` (a connection of its own) until unlockNamed or the session ends. */
+export async function tryNamedLock(db: AnySql, scope: number, name: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok', [scope, name])
+  return (rows[0] as { ok: boolean }).ok
+}
+
+export async function unlockNamed(db: AnySql, scope: number, name: string): Promise<void> {
+  await db.query('SELECT pg_advisory_unlock($1::int, hashtext($2))', [scope, name])
+}

@@ -2,7 +2,6 @@
  * Parent preparations (which live clones use a parent's snapshots is CloneRepository.liveOfParent's).
  */
 import { and, desc, eq, isNull, sql } from 'drizzle-orm'
-import type pg from 'pg'
 import type { Database, Db } from '../database.js'
 import {
   parentPreparations,
@@ -11,7 +10,8 @@ import {
   type PreparationStep,
   type RecordedError,
 } from '../schema.js'
-import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { inTransaction, onDb, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
+import { PARENT_LOCK_SCOPE, tryNamedLock, tryXactLockShared, unlockNamed } from './locks.js'
 
 export type NewPreparation = Pick<
   PreparationRow,
@@ -32,8 +32,9 @@ export class ParentRepository {
   async createPreparation(
     input: NewPreparation,
     enqueue: (sql: TransactionSql, id: string) => Promise<void>,
+    tx?: JobTransaction,
   ): Promise<PreparationRow | undefined> {
-    return withJobTransaction(this.database.pool, async (tx) => {
+    return inTransaction(this.database.pool, tx, async (tx) => {
       const [row] = await tx.db.insert(parentPreparations).values(input).onConflictDoNothing().returning()
       if (row) await enqueue(tx.sql, row.id)
       return row
@@ -55,8 +56,8 @@ export class ParentRepository {
       .limit(limit)
   }
 
-  async unfinished(parentMoref: string): Promise<PreparationRow | undefined> {
-    const [row] = await this.db
+  async unfinished(parentMoref: string, tx?: JobTransaction): Promise<PreparationRow | undefined> {
+    const [row] = await onDb(this.db, tx)
       .select()
       .from(parentPreparations)
       .where(and(eq(parentPreparations.parentMoref, parentMoref), isNull(parentPreparations.finishedAt)))
@@ -64,8 +65,8 @@ export class ParentRepository {
   }
 
   /** The latest preparation of the parent that asked for this snapshot name. */
-  async latestFor(parentMoref: string, snapshotName: string): Promise<PreparationRow | undefined> {
-    const [row] = await this.db
+  async latestFor(parentMoref: string, snapshotName: string, tx?: JobTransaction): Promise<PreparationRow | undefined> {
+    const [row] = await onDb(this.db, tx)
       .select()
       .from(parentPreparations)
       .where(and(eq(parentPreparations.parentMoref, parentMoref), eq(parentPreparations.snapshotName, snapshotName)))
@@ -75,8 +76,8 @@ export class ParentRepository {
   }
 
   /** Snapshot morefs some preparation of the parent made (a snapshot of that name not among them was not ours). */
-  async preparedSnapshots(parentMoref: string): Promise<Set<string>> {
-    const rows = await this.db
+  async preparedSnapshots(parentMoref: string, tx?: JobTransaction): Promise<Set<string>> {
+    const rows = await onDb(this.db, tx)
       .select({ moref: parentPreparations.snapshotMoref })
       .from(parentPreparations)
       .where(and(eq(parentPreparations.parentMoref, parentMoref), sql`${parentPreparations.snapshotMoref} IS NOT NULL`))
@@ -124,27 +125,44 @@ export class ParentRepository {
       .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
   }
 
+  // The parent's lock, keyed on its moref. Accepting work on the parent (a preparation, a deployment:
+  // DeploymentRepository.create) takes it shared, in the short transaction that records it; removing
+  // or reverting a snapshot takes it exclusively for the session of a connection of its own, across
+  // the vCenter task. Neither waits: each is refused (409 PARENT_BUSY) while the other holds it.
+
+  /** `work` in one transaction holding the parent's lock shared; undefined at once when a snapshot operation holds it. */
+  async withParentShared<T>(parentMoref: string, work: (tx: JobTransaction) => Promise<T>): Promise<{ value: T } | undefined> {
+    return withJobTransaction(this.database.pool, async (tx) => {
+      if (!(await tryXactLockShared(tx, PARENT_LOCK_SCOPE, parentMoref))) return undefined
+      return { value: await work(tx) }
+    })
+  }
+
   /**
-   * Runs `work` holding the parent's lock (a transaction-scoped advisory lock on a connection of its
-   * own): accepting a preparation and removing or reverting a snapshot never overlap. Undefined when
-   * another holds it.
+   * `work` holding the parent's lock exclusively, for the session of a connection from
+   * `database.sessionLocks` (never one of the requests' connections, so that `work` may wait for
+   * vCenter and use the application's pool freely); undefined at once when another holds the lock
+   * (a snapshot operation, or a transaction accepting work on the parent).
    */
-  async withParentLock<T>(parentMoref: string, work: () => Promise<T>): Promise<{ value: T } | undefined> {
-    const client: pg.PoolClient = await this.database.pool.connect()
+  async withParentExclusive<T>(parentMoref: string, work: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const client = await this.database.sessionLocks.connect()
+    // A connection that failed a query is discarded: the server frees its lock with it.
+    let broken: Error | undefined
+    const broke = (err: Error) => {
+      broken = err
+      throw err
+    }
     try {
-      await client.query('BEGIN')
-      const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(730199421, hashtext($1)) AS ok`, [parentMoref])
-      if (!rows[0]?.ok) {
-        await client.query('ROLLBACK')
-        return undefined
-      }
+      if (!(await tryNamedLock(client, PARENT_LOCK_SCOPE, parentMoref).catch(broke))) return undefined
       try {
         return { value: await work() }
       } finally {
-        await client.query('COMMIT').catch(() => {})
+        await unlockNamed(client, PARENT_LOCK_SCOPE, parentMoref)
+          .catch(broke)
+          .catch(() => {})
       }
     } finally {
-      client.release()
+      client.release(broken)
     }
   }
 }

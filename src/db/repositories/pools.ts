@@ -4,9 +4,9 @@
  * are marked, never deleted.
  */
 import { and, asc, desc, eq, isNull, ne, sql } from 'drizzle-orm'
-import type pg from 'pg'
 import type { Database, Db } from '../database.js'
-import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
+import { inTransaction, onDb, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
+import { POOL_LOCK_SCOPE, tryXactLock } from './locks.js'
 import { derivedDeployment } from './deployments.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
@@ -20,8 +20,8 @@ export class PoolRepository {
     this.db = database.db
   }
 
-  async get(name: string): Promise<PoolRow | undefined> {
-    const [row] = await this.db.select().from(pools).where(eq(pools.name, name))
+  async get(name: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
+    const [row] = await onDb(this.db, tx).select().from(pools).where(eq(pools.name, name))
     return row
   }
 
@@ -30,8 +30,8 @@ export class PoolRepository {
   }
 
   /** Inserts the pool; a stripped pool of the same name is replaced. False when an active one holds the name. */
-  async insert(pool: NewPool): Promise<boolean> {
-    const rows = await this.db
+  async insert(pool: NewPool, tx?: JobTransaction): Promise<boolean> {
+    const rows = await onDb(this.db, tx)
       .insert(pools)
       .values(pool)
       .onConflictDoUpdate({
@@ -43,16 +43,12 @@ export class PoolRepository {
     return rows.length > 0
   }
 
-  /** Forgets a pool whose first deployment was refused (nothing else refers to it yet). */
-  async remove(name: string): Promise<void> {
-    await this.db.delete(pools).where(eq(pools.name, name))
-  }
-
   async update(
     name: string,
     fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status' | 'parentName' | 'snapshotName' | 'snapshotMoref'>>,
+    tx?: JobTransaction,
   ): Promise<PoolRow | undefined> {
-    const [row] = await this.db
+    const [row] = await onDb(this.db, tx)
       .update(pools)
       .set({ ...fields, updatedAt: sql`now()` })
       .where(eq(pools.name, name))
@@ -61,15 +57,15 @@ export class PoolRepository {
   }
 
   /** Active pools other than `except`. */
-  async others(except: string): Promise<PoolRow[]> {
-    return this.db
+  async others(except: string, tx?: JobTransaction): Promise<PoolRow[]> {
+    return onDb(this.db, tx)
       .select()
       .from(pools)
       .where(and(ne(pools.name, except), eq(pools.status, 'active')))
   }
 
-  async deployments(name: string, limit = 10): Promise<DeploymentRow[]> {
-    return this.db
+  async deployments(name: string, limit = 10, tx?: JobTransaction): Promise<DeploymentRow[]> {
+    return onDb(this.db, tx)
       .select()
       .from(deployments)
       .where(eq(deployments.poolName, name))
@@ -78,8 +74,8 @@ export class PoolRepository {
   }
 
   /** A deployment of the pool still running: the pool is busy. */
-  async unfinishedDeployment(name: string): Promise<DeploymentRow | undefined> {
-    const [row] = await this.db
+  async unfinishedDeployment(name: string, tx?: JobTransaction): Promise<DeploymentRow | undefined> {
+    const [row] = await onDb(this.db, tx)
       .select()
       .from(deployments)
       .where(and(eq(deployments.poolName, name), isNull(deployments.finishedAt)))
@@ -96,29 +92,16 @@ export class PoolRepository {
   }
 
   /**
-   * Runs `work` holding the pool's lock (a transaction-scoped advisory lock on a connection of its
-   * own); undefined when another operation on the pool holds it.
+   * Runs `work` in one transaction holding the pool's lock (transaction-scoped, on the transaction's
+   * own connection), and commits; undefined at once, without waiting, when another transaction holds
+   * it. `work` must do everything on `tx` (the repositories' methods take it) and call nothing slow:
+   * no vCenter call, which is made before (plan first, then lock and record).
    */
-  async withPoolLock<T>(name: string, work: () => Promise<T>): Promise<{ value: T } | undefined> {
-    const client: pg.PoolClient = await this.database.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const { rows } = await client.query<{ ok: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(730199420, hashtext($1)) AS ok`,
-        [name],
-      )
-      if (!rows[0]?.ok) {
-        await client.query('ROLLBACK')
-        return undefined
-      }
-      try {
-        return { value: await work() }
-      } finally {
-        await client.query('COMMIT').catch(() => {})
-      }
-    } finally {
-      client.release()
-    }
+  async withPoolLock<T>(name: string, work: (tx: JobTransaction) => Promise<T>): Promise<{ value: T } | undefined> {
+    return withJobTransaction(this.database.pool, async (tx) => {
+      if (!(await tryXactLock(tx, POOL_LOCK_SCOPE, name))) return undefined
+      return { value: await work(tx) }
+    })
   }
 
   /**
@@ -128,10 +111,11 @@ export class PoolRepository {
   async createDestroy(
     input: { poolName: string; kind: 'scale-down' | 'strip'; requester: string; source: DeploymentRow; clones: CloneRow[] },
     enqueue: (sql: TransactionSql, cloneIds: string[], deploymentId: string) => Promise<void>,
+    tx?: JobTransaction,
   ): Promise<DeploymentRow> {
     const { source } = input
     const numbers = input.clones.map((c) => c.number)
-    return withJobTransaction(this.database.pool, async (tx) => {
+    return inTransaction(this.database.pool, tx, async (tx) => {
       const [deployment] = await tx.db
         .insert(deployments)
         .values({

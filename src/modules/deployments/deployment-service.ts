@@ -13,6 +13,8 @@ import {
   type ListedDeployment,
   type ProgressSnapshot,
 } from '../../db/repositories/deployments.js'
+import type { JobTransaction } from '../../db/job-transaction.js'
+import { uniqueViolation } from '../../db/pg-errors.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy } from '../../errors.js'
@@ -81,8 +83,12 @@ export class DeploymentService {
 
   // ---- accepting work -------------------------------------------------------------------------
 
-  /** Every check, with read-only calls: the plan a deployment would follow, or the refusal. */
-  async plan(request: DeploymentRequest): Promise<DeploymentPlan> {
+  /**
+   * Every check, with read-only calls: the plan a deployment would follow, or the refusal.
+   * `releasing`: names of the service's clones the same transaction will mark destroyed before it
+   * records this deployment (a reconcile's missing clones), not counted as taken.
+   */
+  async plan(request: DeploymentRequest, options: { releasing?: string[] } = {}): Promise<DeploymentPlan> {
     const normalized = normalizeRequest(request)
     const inventory = await forClient(
       this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
@@ -96,7 +102,7 @@ export class DeploymentService {
     const plan = buildPlan(normalized, {
       parent: withChosenSnapshot(parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
-      takenNames: [...inventory.existingNames, ...ownNames],
+      takenNames: [...inventory.existingNames, ...ownNames.filter((n) => !options.releasing?.includes(n))],
       hosts: inventory.hosts,
       parentClonesByHost,
     })
@@ -107,19 +113,38 @@ export class DeploymentService {
     return plan
   }
 
+  /** Plans (read-only calls), then records the deployment and its jobs in one short transaction. */
   async create(request: DeploymentRequest, requester: string, poolName?: string, kind?: 'deploy' | 'reconcile'): Promise<DeploymentWithClones> {
     const plan = await this.plan(request)
+    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester, ticket: request.ticket, poolName, kind }))
+  }
+
+  /**
+   * Records a planned deployment, its clones and their jobs: in the caller's transaction `tx` when
+   * given (a pool's locked transaction, which maps a name conflict itself once rolled back), else in
+   * one of its own. 409 PARENT_BUSY while a snapshot of the parent is removed or reverted to.
+   */
+  record(
+    plan: DeploymentPlan,
+    meta: { requester: string; ticket?: string; poolName?: string; kind?: 'deploy' | 'reconcile' },
+    tx?: JobTransaction,
+  ): Promise<DeploymentWithClones> {
+    return this.repository.create({ plan, ...meta }, (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql), tx)
+  }
+
+  /**
+   * `work`, with a unique violation of the live-name index (another deployment took some of these
+   * names between our check and our insert; concurrent identical requests) answered as 409
+   * NAME_CONFLICT listing the names taken. Call it outside any transaction: the names are read after
+   * the failed one has rolled back.
+   */
+  async refusingTakenNames<T>(names: string[], work: () => Promise<T>): Promise<T> {
     try {
-      return await this.repository.create({ plan, requester, ticket: request.ticket, poolName, kind }, (sql, cloneIds) =>
-        enqueueProvisioning(this.boss, cloneIds, sql),
-      )
+      return await work()
     } catch (err) {
-      // Another deployment took some of these names between our check and our insert.
-      if ((err as { code?: string; constraint?: string }).constraint === 'clones_live_name_idx') {
-        const taken = await this.repository.namesInUse(plan.names)
-        throw new NameConflict({ names: taken }, taken.join(', '))
-      }
-      throw err
+      if (uniqueViolation(err) !== 'clones_live_name_idx') throw err
+      const taken = await this.repository.namesInUse(names)
+      throw new NameConflict({ names: taken.length ? taken : names }, (taken.length ? taken : names).join(', '))
     }
   }
 
@@ -129,11 +154,13 @@ export class DeploymentService {
    * (which are the service's own VMs, so their names are not conflicts), then the deployment, its
    * `waiting` clones and their jobs in one transaction. `request.maxConcurrent` is the rebuild's
    * maxUnavailable. No space check: each replacement frees its old VM's space before it takes its own.
+   * The plan (read-only calls) is planRebuild's; recordRebuild records it, in the caller's transaction.
    */
-  async rebuild(
-    input: { kind: 'refresh' | 'recompose'; poolName: string; request: Omit<DeploymentRequest, 'startNumber' | 'count'>; replacing: CloneRow[] },
-    requester: string,
-  ): Promise<DeploymentWithClones> {
+  async rebuild(input: RebuildInput, requester: string): Promise<DeploymentWithClones> {
+    return this.recordRebuild(input, await this.planRebuild(input), requester)
+  }
+
+  async planRebuild(input: RebuildInput): Promise<DeploymentPlan> {
     const { request, replacing } = input
     const names = replacing.map((c) => c.name)
     const normalized = {
@@ -143,26 +170,39 @@ export class DeploymentService {
     }
     const inventory = await forClient(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
     const parent = parentOf(inventory, normalized.parent)
-    const plan = buildPlan(normalized, {
+    return buildPlan(normalized, {
       parent: withChosenSnapshot(parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [],
       hosts: inventory.hosts,
       parentClonesByHost: await this.repository.parentClonesByHost(parent.moref),
     })
+  }
+
+  /** Records a planned rebuild; 409 POOL_BUSY when a clone to replace changed meanwhile. */
+  async recordRebuild(input: RebuildInput, plan: DeploymentPlan, requester: string, tx?: JobTransaction): Promise<DeploymentWithClones> {
     try {
-      return await this.repository.create({ plan, requester, poolName: input.poolName, kind: input.kind, replacing }, (sql, cloneIds) =>
-        enqueueProvisioning(this.boss, cloneIds, sql),
+      return await this.repository.create(
+        { plan, requester, poolName: input.poolName, kind: input.kind, replacing: input.replacing },
+        (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql),
+        tx,
       )
     } catch (err) {
       // A clone to replace changed meanwhile (another operation got there first).
-      const constraint = (err as { constraint?: string }).constraint
+      const constraint = uniqueViolation(err)
       if (err instanceof ReplacedClonesChanged || constraint === 'clones_replaces_idx' || constraint === 'clones_live_name_idx') {
         throw new PoolBusy({ pool: input.poolName }, input.poolName)
       }
       throw err
     }
   }
+}
+
+export interface RebuildInput {
+  kind: 'refresh' | 'recompose'
+  poolName: string
+  request: Omit<DeploymentRequest, 'startNumber' | 'count'>
+  replacing: CloneRow[]
 }
 
 /** The parent the inventory found: 404 PARENT_NOT_FOUND without one, 409 PARENT_AMBIGUOUS with several. */

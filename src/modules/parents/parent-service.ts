@@ -5,9 +5,12 @@
  * itself runs as a pg-boss job (prepare-parent-job.ts).
  *
  * Snapshot removal and revert are single short vCenter tasks, awaited here through the task watcher
- * under the parent's lock: the caller learns the outcome in the answer, the check and the operation
- * cannot be overtaken by a preparation of the same parent, and repeating the request is harmless
- * (a removed snapshot answers 404; reverting twice ends in the same state).
+ * under the parent's lock, held exclusively on a connection apart from the requests' pool
+ * (ParentRepository.withParentExclusive): the caller learns the outcome in the answer, the check and
+ * the operation cannot be overtaken by a preparation or a deployment of the same parent (which take
+ * the lock shared while they are recorded, and are refused with 409 PARENT_BUSY meanwhile), and
+ * repeating the request is harmless (a removed snapshot answers 404; reverting twice ends in the
+ * same state).
  */
 import type PgBoss from 'pg-boss'
 import type { CloneRepository } from '../../db/repositories/clones.js'
@@ -97,23 +100,30 @@ export class ParentService {
     const parent = await this.resolve(name)
     const snapshotName = request.snapshotName ?? defaultSnapshotName(name, now)
 
-    const outcome = await this.repository.withParentLock(parent.moref, async (): Promise<PrepareOutcome> => {
+    // Every check needing vCenter first, with no lock held: which running clones use the parent.
+    const ours = await this.repository.preparedSnapshots(parent.moref)
+    // Clones already made from this preparation's own snapshot (an earlier, failed attempt) are not older.
+    const target = parent.snapshots.find((s) => s.name === snapshotName && ours.has(s.moref))?.moref
+    const repeated = await this.repository.latestFor(parent.moref, snapshotName)
+    const answered =
+      (repeated && !repeated.finishedAt) || (repeated?.status === 'succeeded' && parent.snapshots.some((s) => s.moref === repeated.snapshotMoref))
+    if (!answered) await this.checkInUse(name, parent, request.recompose === true, target)
+
+    // Then one short transaction holding the parent's lock shared (refused while a snapshot is removed
+    // or reverted to), which checks the records again and records the preparation and its job.
+    const outcome = await this.repository.withParentShared(parent.moref, async (tx): Promise<PrepareOutcome> => {
       // The same request again: its preparation, unfinished or done (and its snapshot still there).
-      const earlier = await this.repository.latestFor(parent.moref, snapshotName)
+      const earlier = await this.repository.latestFor(parent.moref, snapshotName, tx)
       if (earlier && !earlier.finishedAt) return { preparation: earlier, created: false }
       if (earlier?.status === 'succeeded' && parent.snapshots.some((s) => s.moref === earlier.snapshotMoref)) {
         return { preparation: earlier, created: false }
       }
-      const running = await this.repository.unfinished(parent.moref)
-      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, running.id)
+      const running = await this.repository.unfinished(parent.moref, tx)
+      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, `preparation ${running.id}`)
 
-      const ours = await this.repository.preparedSnapshots(parent.moref)
+      const ours = await this.repository.preparedSnapshots(parent.moref, tx)
       const taken = parent.snapshots.find((s) => s.name === snapshotName && !ours.has(s.moref))
       if (taken) throw new SnapshotNameTaken({ parent: name, snapshot: snapshotName, moref: taken.moref }, name, snapshotName)
-
-      // Clones already made from this preparation's own snapshot (an earlier, failed attempt) are not older.
-      const target = parent.snapshots.find((s) => s.name === snapshotName && ours.has(s.moref))?.moref
-      await this.checkInUse(name, parent, request.recompose === true, target)
 
       const created = await this.repository.createPreparation(
         {
@@ -126,14 +136,13 @@ export class ParentService {
           requester,
         },
         (sql, id) => enqueuePreparation(this.boss, id, sql),
+        tx,
       )
-      if (!created) {
-        const other = await this.repository.unfinished(parent.moref)
-        throw new ParentBusy({ parent: name, preparationId: other?.id }, name, other?.id ?? '')
-      }
+      // Another preparation of the parent was recorded meanwhile (the unique index refused this one).
+      if (!created) throw new ParentBusy({ parent: name }, name, 'another preparation')
       return { preparation: created, created: true }
     })
-    if (!outcome) throw new ParentBusy({ parent: name }, name, '(a snapshot operation)')
+    if (!outcome) throw new ParentBusy({ parent: name }, name, 'a snapshot of it is being removed or reverted to')
     return outcome.value
   }
 
@@ -177,9 +186,12 @@ export class ParentService {
       throw new SnapshotAmbiguous({ parent: name, snapshot: ref, morefs: resolved.ambiguous.map((s) => s.moref) }, name, ref)
     }
     const snapshot = resolved.found
-    const outcome = await this.repository.withParentLock(parent.moref, async () => {
+    // The parent's lock, exclusively, on a connection of its own for the vCenter task's length:
+    // deployments and preparations of the parent are refused meanwhile (409 PARENT_BUSY), and this
+    // waits for no one. The checks below run once it is held, so they see everything accepted before.
+    const outcome = await this.repository.withParentExclusive(parent.moref, async () => {
       const running = await this.repository.unfinished(parent.moref)
-      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, running.id)
+      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, `preparation ${running.id}`)
       // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
       // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
       const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
@@ -210,7 +222,7 @@ export class ParentService {
       )
       return { parent: (await forClient(() => this.vcenter.readParentVm(parent.moref))) ?? parent, snapshot, taskMoref }
     })
-    if (!outcome) throw new ParentBusy({ parent: name }, name, '(another snapshot operation)')
+    if (!outcome) throw new ParentBusy({ parent: name }, name, 'another snapshot operation, or work being accepted')
     return outcome.value
   }
 

@@ -5,6 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
+import type { SqlExecutor } from '../../jobs/boss.js'
 import type { Job } from '../../jobs/queue-plugin.js'
 import { EXPIRE_RETRY, QUEUES, type ExpirePoolData } from '../../jobs/queues.js'
 
@@ -13,12 +14,13 @@ export interface PoolExpiry {
   expire(name: string): Promise<'stripped' | 'not-due'>
 }
 
-/** The pool's expiry job, due at `expiresAt`. */
-export async function scheduleExpiry(boss: PgBoss, pool: string, expiresAt: Date): Promise<void> {
+/** The pool's expiry job, due at `expiresAt`; inside the caller's transaction when `db` is given. */
+export async function scheduleExpiry(boss: PgBoss, pool: string, expiresAt: Date, db?: SqlExecutor): Promise<void> {
   await boss.send(QUEUES.expirePool, { pool } satisfies ExpirePoolData, {
     startAfter: expiresAt,
     singletonKey: `${pool}@${expiresAt.toISOString()}`,
     ...EXPIRE_RETRY,
+    ...(db ? { db } : {}),
   })
 }
 

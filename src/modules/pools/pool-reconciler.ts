@@ -7,20 +7,22 @@
  * by the clone's instance UUID (SearchIndex.FindByUuid) before the clone is called missing, and a clone
  * found under another moref is recorded there.
  *
- * Reconcile, under the pool's lock and refused while the pool changes (409 POOL_BUSY): a fresh check,
- * then missing clones are marked destroyed (reason recorded) and their numbers deployed again
+ * Reconcile, refused while the pool changes (409 POOL_BUSY): a fresh check and the repairs' plans,
+ * then, in one transaction under the pool's lock, missing clones are marked destroyed (reason recorded) and their numbers deployed again
  * (deployments of kind `reconcile`, one per contiguous run), and clones powered off or renamed are
  * powered on and renamed back by one `reconcile` deployment's job. Clones on more hosts than the
  * pool's host limit are recorded only: moving running clones is DRS's business, not this service's.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
+import type { JobTransaction } from '../../db/job-transaction.js'
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { DriftClone, DriftRepository } from '../../db/repositories/drift.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { PoolRow } from '../../db/schema.js'
 import { classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type PoolDrift, type RepairPlan } from '../../domain/drift.js'
+import type { DeploymentPlan } from '../../domain/plan.js'
 import { contiguousRuns, nextFreeNumbers } from '../../domain/pool.js'
 import { PoolBusy, PoolNotFound } from '../../errors.js'
 import { enqueueReconcile, type RepairAction } from './reconcile-pool-job.js'
@@ -68,54 +70,82 @@ export class PoolReconciler {
     return found
   }
 
+  /**
+   * A fresh check and the repairs' plans first (vCenter's calls, no lock held), then one short
+   * transaction under the pool's lock that checks the pool is idle and unchanged and records every
+   * repair with its jobs.
+   */
   async reconcile(name: string, requester: string): Promise<ReconcileOutcome> {
-    const result = await this.pools.withPoolLock(name, async () => {
-      const pool = await this.activePool(name)
-      const running = await this.pools.unfinishedDeployment(name)
-      if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
-      const drift = (await this.checkPools([pool])).get(name)!
-      const repairs = repairPlan(drift)
-      const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
-      if (isEmptyRepair(repairs)) return outcome
+    const pool = await this.activePool(name)
+    await this.checkIdle(name)
+    const live = await this.clones.liveOfPool(name)
+    const drift = (await this.checkPools([pool])).get(name)!
+    const repairs = repairPlan(drift)
+    const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
+    if (isEmptyRepair(repairs)) return outcome
 
-      const clones = await this.drift.readyClones([name])
-      const byName = new Map(clones.map((c) => [c.name, c]))
-      // Missing clones first: a refused redeploy (names taken meanwhile...) is answered before anything
-      // else runs, and leaves those clones as they were (found missing again by the next check).
-      const redeploys: string[] = []
-      for (const run of contiguousRuns(repairs.recreate)) {
-        const numbers = new Set(Array.from({ length: run.count }, (_, i) => run.startNumber + i))
-        const ids = clones.filter((c) => numbers.has(c.number)).map((c) => c.id)
-        redeploys.push(
-          await this.drift.replaceMissing(ids, MISSING, () => this.redeploy(pool, run.startNumber, run.count, requester)),
-        )
+    const clones = await this.drift.readyClones([name])
+    const byName = new Map(clones.map((c) => [c.name, c]))
+    // Missing clones are deployed again under their names (released by the same transaction).
+    const recreate: { ids: string[]; plan: DeploymentPlan }[] = []
+    for (const run of contiguousRuns(repairs.recreate)) {
+      const numbers = new Set(Array.from({ length: run.count }, (_, i) => run.startNumber + i))
+      const missing = clones.filter((c) => numbers.has(c.number))
+      const plan = await this.deployments.plan(poolDeploymentRequest(pool, run.startNumber, run.count), { releasing: missing.map((c) => c.name) })
+      recreate.push({ ids: missing.map((c) => c.id), plan })
+    }
+    const actions: RepairAction[] = [
+      ...repairs.powerOn.map((n) => ({ cloneId: byName.get(n)!.id, action: 'power_on' as const })),
+      ...repairs.rename.map((n) => ({ cloneId: byName.get(n)!.id, action: 'rename' as const })),
+    ]
+    const first = actions.length ? byName.get(repairs.powerOn[0] ?? repairs.rename[0]!)! : undefined
+    const source = first ? (await this.deploymentRepository.getDeployment(first.deploymentId))! : undefined
+    // Short of its size: the next free numbers, as a scale up would add them (the missing ones are taken again).
+    const adds: DeploymentPlan[] = []
+    if (repairs.add > 0) {
+      const taken = live.map((c) => c.number)
+      for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
+        adds.push(await this.deployments.plan(poolDeploymentRequest(pool, run.startNumber, run.count)))
       }
+    }
 
-      const actions: RepairAction[] = [
-        ...repairs.powerOn.map((n) => ({ cloneId: byName.get(n)!.id, action: 'power_on' as const })),
-        ...repairs.rename.map((n) => ({ cloneId: byName.get(n)!.id, action: 'rename' as const })),
-      ]
-      if (actions.length) {
-        const first = byName.get(repairs.powerOn[0] ?? repairs.rename[0]!)!
-        const source = (await this.deploymentRepository.getDeployment(first.deploymentId))!
-        const repaired = new Set(actions.map((a) => a.cloneId))
-        const deployment = await this.drift.createReconcile({ poolName: name, requester, source, count: repaired.size }, (sql, id) =>
-          enqueueReconcile(this.boss, id, actions, sql),
-        )
-        outcome.deploymentIds.push(deployment.id)
-      }
-      outcome.deploymentIds.push(...redeploys)
-      // Short of its size: the next free numbers, as a scale up would add them.
-      if (repairs.add > 0) {
-        const taken = (await this.clones.liveOfPool(name)).map((c) => c.number)
-        for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
-          outcome.deploymentIds.push(await this.redeploy(pool, run.startNumber, run.count, requester))
+    const names = [...recreate.flatMap((r) => r.plan.names), ...adds.flatMap((p) => p.names)]
+    const result = await this.deployments.refusingTakenNames(names, () =>
+      this.pools.withPoolLock(name, async (tx) => {
+        const now = await this.activePool(name, tx)
+        await this.checkIdle(name, tx)
+        const ids = (rows: { id: string }[]) => rows.map((c) => c.id).join(',')
+        if (now.updatedAt.getTime() !== pool.updatedAt.getTime() || ids(await this.clones.liveOfPool(name, tx)) !== ids(live)) {
+          throw new PoolBusy({ pool: name, reason: 'changed meanwhile' }, name)
         }
-      }
-      return outcome
-    })
+        const redeploys: string[] = []
+        for (const { ids: missing, plan } of recreate) {
+          await this.drift.markMissing(missing, MISSING, tx)
+          redeploys.push((await this.deployments.record(plan, { requester, poolName: name, kind: 'reconcile' }, tx)).deployment.id)
+        }
+        if (actions.length && source) {
+          const repaired = new Set(actions.map((a) => a.cloneId))
+          const deployment = await this.drift.createReconcile(
+            { poolName: name, requester, source, count: repaired.size },
+            (sql, id) => enqueueReconcile(this.boss, id, actions, sql),
+            tx,
+          )
+          outcome.deploymentIds.push(deployment.id)
+        }
+        outcome.deploymentIds.push(...redeploys)
+        for (const plan of adds) {
+          outcome.deploymentIds.push((await this.deployments.record(plan, { requester, poolName: name, kind: 'reconcile' }, tx)).deployment.id)
+        }
+        return outcome
+      }),
+    )
     if (!result) throw new PoolBusy({ pool: name }, name)
     return result.value
+  }
+
+  private async checkIdle(name: string, tx?: JobTransaction): Promise<void> {
+    const running = await this.pools.unfinishedDeployment(name, tx)
+    if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
   }
 
   private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
@@ -159,14 +189,8 @@ export class PoolReconciler {
     return seen
   }
 
-  /** Deploys these numbers of the pool again, from the pool's own snapshot (as a scale up would). */
-  private async redeploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<string> {
-    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name, 'reconcile')
-    return created.deployment.id
-  }
-
-  private async activePool(name: string): Promise<PoolRow> {
-    const pool = await this.pools.get(name)
+  private async activePool(name: string, tx?: JobTransaction): Promise<PoolRow> {
+    const pool = await this.pools.get(name, tx)
     if (!pool || pool.status !== 'active') throw new PoolNotFound({ pool: name }, name)
     return pool
   }

@@ -2,20 +2,22 @@
  * Pools: a named desired state (parent, prefix, numbers, size, expiry). Every change is a deployment:
  * growing deploys the next free numbers (modules/deployments/deployment-service.ts), shrinking and stripping
  * back destroy clones (destroy-clone-job.ts). Operations on one pool are serialized by an advisory
- * lock and by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
+ * lock, taken only for the short transaction that records a change (never across a vCenter call), and
+ * by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
 import type PgBoss from 'pg-boss'
+import type { JobTransaction } from '../../db/job-transaction.js'
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
 import { maxUnavailableFor, selectClones } from '../../domain/rebuild.js'
 import { MAX_POOL_SIZE, contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../../domain/pool.js'
-import { normalizeRequest, type DeploymentRequest } from '../../domain/plan.js'
+import { normalizeRequest, type DeploymentPlan, type DeploymentRequest } from '../../domain/plan.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../errors.js'
 import { enqueueDestroy } from './destroy-clone-job.js'
 import { scheduleExpiry } from './expire-pool-job.js'
-import type { DeploymentService } from '../deployments/deployment-service.js'
+import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
 
 /** The record this service hands out (for REST and GraphQL). */
 export type { PoolRow } from '../../db/schema.js'
@@ -100,48 +102,58 @@ export class PoolService {
   }
 
   // ---- changes --------------------------------------------------------------------------------
+  //
+  // Each change is planned first, with vCenter's read-only calls and no lock held; then one short
+  // transaction takes the pool's lock on its own connection (refused at once with 409 POOL_BUSY when
+  // another holds it), checks the records again (the pool idle, unchanged since the plan, its numbers
+  // free) and records the pool, the deployments and their jobs on that same connection. Between
+  // requests, the pool's unfinished deployment is what keeps it busy.
 
   async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
     checkSize(request.size, 1)
     const expiresAt = parseExpiry(request.expiresAt)
     // The prefix as a deployment would choose it (and 400 for a parent name without one).
     const { prefix } = normalizeRequest({ parent: request.parent, prefix: request.prefix, startNumber: request.startNumber, count: request.size })
-    return this.locked(request.name, async () => {
-      const existing = await this.pools.get(request.name)
-      if (existing && existing.status === 'active') {
-        throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
-      }
-      await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
-      const inserted = await this.pools.insert({
-        name: request.name,
-        parentName: request.parent,
-        prefix,
-        startNumber: request.startNumber,
-        size: request.size,
-        copiedAttributes: request.attributes ?? null,
-        customizationAttribute: request.customizationAttribute ?? null,
-        hostLimit: request.hostLimit ?? null,
-        expiresAt: expiresAt ?? null,
-        // A stripped pool's recorded snapshot does not carry over: a new pool starts from the current one.
-        snapshotName: null,
-        snapshotMoref: null,
-        requester,
-      })
+    // Refusals the records give at once, before vCenter is asked (checked again under the lock).
+    await this.checkNameFree(request.name)
+    await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
+    const plan = await this.deployments.plan({
+      prefix,
+      ...(request.attributes ? { attributes: request.attributes } : {}),
+      ...(request.customizationAttribute ? { customizationAttribute: request.customizationAttribute } : {}),
+      ...(request.hostLimit ? { hostLimit: request.hostLimit } : {}),
+      parent: request.parent,
+      startNumber: request.startNumber,
+      count: request.size,
+    })
+    return this.locked(request.name, plan.names, async (tx) => {
+      await this.checkNameFree(request.name, tx)
+      // A stripped pool of this name may still be destroying its clones.
+      await this.checkIdle(request.name, tx)
+      await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size), tx)
+      const inserted = await this.pools.insert(
+        {
+          name: request.name,
+          parentName: request.parent,
+          prefix,
+          startNumber: request.startNumber,
+          size: request.size,
+          copiedAttributes: request.attributes ?? null,
+          customizationAttribute: request.customizationAttribute ?? null,
+          hostLimit: request.hostLimit ?? null,
+          expiresAt: expiresAt ?? null,
+          // The pool keeps to the snapshot of its first deployment (scale ups, refreshes) until a
+          // recompose moves it; a stripped pool's recorded snapshot does not carry over.
+          snapshotName: plan.snapshot.name,
+          snapshotMoref: plan.snapshot.moref,
+          requester,
+        },
+        tx,
+      )
       if (!inserted) throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
-      const pool = (await this.pools.get(request.name))!
-      let deployment: DeploymentRow
-      try {
-        deployment = await this.deploy(pool, request.startNumber, request.size, requester)
-      } catch (err) {
-        // Refused (parent missing, names taken...): the pool was never made.
-        if (!existing) await this.pools.remove(request.name)
-        else await this.pools.update(request.name, { status: 'stripped' })
-        throw err
-      }
-      if (expiresAt) await scheduleExpiry(this.boss, pool.name, expiresAt)
-      // The pool keeps to this snapshot (scale ups, refreshes) until a recompose moves it.
-      const pinned = await this.pools.update(pool.name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
-      return { pool: pinned ?? pool, deploymentIds: [deployment.id] }
+      const { deployment } = await this.deployments.record(plan, { requester, poolName: request.name }, tx)
+      if (expiresAt) await scheduleExpiry(this.boss, request.name, expiresAt, tx.sql)
+      return { pool: (await this.pools.get(request.name, tx))!, deploymentIds: [deployment.id] }
     })
   }
 
@@ -151,41 +163,56 @@ export class PoolService {
     }
     if (request.size !== undefined) checkSize(request.size, 0)
     const expiresAt = parseExpiry(request.expiresAt)
-    return this.locked(name, async () => {
-      const pool = await this.activePool(name)
-      const deploymentIds: string[] = []
-      if (request.size !== undefined && request.size !== pool.size) {
-        await this.checkIdle(name)
-        const live = await this.clones.liveOfPool(name)
-        const numbers = live.map((c) => c.number)
-        if (request.size > live.length) {
-          const adding = nextFreeNumbers(numbers, pool.startNumber, request.size - live.length)
-          await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, request.size, [...numbers, ...adding]))
-          for (const run of contiguousRuns(adding)) {
-            deploymentIds.push((await this.deploy(pool, run.startNumber, run.count, requester)).id)
+    const planned = await this.activePool(name)
+    const resize = request.size !== undefined && request.size !== planned.size ? request.size : undefined
+    const live = resize === undefined ? [] : await this.clones.liveOfPool(name)
+    const numbers = live.map((c) => c.number)
+    const adding = resize !== undefined && resize > live.length ? nextFreeNumbers(numbers, planned.startNumber, resize - live.length) : []
+    const removing = new Set(resize !== undefined && resize < live.length ? numbersToRemove(numbers, live.length - resize) : [])
+    const plans: DeploymentPlan[] = []
+    if (resize !== undefined) {
+      await this.checkIdle(name)
+      if (adding.length) await this.checkRange(name, poolRange(planned.prefix, planned.startNumber, resize, [...numbers, ...adding]))
+      for (const run of contiguousRuns(adding)) plans.push(await this.deployments.plan(poolDeploymentRequest(planned, run.startNumber, run.count)))
+    }
+    return this.locked(
+      name,
+      plans.flatMap((p) => p.names),
+      async (tx) => {
+        const pool = await this.activePool(name, tx)
+        const deploymentIds: string[] = []
+        if (resize !== undefined) {
+          await this.checkIdle(name, tx)
+          await this.checkUnchanged(planned, live, pool, tx)
+          if (adding.length) {
+            await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, resize, [...numbers, ...adding]), tx)
+            for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, poolName: name }, tx)).deployment.id)
+          } else if (removing.size) {
+            const deployment = await this.destroy(pool, 'scale-down', live.filter((c) => removing.has(c.number)), requester, tx)
+            deploymentIds.push(deployment.id)
           }
-        } else if (request.size < live.length) {
-          const removing = new Set(numbersToRemove(numbers, live.length - request.size))
-          const deployment = await this.destroy(pool, 'scale-down', live.filter((c) => removing.has(c.number)), requester)
-          deploymentIds.push(deployment.id)
         }
-      }
-      const updated = await this.pools.update(name, {
-        ...(request.size !== undefined ? { size: request.size } : {}),
-        ...(expiresAt ? { expiresAt } : {}),
-      })
-      if (expiresAt) await scheduleExpiry(this.boss, name, expiresAt)
-      return { pool: updated!, deploymentIds }
-    })
+        const updated = await this.pools.update(
+          name,
+          {
+            ...(request.size !== undefined ? { size: request.size } : {}),
+            ...(expiresAt ? { expiresAt } : {}),
+          },
+          tx,
+        )
+        if (expiresAt) await scheduleExpiry(this.boss, name, expiresAt, tx.sql)
+        return { pool: updated!, deploymentIds }
+      },
+    )
   }
 
   /** Strip back: destroy every live clone of the pool; the pool and the clones' records are kept. */
   async strip(name: string, requester: string): Promise<PoolChange> {
-    return this.locked(name, async () => {
-      const pool = await this.activePool(name)
-      await this.checkIdle(name)
-      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name), requester)
-      const updated = await this.pools.update(name, { status: 'stripped' })
+    return this.locked(name, [], async (tx) => {
+      const pool = await this.activePool(name, tx)
+      await this.checkIdle(name, tx)
+      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name, tx), requester, tx)
+      const updated = await this.pools.update(name, { status: 'stripped' }, tx)
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }
@@ -196,15 +223,21 @@ export class PoolService {
    */
   async refresh(name: string, request: RefreshPoolRequest, requester: string): Promise<PoolChange> {
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
-    return this.locked(name, async () => {
-      const pool = await this.activePool(name)
-      await this.checkIdle(name)
-      const chosen = selectClones(await this.clones.liveOfPool(name), request.clones)
-      const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
-      const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
+    const planned = await this.activePool(name)
+    await this.checkIdle(name)
+    const live = await this.clones.liveOfPool(name)
+    const chosen = selectClones(live, request.clones)
+    const target = { parent: planned.parentName, snapshotMoref: planned.snapshotMoref ?? undefined }
+    const input = this.rebuildInput(planned, 'refresh', chosen, request.maxUnavailable, target)
+    const plan = await this.deployments.planRebuild(input)
+    return this.locked(name, [], async (tx) => {
+      const pool = await this.activePool(name, tx)
+      await this.checkIdle(name, tx)
+      await this.checkUnchanged(planned, live, pool, tx)
+      const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
       const updated = pool.snapshotMoref
         ? pool
-        : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
+        : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref }, tx)
       return { pool: updated ?? pool, deploymentIds: [deployment.id] }
     })
   }
@@ -222,17 +255,22 @@ export class PoolService {
         throw new ValidationFailed({ field }, `"${field}" is empty; leave it out for the default`)
       }
     }
-    return this.locked(name, async () => {
-      const pool = await this.activePool(name)
-      await this.checkIdle(name)
-      const parent = request.parent ?? pool.parentName
-      const live = await this.clones.liveOfPool(name)
-      const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
-      const updated = await this.pools.update(name, {
-        parentName: parent,
-        snapshotName: deployment.snapshotName,
-        snapshotMoref: deployment.snapshotMoref,
-      })
+    const planned = await this.activePool(name)
+    await this.checkIdle(name)
+    const parent = request.parent ?? planned.parentName
+    const live = await this.clones.liveOfPool(name)
+    const input = this.rebuildInput(planned, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot })
+    const plan = await this.deployments.planRebuild(input)
+    return this.locked(name, [], async (tx) => {
+      const pool = await this.activePool(name, tx)
+      await this.checkIdle(name, tx)
+      await this.checkUnchanged(planned, live, pool, tx)
+      const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
+      const updated = await this.pools.update(
+        name,
+        { parentName: parent, snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref },
+        tx,
+      )
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }
@@ -258,27 +296,47 @@ export class PoolService {
     return stripped
   }
 
-  private async locked<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const result = await this.pools.withPoolLock(name, work)
+  /**
+   * `work` in the pool's locked transaction (409 POOL_BUSY at once when another holds the lock); a
+   * clone name taken meanwhile by another deployment (the live-name index) is 409 NAME_CONFLICT with
+   * `names`, read once the transaction has rolled back.
+   */
+  private async locked<T>(name: string, names: string[], work: (tx: JobTransaction) => Promise<T>): Promise<T> {
+    const result = await this.deployments.refusingTakenNames(names, () => this.pools.withPoolLock(name, work))
     if (!result) throw new PoolBusy({ pool: name }, name)
     return result.value
   }
 
-  private async activePool(name: string): Promise<PoolRow> {
-    const pool = await this.pools.get(name)
+  private async activePool(name: string, tx?: JobTransaction): Promise<PoolRow> {
+    const pool = await this.pools.get(name, tx)
     if (!pool || pool.status !== 'active') throw new PoolNotFound({ pool: name }, name)
     return pool
   }
 
-  private async checkIdle(name: string): Promise<void> {
-    const running = await this.pools.unfinishedDeployment(name)
+  private async checkNameFree(name: string, tx?: JobTransaction): Promise<void> {
+    const existing = await this.pools.get(name, tx)
+    if (existing && existing.status === 'active') {
+      throw new NameConflict({ pool: name }, `a pool named "${name}" already exists`)
+    }
+  }
+
+  private async checkIdle(name: string, tx?: JobTransaction): Promise<void> {
+    const running = await this.pools.unfinishedDeployment(name, tx)
     if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
   }
 
+  /** 409 POOL_BUSY when the pool or its live clones changed between the plan and the lock (another change got there first). */
+  private async checkUnchanged(planned: PoolRow, plannedLive: CloneRow[], pool: PoolRow, tx: JobTransaction): Promise<void> {
+    const ids = (clones: CloneRow[]) => clones.map((c) => c.id).join(',')
+    if (pool.updatedAt.getTime() !== planned.updatedAt.getTime() || ids(await this.clones.liveOfPool(pool.name, tx)) !== ids(plannedLive)) {
+      throw new PoolBusy({ pool: pool.name, reason: 'changed meanwhile' }, pool.name)
+    }
+  }
+
   /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
-  private async checkRange(name: string, range: ReturnType<typeof poolRange>): Promise<void> {
-    for (const other of await this.pools.others(name)) {
-      const live = (await this.clones.liveOfPool(other.name)).map((c) => c.number)
+  private async checkRange(name: string, range: ReturnType<typeof poolRange>, tx?: JobTransaction): Promise<void> {
+    for (const other of await this.pools.others(name, tx)) {
+      const live = (await this.clones.liveOfPool(other.name, tx)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },
@@ -288,44 +346,35 @@ export class PoolService {
     }
   }
 
-  private async deploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<DeploymentRow> {
-    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name)
-    return created.deployment
-  }
-
-  private async rebuild(
+  private rebuildInput(
     pool: PoolRow,
     kind: 'refresh' | 'recompose',
     clones: CloneRow[],
     maxUnavailable: number | undefined,
     target: { parent: string; snapshotMoref?: string; snapshotName?: string },
-    requester: string,
-  ): Promise<DeploymentRow> {
-    const created = await this.deployments.rebuild(
-      {
-        kind,
-        poolName: pool.name,
-        replacing: clones,
-        request: {
-          ...requestFields(pool),
-          parent: target.parent,
-          ...(target.snapshotMoref ? { snapshotMoref: target.snapshotMoref } : {}),
-          ...(target.snapshotName !== undefined ? { snapshotName: target.snapshotName } : {}),
-          maxConcurrent: maxUnavailableFor(maxUnavailable, clones.length),
-        },
+  ): RebuildInput {
+    return {
+      kind,
+      poolName: pool.name,
+      replacing: clones,
+      request: {
+        ...requestFields(pool),
+        parent: target.parent,
+        ...(target.snapshotMoref ? { snapshotMoref: target.snapshotMoref } : {}),
+        ...(target.snapshotName !== undefined ? { snapshotName: target.snapshotName } : {}),
+        maxConcurrent: maxUnavailableFor(maxUnavailable, clones.length),
       },
-      requester,
-    )
-    return created.deployment
+    }
   }
 
-  private async destroy(pool: PoolRow, kind: 'strip' | 'scale-down', clones: CloneRow[], requester: string): Promise<DeploymentRow> {
-    const [source] = await this.pools.deployments(pool.name, 1)
+  private async destroy(pool: PoolRow, kind: 'strip' | 'scale-down', clones: CloneRow[], requester: string, tx: JobTransaction): Promise<DeploymentRow> {
+    const [source] = await this.pools.deployments(pool.name, 1, tx)
     if (!source) throw new Error(`pool ${pool.name} has no deployment`)
-    const clonesSource = clones[0] ? await this.deploymentRepository.getDeployment(clones[0].deploymentId) : undefined
+    const clonesSource = clones[0] ? await this.deploymentRepository.getDeployment(clones[0].deploymentId, tx) : undefined
     return this.pools.createDestroy(
       { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
+      tx,
     )
   }
 }
