@@ -31,9 +31,9 @@ export interface Loaders {
   /** Keyed by historyPageKey(): a page of one clone's attribute history. */
   historyPage: DataLoader<string, HistoryRow[]>
   historyCount: DataLoader<string, number>
-  /** By pool name: its live clones, by number. */
+  /** By pool id: its live clones, by number. */
   liveClonesOfPool: DataLoader<string, CloneRow[]>
-  /** By pool name: its latest deployments, newest first (as GET /v1/pools/{name}). */
+  /** By pool id: its latest deployments, newest first (as GET /v1/pools/{name}). */
   deploymentsOfPool: DataLoader<string, DeploymentRow[]>
 }
 
@@ -67,7 +67,7 @@ export interface LoaderSources {
   parents: { clonesOfParents: BatchRead<CloneRow[]> }
   pools: {
     liveClonesOfPools: BatchRead<CloneRow[]>
-    latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
+    latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
   }
   /** Whose request: decides whether secrets are revealed (and recorded as revealed to whom). */
   principal?: Principal
@@ -145,7 +145,7 @@ export function createLoaders(sources: LoaderSources, options: { cache: boolean 
     clonesOfParent: loader((morefs) => parents.clonesOfParents(morefs), () => [], options),
     historyPage: loader((keys) => readHistoryPages(sources, keys), () => [], options),
     historyCount: loader((ids) => clones.historyCounts(ids), () => 0, options),
-    liveClonesOfPool: loader((names) => pools.liveClonesOfPools(names), () => [], options),
-    deploymentsOfPool: loader((names) => pools.latestDeploymentsOfPools(names, POOL_DEPLOYMENTS_SHOWN), () => [], options),
+    liveClonesOfPool: loader((ids) => pools.liveClonesOfPools(ids), () => [], options),
+    deploymentsOfPool: loader((ids) => pools.latestDeploymentsOfPools(ids, POOL_DEPLOYMENTS_SHOWN), () => [], options),
   }
 }

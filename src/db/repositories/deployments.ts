@@ -19,14 +19,19 @@ import {
 import { withJobTransaction, type TransactionSql } from '../job-transaction.js'
 import type { AttributeStore } from './attributes.js'
 import type { Database, Db } from '../database.js'
-import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
+import { clones, deployments, pools, type CloneRow, type DeploymentRow } from '../schema.js'
 
 export interface NewDeployment {
   plan: DeploymentPlan
   requester: string
   ticket?: string
-  /** The pool this deployment grows (or rebuilds). */
-  poolName?: string
+  /** The pool this deployment grows (or rebuilds): its record and name. */
+  pool?: { id: string; name: string }
+  /**
+   * A new pool's record, inserted with its first deployment in the same transaction and pinned to the
+   * deployment's snapshot: a refused deployment leaves no pool row.
+   */
+  newPool?: typeof pools.$inferInsert & { id: string }
   /** Default `deploy`; `reconcile` when it deploys a pool's missing clones again. */
   kind?: DeploymentKind
   /** A rebuild's clones to replace, one per planned name (same order). */
@@ -41,11 +46,14 @@ export type { TransactionSql }
  */
 export function derivedDeployment(
   source: DeploymentRow,
-  fields: { kind: DeploymentKind; poolName: string; requester: string; startNumber: number; count: number },
+  fields: { kind: DeploymentKind; pool: { id: string; name: string }; requester: string; startNumber: number; count: number },
 ) {
+  const { pool, ...rest } = fields
   return {
     id: randomUUID(),
-    ...fields,
+    ...rest,
+    poolId: pool.id,
+    poolName: pool.name,
     parentName: source.parentName,
     parentMoref: source.parentMoref,
     parentInstanceUuid: source.parentInstanceUuid,
@@ -131,6 +139,10 @@ export class DeploymentRepository {
     const deploymentId = randomUUID()
     const attributeValues = this.attributes.sealDeploymentValues(deploymentId, plan.attributeValues)
     return withJobTransaction(this.database.pool, async (tx) => {
+      if (input.newPool) {
+        await tx.db.insert(pools).values({ ...input.newPool, snapshotName: plan.snapshot.name, snapshotMoref: plan.snapshot.moref })
+      }
+      const pool = input.newPool ?? input.pool
       const empty = plan.names.length === 0
       const [deployment] = await tx.db
         .insert(deployments)
@@ -157,7 +169,8 @@ export class DeploymentRepository {
           copiedAttributes: plan.copiedAttributes,
           attributeValues,
           warnings: plan.warnings,
-          poolName: input.poolName ?? null,
+          poolId: pool?.id ?? null,
+          poolName: pool?.name ?? null,
           // A rebuild of a pool without clones has nothing to wait for.
           ...(empty ? { status: 'succeeded' as const, startedAt: new Date(), finishedAt: new Date() } : {}),
         })
@@ -283,22 +296,22 @@ export class DeploymentRepository {
     return groupBy(rows, (r) => r.deploymentId)
   }
 
-  /** Each pool's latest `limit` deployments, newest first, by pool name: PoolRepository.deployments for many pools. */
-  async latestByPoolNames(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+  /** Each pool's latest `limit` deployments, newest first, by pool id: PoolRepository.deployments for many pools. */
+  async latestByPoolIds(ids: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
     const ranked = this.db
       .select({
         id: deployments.id,
-        rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolName} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
+        rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolId} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
       })
       .from(deployments)
-      .where(inArray(deployments.poolName, [...names]))
+      .where(inArray(deployments.poolId, [...ids]))
       .as('ranked')
     const rows = await this.db
       .select()
       .from(deployments)
-      .where(and(inArray(deployments.poolName, [...names]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
+      .where(and(inArray(deployments.poolId, [...ids]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
       .orderBy(desc(deployments.createdAt))
-    return groupBy(rows, (r) => r.poolName!)
+    return groupBy(rows, (r) => r.poolId!)
   }
 
   // ---- progress snapshots, for subscriptions --------------------------------------------------

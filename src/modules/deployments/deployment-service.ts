@@ -11,6 +11,7 @@ import {
   type DeploymentRepository,
   type DeploymentWithClones,
   type ListedDeployment,
+  type NewDeployment,
   type ProgressSnapshot,
 } from '../../db/repositories/deployments.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
@@ -107,10 +108,18 @@ export class DeploymentService {
     return plan
   }
 
-  async create(request: DeploymentRequest, requester: string, poolName?: string, kind?: 'deploy' | 'reconcile'): Promise<DeploymentWithClones> {
+  /**
+   * A deployment, of a pool when `of.pool` names its record; `of.newPool`: a pool's first deployment,
+   * the pool's record inserted with it (or not at all).
+   */
+  async create(
+    request: DeploymentRequest,
+    requester: string,
+    of: { pool?: NewDeployment['pool']; newPool?: NewDeployment['newPool']; kind?: 'deploy' | 'reconcile' } = {},
+  ): Promise<DeploymentWithClones> {
     const plan = await this.plan(request)
     try {
-      return await this.repository.create({ plan, requester, ticket: request.ticket, poolName, kind }, (sql, cloneIds) =>
+      return await this.repository.create({ plan, requester, ticket: request.ticket, ...of }, (sql, cloneIds) =>
         enqueueProvisioning(this.boss, cloneIds, sql),
       )
     } catch (err) {
@@ -131,7 +140,7 @@ export class DeploymentService {
    * maxUnavailable. No space check: each replacement frees its old VM's space before it takes its own.
    */
   async rebuild(
-    input: { kind: 'refresh' | 'recompose'; poolName: string; request: Omit<DeploymentRequest, 'startNumber' | 'count'>; replacing: CloneRow[] },
+    input: { kind: 'refresh' | 'recompose'; pool: { id: string; name: string }; request: Omit<DeploymentRequest, 'startNumber' | 'count'>; replacing: CloneRow[] },
     requester: string,
   ): Promise<DeploymentWithClones> {
     const { request, replacing } = input
@@ -151,14 +160,14 @@ export class DeploymentService {
       parentClonesByHost: await this.repository.parentClonesByHost(parent.moref),
     })
     try {
-      return await this.repository.create({ plan, requester, poolName: input.poolName, kind: input.kind, replacing }, (sql, cloneIds) =>
+      return await this.repository.create({ plan, requester, pool: input.pool, kind: input.kind, replacing }, (sql, cloneIds) =>
         enqueueProvisioning(this.boss, cloneIds, sql),
       )
     } catch (err) {
       // A clone to replace changed meanwhile (another operation got there first).
       const constraint = (err as { constraint?: string }).constraint
       if (err instanceof ReplacedClonesChanged || constraint === 'clones_replaces_idx' || constraint === 'clones_live_name_idx') {
-        throw new PoolBusy({ pool: input.poolName }, input.poolName)
+        throw new PoolBusy({ pool: input.pool.name }, input.pool.name)
       }
       throw err
     }

@@ -71,14 +71,14 @@ export class PoolReconciler {
   async reconcile(name: string, requester: string): Promise<ReconcileOutcome> {
     const result = await this.pools.withPoolLock(name, async () => {
       const pool = await this.activePool(name)
-      const running = await this.pools.unfinishedDeployment(name)
+      const running = await this.pools.unfinishedDeployment(pool.id)
       if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
       const drift = (await this.checkPools([pool])).get(name)!
       const repairs = repairPlan(drift)
       const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
       if (isEmptyRepair(repairs)) return outcome
 
-      const clones = await this.drift.readyClones([name])
+      const clones = await this.drift.readyClones([pool.id])
       const byName = new Map(clones.map((c) => [c.name, c]))
       // Missing clones first: a refused redeploy (names taken meanwhile...) is answered before anything
       // else runs, and leaves those clones as they were (found missing again by the next check).
@@ -99,7 +99,7 @@ export class PoolReconciler {
         const first = byName.get(repairs.powerOn[0] ?? repairs.rename[0]!)!
         const source = (await this.deploymentRepository.getDeployment(first.deploymentId))!
         const repaired = new Set(actions.map((a) => a.cloneId))
-        const deployment = await this.drift.createReconcile({ poolName: name, requester, source, count: repaired.size }, (sql, id) =>
+        const deployment = await this.drift.createReconcile({ pool: { id: pool.id, name: pool.name }, requester, source, count: repaired.size }, (sql, id) =>
           enqueueReconcile(this.boss, id, actions, sql),
         )
         outcome.deploymentIds.push(deployment.id)
@@ -107,7 +107,7 @@ export class PoolReconciler {
       outcome.deploymentIds.push(...redeploys)
       // Short of its size: the next free numbers, as a scale up would add them.
       if (repairs.add > 0) {
-        const taken = (await this.clones.liveOfPool(name)).map((c) => c.number)
+        const taken = (await this.clones.liveOfPool(pool.id)).map((c) => c.number)
         for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
           outcome.deploymentIds.push(await this.redeploy(pool, run.startNumber, run.count, requester))
         }
@@ -118,21 +118,22 @@ export class PoolReconciler {
     return result.value
   }
 
+  /** Each (active) pool's drift, by name. */
   private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
-    const clones = await this.drift.readyClones(pools.map((p) => p.name))
+    const clones = await this.drift.readyClones(pools.map((p) => p.id))
     const checkedAt = new Date()
     const observed = await forClient(this.observe(clones))
     const out = new Map<string, PoolDrift>()
     for (const pool of pools) {
-      const live = (await this.clones.liveOfPool(pool.name)).length
+      const live = (await this.clones.liveOfPool(pool.id)).length
       const drift = classifyDrift(
-        clones.filter((c) => c.poolName === pool.name),
+        clones.filter((c) => c.poolId === pool.id),
         observed,
         pool.hostLimit,
         checkedAt,
         { desired: pool.size, live },
       )
-      await this.drift.saveDrift(pool.name, drift)
+      await this.drift.saveDrift(pool.id, drift)
       out.set(pool.name, drift)
     }
     return out
@@ -161,7 +162,10 @@ export class PoolReconciler {
 
   /** Deploys these numbers of the pool again, from the pool's own snapshot (as a scale up would). */
   private async redeploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<string> {
-    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name, 'reconcile')
+    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, {
+      pool: { id: pool.id, name: pool.name },
+      kind: 'reconcile',
+    })
     return created.deployment.id
   }
 

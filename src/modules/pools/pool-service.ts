@@ -4,6 +4,7 @@
  * back destroy clones (destroy-clone-job.ts). Operations on one pool are serialized by an advisory
  * lock and by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
+import { randomUUID } from 'node:crypto'
 import type PgBoss from 'pg-boss'
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
@@ -85,18 +86,18 @@ export class PoolService {
   async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
     const pool = await this.pools.get(name)
     if (!pool) throw new PoolNotFound({ pool: name }, name)
-    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.name), this.pools.deployments(pool.name)])
+    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.id), this.pools.deployments(pool.id)])
     return { pool, clones, deployments }
   }
 
-  /** Each pool's clones that are neither failed nor destroyed, by number (GraphQL's Pool.clones, many pools in one read). */
-  liveClonesOfPools(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.liveByPoolNames(names)
+  /** Each pool's clones that are neither failed nor destroyed, by number, by pool id (GraphQL's Pool.clones, many pools in one read). */
+  liveClonesOfPools(poolIds: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolIds(poolIds)
   }
 
-  /** Each pool's latest `limit` deployments, newest first (GraphQL's Pool.deployments, many pools in one read). */
-  latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
-    return this.deploymentRepository.latestByPoolNames(names, limit)
+  /** Each pool's latest `limit` deployments, newest first, by pool id (GraphQL's Pool.deployments, many pools in one read). */
+  latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolIds(poolIds, limit)
   }
 
   // ---- changes --------------------------------------------------------------------------------
@@ -112,7 +113,10 @@ export class PoolService {
         throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
       }
       await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
-      const inserted = await this.pools.insert({
+      // A new record, even under a stripped pool's name (whose record, deployments and clones stay as
+      // they are); inserted with its first deployment, so a refused deployment leaves no pool.
+      const newPool = {
+        id: randomUUID(),
         name: request.name,
         parentName: request.parent,
         prefix,
@@ -122,26 +126,24 @@ export class PoolService {
         customizationAttribute: request.customizationAttribute ?? null,
         hostLimit: request.hostLimit ?? null,
         expiresAt: expiresAt ?? null,
-        // A stripped pool's recorded snapshot does not carry over: a new pool starts from the current one.
+        // A stripped pool's recorded snapshot does not carry over: a new pool starts from the current one
+        // and keeps to it (scale ups, refreshes) until a recompose moves it.
         snapshotName: null,
         snapshotMoref: null,
         requester,
-      })
-      if (!inserted) throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
-      const pool = (await this.pools.get(request.name))!
-      let deployment: DeploymentRow
+      }
+      let created
       try {
-        deployment = await this.deploy(pool, request.startNumber, request.size, requester)
+        created = await this.deployments.create(poolDeploymentRequest(newPool, request.startNumber, request.size), requester, { newPool })
       } catch (err) {
-        // Refused (parent missing, names taken...): the pool was never made.
-        if (!existing) await this.pools.remove(request.name)
-        else await this.pools.update(request.name, { status: 'stripped' })
+        if ((err as { constraint?: string }).constraint === 'pools_current_name_idx') {
+          throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
+        }
         throw err
       }
-      if (expiresAt) await scheduleExpiry(this.boss, pool.name, expiresAt)
-      // The pool keeps to this snapshot (scale ups, refreshes) until a recompose moves it.
-      const pinned = await this.pools.update(pool.name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
-      return { pool: pinned ?? pool, deploymentIds: [deployment.id] }
+      if (expiresAt) await scheduleExpiry(this.boss, newPool.name, expiresAt)
+      const pool = (await this.pools.byId(newPool.id))!
+      return { pool, deploymentIds: [created.deployment.id] }
     })
   }
 
@@ -155,8 +157,8 @@ export class PoolService {
       const pool = await this.activePool(name)
       const deploymentIds: string[] = []
       if (request.size !== undefined && request.size !== pool.size) {
-        await this.checkIdle(name)
-        const live = await this.clones.liveOfPool(name)
+        await this.checkIdle(pool)
+        const live = await this.clones.liveOfPool(pool.id)
         const numbers = live.map((c) => c.number)
         if (request.size > live.length) {
           const adding = nextFreeNumbers(numbers, pool.startNumber, request.size - live.length)
@@ -170,7 +172,7 @@ export class PoolService {
           deploymentIds.push(deployment.id)
         }
       }
-      const updated = await this.pools.update(name, {
+      const updated = await this.pools.update(pool.id, {
         ...(request.size !== undefined ? { size: request.size } : {}),
         ...(expiresAt ? { expiresAt } : {}),
       })
@@ -183,9 +185,9 @@ export class PoolService {
   async strip(name: string, requester: string): Promise<PoolChange> {
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
-      await this.checkIdle(name)
-      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name), requester)
-      const updated = await this.pools.update(name, { status: 'stripped' })
+      await this.checkIdle(pool)
+      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id), requester)
+      const updated = await this.pools.update(pool.id, { status: 'stripped' })
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }
@@ -198,13 +200,13 @@ export class PoolService {
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
-      await this.checkIdle(name)
-      const chosen = selectClones(await this.clones.liveOfPool(name), request.clones)
+      await this.checkIdle(pool)
+      const chosen = selectClones(await this.clones.liveOfPool(pool.id), request.clones)
       const target = { parent: pool.parentName, snapshotMoref: pool.snapshotMoref ?? undefined }
       const deployment = await this.rebuild(pool, 'refresh', chosen, request.maxUnavailable, target, requester)
       const updated = pool.snapshotMoref
         ? pool
-        : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
+        : await this.pools.update(pool.id, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref })
       return { pool: updated ?? pool, deploymentIds: [deployment.id] }
     })
   }
@@ -224,11 +226,11 @@ export class PoolService {
     }
     return this.locked(name, async () => {
       const pool = await this.activePool(name)
-      await this.checkIdle(name)
+      await this.checkIdle(pool)
       const parent = request.parent ?? pool.parentName
-      const live = await this.clones.liveOfPool(name)
+      const live = await this.clones.liveOfPool(pool.id)
       const deployment = await this.rebuild(pool, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot }, requester)
-      const updated = await this.pools.update(name, {
+      const updated = await this.pools.update(pool.id, {
         parentName: parent,
         snapshotName: deployment.snapshotName,
         snapshotMoref: deployment.snapshotMoref,
@@ -270,15 +272,15 @@ export class PoolService {
     return pool
   }
 
-  private async checkIdle(name: string): Promise<void> {
-    const running = await this.pools.unfinishedDeployment(name)
-    if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
+  private async checkIdle(pool: PoolRow): Promise<void> {
+    const running = await this.pools.unfinishedDeployment(pool.id)
+    if (running) throw new PoolBusy({ pool: pool.name, deploymentId: running.id }, pool.name)
   }
 
   /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
   private async checkRange(name: string, range: ReturnType<typeof poolRange>): Promise<void> {
     for (const other of await this.pools.others(name)) {
-      const live = (await this.clones.liveOfPool(other.name)).map((c) => c.number)
+      const live = (await this.clones.liveOfPool(other.id)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },
@@ -289,7 +291,7 @@ export class PoolService {
   }
 
   private async deploy(pool: PoolRow, startNumber: number, count: number, requester: string): Promise<DeploymentRow> {
-    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, pool.name)
+    const created = await this.deployments.create(poolDeploymentRequest(pool, startNumber, count), requester, { pool: { id: pool.id, name: pool.name } })
     return created.deployment
   }
 
@@ -304,7 +306,7 @@ export class PoolService {
     const created = await this.deployments.rebuild(
       {
         kind,
-        poolName: pool.name,
+        pool: { id: pool.id, name: pool.name },
         replacing: clones,
         request: {
           ...requestFields(pool),
@@ -320,18 +322,21 @@ export class PoolService {
   }
 
   private async destroy(pool: PoolRow, kind: 'strip' | 'scale-down', clones: CloneRow[], requester: string): Promise<DeploymentRow> {
-    const [source] = await this.pools.deployments(pool.name, 1)
+    const [source] = await this.pools.deployments(pool.id, 1)
     if (!source) throw new Error(`pool ${pool.name} has no deployment`)
     const clonesSource = clones[0] ? await this.deploymentRepository.getDeployment(clones[0].deploymentId) : undefined
     return this.pools.createDestroy(
-      { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
+      { pool: { id: pool.id, name: pool.name }, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
     )
   }
 }
 
+/** What a pool's deployments are made from. */
+type PoolSettings = Pick<PoolRow, 'parentName' | 'prefix' | 'copiedAttributes' | 'customizationAttribute' | 'hostLimit' | 'snapshotMoref'>
+
 /** A deployment of these numbers of the pool: from its parent and its recorded snapshot. */
-export function poolDeploymentRequest(pool: PoolRow, startNumber: number, count: number): DeploymentRequest {
+export function poolDeploymentRequest(pool: PoolSettings, startNumber: number, count: number): DeploymentRequest {
   return {
     ...requestFields(pool),
     parent: pool.parentName,
@@ -342,7 +347,7 @@ export function poolDeploymentRequest(pool: PoolRow, startNumber: number, count:
 }
 
 /** What every deployment of the pool asks for, as the pool records it. */
-function requestFields(pool: PoolRow) {
+function requestFields(pool: PoolSettings) {
   return {
     prefix: pool.prefix,
     ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
