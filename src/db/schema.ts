@@ -74,8 +74,13 @@ export const deployments = pgTable(
     warnings: jsonb('warnings').$type<Warning[]>().notNull().default([]),
     /** What the deployment does: make clones, or destroy a pool's clones (strip back, scale down). */
     kind: text('kind').$type<DeploymentKind>().notNull().default('deploy'),
-    /** The pool this deployment changes; null for a one-off deployment. */
+    /** The pool this deployment changes (its name then); null for a one-off deployment. */
     poolName: text('pool_name'),
+    /**
+     * The pool's record: a name is used again by a new pool once the old one is stripped, and each
+     * pool's deployments stay with their own record. Null exactly when pool_name is.
+     */
+    poolId: uuid('pool_id').references((): AnyPgColumn => pools.id),
     error: jsonb('error').$type<RecordedError>(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -83,7 +88,8 @@ export const deployments = pgTable(
   },
   (t) => [
     index('deployments_created_at_idx').on(t.createdAt),
-    index('deployments_pool_idx').on(t.poolName),
+    index('deployments_pool_idx').on(t.poolId, t.createdAt),
+    check('deployments_pool_named', sql`(${t.poolId} IS NULL) = (${t.poolName} IS NULL)`),
     // Which live clones use a parent's snapshot (modules/parents/parent-service.ts).
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
   ],
@@ -221,33 +227,44 @@ export const attributeHistory = pgTable(
 )
 
 /**
- * A pool: the named desired state of a group of clones of one parent. Its clones are those of the
- * deployments that name it; changes run as deployments (deploy, scale-down, strip).
+ * A pool: the named desired state of a group of clones of one parent. Its clones are those of its
+ * deployments (deployments.pool_id); changes run as deployments (deploy, scale-down, strip). Rows are
+ * never deleted (a trigger refuses it): a stripped pool keeps its record, and a new pool under its
+ * name is a new record (one pool of a name is not stripped at a time).
  */
-export const pools = pgTable('pools', {
-  name: text('name').primaryKey(),
-  parentName: text('parent_name').notNull(),
-  /**
-   * The parent's snapshot the pool's clones are made from (scale ups, refreshes), recorded at creation
-   * and moved by a recompose; null (pools of before) uses the parent's current snapshot.
-   */
-  snapshotName: text('snapshot_name'),
-  snapshotMoref: text('snapshot_moref'),
-  prefix: text('prefix').notNull(),
-  startNumber: integer('start_number').notNull(),
-  size: integer('size').notNull(),
-  copiedAttributes: jsonb('copied_attributes').$type<string[]>(),
-  customizationAttribute: text('customization_attribute'),
-  hostLimit: integer('host_limit'),
-  expiresAt: timestamp('expires_at', { withTimezone: true }),
-  /** active, or stripped (its clones destroyed; the record kept). */
-  status: text('status').$type<'active' | 'stripped'>().notNull().default('active'),
-  requester: text('requester').notNull(),
-  /** What the last drift check found (src/domain/drift.ts); null before the first check. */
-  drift: jsonb('drift').$type<PoolDrift>(),
-  driftCheckedAt: timestamp('drift_checked_at', { withTimezone: true }),
-  ...timestamps,
-})
+export const pools = pgTable(
+  'pools',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    parentName: text('parent_name').notNull(),
+    /**
+     * The parent's snapshot the pool's clones are made from (scale ups, refreshes), recorded at creation
+     * and moved by a recompose; null (pools of before) uses the parent's current snapshot.
+     */
+    snapshotName: text('snapshot_name'),
+    snapshotMoref: text('snapshot_moref'),
+    prefix: text('prefix').notNull(),
+    startNumber: integer('start_number').notNull(),
+    size: integer('size').notNull(),
+    copiedAttributes: jsonb('copied_attributes').$type<string[]>(),
+    customizationAttribute: text('customization_attribute'),
+    hostLimit: integer('host_limit'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    /** active, or stripped (its clones destroyed; the record kept). */
+    status: text('status').$type<'active' | 'stripped'>().notNull().default('active'),
+    requester: text('requester').notNull(),
+    /** What the last drift check found (src/domain/drift.ts); null before the first check. */
+    drift: jsonb('drift').$type<PoolDrift>(),
+    driftCheckedAt: timestamp('drift_checked_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    // The current pool of a name; stripped ones keep theirs.
+    uniqueIndex('pools_current_name_idx').on(t.name).where(sql`status <> 'stripped'`),
+    index('pools_name_idx').on(t.name, t.createdAt),
+  ],
+)
 
 export type PreparationStatus = 'queued' | 'running' | 'succeeded' | 'failed'
 

@@ -31,9 +31,9 @@ export interface Loaders {
   /** Keyed by historyPageKey(): a page of one clone's attribute history. */
   historyPage: DataLoader<string, HistoryRow[]>
   historyCount: DataLoader<string, number>
-  /** By pool name: its live clones, by number. */
+  /** By pool id: its live clones, by number. */
   liveClonesOfPool: DataLoader<string, CloneRow[]>
-  /** By pool name: its latest deployments, newest first (as GET /v1/pools/{name}). */
+  /** By pool id: its latest deployments, newest first (as GET /v1/pools/{name}). */
   deploymentsOfPool: DataLoader<string, DeploymentRow[]>
 }
 
@@ -43,8 +43,8 @@ export type HistoryRow = HistoryEntry & { seq: number }
  * A history page's key: the clone, the seq its page starts after, and the rows to read (`first` + 1:
  * the extra row only tells whether a next page exists).
  */
-export function historyPageKey(cloneId: string, afterSeq: number | undefined, limit: number): string {
-  return JSON.stringify([cloneId, afterSeq ?? null, limit])
+export function historyPageKey(cloneId: string, beforeSeq: number | undefined, limit: number): string {
+  return JSON.stringify([cloneId, beforeSeq ?? null, limit])
 }
 
 type BatchRead<V> = (keys: readonly string[]) => Promise<Map<string, V>>
@@ -60,14 +60,14 @@ export interface LoaderSources {
   clones: {
     attributesOf(cloneIds: readonly string[], options: { reveal: boolean }): Promise<Map<string, Attribute[]>>
     vanishedSince: BatchRead<Date>
-    historyPages(cloneIds: readonly string[], options: { reveal: boolean; afterSeq?: number; limit: number }): Promise<Map<string, HistoryRow[]>>
+    historyPages(cloneIds: readonly string[], options: { reveal: boolean; beforeSeq?: number; limit: number }): Promise<Map<string, HistoryRow[]>>
     historyCounts: BatchRead<number>
     recordReveals(sub: string, reveals: readonly { cloneId: string; names: readonly string[] }[]): Promise<void>
   }
   parents: { clonesOfParents: BatchRead<CloneRow[]> }
   pools: {
     liveClonesOfPools: BatchRead<CloneRow[]>
-    latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
+    latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
   }
   /** Whose request: decides whether secrets are revealed (and recorded as revealed to whom). */
   principal?: Principal
@@ -106,20 +106,20 @@ async function readAttributes({ clones: store, principal }: LoaderSources, clone
  */
 async function readHistoryPages({ clones: store, principal }: LoaderSources, keys: readonly string[]): Promise<Map<string, HistoryRow[]>> {
   const reveal = hasScope(principal, 'secrets:read')
-  const groups = new Map<string, { afterSeq: number | undefined; limit: number; cloneIds: string[] }>()
+  const groups = new Map<string, { beforeSeq: number | undefined; limit: number; cloneIds: string[] }>()
   for (const key of keys) {
-    const [cloneId, afterSeq, limit] = JSON.parse(key) as [string, number | null, number]
-    const group = `${afterSeq}/${limit}`
-    const entry = groups.get(group) ?? { afterSeq: afterSeq ?? undefined, limit, cloneIds: [] }
+    const [cloneId, beforeSeq, limit] = JSON.parse(key) as [string, number | null, number]
+    const group = `${beforeSeq}/${limit}`
+    const entry = groups.get(group) ?? { beforeSeq: beforeSeq ?? undefined, limit, cloneIds: [] }
     entry.cloneIds.push(cloneId)
     groups.set(group, entry)
   }
   const found = new Map<string, HistoryRow[]>()
   const reveals: { cloneId: string; names: string[] }[] = []
-  for (const { afterSeq, limit, cloneIds } of groups.values()) {
-    const pages = await store.historyPages(cloneIds, { reveal, afterSeq, limit })
+  for (const { beforeSeq, limit, cloneIds } of groups.values()) {
+    const pages = await store.historyPages(cloneIds, { reveal, beforeSeq, limit })
     for (const [cloneId, rows] of pages) {
-      found.set(historyPageKey(cloneId, afterSeq, limit), rows)
+      found.set(historyPageKey(cloneId, beforeSeq, limit), rows)
       const shown = rows.slice(0, limit - 1)
       const names = shown.filter((e) => e.secret && e.name !== null && (e.oldValue !== null || e.newValue !== null)).map((e) => e.name!)
       if (reveal && names.length) reveals.push({ cloneId, names })
@@ -145,7 +145,7 @@ export function createLoaders(sources: LoaderSources, options: { cache: boolean 
     clonesOfParent: loader((morefs) => parents.clonesOfParents(morefs), () => [], options),
     historyPage: loader((keys) => readHistoryPages(sources, keys), () => [], options),
     historyCount: loader((ids) => clones.historyCounts(ids), () => 0, options),
-    liveClonesOfPool: loader((names) => pools.liveClonesOfPools(names), () => [], options),
-    deploymentsOfPool: loader((names) => pools.latestDeploymentsOfPools(names, POOL_DEPLOYMENTS_SHOWN), () => [], options),
+    liveClonesOfPool: loader((ids) => pools.liveClonesOfPools(ids), () => [], options),
+    deploymentsOfPool: loader((ids) => pools.latestDeploymentsOfPools(ids, POOL_DEPLOYMENTS_SHOWN), () => [], options),
   }
 }

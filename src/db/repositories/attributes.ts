@@ -12,7 +12,7 @@
  * sealed value is bound to cannot change under it.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, eq, gt, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../database.js'
 import {
   attributeHistory,
@@ -127,37 +127,27 @@ export class AttributeStore {
     return byClone
   }
 
-  /** A clone's history, oldest first; secret values redacted unless `reveal`. */
-  async history(cloneId: string, options: { reveal: boolean; limit?: number }): Promise<HistoryEntry[]> {
-    const rows = await this.db
-      .select()
-      .from(attributeHistory)
-      .where(eq(attributeHistory.cloneId, cloneId))
-      .orderBy(asc(attributeHistory.seq))
-      .limit(options.limit ?? 10_000)
-    return rows.map((row) => this.historyEntry(row, options.reveal))
-  }
-
   /**
-   * A page of the history of each of these clones in one query (GraphQL's loaders): entries after
-   * `afterSeq`, oldest first, at most `limit` per clone; secrets redacted unless `reveal`. Each entry
-   * carries its `seq`, the history's order, for cursors.
+   * A page of the history of each of these clones in one query (REST's history, GraphQL's loaders):
+   * newest first, entries older than `beforeSeq` (a cursor: the last entry of the page before), at most
+   * `limit` per clone; secrets redacted unless `reveal`. Each entry carries its `seq`, the history's
+   * order, for cursors.
    */
   async historyPages(
     cloneIds: readonly string[],
-    options: { reveal: boolean; afterSeq?: number; limit: number },
+    options: { reveal: boolean; beforeSeq?: number; limit: number },
   ): Promise<Map<string, (HistoryEntry & { seq: number })[]>> {
     const byClone = new Map<string, (HistoryEntry & { seq: number })[]>()
     if (cloneIds.length === 0) return byClone
     const ofClones = and(
       inArray(attributeHistory.cloneId, [...cloneIds]),
-      options.afterSeq === undefined ? undefined : gt(attributeHistory.seq, options.afterSeq),
+      options.beforeSeq === undefined ? undefined : lt(attributeHistory.seq, options.beforeSeq),
     )
-    // The first `limit` entries of each clone, ranked within the clone.
+    // The latest `limit` entries of each clone, ranked within the clone.
     const ranked = this.db
       .select({
         seq: attributeHistory.seq,
-        rank: sql<number>`row_number() OVER (PARTITION BY ${attributeHistory.cloneId} ORDER BY ${attributeHistory.seq})`.as('rank'),
+        rank: sql<number>`row_number() OVER (PARTITION BY ${attributeHistory.cloneId} ORDER BY ${attributeHistory.seq} DESC)`.as('rank'),
       })
       .from(attributeHistory)
       .where(ofClones)
@@ -166,7 +156,7 @@ export class AttributeStore {
       .select()
       .from(attributeHistory)
       .where(and(ofClones, inArray(attributeHistory.seq, this.db.select({ seq: ranked.seq }).from(ranked).where(lte(ranked.rank, options.limit)))))
-      .orderBy(asc(attributeHistory.cloneId), asc(attributeHistory.seq))
+      .orderBy(asc(attributeHistory.cloneId), desc(attributeHistory.seq))
     for (const row of rows) {
       const list = byClone.get(row.cloneId) ?? []
       list.push({ ...this.historyEntry(row, options.reveal), seq: row.seq })

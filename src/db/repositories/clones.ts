@@ -119,12 +119,12 @@ export class CloneRepository {
   }
 
   /** The pool's live clones (neither failed nor destroyed, nor a replacement still waiting), by number. */
-  async liveOfPool(name: string, tx?: JobTransaction): Promise<CloneRow[]> {
+  async liveOfPool(poolId: string, tx?: JobTransaction): Promise<CloneRow[]> {
     const rows = await onDb(this.db, tx)
       .select({ clone: clones })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(eq(deployments.poolName, name), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
+      .where(and(eq(deployments.poolId, poolId), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
       .orderBy(asc(clones.number))
     return rows.map((r) => r.clone)
   }
@@ -149,15 +149,15 @@ export class CloneRepository {
     return rows
   }
 
-  /** Each pool's live clones (neither failed nor destroyed), by number, by pool name. */
-  async liveByPoolNames(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  /** Each pool's live clones (neither failed nor destroyed), by number, by pool id. */
+  async liveByPoolIds(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
     const rows = await this.db
-      .select({ clone: clones, poolName: deployments.poolName })
+      .select({ clone: clones, poolId: deployments.poolId })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(inArray(deployments.poolName, [...names]), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(inArray(deployments.poolId, [...ids]), notInArray(clones.status, ['failed', 'destroyed'])))
       .orderBy(asc(clones.number))
-    return groupBy(rows, (r) => r.poolName!, (r) => r.clone)
+    return groupBy(rows, (r) => r.poolId!, (r) => r.clone)
   }
 
   /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */

@@ -27,8 +27,8 @@ export interface NewDeployment {
   plan: DeploymentPlan
   requester: string
   ticket?: string
-  /** The pool this deployment grows (or rebuilds). */
-  poolName?: string
+  /** The pool this deployment grows (or rebuilds): its record and name. */
+  pool?: { id: string; name: string }
   /** Default `deploy`; `reconcile` when it deploys a pool's missing clones again. */
   kind?: DeploymentKind
   /** A rebuild's clones to replace, one per planned name (same order). */
@@ -43,11 +43,14 @@ export type { TransactionSql }
  */
 export function derivedDeployment(
   source: DeploymentRow,
-  fields: { kind: DeploymentKind; poolName: string; requester: string; startNumber: number; count: number },
+  fields: { kind: DeploymentKind; pool: { id: string; name: string }; requester: string; startNumber: number; count: number },
 ) {
+  const { pool, ...rest } = fields
   return {
     id: randomUUID(),
-    ...fields,
+    ...rest,
+    poolId: pool.id,
+    poolName: pool.name,
     parentName: source.parentName,
     parentMoref: source.parentMoref,
     parentInstanceUuid: source.parentInstanceUuid,
@@ -167,7 +170,8 @@ export class DeploymentRepository {
           copiedAttributes: plan.copiedAttributes,
           attributeValues,
           warnings: plan.warnings,
-          poolName: input.poolName ?? null,
+          poolId: input.pool?.id ?? null,
+          poolName: input.pool?.name ?? null,
           // A rebuild of a pool without clones has nothing to wait for.
           ...(empty ? { status: 'succeeded' as const, startedAt: new Date(), finishedAt: new Date() } : {}),
         })
@@ -289,22 +293,22 @@ export class DeploymentRepository {
     return groupBy(rows, (r) => r.deploymentId)
   }
 
-  /** Each pool's latest `limit` deployments, newest first, by pool name: PoolRepository.deployments for many pools. */
-  async latestByPoolNames(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+  /** Each pool's latest `limit` deployments, newest first, by pool id: PoolRepository.deployments for many pools. */
+  async latestByPoolIds(ids: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
     const ranked = this.db
       .select({
         id: deployments.id,
-        rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolName} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
+        rank: sql<number>`row_number() OVER (PARTITION BY ${deployments.poolId} ORDER BY ${deployments.createdAt} DESC)`.as('rank'),
       })
       .from(deployments)
-      .where(inArray(deployments.poolName, [...names]))
+      .where(inArray(deployments.poolId, [...ids]))
       .as('ranked')
     const rows = await this.db
       .select()
       .from(deployments)
-      .where(and(inArray(deployments.poolName, [...names]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
+      .where(and(inArray(deployments.poolId, [...ids]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
       .orderBy(desc(deployments.createdAt))
-    return groupBy(rows, (r) => r.poolName!)
+    return groupBy(rows, (r) => r.poolId!)
   }
 
   // ---- progress snapshots, for subscriptions --------------------------------------------------

@@ -12,7 +12,7 @@ import { derivedDeployment } from './deployments.js'
 
 export interface DriftClone extends RecordedClone {
   instanceUuid: string
-  poolName: string
+  poolId: string
   deploymentId: string
 }
 
@@ -28,8 +28,8 @@ export class DriftRepository {
   }
 
   /** The ready clones (made, with a moref) of these pools: what is compared with vCenter. */
-  async readyClones(poolNames: string[]): Promise<DriftClone[]> {
-    if (poolNames.length === 0) return []
+  async readyClones(poolIds: string[]): Promise<DriftClone[]> {
+    if (poolIds.length === 0) return []
     const rows = await this.db
       .select({
         id: clones.id,
@@ -37,21 +37,21 @@ export class DriftRepository {
         number: clones.number,
         moref: clones.moref,
         instanceUuid: clones.instanceUuid,
-        poolName: deployments.poolName,
+        poolId: deployments.poolId,
         deploymentId: clones.deploymentId,
       })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(inArray(deployments.poolName, poolNames), eq(clones.status, 'ready'), isNotNull(clones.moref)))
+      .where(and(inArray(deployments.poolId, poolIds), eq(clones.status, 'ready'), isNotNull(clones.moref)))
       .orderBy(asc(clones.number))
-    return rows.map((r) => ({ ...r, moref: r.moref!, poolName: r.poolName! }))
+    return rows.map((r) => ({ ...r, moref: r.moref!, poolId: r.poolId! }))
   }
 
-  async saveDrift(pool: string, drift: PoolDrift): Promise<void> {
+  async saveDrift(poolId: string, drift: PoolDrift): Promise<void> {
     await this.db
       .update(pools)
       .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
-      .where(eq(pools.name, pool))
+      .where(eq(pools.id, poolId))
   }
 
   /** A clone vCenter holds under another moref (re-registered), found again by its instance UUID. */
@@ -82,7 +82,7 @@ export class DriftRepository {
    * deployment that made the clones it repairs) and lets `enqueue` add its job, in one transaction.
    */
   async createReconcile(
-    input: { poolName: string; requester: string; source: DeploymentRow; count: number },
+    input: { pool: { id: string; name: string }; requester: string; source: DeploymentRow; count: number },
     enqueue: (sql: TransactionSql, deploymentId: string) => Promise<void>,
     tx?: JobTransaction,
   ): Promise<DeploymentRow> {
@@ -92,7 +92,7 @@ export class DriftRepository {
         .values(
           derivedDeployment(input.source, {
             kind: 'reconcile',
-            poolName: input.poolName,
+            pool: input.pool,
             requester: input.requester,
             startNumber: input.source.startNumber,
             count: input.count,

@@ -13,6 +13,9 @@ import { clones, deployments, pools, type CloneRow, type DeploymentRow, type Poo
 export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref' | 'drift' | 'driftCheckedAt'> &
   Partial<Pick<PoolRow, 'snapshotName' | 'snapshotMoref'>>
 
+/** A pool's record and its name: what a deployment of the pool refers to. */
+export type PoolRef = Pick<PoolRow, 'id' | 'name'>
+
 export class PoolRepository {
   private readonly db: Db
 
@@ -20,38 +23,52 @@ export class PoolRepository {
     this.db = database.db
   }
 
+  /**
+   * The pool of this name: the current one (not stripped), else the latest stripped one. Earlier
+   * pools of the name keep their records, read through their deployments.
+   */
   async get(name: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
-    const [row] = await onDb(this.db, tx).select().from(pools).where(eq(pools.name, name))
+    const [row] = await onDb(this.db, tx)
+      .select()
+      .from(pools)
+      .where(eq(pools.name, name))
+      .orderBy(sql`${pools.status} = 'stripped'`, desc(pools.createdAt))
+      .limit(1)
     return row
   }
 
-  async list(): Promise<PoolRow[]> {
-    return this.db.select().from(pools).orderBy(asc(pools.name))
+  async byId(id: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
+    const [row] = await onDb(this.db, tx).select().from(pools).where(eq(pools.id, id))
+    return row
   }
 
-  /** Inserts the pool; a stripped pool of the same name is replaced. False when an active one holds the name. */
-  async insert(pool: NewPool, tx?: JobTransaction): Promise<boolean> {
-    const rows = await onDb(this.db, tx)
-      .insert(pools)
-      .values(pool)
-      .onConflictDoUpdate({
-        target: pools.name,
-        set: { ...pool, status: 'active', drift: null, driftCheckedAt: null, createdAt: sql`now()`, updatedAt: sql`now()` },
-        setWhere: eq(pools.status, 'stripped'),
-      })
-      .returning()
-    return rows.length > 0
+  /** Every pool name with its pool as get() reads it, by name. */
+  async list(): Promise<PoolRow[]> {
+    return this.db
+      .selectDistinctOn([pools.name])
+      .from(pools)
+      .orderBy(asc(pools.name), sql`${pools.status} = 'stripped'`, desc(pools.createdAt))
+  }
+
+  /**
+   * A new pool record, even under a stripped pool's name (whose record, deployments and clones stay
+   * as they are). A unique violation of `pools_current_name_idx` when a current pool holds the name.
+   */
+  async insert(pool: NewPool, tx?: JobTransaction): Promise<PoolRow> {
+    const [row] = await onDb(this.db, tx).insert(pools).values(pool).returning()
+    if (!row) throw new Error('insert into pools returned no row')
+    return row
   }
 
   async update(
-    name: string,
+    id: string,
     fields: Partial<Pick<PoolRow, 'size' | 'expiresAt' | 'status' | 'parentName' | 'snapshotName' | 'snapshotMoref'>>,
     tx?: JobTransaction,
   ): Promise<PoolRow | undefined> {
     const [row] = await onDb(this.db, tx)
       .update(pools)
       .set({ ...fields, updatedAt: sql`now()` })
-      .where(eq(pools.name, name))
+      .where(eq(pools.id, id))
       .returning()
     return row
   }
@@ -64,21 +81,22 @@ export class PoolRepository {
       .where(and(ne(pools.name, except), eq(pools.status, 'active')))
   }
 
-  async deployments(name: string, limit = 10, tx?: JobTransaction): Promise<DeploymentRow[]> {
+  /** The pool's latest deployments (of its own record, not of earlier pools of its name), newest first. */
+  async deployments(poolId: string, limit = 10, tx?: JobTransaction): Promise<DeploymentRow[]> {
     return onDb(this.db, tx)
       .select()
       .from(deployments)
-      .where(eq(deployments.poolName, name))
+      .where(eq(deployments.poolId, poolId))
       .orderBy(desc(deployments.createdAt))
       .limit(limit)
   }
 
   /** A deployment of the pool still running: the pool is busy. */
-  async unfinishedDeployment(name: string, tx?: JobTransaction): Promise<DeploymentRow | undefined> {
+  async unfinishedDeployment(poolId: string, tx?: JobTransaction): Promise<DeploymentRow | undefined> {
     const [row] = await onDb(this.db, tx)
       .select()
       .from(deployments)
-      .where(and(eq(deployments.poolName, name), isNull(deployments.finishedAt)))
+      .where(and(eq(deployments.poolId, poolId), isNull(deployments.finishedAt)))
       .limit(1)
     return row
   }
@@ -109,7 +127,7 @@ export class PoolRepository {
    * marks them destroying, and lets `enqueue` add one job per clone, in one transaction.
    */
   async createDestroy(
-    input: { poolName: string; kind: 'scale-down' | 'strip'; requester: string; source: DeploymentRow; clones: CloneRow[] },
+    input: { pool: PoolRef; kind: 'scale-down' | 'strip'; requester: string; source: DeploymentRow; clones: CloneRow[] },
     enqueue: (sql: TransactionSql, cloneIds: string[], deploymentId: string) => Promise<void>,
     tx?: JobTransaction,
   ): Promise<DeploymentRow> {
@@ -121,7 +139,7 @@ export class PoolRepository {
         .values({
           ...derivedDeployment(source, {
             kind: input.kind,
-            poolName: input.poolName,
+            pool: input.pool,
             requester: input.requester,
             startNumber: numbers.length ? Math.min(...numbers) : source.startNumber,
             count: input.clones.length,

@@ -30,10 +30,12 @@ const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.get('/clones/:name/history', { schema: historySchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    const { record, entries } = await app.assets.attributes.history(request.params.name, callerOf(request))
+    const { limit, cursor } = request.query
+    const { record, entries, nextCursor } = await app.assets.attributes.history(request.params.name, callerOf(request), { limit, cursor })
     return {
       clone: record.clone.name,
       entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })),
+      nextCursor,
     }
   })
 }

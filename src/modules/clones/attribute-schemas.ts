@@ -1,6 +1,6 @@
 /** Schemas of clones' attributes, their history and provenance (attribute-routes.ts). */
 import { Type, type Static } from '@fastify/type-provider-typebox'
-import { MAX_NAME_LENGTH, MAX_VALUE_LENGTH } from './attribute-service.js'
+import { HISTORY_PAGE_SIZE, MAX_HISTORY_PAGE_SIZE, MAX_NAME_LENGTH, MAX_VALUE_LENGTH } from './attribute-service.js'
 import { Clone } from './clones-schemas.js'
 import { ErrorResponse, Nullable, authErrors } from '../../http/common-schemas.js'
 
@@ -50,11 +50,25 @@ export const HistoryEntry = Type.Object({
 })
 
 export const historySchema = {
-  summary: "A clone's attribute history: every change, reveal and disappearance",
+  summary: "A clone's attribute history, newest first: every change, reveal and disappearance",
   tags: ['clones'],
   params: CloneName,
+  querystring: Type.Object(
+    {
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE_SIZE, default: HISTORY_PAGE_SIZE, description: 'Entries in the page' })),
+      cursor: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: "The page before's nextCursor: the entries older than it" }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   response: {
-    200: Type.Object({ clone: Type.String(), entries: Type.Array(HistoryEntry) }),
+    200: Type.Object({
+      clone: Type.String(),
+      entries: Type.Array(HistoryEntry),
+      nextCursor: Nullable(Type.String({ description: 'The next (older) page; null on the last' })),
+    }),
+    400: ErrorResponse,
     ...authErrors,
     404: ErrorResponse,
   },

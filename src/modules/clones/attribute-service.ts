@@ -108,10 +108,10 @@ export class AttributeService {
     return this.store.vanishedSince(cloneIds)
   }
 
-  /** A page of the history of each of these clones, entries after `afterSeq`, at most `limit` each. */
+  /** A page of the history of each of these clones, newest first: entries older than `beforeSeq`, at most `limit` each. */
   historyPages(
     cloneIds: readonly string[],
-    options: { reveal: boolean; afterSeq?: number; limit: number },
+    options: { reveal: boolean; beforeSeq?: number; limit: number },
   ): Promise<Map<string, (HistoryEntry & { seq: number })[]>> {
     return this.store.historyPages(cloneIds, options)
   }
@@ -125,16 +125,33 @@ export class AttributeService {
     return this.store.recordReveals(sub, reveals)
   }
 
-  /** A clone's attribute history, oldest first; secret values "***" unless the caller may read them. */
-  async history(name: string, caller: Caller): Promise<{ record: CloneRecord; entries: HistoryEntry[] }> {
+  /**
+   * A page of a clone's attribute history, newest first: at most `page.limit` entries older than
+   * `page.cursor` (the `nextCursor` of the page before; none: the latest). Secret values "***" unless
+   * the caller may read them; those shown are recorded as revealed.
+   */
+  async history(
+    name: string,
+    caller: Caller,
+    page: { limit?: number; cursor?: string } = {},
+  ): Promise<{ record: CloneRecord; entries: HistoryEntry[]; nextCursor: string | null }> {
+    const limit = page.limit ?? HISTORY_PAGE_SIZE
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE_SIZE) {
+      throw new ValidationFailed({ field: 'limit', minimum: 1, maximum: MAX_HISTORY_PAGE_SIZE }, `"limit" must be between 1 and ${MAX_HISTORY_PAGE_SIZE}`)
+    }
+    const beforeSeq = page.cursor === undefined ? undefined : decodeHistoryCursor(page.cursor)
     const record = await this.clones.findByName(name)
     if (!record) throw new CloneNotFound({ name }, name)
-    const entries = await this.store.history(record.clone.id, { reveal: caller.canReadSecrets })
+    // One entry more than asked: its presence says there is an older page.
+    const rows = (await this.store.historyPages([record.clone.id], { reveal: caller.canReadSecrets, beforeSeq, limit: limit + 1 })).get(record.clone.id) ?? []
+    const shown = rows.slice(0, limit)
+    const nextCursor = rows.length > limit ? encodeHistoryCursor(shown.at(-1)!.seq) : null
+    const entries: HistoryEntry[] = shown.map(({ seq: _seq, ...entry }) => entry)
     if (caller.canReadSecrets) {
       const revealed = entries.filter((e) => e.secret && e.name !== null && (e.oldValue !== null || e.newValue !== null))
       if (revealed.length) await this.store.recordReveals(caller.sub, [{ cloneId: record.clone.id, names: revealed.map((e) => e.name!) }])
     }
-    return { record, entries }
+    return { record, entries, nextCursor }
   }
 
   // ---- writes -------------------------------------------------------------------------------
@@ -248,3 +265,23 @@ export function checkValues(values: readonly AttributeValue[]): AttributeValue[]
   return [...values]
 }
 
+/** A history page's default and largest sizes (GET /v1/clones/{name}/history). */
+export const HISTORY_PAGE_SIZE = 100
+export const MAX_HISTORY_PAGE_SIZE = 1000
+
+/** A history cursor: the last entry's seq, opaque (base64url), as GraphQL's history cursors. */
+function encodeHistoryCursor(seq: number): string {
+  return Buffer.from(JSON.stringify([String(seq)])).toString('base64url')
+}
+
+function decodeHistoryCursor(cursor: string): number {
+  let key: unknown
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    key = undefined
+  }
+  const seq = Array.isArray(key) && key.length === 1 && typeof key[0] === 'string' && /^\d{1,15}$/.test(key[0]) ? Number(key[0]) : NaN
+  if (!Number.isSafeInteger(seq)) throw new ValidationFailed({ field: 'cursor' }, '"cursor" is not a cursor given by this API')
+  return seq
+}

@@ -40,8 +40,8 @@ export const typeDefs = /* GraphQL */ `
     "Each step as it completed, with its vCenter task."
     steps: [CloneStep!]!
     """
-    Every change of its attributes, oldest first, as GET /v1/clones/{name}/history: secret values *** without
-    secrets:read; with it, each secret shown is recorded as revealed.
+    Every change of its attributes, newest first, as GET /v1/clones/{name}/history: secret values *** without
+    secrets:read; with it, each secret shown is recorded as revealed. Older entries: pass pageInfo.endCursor as after.
     """
     history(first: Int = 100, after: String): AttributeHistoryConnection!
   }
@@ -184,7 +184,7 @@ function checkAttributeList(attributes: readonly { name: string; value: string }
   }
 }
 
-/** A history cursor holds the last entry's seq. */
+/** A history cursor holds the last entry's seq (pages go newest first: the next one is older). */
 function historySeq(after: string[] | undefined): number | undefined {
   if (!after) return undefined
   const seq = Number(after[0])

@@ -14,6 +14,7 @@ import {
   type ProgressSnapshot,
 } from '../../db/repositories/deployments.js'
 import type { JobTransaction } from '../../db/job-transaction.js'
+import type { PoolRef } from '../../db/repositories/pools.js'
 import { uniqueViolation } from '../../db/pg-errors.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
 import type { CloneStatus } from '../../domain/progress.js'
@@ -114,9 +115,9 @@ export class DeploymentService {
   }
 
   /** Plans (read-only calls), then records the deployment and its jobs in one short transaction. */
-  async create(request: DeploymentRequest, requester: string, poolName?: string, kind?: 'deploy' | 'reconcile'): Promise<DeploymentWithClones> {
+  async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
     const plan = await this.plan(request)
-    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester, ticket: request.ticket, poolName, kind }))
+    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester, ticket: request.ticket }))
   }
 
   /**
@@ -126,7 +127,7 @@ export class DeploymentService {
    */
   record(
     plan: DeploymentPlan,
-    meta: { requester: string; ticket?: string; poolName?: string; kind?: 'deploy' | 'reconcile' },
+    meta: { requester: string; ticket?: string; pool?: PoolRef; kind?: 'deploy' | 'reconcile' },
     tx?: JobTransaction,
   ): Promise<DeploymentWithClones> {
     return this.repository.create({ plan, ...meta }, (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql), tx)
@@ -183,7 +184,7 @@ export class DeploymentService {
   async recordRebuild(input: RebuildInput, plan: DeploymentPlan, requester: string, tx?: JobTransaction): Promise<DeploymentWithClones> {
     try {
       return await this.repository.create(
-        { plan, requester, poolName: input.poolName, kind: input.kind, replacing: input.replacing },
+        { plan, requester, pool: input.pool, kind: input.kind, replacing: input.replacing },
         (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql),
         tx,
       )
@@ -191,7 +192,7 @@ export class DeploymentService {
       // A clone to replace changed meanwhile (another operation got there first).
       const constraint = uniqueViolation(err)
       if (err instanceof ReplacedClonesChanged || constraint === 'clones_replaces_idx' || constraint === 'clones_live_name_idx') {
-        throw new PoolBusy({ pool: input.poolName }, input.poolName)
+        throw new PoolBusy({ pool: input.pool.name }, input.pool.name)
       }
       throw err
     }
@@ -200,7 +201,7 @@ export class DeploymentService {
 
 export interface RebuildInput {
   kind: 'refresh' | 'recompose'
-  poolName: string
+  pool: PoolRef
   request: Omit<DeploymentRequest, 'startNumber' | 'count'>
   replacing: CloneRow[]
 }

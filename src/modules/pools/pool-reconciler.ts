@@ -77,14 +77,14 @@ export class PoolReconciler {
    */
   async reconcile(name: string, requester: string): Promise<ReconcileOutcome> {
     const pool = await this.activePool(name)
-    await this.checkIdle(name)
-    const live = await this.clones.liveOfPool(name)
+    await this.checkIdle(pool)
+    const live = await this.clones.liveOfPool(pool.id)
     const drift = (await this.checkPools([pool])).get(name)!
     const repairs = repairPlan(drift)
     const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
     if (isEmptyRepair(repairs)) return outcome
 
-    const clones = await this.drift.readyClones([name])
+    const clones = await this.drift.readyClones([pool.id])
     const byName = new Map(clones.map((c) => [c.name, c]))
     // Missing clones are deployed again under their names (released by the same transaction).
     const recreate: { ids: string[]; plan: DeploymentPlan }[] = []
@@ -113,20 +113,20 @@ export class PoolReconciler {
     const result = await this.deployments.refusingTakenNames(names, () =>
       this.pools.withPoolLock(name, async (tx) => {
         const now = await this.activePool(name, tx)
-        await this.checkIdle(name, tx)
+        await this.checkIdle(now, tx)
         const ids = (rows: { id: string }[]) => rows.map((c) => c.id).join(',')
-        if (now.updatedAt.getTime() !== pool.updatedAt.getTime() || ids(await this.clones.liveOfPool(name, tx)) !== ids(live)) {
+        if (now.updatedAt.getTime() !== pool.updatedAt.getTime() || ids(await this.clones.liveOfPool(now.id, tx)) !== ids(live)) {
           throw new PoolBusy({ pool: name, reason: 'changed meanwhile' }, name)
         }
         const redeploys: string[] = []
         for (const { ids: missing, plan } of recreate) {
           await this.drift.markMissing(missing, MISSING, tx)
-          redeploys.push((await this.deployments.record(plan, { requester, poolName: name, kind: 'reconcile' }, tx)).deployment.id)
+          redeploys.push((await this.deployments.record(plan, { requester, pool: { id: now.id, name: now.name }, kind: 'reconcile' }, tx)).deployment.id)
         }
         if (actions.length && source) {
           const repaired = new Set(actions.map((a) => a.cloneId))
           const deployment = await this.drift.createReconcile(
-            { poolName: name, requester, source, count: repaired.size },
+            { pool: { id: now.id, name: now.name }, requester, source, count: repaired.size },
             (sql, id) => enqueueReconcile(this.boss, id, actions, sql),
             tx,
           )
@@ -134,7 +134,7 @@ export class PoolReconciler {
         }
         outcome.deploymentIds.push(...redeploys)
         for (const plan of adds) {
-          outcome.deploymentIds.push((await this.deployments.record(plan, { requester, poolName: name, kind: 'reconcile' }, tx)).deployment.id)
+          outcome.deploymentIds.push((await this.deployments.record(plan, { requester, pool: { id: now.id, name: now.name }, kind: 'reconcile' }, tx)).deployment.id)
         }
         return outcome
       }),
@@ -143,26 +143,27 @@ export class PoolReconciler {
     return result.value
   }
 
-  private async checkIdle(name: string, tx?: JobTransaction): Promise<void> {
-    const running = await this.pools.unfinishedDeployment(name, tx)
-    if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
+  private async checkIdle(pool: PoolRow, tx?: JobTransaction): Promise<void> {
+    const running = await this.pools.unfinishedDeployment(pool.id, tx)
+    if (running) throw new PoolBusy({ pool: pool.name, deploymentId: running.id }, pool.name)
   }
 
+  /** Each (active) pool's drift, by name. */
   private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
-    const clones = await this.drift.readyClones(pools.map((p) => p.name))
+    const clones = await this.drift.readyClones(pools.map((p) => p.id))
     const checkedAt = new Date()
     const observed = await forClient(this.observe(clones))
     const out = new Map<string, PoolDrift>()
     for (const pool of pools) {
-      const live = (await this.clones.liveOfPool(pool.name)).length
+      const live = (await this.clones.liveOfPool(pool.id)).length
       const drift = classifyDrift(
-        clones.filter((c) => c.poolName === pool.name),
+        clones.filter((c) => c.poolId === pool.id),
         observed,
         pool.hostLimit,
         checkedAt,
         { desired: pool.size, live },
       )
-      await this.drift.saveDrift(pool.name, drift)
+      await this.drift.saveDrift(pool.id, drift)
       out.set(pool.name, drift)
     }
     return out

@@ -5,8 +5,10 @@
  * lock, taken only for the short transaction that records a change (never across a vCenter call), and
  * by refusing a change while one of the pool's deployments is unfinished (409 POOL_BUSY).
  */
+import { randomUUID } from 'node:crypto'
 import type PgBoss from 'pg-boss'
 import type { JobTransaction } from '../../db/job-transaction.js'
+import { uniqueViolation } from '../../db/pg-errors.js'
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
@@ -87,18 +89,18 @@ export class PoolService {
   async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
     const pool = await this.pools.get(name)
     if (!pool) throw new PoolNotFound({ pool: name }, name)
-    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.name), this.pools.deployments(pool.name)])
+    const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.id), this.pools.deployments(pool.id)])
     return { pool, clones, deployments }
   }
 
-  /** Each pool's clones that are neither failed nor destroyed, by number (GraphQL's Pool.clones, many pools in one read). */
-  liveClonesOfPools(names: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.liveByPoolNames(names)
+  /** Each pool's clones that are neither failed nor destroyed, by number, by pool id (GraphQL's Pool.clones, many pools in one read). */
+  liveClonesOfPools(poolIds: readonly string[]): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolIds(poolIds)
   }
 
-  /** Each pool's latest `limit` deployments, newest first (GraphQL's Pool.deployments, many pools in one read). */
-  latestDeploymentsOfPools(names: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
-    return this.deploymentRepository.latestByPoolNames(names, limit)
+  /** Each pool's latest `limit` deployments, newest first, by pool id (GraphQL's Pool.deployments, many pools in one read). */
+  latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolIds(poolIds, limit)
   }
 
   // ---- changes --------------------------------------------------------------------------------
@@ -126,35 +128,45 @@ export class PoolService {
       startNumber: request.startNumber,
       count: request.size,
     })
-    return this.locked(request.name, plan.names, async (tx) => {
-      await this.checkNameFree(request.name, tx)
-      // A stripped pool of this name may still be destroying its clones.
-      await this.checkIdle(request.name, tx)
-      await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size), tx)
-      const inserted = await this.pools.insert(
-        {
-          name: request.name,
-          parentName: request.parent,
-          prefix,
-          startNumber: request.startNumber,
-          size: request.size,
-          copiedAttributes: request.attributes ?? null,
-          customizationAttribute: request.customizationAttribute ?? null,
-          hostLimit: request.hostLimit ?? null,
-          expiresAt: expiresAt ?? null,
-          // The pool keeps to the snapshot of its first deployment (scale ups, refreshes) until a
-          // recompose moves it; a stripped pool's recorded snapshot does not carry over.
-          snapshotName: plan.snapshot.name,
-          snapshotMoref: plan.snapshot.moref,
-          requester,
-        },
-        tx,
-      )
-      if (!inserted) throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
-      const { deployment } = await this.deployments.record(plan, { requester, poolName: request.name }, tx)
-      if (expiresAt) await scheduleExpiry(this.boss, request.name, expiresAt, tx.sql)
-      return { pool: (await this.pools.get(request.name, tx))!, deploymentIds: [deployment.id] }
-    })
+    try {
+      return await this.locked(request.name, plan.names, async (tx) => {
+        const earlier = await this.checkNameFree(request.name, tx)
+        // A stripped pool of this name may still be destroying its clones.
+        if (earlier) await this.checkIdle(earlier, tx)
+        await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size), tx)
+        // A new record, even under a stripped pool's name (whose record, deployments and clones stay as
+        // they are); in the same transaction as its first deployment, so a refused one leaves no pool.
+        const pool = await this.pools.insert(
+          {
+            id: randomUUID(),
+            name: request.name,
+            parentName: request.parent,
+            prefix,
+            startNumber: request.startNumber,
+            size: request.size,
+            copiedAttributes: request.attributes ?? null,
+            customizationAttribute: request.customizationAttribute ?? null,
+            hostLimit: request.hostLimit ?? null,
+            expiresAt: expiresAt ?? null,
+            // The pool keeps to the snapshot of its first deployment (scale ups, refreshes) until a
+            // recompose moves it; a stripped pool's recorded snapshot does not carry over.
+            snapshotName: plan.snapshot.name,
+            snapshotMoref: plan.snapshot.moref,
+            requester,
+          },
+          tx,
+        )
+        const { deployment } = await this.deployments.record(plan, { requester, pool }, tx)
+        if (expiresAt) await scheduleExpiry(this.boss, request.name, expiresAt, tx.sql)
+        return { pool, deploymentIds: [deployment.id] }
+      })
+    } catch (err) {
+      // Another request made a pool of this name between our check and our insert.
+      if (uniqueViolation(err) === 'pools_current_name_idx') {
+        throw new NameConflict({ pool: request.name }, `a pool named "${request.name}" already exists`)
+      }
+      throw err
+    }
   }
 
   async change(name: string, request: ChangePoolRequest, requester: string): Promise<PoolChange> {
@@ -165,13 +177,13 @@ export class PoolService {
     const expiresAt = parseExpiry(request.expiresAt)
     const planned = await this.activePool(name)
     const resize = request.size !== undefined && request.size !== planned.size ? request.size : undefined
-    const live = resize === undefined ? [] : await this.clones.liveOfPool(name)
+    const live = resize === undefined ? [] : await this.clones.liveOfPool(planned.id)
     const numbers = live.map((c) => c.number)
     const adding = resize !== undefined && resize > live.length ? nextFreeNumbers(numbers, planned.startNumber, resize - live.length) : []
     const removing = new Set(resize !== undefined && resize < live.length ? numbersToRemove(numbers, live.length - resize) : [])
     const plans: DeploymentPlan[] = []
     if (resize !== undefined) {
-      await this.checkIdle(name)
+      await this.checkIdle(planned)
       if (adding.length) await this.checkRange(name, poolRange(planned.prefix, planned.startNumber, resize, [...numbers, ...adding]))
       for (const run of contiguousRuns(adding)) plans.push(await this.deployments.plan(poolDeploymentRequest(planned, run.startNumber, run.count)))
     }
@@ -182,18 +194,18 @@ export class PoolService {
         const pool = await this.activePool(name, tx)
         const deploymentIds: string[] = []
         if (resize !== undefined) {
-          await this.checkIdle(name, tx)
+          await this.checkIdle(pool, tx)
           await this.checkUnchanged(planned, live, pool, tx)
           if (adding.length) {
             await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, resize, [...numbers, ...adding]), tx)
-            for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, poolName: name }, tx)).deployment.id)
+            for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, pool }, tx)).deployment.id)
           } else if (removing.size) {
             const deployment = await this.destroy(pool, 'scale-down', live.filter((c) => removing.has(c.number)), requester, tx)
             deploymentIds.push(deployment.id)
           }
         }
         const updated = await this.pools.update(
-          name,
+          pool.id,
           {
             ...(request.size !== undefined ? { size: request.size } : {}),
             ...(expiresAt ? { expiresAt } : {}),
@@ -210,9 +222,9 @@ export class PoolService {
   async strip(name: string, requester: string): Promise<PoolChange> {
     return this.locked(name, [], async (tx) => {
       const pool = await this.activePool(name, tx)
-      await this.checkIdle(name, tx)
-      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(name, tx), requester, tx)
-      const updated = await this.pools.update(name, { status: 'stripped' }, tx)
+      await this.checkIdle(pool, tx)
+      const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id, tx), requester, tx)
+      const updated = await this.pools.update(pool.id, { status: 'stripped' }, tx)
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }
@@ -224,20 +236,20 @@ export class PoolService {
   async refresh(name: string, request: RefreshPoolRequest, requester: string): Promise<PoolChange> {
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
     const planned = await this.activePool(name)
-    await this.checkIdle(name)
-    const live = await this.clones.liveOfPool(name)
+    await this.checkIdle(planned)
+    const live = await this.clones.liveOfPool(planned.id)
     const chosen = selectClones(live, request.clones)
     const target = { parent: planned.parentName, snapshotMoref: planned.snapshotMoref ?? undefined }
     const input = this.rebuildInput(planned, 'refresh', chosen, request.maxUnavailable, target)
     const plan = await this.deployments.planRebuild(input)
     return this.locked(name, [], async (tx) => {
       const pool = await this.activePool(name, tx)
-      await this.checkIdle(name, tx)
+      await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
       const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
       const updated = pool.snapshotMoref
         ? pool
-        : await this.pools.update(name, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref }, tx)
+        : await this.pools.update(pool.id, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref }, tx)
       return { pool: updated ?? pool, deploymentIds: [deployment.id] }
     })
   }
@@ -256,18 +268,18 @@ export class PoolService {
       }
     }
     const planned = await this.activePool(name)
-    await this.checkIdle(name)
+    await this.checkIdle(planned)
     const parent = request.parent ?? planned.parentName
-    const live = await this.clones.liveOfPool(name)
+    const live = await this.clones.liveOfPool(planned.id)
     const input = this.rebuildInput(planned, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot })
     const plan = await this.deployments.planRebuild(input)
     return this.locked(name, [], async (tx) => {
       const pool = await this.activePool(name, tx)
-      await this.checkIdle(name, tx)
+      await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
       const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
       const updated = await this.pools.update(
-        name,
+        pool.id,
         { parentName: parent, snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref },
         tx,
       )
@@ -313,22 +325,24 @@ export class PoolService {
     return pool
   }
 
-  private async checkNameFree(name: string, tx?: JobTransaction): Promise<void> {
+  /** 409 NAME_CONFLICT when a current pool holds the name; else the latest stripped pool of the name, if any. */
+  private async checkNameFree(name: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
     const existing = await this.pools.get(name, tx)
     if (existing && existing.status === 'active') {
       throw new NameConflict({ pool: name }, `a pool named "${name}" already exists`)
     }
+    return existing
   }
 
-  private async checkIdle(name: string, tx?: JobTransaction): Promise<void> {
-    const running = await this.pools.unfinishedDeployment(name, tx)
-    if (running) throw new PoolBusy({ pool: name, deploymentId: running.id }, name)
+  private async checkIdle(pool: PoolRow, tx?: JobTransaction): Promise<void> {
+    const running = await this.pools.unfinishedDeployment(pool.id, tx)
+    if (running) throw new PoolBusy({ pool: pool.name, deploymentId: running.id }, pool.name)
   }
 
   /** 409 POOL_BUSY when the pool or its live clones changed between the plan and the lock (another change got there first). */
   private async checkUnchanged(planned: PoolRow, plannedLive: CloneRow[], pool: PoolRow, tx: JobTransaction): Promise<void> {
     const ids = (clones: CloneRow[]) => clones.map((c) => c.id).join(',')
-    if (pool.updatedAt.getTime() !== planned.updatedAt.getTime() || ids(await this.clones.liveOfPool(pool.name, tx)) !== ids(plannedLive)) {
+    if (pool.updatedAt.getTime() !== planned.updatedAt.getTime() || ids(await this.clones.liveOfPool(pool.id, tx)) !== ids(plannedLive)) {
       throw new PoolBusy({ pool: pool.name, reason: 'changed meanwhile' }, pool.name)
     }
   }
@@ -336,7 +350,7 @@ export class PoolService {
   /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
   private async checkRange(name: string, range: ReturnType<typeof poolRange>, tx?: JobTransaction): Promise<void> {
     for (const other of await this.pools.others(name, tx)) {
-      const live = (await this.clones.liveOfPool(other.name, tx)).map((c) => c.number)
+      const live = (await this.clones.liveOfPool(other.id, tx)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },
@@ -355,7 +369,7 @@ export class PoolService {
   ): RebuildInput {
     return {
       kind,
-      poolName: pool.name,
+      pool: { id: pool.id, name: pool.name },
       replacing: clones,
       request: {
         ...requestFields(pool),
@@ -368,19 +382,22 @@ export class PoolService {
   }
 
   private async destroy(pool: PoolRow, kind: 'strip' | 'scale-down', clones: CloneRow[], requester: string, tx: JobTransaction): Promise<DeploymentRow> {
-    const [source] = await this.pools.deployments(pool.name, 1, tx)
+    const [source] = await this.pools.deployments(pool.id, 1, tx)
     if (!source) throw new Error(`pool ${pool.name} has no deployment`)
     const clonesSource = clones[0] ? await this.deploymentRepository.getDeployment(clones[0].deploymentId, tx) : undefined
     return this.pools.createDestroy(
-      { poolName: pool.name, kind, requester, source: clonesSource ?? source, clones },
+      { pool: { id: pool.id, name: pool.name }, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
       tx,
     )
   }
 }
 
+/** What a pool's deployments are made from. */
+type PoolSettings = Pick<PoolRow, 'parentName' | 'prefix' | 'copiedAttributes' | 'customizationAttribute' | 'hostLimit' | 'snapshotMoref'>
+
 /** A deployment of these numbers of the pool: from its parent and its recorded snapshot. */
-export function poolDeploymentRequest(pool: PoolRow, startNumber: number, count: number): DeploymentRequest {
+export function poolDeploymentRequest(pool: PoolSettings, startNumber: number, count: number): DeploymentRequest {
   return {
     ...requestFields(pool),
     parent: pool.parentName,
@@ -391,7 +408,7 @@ export function poolDeploymentRequest(pool: PoolRow, startNumber: number, count:
 }
 
 /** What every deployment of the pool asks for, as the pool records it. */
-function requestFields(pool: PoolRow) {
+function requestFields(pool: PoolSettings) {
   return {
     prefix: pool.prefix,
     ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),

@@ -171,8 +171,8 @@ function poolChangeMutation(call: PoolChangeCall) {
   return async (_: unknown, args: Record<string, unknown>, context: GraphqlContext) => {
     const change = await call(args, context.principal!.sub, context)
     context.app.log.info({ pool: change.pool.name, deploymentIds: change.deploymentIds }, 'pool changed (graphql)')
-    context.loaders.liveClonesOfPool.clear(change.pool.name)
-    context.loaders.deploymentsOfPool.clear(change.pool.name)
+    context.loaders.liveClonesOfPool.clear(change.pool.id)
+    context.loaders.deploymentsOfPool.clear(change.pool.id)
     return { pool: change.pool, deploymentIds: change.deploymentIds }
   }
 }
@@ -195,8 +195,8 @@ export const resolvers = {
   Pool: {
     status: (p: PoolRow) => toEnum(p.status),
     parent: (p: PoolRow) => p.parentName,
-    clones: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.liveClonesOfPool.load(p.name),
-    deployments: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.deploymentsOfPool.load(p.name),
+    clones: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.liveClonesOfPool.load(p.id),
+    deployments: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.deploymentsOfPool.load(p.id),
     snapshot: (p: PoolRow) => (p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null),
     drift: (p: PoolRow) =>
       p.drift && {

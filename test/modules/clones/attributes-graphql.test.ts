@@ -127,10 +127,11 @@ t.test('setCloneAttributes writes vCenter and the records, with history by the t
   const ticketBot = (await gqlHistory('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'ticket-bot')
   t.same(
     ticketBot.map((e) => [e.event, e.source, e.name, e.oldValue, e.newValue]),
+    // Newest first: the change's entries in reverse order of writing.
     [
-      ['SET', 'USER', 'Role', 'Capture', 'Trainer'],
-      ['SET', 'USER', 'Room', null, 'B:12'],
       ['SET', 'USER', 'Logon User Password', 'Tr4inee!', 'N3w<pass>'],
+      ['SET', 'USER', 'Room', null, 'B:12'],
+      ['SET', 'USER', 'Role', 'Capture', 'Trainer'],
     ],
   )
 
@@ -284,7 +285,7 @@ t.test('cloneHistory is GET /v1/clones/{name}/history: the same entries, redacte
   const rest = await restHistory('Capture01')
   const graphql = await gqlHistory('Capture01')
   t.ok(rest.length >= 14, `${rest.length} entries`)
-  t.same(graphql, rest.map(asGraphql), 'entry for entry, oldest first')
+  t.same(graphql, rest.map(asGraphql), 'entry for entry, newest first')
   const copied = graphql.filter((e) => e.source === 'DEPLOYMENT')
   t.equal(copied.length, 11, "the seed's ten and Template, copied by the deployment")
   t.ok(copied.every((e) => e.actor === deploymentId && e.deployment.id === deploymentId && e.oldValue === null))
@@ -334,8 +335,10 @@ t.test('Clone.history pages with cursors; only the entries shown are recorded as
 
   // A page that ends just before the first entry of the other secret: that entry is the extra row read
   // to see whether a next page exists, not shown, so not recorded; the secret the page shows is.
-  const firstSecret = all.findIndex((e) => e.secret && e.name !== null)
-  const otherSecret = all.findIndex((e, i) => i > firstSecret && e.secret && e.name !== null && e.name !== all[firstSecret].name)
+  // (Secrets with values: newest first, the reveal entries, which show none, come before them.)
+  const withValue = (e: any) => e.secret && e.name !== null && e.event === 'SET'
+  const firstSecret = all.findIndex(withValue)
+  const otherSecret = all.findIndex((e, i) => i > firstSecret && withValue(e) && e.name !== all[firstSecret].name)
   t.ok(firstSecret >= 0 && otherSecret > firstSecret, 'two secrets in the history, one after the other')
   const page = await gql(service, HISTORY, { name: 'Capture01', first: otherSecret }, SECRETS, 'pager')
   t.equal(page.statusCode, 200, JSON.stringify(page.body.errors))

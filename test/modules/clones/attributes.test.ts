@@ -142,9 +142,10 @@ t.test('every reveal of a secret is recorded', async (t) => {
   const reveals = (await history('Capture03')).filter((e) => e.event === 'reveal')
   t.same(
     reveals.map((e) => [e.actor, e.name, e.source]),
+    // Newest first: the reveals of one read in reverse order of writing.
     [
-      ['auditor', 'Logon Administrator Password', 'user'],
       ['auditor', 'Logon User Password', 'user'],
+      ['auditor', 'Logon Administrator Password', 'user'],
     ],
     'by whom and which; the read without secrets:read revealed nothing',
   )
@@ -184,10 +185,11 @@ t.test('PATCH sets attributes in vCenter and in the records, with history', asyn
   const ticketBot = (await history('Capture01', SECRETS, 'auditor')).filter((e) => e.actor === 'ticket-bot')
   t.same(
     ticketBot.map((e) => [e.source, e.name, e.oldValue, e.newValue]),
+    // Newest first: the change's entries in reverse order of writing.
     [
-      ['user', 'Role', 'Capture', 'Trainer'],
-      ['user', 'Room', null, 'B:12'],
       ['user', 'Logon User Password', 'Tr4inee!', 'N3w<pass>'],
+      ['user', 'Room', null, 'B:12'],
+      ['user', 'Role', 'Capture', 'Trainer'],
     ],
   )
   const redacted = (await history('Capture01')).find((e) => e.actor === 'ticket-bot' && e.secret)
@@ -265,9 +267,10 @@ t.test('the sync records changes made in vCenter, reading every clone in one cal
   const entries = (await history('Capture02', SECRETS, 'auditor')).filter((e) => e.source === 'vcenter')
   t.same(
     entries.map((e) => [e.actor, e.name, e.oldValue, e.newValue]),
+    // Newest first: the sync's entries in reverse order of writing.
     [
-      ['attribute-sync', 'Logon Administrator Password', 'S3cret<&>', 'Rotated!'],
       ['attribute-sync', 'Role', 'Capture', 'Changed in vCenter'],
+      ['attribute-sync', 'Logon Administrator Password', 'S3cret<&>', 'Rotated!'],
     ],
   )
   const clone = (await api('GET', '/v1/clones/Capture02', READ)).json()
@@ -370,7 +373,7 @@ t.test('a clone destroyed in vCenter keeps its records and provenance', async (t
   t.equal(clone.status, 'ready')
   t.match(clone.provenance, { ticket: 'RITM0012345', parent: { name: 'Tmpl Capture 1.0' }, vm: { moref: ref.value, vanishedAt: /^\d{4}-/ } })
   t.equal(clone.attributes.length, 11)
-  const last = (await history('Capture03')).at(-1)
+  const [last] = await history('Capture03') // newest first
   t.match(last, { event: 'vanished', source: 'vcenter', actor: 'attribute-sync', name: null })
 
   const patch = await api('PATCH', '/v1/clones/Capture03/attributes', WRITE, 'ticket-bot', { attributes: { Role: 'x' } })
