@@ -187,21 +187,22 @@ async function goAvailable(): Promise<boolean> {
   }
 }
 
+/**
+ * How `go` builds and tests the lab: GOPATH mode against Debian's govmomi sources. The lab's own Go
+ * tests (`go test ./sim/lab`, run by test/sim/lab-go.test.ts) use the same environment.
+ */
+export function goEnvironment(): NodeJS.ProcessEnv {
+  return { ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '', GOCACHE: join(buildDir, 'gocache') }
+}
+
+export { repoRoot as simulatorRepoRoot }
+
 async function build(log: Log): Promise<void> {
   const started = Date.now()
   const tmpOut = `${binaryPath}.tmp-${process.pid}`
   log('vcsim-lab: building the simulator (a cold build takes ~15-60 s)')
   try {
-    await run('go', ['build', '-o', tmpOut, './sim/lab'], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH,
-        GOFLAGS: '',
-        GOCACHE: join(buildDir, 'gocache'),
-      },
-    })
+    await run('go', ['build', '-o', tmpOut, './sim/lab'], { cwd: repoRoot, env: goEnvironment() })
     // Stamp the build start, so sources edited during the build trigger a rebuild.
     const startedAt = new Date(started)
     await utimes(tmpOut, startedAt, startedAt)

@@ -85,13 +85,30 @@ export class WsClient {
     this.socket.send(JSON.stringify(message))
   }
 
-  /** Waits until `done` holds for the messages received (or the socket closed), up to the timeout. */
+  /**
+   * Waits until `done` holds for the messages received, up to the timeout. A socket closed before
+   * `done` holds is a failure (it throws), so a test waiting for data cannot pass on a closed socket.
+   */
   async until(done: (messages: WsMessage[]) => boolean, timeoutMs = 60_000): Promise<WsMessage[]> {
+    await this.waitFor(() => {
+      if (done(this.messages)) return true
+      if (this.closed) throw new Error(`closed (${this.closed.code}) before the awaited messages; received ${this.received()}`)
+      return false
+    }, timeoutMs)
+    return this.messages
+  }
+
+  /** Waits until the server closes the socket, up to the timeout (a socket left open throws). */
+  async untilClosed(timeoutMs = 60_000): Promise<WsMessage[]> {
+    await this.waitFor(() => this.closed !== undefined, timeoutMs)
+    return this.messages
+  }
+
+  private async waitFor(holds: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (!done(this.messages)) {
-      if (this.closed) return this.messages
+    while (!holds()) {
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`timed out; received ${JSON.stringify(this.messages).slice(0, 2000)}`)
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms; received ${this.received()}`)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left)
         this.waiters.push(() => {
@@ -100,7 +117,10 @@ export class WsClient {
         })
       })
     }
-    return this.messages
+  }
+
+  private received(): string {
+    return JSON.stringify(this.messages).slice(0, 2000)
   }
 
   close(): void {
