@@ -28,6 +28,7 @@ import deploymentRoutes from './modules/deployments/deployments-routes.js'
 import reportRoutes from './modules/reports/reports-routes.js'
 import poolRoutes from './modules/pools/pools-routes.js'
 import parentRoutes from './modules/parents/parents-routes.js'
+import uiPlugin from './modules/ui/ui-plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -84,5 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     { prefix: '/v1' },
   )
+  // The page for people at /ui: static files, no token needed to load them (the API calls carry it).
+  await app.register(uiPlugin)
   return app
 }
