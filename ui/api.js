@@ -90,6 +90,18 @@ export async function api(method, path, body, token) {
   return data
 }
 
+/**
+ * A GraphQL query at /graphql; its first error as an ApiError.
+ * @param {string} query
+ * @param {Record<string, unknown>} [variables]
+ */
+export async function graphql(query, variables = {}) {
+  const answer = await api('POST', '/graphql', { query, variables })
+  const first = answer?.errors?.[0]
+  if (first) throw new ApiError(200, { code: first.extensions?.code ?? 'GRAPHQL_ERROR', message: first.message })
+  return answer.data
+}
+
 /** A text answer (the space chart's SVG). @param {string} path */
 export async function apiText(path) {
   const res = await call('GET', path)

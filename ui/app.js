@@ -1,6 +1,6 @@
 // The page for people: sign in with a pasted token, then the pools, their deployments' progress
 // (followed every 1.5 s while running), a deployment's clones, the space report, and the changes.
-import { ApiError, api, apiText, enc, session } from './api.js'
+import { ApiError, api, apiText, enc, graphql, session } from './api.js'
 import { confirmFirst } from './confirm.js'
 import { cloneTable, deploymentList, describe, isRunning } from './deployments.js'
 import { replace, when } from './dom.js'
@@ -27,7 +27,10 @@ const state = {
   pools: [],
   /** Full deployments by id, as last fetched. @type {Map<string, Deployment>} */
   deployments: new Map(),
-  /** Deployments started from this page, shown even before the pools list them. @type {Set<string>} */
+  /**
+   * Deployments followed besides the pools' last ones: those started from this page, and every one
+   * found queued or running (of a pool or not). @type {Set<string>}
+   */
   started: new Set(),
   /** @type {string | null} */
   selected: null,
@@ -236,8 +239,17 @@ function shownIds() {
   return [...running, ...finished].map((d) => d.id)
 }
 
+/** Every deployment queued or running, whoever started it: found at each tick, before the pools are read again. */
+const RUNNING_QUERY = `query RunningDeployments {
+  running: deployments(filter: { status: RUNNING }, first: 100) { nodes { id } }
+  queued: deployments(filter: { status: QUEUED }, first: 100) { nodes { id } }
+}`
+
 async function followDeployments() {
   const current = state.session
+  const found = /** @type {{ running: { nodes: { id: string }[] }, queued: { nodes: { id: string }[] } }} */ (await graphql(RUNNING_QUERY))
+  if (current !== state.session) return
+  for (const { id } of [...found.running.nodes, ...found.queued.nodes]) state.started.add(id)
   const ids = shownIds()
   // Fetched again while running; a finished one does not change.
   const due = ids.filter((id) => {
