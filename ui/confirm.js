@@ -47,12 +47,18 @@ export function confirmFirst(question) {
     }
     const onClose = () => {
       form.removeEventListener('submit', onSubmit)
+      input.removeEventListener('input', onInput)
       input.removeAttribute('aria-invalid')
       const confirmed = dialog.returnValue === 'confirm'
       if (opener?.isConnected) opener.focus()
       resolve(confirmed ? (question.field ? { value: Number(input.value) } : {}) : null)
     }
+    const onInput = () => {
+      fieldError.textContent = ''
+      input.removeAttribute('aria-invalid')
+    }
     form.addEventListener('submit', onSubmit)
+    input.addEventListener('input', onInput)
     dialog.addEventListener('close', onClose, { once: true })
     dialog.returnValue = ''
     dialog.showModal()

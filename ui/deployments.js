@@ -46,7 +46,9 @@ export function deploymentList(deployments, showClones) {
 function deploymentCard(d, showClones) {
   const { progress } = d
   const titleId = `deployment-${d.id}`
-  const steps = STEPS.filter((s) => (STEPS_OF_KIND[/** @type {keyof STEPS_OF_KIND} */ (d.kind)] ?? STEPS).includes(s) || (progress.byStatus[s] ?? 0) > 0)
+  // While it runs, every step of its kind (the empty ones too); once it is over, where its clones ended.
+  const ofKind = isRunning(d) ? (STEPS_OF_KIND[/** @type {keyof STEPS_OF_KIND} */ (d.kind)] ?? STEPS) : []
+  const steps = STEPS.filter((s) => ofKind.includes(s) || (progress.byStatus[s] ?? 0) > 0)
   return h(
     'article',
     { class: `deployment ${d.status}`, 'aria-labelledby': titleId, 'data-deployment': d.id },

@@ -30,7 +30,7 @@ export function poolsTable(pools, actions, mayWrite) {
         {},
         ['Pool', 'Parent and snapshot', 'Size', 'Live clones', 'Expires', 'Drift', mayWrite ? 'Change' : null]
           .filter(Boolean)
-          .map((label) => h('th', { scope: 'col' }, label)),
+          .map((label) => h('th', { scope: 'col', class: label === 'Size' || label === 'Live clones' ? 'num' : null }, label)),
       ),
     ),
     h('tbody', {}, pools.map((pool) => poolRow(pool, actions, mayWrite))),

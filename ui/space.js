@@ -38,7 +38,7 @@ export function spaceView(report, chartNode) {
       h(
         'thead',
         {},
-        h('tr', {}, ['Parent', 'Clones', 'As full clones', 'As thin clones', 'As linked clones', 'Saved against full'].map((l) => h('th', { scope: 'col' }, l))),
+        h('tr', {}, ['Parent', 'Clones', 'As full clones', 'As thin clones', 'As linked clones', 'Saved against full'].map((l, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : null }, l))),
       ),
       h(
         'tbody',
