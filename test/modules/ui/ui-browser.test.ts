@@ -204,6 +204,49 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     await shot(page, '5-pools-and-space')
   })
 
+  await t.test('refresh and strip back ask first too; a confirmed strip is followed to its end', async (t) => {
+    // A refresh opened from the keyboard and cancelled with its button: nothing starts.
+    await page.getByRole('button', { name: 'Refresh pool room-beta' }).focus()
+    await page.keyboard.press('Enter')
+    const refresh = page.getByRole('dialog', { name: 'Refresh room-beta' })
+    await refresh.waitFor()
+    t.equal(await page.evaluate(() => document.activeElement?.id), 'confirm-cancel', 'Cancel has the focus first')
+    t.match(await refresh.innerText(), /Each of the 8 live clones of room-beta is destroyed and made again/)
+    await refresh.getByRole('button', { name: 'Cancel' }).click()
+    await refresh.waitFor({ state: 'hidden' })
+    t.equal((await api('GET', '/v1/pools/room-beta')).body.deployments.length, 1, 'no refresh started')
+
+    await page.getByRole('button', { name: 'Strip back pool room-alpha' }).click()
+    const strip = page.getByRole('dialog', { name: 'Strip back room-alpha' })
+    await strip.waitFor()
+    t.match(await strip.innerText(), /All 4 clones of room-alpha are destroyed in vCenter/)
+    await shot(page, '6-strip-dialog')
+    await strip.getByRole('button', { name: 'Strip back' }).click()
+    await page.locator('#notice', { hasText: 'Stripping back room-alpha: started.' }).waitFor()
+    const card = page.locator('article.deployment', { hasText: 'strip of room-alpha' })
+    await card.waitFor()
+    await card.locator('[data-field="status"]', { hasText: 'succeeded' }).waitFor({ timeout: 180_000 })
+    t.equal(await card.locator('[data-step="destroyed"] [data-field="count"]').innerText(), '4')
+    const listed = (await api('GET', '/v1/pools')).body.pools.find((p: any) => p.name === 'room-alpha')
+    t.equal(listed?.status, 'stripped', 'the API has it stripped')
+    await page.locator('tr[data-pool="room-alpha"].stripped').waitFor()
+    t.equal(await page.getByRole('button', { name: 'Resize pool room-alpha' }).isDisabled(), true, 'a stripped pool cannot be changed')
+    await shot(page, '7-stripped')
+  })
+
+  await t.test('a read-only token sees the pools but no buttons to change them', async (t) => {
+    // Another tab: the token of the first is not there (sessionStorage is per tab).
+    const reader = await context.newPage()
+    t.teardown(() => reader.close())
+    await reader.goto(`${base}/ui/`)
+    await reader.getByLabel('Access token').fill(service.token('deployments:read', 'observer'))
+    await reader.getByRole('button', { name: 'Sign in' }).click()
+    await reader.locator('tr[data-pool="room-beta"]').waitFor()
+    t.equal(await reader.getByRole('button', { name: /^Resize pool/ }).count(), 0)
+    t.equal(await reader.getByRole('columnheader', { name: 'Change' }).count(), 0)
+    t.match(await reader.locator('#who').innerText(), /observer \(deployments:read\)/)
+  })
+
   await t.test('no fault in the page: nothing refused by the CSP, no script error', async (t) => {
     t.same(faults, [])
   })
