@@ -50,7 +50,11 @@ export function confirmFirst(question) {
       input.removeEventListener('input', onInput)
       input.removeAttribute('aria-invalid')
       const confirmed = dialog.returnValue === 'confirm'
-      if (opener?.isConnected) opener.focus()
+      // The lists are redrawn every few seconds: the button that opened the dialog may have been
+      // replaced meanwhile by its twin (same data-key).
+      const key = opener?.dataset.key
+      const back = opener?.isConnected ? opener : key ? document.querySelector(`[data-key="${CSS.escape(key)}"]`) : null
+      if (back instanceof HTMLElement) back.focus()
       resolve(confirmed ? (question.field ? { value: Number(input.value) } : {}) : null)
     }
     const onInput = () => {

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { createSigner } from 'fast-jwt'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import t from 'tap'
 import { startTestService, waitForDeployment } from '../../helpers/service.js'
@@ -168,6 +169,9 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     const field = dialog.getByLabel('New size (clones)')
     t.equal(await field.inputValue(), '3')
     await field.fill('5')
+    // The pools are redrawn behind the open dialog (every 5 s): the button that opened it is replaced.
+    const updated = await page.locator('#pools-updated').innerText()
+    await page.locator('#pools-updated').filter({ hasNotText: updated }).waitFor()
     await page.keyboard.press('Escape')
     await dialog.waitFor({ state: 'hidden' })
     t.equal((await api('GET', '/v1/pools/room-alpha')).body.size, 3, 'cancelled: the size is unchanged')
@@ -245,6 +249,39 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     t.equal(await reader.getByRole('button', { name: /^Resize pool/ }).count(), 0)
     t.equal(await reader.getByRole('columnheader', { name: 'Change' }).count(), 0)
     t.match(await reader.locator('#who').innerText(), /observer \(deployments:read\)/)
+  })
+
+  await t.test('a change the service refuses is said on the page, and nothing starts', async (t) => {
+    // room-beta grows through the API (8 more clones, in waves); meanwhile the page asks for a refresh.
+    const grow = await api('PATCH', '/v1/pools/room-beta', { size: 16 })
+    t.equal(grow.status, 202)
+    await page.getByRole('button', { name: 'Refresh pool room-beta' }).click()
+    const refresh = page.getByRole('dialog', { name: 'Refresh room-beta' })
+    await refresh.getByRole('button', { name: 'Refresh' }).click()
+    const problem = page.locator('#problem')
+    await problem.filter({ hasText: 'POOL_BUSY' }).waitFor()
+    t.match(await problem.innerText(), /room-beta.* is changing; try again once its current deployment is over \(POOL_BUSY\)/)
+    t.equal(await problem.getAttribute('role'), 'alert')
+    t.equal((await waitForDeployment(service, grow.body.deploymentId, 300_000)).status, 'succeeded')
+    const kinds = (await api('GET', '/v1/pools/room-beta')).body.deployments.map((d: any) => d.kind).sort()
+    t.same(kinds, ['deploy', 'deploy'], 'no refresh was started')
+    // The browser logs the 409 it was answered; that is the page working, not a fault.
+    for (let i = faults.length - 1; i >= 0; i--) if (/status of 409/.test(faults[i]!)) faults.splice(i, 1)
+  })
+
+  await t.test('a token that expires while the page is open: signed out, and told why', async (t) => {
+    const tab = await context.newPage()
+    t.teardown(() => tab.close())
+    const shortLived = createSigner({ key: service.secret, algorithm: 'HS256', expiresIn: 6_000 })({ sub: 'short', scope: 'deployments:read' })
+    await tab.goto(`${base}/ui/`)
+    await tab.getByLabel('Access token').fill(shortLived)
+    await tab.getByRole('button', { name: 'Sign in' }).click()
+    await tab.locator('tr[data-pool="room-beta"]').waitFor()
+    // The pools are read every 5 s: the first read after the token's end is refused.
+    await tab.locator('#notice', { hasText: 'The service refused the token' }).waitFor({ timeout: 120_000 })
+    t.equal(await tab.evaluate(() => sessionStorage.length), 0)
+    t.equal(await tab.getByLabel('Access token').isVisible(), true)
+    t.equal(await tab.locator('tr[data-pool]').count(), 0, 'nothing of the pools is left on the page')
   })
 
   await t.test('no fault in the page: nothing refused by the CSP, no script error', async (t) => {
