@@ -4,13 +4,20 @@
  * API call. Everything the page loads comes from this origin; the CSP says so, and refuses inline
  * scripts, styles, frames and plugins.
  */
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
 import type { FastifyPluginAsync, FastifySchema } from 'fastify'
 
-/** ui/ at the top of the project, from src/modules/ui/ (and from a compiled copy one level deeper). */
-export const DEFAULT_UI_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../ui')
+const here = path.dirname(fileURLToPath(import.meta.url))
+/**
+ * ui/ at the top of the project: three folders up from src/modules/ui/, or four from a compiled copy
+ * (dist/src/modules/ui/) when ui/ sits beside dist/ rather than in it.
+ */
+export const DEFAULT_UI_ROOT =
+  [path.resolve(here, '../../../ui'), path.resolve(here, '../../../../ui')].find((dir) => existsSync(path.join(dir, 'index.html'))) ??
+  path.resolve(here, '../../../ui')
 
 export const UI_CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
