@@ -56,7 +56,7 @@ function poolRow(pool, actions, mayWrite) {
       active && ready !== live.length ? h('span', { class: 'hint' }, ` (${ready} ready)`) : null,
       busy ? h('span', { class: 'badge running' }, 'changing') : null,
     ),
-    h('td', {}, active ? (pool.expiresAt ? time(pool.expiresAt) : 'never') : '—'),
+    h('td', {}, active ? (pool.expiresAt ? [time(pool.expiresAt), soon(pool.expiresAt)] : 'never') : '—'),
     h('td', {}, active ? driftCell(pool) : '—'),
     mayWrite
       ? h(
@@ -73,6 +73,13 @@ function poolRow(pool, actions, mayWrite) {
 /** @param {string} key @param {string} text @param {string} label @param {boolean} disabled @param {() => void} onclick @param {string} [cls] */
 function button(key, text, label, disabled, onclick, cls) {
   return h('button', { type: 'button', 'data-key': key, 'aria-label': label, disabled, onclick, class: cls }, text)
+}
+
+/** Within a day of being stripped back on its own: said, so that someone can renew it in time. @param {string} iso */
+function soon(iso) {
+  const hours = (new Date(iso).getTime() - Date.now()) / 3_600_000
+  if (!(hours < 24)) return null
+  return h('span', { class: 'badge warn' }, hours <= 0 ? 'due now' : hours < 1 ? `in ${Math.max(1, Math.round(hours * 60))} min` : `in ${Math.round(hours)} h`)
 }
 
 /** @param {Pool} pool */

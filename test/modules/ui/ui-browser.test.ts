@@ -64,7 +64,8 @@ async function shot(page: Page, name: string) {
 
 t.test('the page, signed in with a pasted token, follows the pools and changes one', async (t) => {
   // A pool made and finished through the API before the page opens.
-  const alpha = await api('POST', '/v1/pools', { name: 'room-alpha', parent: 'Tmpl Capture 1.0', prefix: 'Alpha', startNumber: 1, size: 3 })
+  const inTwoHours = new Date(Date.now() + 2 * 3_600_000 + 60_000).toISOString()
+  const alpha = await api('POST', '/v1/pools', { name: 'room-alpha', parent: 'Tmpl Capture 1.0', prefix: 'Alpha', startNumber: 1, size: 3, expiresAt: inTwoHours })
   t.equal(alpha.status, 202)
   t.equal((await waitForDeployment(service, alpha.body.deploymentId, 300_000)).status, 'succeeded')
 
@@ -104,6 +105,7 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     await row.waitFor()
     t.equal(await row.locator('[data-field="size"]').innerText(), '3')
     t.equal(await row.locator('[data-field="live"]').innerText(), '3')
+    t.match(await row.locator('td').nth(3).innerText(), /in 2 h/, 'an expiry within a day is said')
     t.match(await page.locator('#who').innerText(), /room-lead/)
     t.ok(await page.evaluate(() => sessionStorage.getItem('linked-clones.token')), 'the token is kept in this tab')
     // The focus moved to the pools' heading, so keyboard users start there.
@@ -116,6 +118,11 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     t.equal(beta.status, 202)
     betaId = beta.body.deploymentId
     const card = page.locator(`[data-deployment="${betaId}"]`)
+    // What following it costs: the page's API calls while it runs (reported, not asserted).
+    const calls: string[] = []
+    const count = (req: { url(): string }) => void calls.push(new URL(req.url()).pathname)
+    page.on('request', count)
+    const since = Date.now()
     await card.waitFor()
     // What the page shows, read every 100 ms until the deployment is over: it must have shown it part done.
     const seen: string[] = []
@@ -137,6 +144,13 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
       }
       await page.waitForTimeout(100)
     }
+    page.off('request', count)
+    const seconds = (Date.now() - since) / 1000
+    const by = (prefix: string) => calls.filter((c) => c.startsWith(prefix)).length
+    t.comment(
+      `while it ran (${seconds.toFixed(1)} s): ${calls.length} API calls, ${(calls.length / seconds).toFixed(1)}/s ` +
+        `(graphql ${by('/graphql')}, deployment ${by('/v1/deployments/')}, pools ${by('/v1/pools')}, space ${by('/v1/reports')})`,
+    )
     t.ok(seen.length >= 3, `the progress was seen changing: ${seen.join(' | ')}`)
     t.ok(seen.some((s) => /^[1-7] /.test(s)), `part done at some point: ${seen.join(' | ')}`)
     t.match(seen.at(-1), /^8 .*ready=8/)
