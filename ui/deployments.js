@@ -109,7 +109,13 @@ export function cloneTable(d) {
           h('th', { scope: 'row' }, c.name, c.replaces ? h('span', { class: 'hint' }, ` (replaces ${c.replaces.status} ${c.replaces.name})`) : null),
           h('td', {}, h('span', { class: `badge ${c.status}` }, stepLabel(c.status)), c.step && c.step !== c.status ? h('span', { class: 'hint' }, ` ${stepLabel(c.step)}`) : null),
           h('td', {}, c.host ?? '—'),
-          h('td', {}, c.reportedHost ?? '—'),
+          h(
+            'td',
+            {},
+            c.reportedHost ?? '—',
+            // vCenter has it elsewhere than the service placed it (DRS, a manual move): worth knowing.
+            c.host && c.reportedHost && c.host !== c.reportedHost ? h('span', { class: 'hint' }, ' (moved)') : null,
+          ),
           h('td', {}, c.error ? `${c.error.code}: ${c.error.message}` : ''),
         ),
       ),
