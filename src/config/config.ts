@@ -60,6 +60,16 @@ export interface Config {
   nodeEnv: string
   /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
   estimatedSecondsPerClone: number
+  /**
+   * JOB_RETRY_LIMIT and JOB_RETRY_DELAY_SECONDS: how often a job whose attempt failed for a passing
+   * reason is tried again, and the first pause before it (doubling from there; 0: at once, no backoff).
+   */
+  jobRetries: JobRetries
+}
+
+export interface JobRetries {
+  limit: number
+  delaySeconds: number
 }
 
 export class ConfigError extends Error {
@@ -201,5 +211,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
+    jobRetries: {
+      limit: integer(env, 'JOB_RETRY_LIMIT', 8, 0, 50),
+      delaySeconds: integer(env, 'JOB_RETRY_DELAY_SECONDS', 5, 0, 3600),
+    },
   }
 }

@@ -72,7 +72,7 @@ export default fp(
       if (stopping) app.log.debug({ err: summary }, 'job queue error while stopping')
       else app.log.error({ err: summary }, 'job queue error')
     })
-    for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options })
+    for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options(opts.config) })
     app.decorate('boss', boss)
     const ownership = openOwnershipPool(opts.databaseUrl, Math.max(1, ownershipHolders(opts.config)))
     app.decorate('jobOwnership', ownership)

@@ -15,7 +15,7 @@ import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } fro
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { notify } from '../../db/repositories/locks.js'
 import { cloneOperationScopes, type Limiter, type Ownership } from '../../jobs/operation-limiter.js'
-import { JOBS_QUEUED, PROVISION_RETRY, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
+import { JOBS_QUEUED, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
 
 /** Above the largest deployment's clone count. */
 const MAX_PRIORITY = 10_000
@@ -33,7 +33,6 @@ export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?:
       data: { cloneId } satisfies ProvisionCloneData,
       singletonKey: cloneId,
       priority: MAX_PRIORITY - index,
-      ...PROVISION_RETRY,
     })),
     db ? { db } : {},
   )
@@ -115,6 +114,7 @@ export class CloneProvisioner {
       await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
       await this.repository.failClone(cloneId, failure)
       if (latest.replacesCloneId) await this.repository.failReplaced(latest.replacesCloneId, deployment.id, failure)
+      if (latest.moref && failure.code !== 'CLONE_VANISHED') await this.removeFailedVm(latest, log)
     } finally {
       await lease.release()
     }
@@ -163,6 +163,27 @@ export class CloneProvisioner {
       await this.repository.recordReportedHosts(await this.vcenter.readHosts(morefs))
     } catch (err) {
       this.log.warn({ deploymentId, err: String(err) }, 'could not read where the clones run')
+    }
+  }
+
+  /**
+   * The VM a failed clone made (a fault after cloning) would keep the clone's name, so a later
+   * deployment or reconcile of that number would be refused (NAME_CONFLICT): it is destroyed, only
+   * when the VM found by the clone's instance UUID is its recorded moref. Best effort: the failure
+   * is recorded already, and a VM left (vCenter unreachable) is reported by the name check.
+   */
+  private async removeFailedVm(clone: CloneRow, log: FastifyBaseLogger): Promise<void> {
+    try {
+      const outcome = await this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, async () => {})
+      if (outcome === 'not-owned') return
+      await this.repository.recordStep({
+        cloneId: clone.id,
+        step: 'destroyed',
+        outcome: outcome === 'destroyed' ? 'succeeded' : 'skipped',
+        detail: 'the failed clone\'s VM, so that its name is free again',
+      })
+    } catch (err) {
+      log.warn({ err: String(err) }, 'could not destroy the failed clone\'s VM')
     }
   }
 
