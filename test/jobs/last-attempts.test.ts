@@ -309,3 +309,21 @@ t.test('preparing with recompose while the pool stays busy through every attempt
   t.equal(detail.clones.length, 2)
   t.same(detail.snapshot, { name: 'Packaging recomposed', moref: done.snapshot.moref }, 'onto the snapshot the preparation took')
 })
+
+t.test('a rebuild whose replaced clone another deployment claimed: NOT_REPLACEABLE, and the clone is left alone', async (t) => {
+  const [old] = await readyPool(t, { name: 'claimed', parent: CAPTURE, prefix: 'Claimed', size: 1 })
+  const rebuild = await call('POST', '/v1/pools/claimed/refresh')
+  t.equal(rebuild.statusCode, 202, rebuild.body)
+  // No request reaches this (pool changes are serialized: POOL_BUSY); the job's guard is checked by
+  // handing the claim to the pool's first deployment, as a concurrent change would have.
+  const first = (await pool('claimed')).deployments.at(-1).id
+  const claimed = await api.app.database.pool.query(`UPDATE clones SET destroy_deployment_id = $1 WHERE instance_uuid = $2`, [first, old!.instanceUuid])
+  t.equal(claimed.rowCount, 1)
+  await startWorkers(t)
+  const done = await waitForDeployment(api, rebuild.json().deploymentIds[0])
+
+  t.equal(done.status, 'failed')
+  t.equal(done.clones[0].status, 'failed')
+  t.match(done.clones[0].error, { code: 'NOT_REPLACEABLE', message: /Claimed01 is not claimed by this deployment/ })
+  t.same(await vmsNamed('Claimed01'), [{ moref: old!.moref, powerState: 'poweredOn' }], 'the clone it would replace is untouched')
+})
