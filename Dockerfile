@@ -18,6 +18,7 @@ RUN groupadd --system app && useradd --system --gid app --home-dir /app app \
     && mkdir -p /var/lib/linked-clones && chown app:app /var/lib/linked-clones
 COPY --from=build --chown=app:app /app/node_modules ./node_modules
 COPY --chown=app:app package.json ./
+COPY --chown=app:app openapi.yaml schema.graphql ./
 COPY --chown=app:app src ./src
 COPY --chown=app:app migrations ./migrations
 USER app

@@ -28,6 +28,8 @@ import deploymentRoutes from './modules/deployments/deployments-routes.js'
 import reportRoutes from './modules/reports/reports-routes.js'
 import poolRoutes from './modules/pools/pools-routes.js'
 import parentRoutes from './modules/parents/parents-routes.js'
+import contractPlugin from './http/contract/openapi-plugin.js'
+import { printGraphqlSchema } from './graphql/sdl.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,7 +73,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(poolsPlugin, { limits: config.limits, runWorkers })
   await app.register(parentsPlugin, { runWorkers })
 
+  // Before every route, so that the generated contract sees them all.
+  await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
+  await registerRoutes(app)
+  return app
+}
+
+/** The REST routes. Registering them touches no database or vCenter: that happens per request. */
+async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(healthRoutes)
   await app.register(
     async (v1) => {
@@ -84,5 +94,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     { prefix: '/v1' },
   )
+}
+
+/**
+ * The routes and the contract without the service behind them (no database, vCenter or jobs): what
+ * `npm run openapi` generates openapi.yaml from. Only the contract's own routes can answer.
+ */
+export async function buildContractApp(config: Config): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false }).withTypeProvider<TypeBoxTypeProvider>()
+  app.decorate('config', config)
+  installValidation(app)
+  await app.register(jwtPlugin, { jwt: config.jwt })
+  await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
+  await registerRoutes(app)
+  await app.ready()
   return app
 }

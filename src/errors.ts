@@ -23,10 +23,13 @@ export interface ServiceError extends Error {
 
 /** Our own codes, so that the error handler tells them from fastify's and libraries' errors. */
 const SERVICE_ERROR_CODES = new Set<string>()
+/** Each code's HTTP status, for the generated contract's descriptions. */
+const SERVICE_ERROR_STATUS = new Map<string, number>()
 
 /** A catalogue entry: `new X(details?, ...args)` fills the message's `%s` with args, in order. */
 function define(code: string, statusCode: number, message: string) {
   SERVICE_ERROR_CODES.add(code)
+  SERVICE_ERROR_STATUS.set(code, statusCode)
   return class extends Error implements ServiceError {
     readonly code = code
     readonly statusCode = statusCode
@@ -108,6 +111,11 @@ export const InternalError = define('INTERNAL_ERROR', 500, 'Something went wrong
 /** Every code a client can receive. */
 export function serviceErrorCodes(): string[] {
   return [...SERVICE_ERROR_CODES]
+}
+
+/** Every code with its HTTP status, in the catalogue's order. */
+export function serviceErrorStatuses(): [code: string, status: number][] {
+  return [...SERVICE_ERROR_STATUS]
 }
 
 export function isServiceError(err: unknown): err is ServiceError {

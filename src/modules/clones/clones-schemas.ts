@@ -22,6 +22,7 @@ export const Clone = Type.Object({
 })
 
 export const getCloneSchema = {
+  operationId: 'getClone',
   summary: "A clone's provenance and custom attributes",
   tags: ['clones'],
   params: Type.Object({ name: Type.String() }),
@@ -29,6 +30,7 @@ export const getCloneSchema = {
 }
 
 export const listClonesSchema = {
+  operationId: 'listClones',
   summary: 'Clones made by the service',
   tags: ['clones'],
   querystring: Type.Object(

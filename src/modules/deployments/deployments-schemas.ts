@@ -3,7 +3,7 @@ import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
 import { inputValidator } from '../../http/validation.js'
-import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described } from '../../http/common-schemas.js'
 
 
 export const CreateDeploymentBody = Type.Object(
@@ -105,12 +105,13 @@ export const DryRunPlan = Type.Object({
 })
 
 export const createDeploymentSchema = {
+  operationId: 'createDeployment',
   summary: 'Deploy linked clones of a parent VM',
   tags: ['deployments'],
   body: CreateDeploymentBody,
   response: {
-    200: DryRunPlan,
-    202: Deployment,
+    200: described(DryRunPlan, 'The plan of a dry run (`dryRun: true`); nothing was changed'),
+    202: described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'),
     400: ErrorResponse,
     ...authErrors,
     404: ErrorResponse,
@@ -121,6 +122,7 @@ export const createDeploymentSchema = {
 }
 
 export const getDeploymentSchema = {
+  operationId: 'getDeployment',
   summary: 'A deployment, its progress and its clones',
   tags: ['deployments'],
   params: Type.Object({ id: Type.String() }),
