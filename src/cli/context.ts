@@ -72,10 +72,13 @@ export function contextOf(command: Command): Context {
   }
 }
 
+/** No line between two rows: compact tables. */
+const NO_ROW_LINES = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
+
 /** A table on stdout; colors only on a terminal. */
 export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
   const color = Boolean(process.stdout.isTTY)
-  const t = new Table({ head, style: color ? { head: ['cyan'] } : { head: [], border: [] } })
+  const t = new Table({ head, chars: NO_ROW_LINES, style: color ? { head: ['cyan'] } : { head: [], border: [] } })
   for (const row of rows) t.push(row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))))
   return t.toString()
 }
@@ -83,7 +86,7 @@ export function table(head: string[], rows: (string | number | null | undefined)
 /** Key-value rows (one record) as a two-column table. */
 export function record(rows: [string, unknown][]): string {
   const color = Boolean(process.stdout.isTTY)
-  const t = new Table({ style: color ? { head: ['cyan'] } : { head: [], border: [] } })
+  const t = new Table({ chars: NO_ROW_LINES, style: color ? { head: ['cyan'] } : { head: [], border: [] } })
   for (const [key, value] of rows) {
     if (value === undefined) continue
     t.push({ [key]: value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value) })
