@@ -20,8 +20,8 @@ export function registerPoolCommands(program: Command): void {
       if (ctx.json) return ctx.printJson(list)
       ctx.out(
         table(
-          ['pool', 'status', 'parent', 'snapshot', 'names', 'size', 'expires'],
-          list.map((p) => [p.name, p.status, p.parent, p.snapshot?.name, `${p.prefix}${p.startNumber}..`, p.size, p.expiresAt]),
+          ['pool', 'status', 'parent', 'snapshot', 'prefix', 'from', 'size', 'expires'],
+          list.map((p) => [p.name, p.status, p.parent, p.snapshot?.name, p.prefix, p.startNumber, p.size, p.expiresAt]),
         ),
       )
     })

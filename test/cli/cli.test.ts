@@ -84,13 +84,22 @@ t.test('pools create --wait, then strip --wait: the clones are made, then destro
 
   const ls = await runCli(['pools', 'ls'], env)
   t.equal(ls.code, 0, ls.stderr)
-  t.match(ls.stdout, /cli-pool\s*│\s*active\s*│\s*Tmpl Packaging 1\.0/)
+  t.match(ls.stdout, /cli-pool\s*│\s*active\s*│\s*Tmpl Packaging 1\.0\s*│\s*Base\s*│\s*CliPool\s*│\s*1\s*│\s*2/)
+
+  const resized = await runCli(['pools', 'resize', 'cli-pool', '--size', '3', '--wait', '--json'], env)
+  t.equal(resized.code, 0, resized.stderr)
+  t.same(JSON.parse(resized.stdout).deployments.map((d: any) => d.clones.map((c: any) => [c.name, c.status])), [[['CliPool03', 'ready']]])
+  const show = await runCli(['pools', 'show', 'cli-pool'], env)
+  t.equal(show.code, 0, show.stderr)
+  for (const name of ['CliPool01', 'CliPool02', 'CliPool03']) t.match(show.stdout, new RegExp(`${name}\\s*│\\s*ready`))
+  const noSize = await runCli(['pools', 'resize', 'cli-pool'], env)
+  t.equal(noSize.code, 2, 'resize without --size nor --expires-at is a usage error')
 
   const stripped = await runCli(['pools', 'strip', 'cli-pool', '--wait', '--json'], env)
   t.equal(stripped.code, 0, stripped.stderr)
   const [strip] = JSON.parse(stripped.stdout).deployments
   t.same([strip.kind, strip.status], ['strip', 'succeeded'])
-  t.same(strip.clones.map((c: any) => [c.name, c.status]), [['CliPool01', 'destroyed'], ['CliPool02', 'destroyed']])
+  t.same(strip.clones.map((c: any) => [c.name, c.status]), [['CliPool01', 'destroyed'], ['CliPool02', 'destroyed'], ['CliPool03', 'destroyed']])
   pool = await api('/v1/pools/cli-pool')
   t.equal(pool.status, 'stripped')
   t.equal((await api('/v1/clones/CliPool01')).status, 'destroyed', 'the record is kept, destroyed')
@@ -177,4 +186,36 @@ t.test('parents ls and snapshots; report space with --svg', async (t) => {
   t.match(report.stdout, /Tmpl Capture 1\.0\s*│\s*3\s*│/)
   t.match(report.stdout, /total/)
   t.match(await readFile(svg, 'utf8'), /^<svg|^<\?xml/)
+})
+
+t.test('deploy without --wait answers at once; status --watch follows it to its end', async (t) => {
+  const run = await runCli(['deploy', 'Tmpl Verification 1.0', '--count', '2', '--prefix', 'Watch', '--start-number', '1', '--json'], env)
+  t.equal(run.code, 0, run.stderr)
+  const accepted = JSON.parse(run.stdout)
+  t.match(accepted.status, /^(queued|running|succeeded)$/)
+  const watch = await runCli(['status', accepted.id, '--watch', '--json'], env)
+  t.equal(watch.code, 0, watch.stderr)
+  const final = JSON.parse(watch.stdout)
+  t.equal(final.status, 'succeeded')
+  t.same(final.clones.map((c: any) => [c.name, c.status]), [['Watch01', 'ready'], ['Watch02', 'ready']])
+  t.equal((await api(`/v1/deployments/${accepted.id}`)).status, 'succeeded')
+})
+
+t.test('deploy --dry-run: the plan, and nothing recorded', async (t) => {
+  const run = await runCli(['deploy', 'Tmpl Verification 1.0', '--count', '2', '--prefix', 'Dry', '--start-number', '1', '--dry-run', '--json'], env)
+  t.equal(run.code, 0, run.stderr)
+  const plan = JSON.parse(run.stdout)
+  t.equal(plan.dryRun, true)
+  t.same(plan.clones.map((c: any) => c.name), ['Dry01', 'Dry02'])
+  t.same((await api('/v1/clones?prefix=Dry')).clones, [])
+})
+
+t.test('parents prepare --wait: a new snapshot, current afterwards', async (t) => {
+  const run = await runCli(['parents', 'prepare', 'Tmpl Kiosk 1.0', '--snapshot-name', 'Cli Snapshot', '--wait', '--json'], env)
+  t.equal(run.code, 0, run.stderr)
+  const preparation = JSON.parse(run.stdout)
+  t.equal(preparation.status, 'succeeded')
+  t.equal(preparation.snapshot.name, 'Cli Snapshot')
+  const snapshots = await api(`/v1/parents/${encodeURIComponent('Tmpl Kiosk 1.0')}/snapshots`)
+  t.equal(snapshots.snapshots.find((s: any) => s.current)?.name, 'Cli Snapshot')
 })
