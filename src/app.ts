@@ -22,6 +22,8 @@ import type { DestinationStream } from 'pino'
 import { installRequestGuards } from './http/request-guards.js'
 import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
+import { genReqId, installRequestIdHeader } from './http/request-id.js'
+import { installBrowserSecurity } from './http/browser-security.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
 import deploymentRoutes from './modules/deployments/deployments-routes.js'
@@ -53,12 +55,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? loggerOptions(config.logLevel, options.logStream),
     bodyLimit: 256 * 1024,
     frameworkErrors,
+    // X-Request-Id from the caller when valid, else a UUID (http/request-id.ts).
+    genReqId,
+    requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('config', config)
   installValidation(app)
   installErrorHandling(app)
+  installRequestIdHeader(app)
   installRequestGuards(app)
+  await installBrowserSecurity(app, config)
 
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })

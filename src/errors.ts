@@ -12,6 +12,8 @@ export interface ErrorBody {
   code: string
   message: string
   details?: Record<string, unknown>
+  /** The request's X-Request-Id, to find its log lines. */
+  requestId?: string
 }
 
 /** An error that knows how to present itself to a client. */
@@ -131,8 +133,9 @@ export function databaseBusyFrom(err: unknown): ServiceError | undefined {
   return undefined
 }
 
-export function toErrorBody(err: ServiceError): ErrorBody {
+export function toErrorBody(err: ServiceError, requestId?: string): ErrorBody {
   const body: ErrorBody = { code: err.code, message: err.message }
   if (err.details) body.details = err.details
+  if (requestId !== undefined) body.requestId = requestId
   return body
 }

@@ -60,6 +60,10 @@ export interface Config {
   nodeEnv: string
   /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
   estimatedSecondsPerClone: number
+  /** CORS_ORIGINS: the browser origins (scheme://host[:port]) allowed to call the API; none by default. */
+  corsOrigins: string[]
+  /** WEBHOOK_ALLOWED_HOSTS: webhook hosts allowed despite resolving to private addresses (and to use http). */
+  webhookAllowedHosts: string[]
 }
 
 export class ConfigError extends Error {
@@ -201,5 +205,27 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
+    corsOrigins: corsOrigins(env),
+    webhookAllowedHosts: list(env, 'WEBHOOK_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
   }
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+}
+
+/** Each an origin as browsers send it: scheme, host and port, no path. */
+function corsOrigins(env: Env): string[] {
+  return list(env, 'CORS_ORIGINS').map((origin) => {
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) {
+      throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins like https://portal.example.com, got "${origin}"`)
+    }
+    return url.origin
+  })
 }
