@@ -24,6 +24,7 @@ import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
 import { genReqId, installRequestIdHeader } from './http/request-id.js'
 import { installBrowserSecurity } from './http/browser-security.js'
+import idempotencyPlugin from './modules/idempotency/idempotency-plugin.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
 import deploymentRoutes from './modules/deployments/deployments-routes.js'
@@ -80,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
   await app.register(healthRoutes)
+  // Before the routes: its hooks apply to every /v1 write.
+  await app.register(idempotencyPlugin, {})
   await app.register(
     async (v1) => {
       await v1.register(deploymentRoutes)
