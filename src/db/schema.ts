@@ -92,6 +92,7 @@ export const deployments = pgTable(
     check('deployments_pool_named', sql`(${t.poolId} IS NULL) = (${t.poolName} IS NULL)`),
     // Which live clones use a parent's snapshot (modules/parents/parent-service.ts).
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
+    index('deployments_ticket_idx').on(t.ticket, t.createdAt),
   ],
 )
 
@@ -304,6 +305,8 @@ export const parentPreparations = pgTable(
     deploymentIds: jsonb('deployment_ids').$type<string[]>().notNull().default([]),
     error: jsonb('error').$type<RecordedError>(),
     requester: text('requester').notNull(),
+    /** The external reference it was asked for, e.g. RITM0012345. */
+    ticket: text('ticket'),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     ...timestamps,
