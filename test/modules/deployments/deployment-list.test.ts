@@ -88,5 +88,5 @@ t.test('bad queries are 400 VALIDATION_FAILED', async (t) => {
 t.test('GraphQL: deployments(filter: {ticket})', async (t) => {
   const res = await gql(service, '{ deployments(filter: {ticket: "RITM-LIST-2"}) { totalCount edges { node { id ticket } } } }')
   t.same(res.body.errors, undefined)
-  t.same(res.body.data.deployments.edges.map((e: any) => e.node), [{ id: made[2]!.id, ticket: 'RITM-LIST-2' }])
+  t.same(res.body.data!.deployments.edges.map((e: any) => e.node), [{ id: made[2]!.id, ticket: 'RITM-LIST-2' }])
 })
