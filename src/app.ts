@@ -22,6 +22,9 @@ import type { DestinationStream } from 'pino'
 import { installRequestGuards } from './http/request-guards.js'
 import { installValidation } from './http/validation.js'
 import healthRoutes from './http/health-routes.js'
+import { genReqId, installRequestIdHeader } from './http/request-id.js'
+import { installBrowserSecurity } from './http/browser-security.js'
+import idempotencyPlugin from './modules/idempotency/idempotency-plugin.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
 import deploymentRoutes from './modules/deployments/deployments-routes.js'
@@ -55,12 +58,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logger: options.logger ?? loggerOptions(config.logLevel, options.logStream),
     bodyLimit: 256 * 1024,
     frameworkErrors,
+    // X-Request-Id from the caller when valid, else a UUID (http/request-id.ts).
+    genReqId,
+    requestIdHeader: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('config', config)
   installValidation(app)
   installErrorHandling(app)
+  installRequestIdHeader(app)
   installRequestGuards(app)
+  await installBrowserSecurity(app, config)
 
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })
@@ -76,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Before every route, so that the generated contract sees them all.
   await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
   await app.register(graphqlPlugin, { databaseUrl: options.databaseUrl, nodeEnv: config.nodeEnv, schema: graphqlSchema })
+  // Before the routes: its hooks apply to every /v1 write. Not in the contract's app: it needs the database.
+  await app.register(idempotencyPlugin, {})
   await registerRoutes(app)
   return app
 }

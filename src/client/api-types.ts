@@ -5,6 +5,57 @@
  */
 
 export interface paths {
+    "/graphql/schema.graphql": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The GraphQL API's schema (SDL), also where introspection is off */
+        get: operations["getGraphqlSchema"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The process answers */
+        get: operations["getLiveness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** PostgreSQL and vCenter both answer (within 3 s) */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/deployments": {
         parameters: {
             query?: never;
@@ -12,104 +63,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
+        get: operations["listDeployments"];
         put?: never;
-        /**
-         * Deploy linked clones of a parent VM
-         * @description Checks the request against vCenter with read-only calls, records the deployment and its clones,
-         *     and answers at once; the clones are made by background jobs. Requires `deployments:write`.
-         *     A refused request changes nothing in vCenter or in the service's records.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "parent": "Tmpl Capture 1.0",
-                     *       "count": 25,
-                     *       "startNumber": 1,
-                     *       "ticket": "RITM0012345"
-                     *     }
-                     */
-                    "application/json": components["schemas"]["CreateDeployment"];
-                };
-            };
-            responses: {
-                /** @description Accepted; follow the Location header for progress. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Deployment"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`: no VM has the parent's name. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `NAME_CONFLICT`: some planned names already exist; `details.names` lists every one. `PARENT_AMBIGUOUS`: several VMs have the parent's name (`details.morefs`). `PARENT_BUSY`: a snapshot of the parent is being removed or reverted to; try again once it is over. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not JSON. */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /**
-                 * @description `SNAPSHOT_MISSING`: the parent has no current snapshot.
-                 *     `CUSTOMIZATION_SPEC_NOT_FOUND`: the parent's customization attribute is empty or names a spec vCenter lacks.
-                 *     `INSUFFICIENT_SPACE`: the clones would not fit in the free space of the parent's datastore (each needs its
-                 *     delta, 0.13 GB, and a swap file the size of its memory), less what clones accepted and not yet powered on
-                 *     will take; `details` has `freeGB` and `requiredGB` (and `pendingClones`, `reservedGB` when some are).
-                 *     `NO_HOST_AVAILABLE`: no connected host outside maintenance mode in the parent's cluster.
-                 */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`: vCenter cannot be reached. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Deploy linked clones of a parent VM */
+        post: operations["createDeployment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -123,43 +81,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A deployment, its progress and its clones
-         * @description Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The deployment. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Deployment"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `DEPLOYMENT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A deployment, its progress and its clones */
+        get: operations["getDeployment"];
         put?: never;
         post?: never;
         delete?: never;
@@ -175,46 +98,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Clones made by the service
-         * @description Requires `deployments:read`. Attribute values whose name contains `Password` are `***` without `secrets:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Names starting with this, e.g. Capture */
-                    prefix?: string;
-                    /**
-                     * @description `name:value`: clones whose attribute has exactly this value (repeat for several; all must match).
-                     *     The first colon separates name and value, so a value may contain colons; a colon inside the name is
-                     *     written `\:` (and a backslash `\\`). Secret attributes cannot be searched (400 `VALIDATION_FAILED`).
-                     * @example Project:Training 2010
-                     */
-                    attribute?: string[];
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The clones, by name. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            clones: components["schemas"]["Clone"][];
-                        };
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-            };
-        };
+        /** Clones made by the service */
+        get: operations["listClones"];
         put?: never;
         post?: never;
         delete?: never;
@@ -230,43 +115,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A clone's provenance and custom attributes
-         * @description Requires `deployments:read`. Attribute values whose name contains `Password` are `***` without `secrets:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The clone. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Clone"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `CLONE_NOT_FOUND`: the service made no clone of that name. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A clone's provenance and custom attributes */
+        get: operations["getClone"];
         put?: never;
         post?: never;
         delete?: never;
@@ -288,105 +138,8 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /**
-         * Set a clone's custom attributes, in vCenter and in the records together
-         * @description Requires `deployments:write`. The values are written to vCenter (SetField; missing attribute definitions
-         *     are created) and recorded with their history, together or not at all: if vCenter or PostgreSQL fails
-         *     part-way, the values vCenter had are written back. Attributes not named are left as they are.
-         *     Secret attributes (names containing `Password` by default) are encrypted at rest.
-         */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "attributes": {
-                     *         "Role": "Trainer",
-                     *         "Project": "Training 2011"
-                     *       }
-                     *     }
-                     */
-                    "application/json": {
-                        /** @description Name -> value. */
-                        attributes: {
-                            [key: string]: string;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description The attributes whose recorded value changed, and the clone. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            changed?: string[];
-                            clone?: components["schemas"]["Clone"];
-                        };
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `CLONE_NOT_FOUND`: the service made no clone of that name. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `CLONE_NOT_READY`: the clone is still being made, or failed. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `CLONE_GONE`: the VM no longer exists in vCenter (its records are kept). */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                /** @description `VCENTER_REFUSED`: vCenter refused the change (`details.faultType`); nothing was changed. */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`: vCenter cannot be reached; nothing was changed. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Set a clone's custom attributes, in vCenter and in the records together */
+        patch: operations["setCloneAttributes"];
         trace?: never;
     };
     "/v1/clones/{name}/history": {
@@ -396,68 +149,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A clone's attribute history
-         * @description Requires `deployments:read`. Newest first, in pages: every change (`set`) with who or what made it (`source`:
-         *     `deployment` with the deployment's id, `user` with the token's sub, `vcenter` for changes found there by the sync),
-         *     the old and the new value; every `reveal` of a secret; the VM's disappearance from vCenter (`vanished`,
-         *     `reappeared`). A page holds at most `limit` entries; the next (older) one is read with the answer's `nextCursor`
-         *     as `cursor`, until `nextCursor` is null. Pages are keyset-paginated: entries recorded meanwhile (reveals among
-         *     them) do not shift them. Secret values are `***` without `secrets:read`; read with it, the page is itself
-         *     recorded as a reveal of the secrets it shows.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Entries in the page. */
-                    limit?: number;
-                    /** @description The `nextCursor` of the page before (opaque, base64url); the entries older than it. Absent, the latest. */
-                    cursor?: string;
-                };
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of the history, newest first. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            clone: string;
-                            entries: components["schemas"]["HistoryEntry"][];
-                            /** @description The cursor of the next (older) page; null on the last page. */
-                            nextCursor: string | null;
-                        };
-                    };
-                };
-                /** @description `VALIDATION_FAILED`: `limit` out of 1..1000, or a `cursor` this API did not give. */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `CLONE_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A clone's attribute history, newest first: every change, reveal and disappearance */
+        get: operations["getCloneHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -475,70 +168,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Space of linked clones against full clones, forecast from sizes
-         * @description Requires `deployments:read`. Per group and in total: `traditionalGB` = count x provisioned, `thinGB` = count x used,
-         *     `linkedGB` = used (the parent, once) + count x delta, and the savings of linked clones in GB and percent.
-         *     GB are 2^30 bytes; figures are rounded to 0.01 GB, percentages to 0.1.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "groups": [
-                     *         {
-                     *           "name": "Capture",
-                     *           "count": 25,
-                     *           "provisionedGB": 11,
-                     *           "usedGB": 3.34,
-                     *           "deltaGB": 0.13
-                     *         },
-                     *         {
-                     *           "name": "Packaging",
-                     *           "count": 25,
-                     *           "provisionedGB": 8,
-                     *           "usedGB": 3.72,
-                     *           "deltaGB": 0.13
-                     *         },
-                     *         {
-                     *           "name": "Verification",
-                     *           "count": 25,
-                     *           "provisionedGB": 8,
-                     *           "usedGB": 2.49,
-                     *           "deltaGB": 0.13
-                     *         }
-                     *       ]
-                     *     }
-                     */
-                    "application/json": {
-                        groups: components["schemas"]["SpaceGroup"][];
-                    };
-                };
-            };
-            responses: {
-                /** @description The figures; for the example: 675, 238.75 and 19.3 GB in total. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SpaceFigures"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-            };
-        };
+        /** Space of linked clones against full clones, forecast from sizes */
+        post: operations["forecastSpace"];
         delete?: never;
         options?: never;
         head?: never;
@@ -552,49 +183,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Space of the service's parents and clones, measured from vCenter
-         * @description Requires `deployments:read`. For each parent the service has cloned and its clones still in vCenter, read in one
-         *     bulk call: `traditionalGB` = the clones' disk capacities, `thinGB` = one copy of the parent's committed space per
-         *     clone, `linkedGB` = the parent's committed space + the clones' unshared space (their deltas), from
-         *     `summary.storage`. A powered-on VM's figures include its swap file.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The measurement. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SpaceFigures"] & {
-                            /** Format: date-time */
-                            measuredAt?: string;
-                            /** @description Clones recorded as live that vCenter no longer has */
-                            missingClones?: number;
-                        };
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Space of the service's parents and clones, measured from vCenter */
+        get: operations["getSpaceReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -610,42 +200,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * The measured figures as an SVG bar chart per parent
-         * @description Requires `deployments:read`. Three bars per parent (traditional, thin, linked) to one scale, with their values,
-         *     a legend, and a `<title>`/`<desc>` for screen readers. No script and no external resource: embed it as it is.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The chart. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "image/svg+xml": string;
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** The measured figures as an SVG bar chart per parent */
+        get: operations["getSpaceChart"];
         put?: never;
         post?: never;
         delete?: never;
@@ -661,97 +217,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * Pools
-         * @description Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Every pool, stripped ones included. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            pools?: components["schemas"]["Pool"][];
-                        };
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-            };
-        };
+        /** Pools */
+        get: operations["listPools"];
         put?: never;
-        /**
-         * Create a pool and deploy its clones
-         * @description A pool is a named desired state: parent, prefix, start number, size, attributes to copy, customization attribute, host limit and an optional expiry (the pool is stripped back then, by a scheduled job, also when the service was down at that moment). Its clones are deployed as a deployment. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["CreatePool"];
-                };
-            };
-            responses: {
-                /** @description The pool; its clones are being deployed by the deployment `deploymentId`. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `NAME_CONFLICT`: a pool of this name exists, another pool uses the prefix with these numbers, or the names exist. `POOL_BUSY`: another operation on this pool runs. `PARENT_BUSY`: a snapshot of the parent is being removed or reverted to; try again once it is over. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                /** @description `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `INSUFFICIENT_SPACE`. */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Create a pool and deploy its clones */
+        post: operations["createPool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -765,166 +235,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A pool with its live clones and last deployments
-         * @description Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The pool. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolDetail"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A pool, its live clones and last deployments */
+        get: operations["getPool"];
         put?: never;
         post?: never;
-        /**
-         * Strip a pool back
-         * @description Powers off and destroys the pool's clones (never the parent, its snapshot or a VM the service did not make), keeping their records marked `destroyed`; the pool is kept as `stripped`. Requires `deployments:write`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The strip back runs as the deployment `deploymentId`. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `POOL_BUSY`. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Strip a pool back: destroy its clones, keep their records */
+        delete: operations["stripPool"];
         options?: never;
         head?: never;
-        /**
-         * Resize or renew a pool
-         * @description `size`: scale up deploys the next free numbers; scale down destroys the highest numbers first (only VMs the service made, checked by the recorded instance UUID and moref). `expiresAt`: renew. Requires `deployments:write`. Answers 202 when a deployment started, 200 when only the expiry changed.
-         */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        size?: number;
-                        /**
-                         * Format: date-time
-                         * @description Must be in the future (else 400 VALIDATION_FAILED)
-                         */
-                        expiresAt?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Renewed; nothing to deploy. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                /** @description The change runs as the deployment `deploymentId` (`deploymentIds` when the new numbers are not contiguous). */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND` (also a stripped pool); `SNAPSHOT_NOT_FOUND`: the pool's snapshot is gone from the parent (recompose the pool). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `POOL_BUSY`: a deployment of this pool is still running, or another change is being recorded. `NAME_CONFLICT`: the new numbers meet another pool or existing names. `PARENT_BUSY`: a snapshot of the parent is being removed or reverted to; try again once it is over. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-            };
-        };
+        /** Resize or renew a pool */
+        patch: operations["changePool"];
         trace?: never;
     };
     "/v1/pools/{name}/refresh": {
@@ -936,85 +256,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Refresh a pool's clones
-         * @description Returns clones to the pool's snapshot: each is destroyed (only when the VM found by its recorded instance UUID is its recorded moref) and made again from the snapshot under the same name and number, with a new moref and instance UUID, at most `maxUnavailable` at once (lowest numbers first; a clone counts from its old VM's power-off until the new one is ready). Parents with non-persistent disks are rebuilt too (no power-cycle shortcut). The old records are kept as `destroyed`, each linked from its replacement. Runs as a deployment of kind `refresh`; the pool is busy until it ends. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description Optional; without a body every field takes its default. */
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @description Default: a quarter of the clones refreshed, at least 1 */
-                        maxUnavailable?: number;
-                        /** @description Names of live clones of the pool; default all of them */
-                        clones?: string[];
-                    };
-                };
-            };
-            responses: {
-                /** @description The refresh runs as the deployment `deploymentId`. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND`; `PARENT_NOT_FOUND`; `SNAPSHOT_NOT_FOUND`: the pool's snapshot is gone from the parent (recompose the pool). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `POOL_BUSY`: a deployment of this pool is still running. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                /** @description `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`. */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Refresh a pool's clones: rebuild them from its snapshot under the same names */
+        post: operations["refreshPool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1030,87 +273,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Recompose a pool onto a snapshot (or another parent)
-         * @description Moves the pool to `snapshot` of its parent (or of `parent`), recorded on the pool so that later scale ups and refreshes use it, and rebuilds every live clone onto it in rolling batches, at most `maxUnavailable` at once, as a refresh does. Each new clone's provenance names the new snapshot and (`provenance.replaces`) the clone it replaced with its old snapshot. Runs as a deployment of kind `recompose`. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            /** @description Optional; without a body every field takes its default. */
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @description A snapshot of the parent, by moref or name; default the parent's current snapshot */
-                        snapshot?: string;
-                        /** @description Another parent VM's name; default the pool's parent */
-                        parent?: string;
-                        /** @description Default: a quarter of the clones, at least 1 */
-                        maxUnavailable?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description The recompose runs as the deployment `deploymentId`; the pool already names its new snapshot. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["PoolChange"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND` (no snapshot of that name on the parent). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `POOL_BUSY`; `SNAPSHOT_AMBIGUOUS`: several snapshots of the parent have that name (`details.morefs`; name one by its moref); `PARENT_AMBIGUOUS`. `PARENT_BUSY`: a snapshot of the parent is being removed or reverted to; try again once it is over. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                /** @description `SNAPSHOT_MISSING` (no snapshot given and the parent has none), `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`. */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Recompose a pool onto a snapshot (or parent): rebuild its clones in rolling batches */
+        post: operations["recomposePool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1126,55 +290,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Compare a pool with vCenter now
-         * @description The check the scheduled job (`DRIFT_CHECK_MINUTES`, default 5) runs for every active pool, for this pool now: one bulk read of its ready clones' name, power state and host by their recorded morefs; a moref vCenter does not know is looked up by the clone's instance UUID before the clone is called `missing` (a clone found under another moref is recorded there). Findings are recorded and shown by `GET /v1/pools/{name}`. Changes nothing in vCenter. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The drift found. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            pool?: string;
-                            drift?: components["schemas"]["PoolDrift"];
-                        };
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND` (also a stripped pool). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Compare a pool with vCenter now and record the drift */
+        post: operations["checkPoolDrift"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1190,81 +307,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Repair a pool's drift
-         * @description A fresh check, then the repairs, as deployments of kind `reconcile`: missing clones are marked `destroyed` (error `MISSING`, records kept) and their numbers deployed again (one deployment per contiguous run); clones powered off are powered on and clones renamed in vCenter are renamed back (one deployment whose job records each repair as a step of the clone, with its task); a pool short of its size (clones that failed free their numbers) gets its next free numbers deployed. Clones on more hosts than the pool's host limit are recorded only (`too_many_hosts`): moving them is left to DRS and the administrators. Serialized with the pool's other changes. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Nothing to repair (`drift.status` `none`, or only `too_many_hosts`); `deploymentIds` is empty. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Reconcile"];
-                    };
-                };
-                /** @description Repairs started; `Location` is the first deployment. */
-                202: {
-                    headers: {
-                        /** @description /v1/deployments/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Reconcile"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `POOL_NOT_FOUND`, `PARENT_NOT_FOUND` (redeploying a missing clone). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `POOL_BUSY`: another operation on the pool runs. `NAME_CONFLICT`: a missing clone's name is taken in vCenter. `PARENT_BUSY`: a snapshot of the parent is being removed or reverted to; try again once it is over. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Refusals of the redeploy: `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `INSUFFICIENT_SPACE`. */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Repair a pool's drift */
+        post: operations["reconcilePool"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1280,88 +324,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Prepare a parent for its next clones
-         * @description Powers the parent off (skipped when it is off) and takes the snapshot its clones will be made from (`CreateSnapshot_Task`, no memory, no quiescing), as a background job; each step is recorded. With `recompose: true`, each active pool of the parent is then recomposed onto it, and the deployments started are recorded. Checked first with read-only calls, so a refusal changes nothing in vCenter: running clones (powered on, or still being made) of an older snapshot refuse it unless `recompose` (clones of no pool refuse it even then). The same request again (same parent and snapshot name) answers with the earlier preparation, 202 while it runs and 200 once done. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The parent VM's name */
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @description Default "<parent> YYYY-MM-DD" (the UTC date of the request) */
-                        snapshotName?: string;
-                        description?: string;
-                        /** @default false */
-                        recompose?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description The same request was made before and its preparation is over. */
-                200: {
-                    headers: {
-                        /** @description /v1/parents/{name}/preparations/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Preparation"];
-                    };
-                };
-                /** @description Accepted; the preparation runs as a job. */
-                202: {
-                    headers: {
-                        /** @description /v1/parents/{name}/preparations/{id} */
-                        Location?: string;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Preparation"];
-                    };
-                };
-                400: components["responses"]["ValidationFailed"];
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `PARENT_IN_USE`: running clones of an older snapshot (`details.pools`, `details.runningClones`, `details.clones`). `PARENT_AMBIGUOUS`: several VMs have this name (`details.morefs`). `PARENT_BUSY`: another preparation or snapshot operation of this parent runs. `SNAPSHOT_NAME_TAKEN`: the parent has a snapshot of this name that no preparation made. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Prepare a parent: power it off and take the snapshot its clones will use */
+        post: operations["prepareParent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1375,54 +339,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A parent's preparations, newest first (the last 20)
-         * @description Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The preparations. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            preparations?: components["schemas"]["Preparation"][];
-                        };
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `PARENT_AMBIGUOUS`. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A parent's preparations, newest first */
+        get: operations["listPreparations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1438,44 +356,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * A preparation
-         * @description Status, each step (with its vCenter task), the snapshot (moref, name, time) once taken, the deployments of a recompose, the error. Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The preparation. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Preparation"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PREPARATION_NOT_FOUND` (also a preparation of another parent). */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A preparation: status, steps, snapshot */
+        get: operations["getPreparation"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1491,64 +373,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * The parent's snapshot tree, with the live clones made from each snapshot
-         * @description Depth-first, parents before children. Requires `deployments:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The parent and its snapshots. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            parent?: components["schemas"]["ParentVm"];
-                            snapshots?: components["schemas"]["Snapshot"][];
-                        };
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `PARENT_AMBIGUOUS`. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** A parent's snapshots with the live clones using each */
+        get: operations["listSnapshots"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1567,72 +393,8 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /**
-         * Remove a snapshot that no live clone uses
-         * @description `RemoveSnapshot_Task` of this snapshot only (its children are kept), awaited: the answer says how it ended. Refused while live clones (neither failed nor destroyed) were made from it: removing it would break them. `{snapshot}` is the snapshot's moref or its name. Requires `deployments:write`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    /** @description Moref (snapshot-123) or name */
-                    snapshot: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Removed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SnapshotAction"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `SNAPSHOT_IN_USE` (`details.liveClones`, `details.pools`, `details.clones`), `SNAPSHOT_AMBIGUOUS` (several snapshots with this name: use the moref), `PARENT_AMBIGUOUS`, `PARENT_BUSY`. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_REFUSED`. */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /** Remove a snapshot no live clone uses */
+        delete: operations["removeSnapshot"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1647,153 +409,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Revert the parent to a snapshot that no live clone uses
-         * @description `RevertToSnapshot_Task`, awaited. Refused like a removal. Requires `deployments:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    name: string;
-                    /** @description Moref (snapshot-123) or name */
-                    snapshot: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Reverted. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SnapshotAction"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                403: components["responses"]["Forbidden"];
-                /** @description `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `SNAPSHOT_IN_USE`, `SNAPSHOT_AMBIGUOUS`, `PARENT_AMBIGUOUS`, `PARENT_BUSY`. */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_REFUSED`. */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `VCENTER_UNAVAILABLE`. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/health/live": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The process is up */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Up. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Health"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/health/ready": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** PostgreSQL and vCenter both answer */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Ready. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Health"];
-                    };
-                };
-                /** @description Not ready; `checks` says which dependency is unavailable. */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Health"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
+        /** Revert the parent to a snapshot no live clone uses */
+        post: operations["revertSnapshot"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1806,507 +423,3023 @@ export interface components {
     schemas: {
         Error: {
             /**
-             * @description `DATABASE_BUSY` (503, any route using the database): no database connection came free within 10 s, or a statement or lock wait reached its time limit; nothing was changed, try again.
+             * @description Stable machine-readable code, e.g. PARENT_NOT_FOUND
+             * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "METHOD_NOT_ALLOWED" | "VCENTER_UNAVAILABLE" | "INTERNAL_ERROR" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "VCENTER_REFUSED" | "POOL_NOT_FOUND" | "POOL_BUSY" | "SNAPSHOT_NOT_FOUND" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "DATABASE_BUSY";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            /** @description What went wrong, for a person */
             message: string;
             details?: {
                 [key: string]: unknown;
             };
+            /** @description The request's X-Request-Id, to find its log lines */
+            requestId?: string;
         };
-        CreatePool: {
+        ParentVm: {
+            /** @example Tmpl Capture 1.0 */
             name: string;
-            parent: string;
-            /** @description Default: the parent name's second word */
-            prefix?: string;
-            startNumber: number;
-            size: number;
-            attributes?: string[];
-            customizationAttribute?: string;
-            hostLimit?: number;
-            /**
-             * Format: date-time
-             * @description Must be in the future (else 400 VALIDATION_FAILED); the pool is stripped back then
-             */
-            expiresAt?: string;
+            moref: string;
+            instanceUuid: string | null;
+            powerState: string;
+            currentSnapshot: string | null;
         };
         Pool: {
-            name?: string;
-            /** @enum {string} */
-            status?: "active" | "stripped";
-            parent?: string;
-            /** @description The parent's snapshot the pool's clones are made from (scale ups, refreshes); moved by a recompose. Null: the parent's current one. */
-            snapshot?: {
-                name?: string;
-                moref?: string;
+            /** @example wave1 */
+            name: string;
+            status: "active" | "stripped";
+            /**
+             * @description The parent VM's name
+             * @example Tmpl Capture 1.0
+             */
+            parent: string;
+            snapshot: {
+                name: string | null;
+                moref: string;
             } | null;
-            prefix?: string;
-            startNumber?: number;
-            size?: number;
-            attributes?: string[] | null;
-            customizationAttribute?: string | null;
-            hostLimit?: number | null;
+            /** @example Wave */
+            prefix: string;
+            startNumber: number;
+            size: number;
+            attributes: string[] | null;
+            customizationAttribute: string | null;
+            hostLimit: number | null;
+            expiresAt: string | null;
+            requester: string;
             /** Format: date-time */
-            expiresAt?: string | null;
-            requester?: string;
+            createdAt: string;
             /** Format: date-time */
-            createdAt?: string;
-            /** Format: date-time */
-            updatedAt?: string;
-        };
-        PoolDetail: components["schemas"]["Pool"] & {
-            /** @description What the last drift check found; null before the first. */
-            drift?: components["schemas"]["PoolDrift"] | null;
-            clones?: {
-                name?: string;
-                number?: number;
-                status?: string;
-                moref?: string | null;
-                instanceUuid?: string;
-            }[];
-            /** @description The last ten, newest first. */
-            deployments?: {
-                /** Format: uuid */
-                id?: string;
-                /** @enum {string} */
-                kind?: "deploy" | "scale-down" | "strip" | "refresh" | "recompose" | "reconcile";
-                status?: string;
-                count?: number;
-                /** Format: date-time */
-                createdAt?: string;
-                /** Format: date-time */
-                finishedAt?: string | null;
-            }[];
+            updatedAt: string;
         };
         PoolChange: {
-            pool?: components["schemas"]["Pool"];
-            /** Format: uuid */
-            deploymentId?: string | null;
-            deploymentIds?: string[];
+            pool: components["schemas"]["Pool"];
+            deploymentId: string | null;
+            deploymentIds: string[];
+        };
+        PoolDetail: {
+            /** @example wave1 */
+            name: string;
+            status: "active" | "stripped";
+            /**
+             * @description The parent VM's name
+             * @example Tmpl Capture 1.0
+             */
+            parent: string;
+            snapshot: {
+                name: string | null;
+                moref: string;
+            } | null;
+            /** @example Wave */
+            prefix: string;
+            startNumber: number;
+            size: number;
+            attributes: string[] | null;
+            customizationAttribute: string | null;
+            hostLimit: number | null;
+            expiresAt: string | null;
+            requester: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description The last drift check; null before the first */
+            drift: components["schemas"]["PoolDrift"] | null;
+            clones: {
+                name: string;
+                number: number;
+                status: string;
+                moref: string | null;
+                instanceUuid: string;
+            }[];
+            /** @description The last deployments, newest first */
+            deployments: {
+                /** Format: uuid */
+                id: string;
+                kind: string;
+                status: string;
+                count: number;
+                /** Format: date-time */
+                createdAt: string;
+                finishedAt: string | null;
+            }[];
         };
         PoolDrift: {
-            /** @enum {string} */
-            status?: "none" | "found";
+            /** @description `none` when vCenter agrees with the records */
+            status: "none" | "found";
             /** Format: date-time */
-            checkedAt?: string;
-            /** @description Ready clones compared */
-            checked?: number;
+            checkedAt: string;
+            /** @description Clones compared */
+            checked: number;
             /** @description Distinct hosts the clones run on */
-            hosts?: number;
-            hostLimit?: number;
-            findings?: {
-                /** @enum {string} */
-                kind?: "missing" | "powered_off" | "renamed" | "too_many_hosts" | "short";
-                /** @description Absent for the pool's findings (too_many_hosts */
+            hosts: number;
+            hostLimit: number;
+            findings: {
+                kind: "missing" | "powered_off" | "renamed" | "too_many_hosts" | "short";
+                /** @description The clone (absent for the pool's own findings: too_many_hosts, short) */
                 clone?: string;
                 number?: number;
+                /** @description What the records say */
                 expected?: string | number;
+                /** @description What vCenter says */
                 actual?: string | number;
             }[];
         };
-        Reconcile: {
-            pool?: string;
-            drift?: components["schemas"]["PoolDrift"];
-            repairs?: {
-                /** @description Numbers deployed again */
-                recreate?: number[];
-                powerOn?: string[];
-                rename?: string[];
-                /** @description Clones added under the next free numbers (the pool was short of its size) */
-                add?: number;
-            };
-            /** Format: uuid */
-            deploymentId?: string | null;
-            deploymentIds?: string[];
-        };
         Preparation: {
             /** Format: uuid */
-            id?: string;
-            parent?: {
-                name?: string;
-                moref?: string;
-                instanceUuid?: string | null;
+            id: string;
+            parent: {
+                name: string;
+                moref: string;
+                instanceUuid: string | null;
             };
-            /** @enum {string} */
-            status?: "queued" | "running" | "succeeded" | "failed";
-            recompose?: boolean;
-            snapshot?: {
-                name?: string;
-                description?: string | null;
-                /** @description Once taken (or adopted) */
-                moref?: string | null;
-                /** Format: date-time */
-                createdAt?: string | null;
+            status: "queued" | "running" | "succeeded" | "failed";
+            recompose: boolean;
+            snapshot: {
+                name: string;
+                description: string | null;
+                moref: string | null;
+                createdAt: string | null;
             };
-            steps?: {
-                /** @enum {string} */
-                step?: "power_off" | "snapshot" | "recompose";
-                /** @enum {string} */
-                outcome?: "succeeded" | "skipped" | "adopted" | "failed";
+            /** @description Each step as it happened */
+            steps: {
+                step: "power_off" | "snapshot" | "recompose";
+                outcome: "succeeded" | "skipped" | "adopted" | "failed";
                 taskMoref?: string;
                 detail?: string;
+                /** @description recompose: the pool */
                 pool?: string;
+                /** @description recompose: the deployments it started */
                 deploymentIds?: string[];
-                error?: components["schemas"]["RecordedError"];
+                error?: {
+                    code: string;
+                    message: string;
+                    /** @description The vSphere fault type when vCenter refused */
+                    faultType?: string;
+                };
                 /** Format: date-time */
-                at?: string;
+                at: string;
             }[];
-            /** @description The deployments of the recompose */
-            deploymentIds?: string[];
-            error?: components["schemas"]["RecordedError"] | null;
-            requester?: string;
+            deploymentIds: string[];
+            error: {
+                code: string;
+                message: string;
+                /** @description The vSphere fault type when vCenter refused */
+                faultType?: string;
+            } | null;
+            requester: string;
             /** Format: date-time */
-            createdAt?: string;
-            /** Format: date-time */
-            startedAt?: string | null;
-            /** Format: date-time */
-            finishedAt?: string | null;
-        };
-        ParentVm: {
-            name?: string;
-            moref?: string;
-            instanceUuid?: string | null;
-            powerState?: string;
-            currentSnapshot?: string | null;
+            createdAt: string;
+            startedAt: string | null;
+            finishedAt: string | null;
         };
         Snapshot: {
-            moref?: string;
-            name?: string;
-            description?: string;
-            /** Format: date-time */
-            createdAt?: string | null;
-            parentSnapshot?: string | null;
-            current?: boolean;
-            depth?: number;
-            /** @description Live clones made from this snapshot */
+            /** @example snapshot-1 */
+            moref: string;
+            name: string;
+            description: string;
+            createdAt: string | null;
+            parentSnapshot: string | null;
+            current: boolean;
+            /** @description Depth in the tree (roots 0) */
+            depth: number;
+            /** @description Live clones made from it */
             liveClones?: number;
+            /** @description Pools whose live clones use it */
             pools?: string[];
         };
-        SnapshotAction: {
-            /** @enum {string} */
-            action?: "removed" | "reverted";
-            snapshot?: components["schemas"]["Snapshot"];
-            taskMoref?: string | null;
-            parent?: components["schemas"]["ParentVm"];
-        };
-        CreateDeployment: {
-            /** @description Name of the parent VM */
-            parent: string;
-            count: number;
-            startNumber: number;
-            /** @description Default: the parent name's second word */
-            prefix?: string;
-            /** @description Custom attributes copied from the parent; default the seed's ten. `Template` is always set to the parent's name. */
-            attributes?: string[];
-            /**
-             * @description The parent's attribute naming the customization spec
-             * @default Customisation
-             */
-            customizationAttribute?: string;
-            /** @description External reference, e.g. a ServiceNow number (RITM0012345) */
-            ticket?: string;
-            /**
-             * @description At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32)
-             * @default 8
-             */
-            hostLimit?: number;
-            /** @description This deployment's vCenter operations at once */
-            maxConcurrent?: number;
-            /**
-             * @description Answer 200 with the plan
-             * @default false
-             */
-            dryRun?: boolean;
-        };
-        RecordedError: {
-            /** @description e.g. VCENTER_FAULT, NAME_CONFLICT, CLONES_FAILED */
-            code: string;
-            message: string;
-            /** @description The vSphere fault type when vCenter refused */
-            faultType?: string;
-        };
-        CloneSummary: {
-            name: string;
-            /**
-             * @description `waiting`: a replacement (refresh, recompose) whose old clone is not yet destroyed; `destroying`/`destroyed`: a pool clone being or having been destroyed.
-             * @enum {string}
-             */
-            status: "waiting" | "pending" | "cloning" | "customizing" | "powering_on" | "setting_attributes" | "ready" | "failed" | "destroying" | "destroyed";
-            moref: string | null;
-            /**
-             * Format: uuid
-             * @description Chosen by the service before cloning
-             */
-            instanceUuid: string;
-            host: string | null;
-            error: components["schemas"]["RecordedError"] | null;
-            /** @description A rebuild's clone: its status, or `destroying` while the clone it replaces is destroyed */
-            step?: string;
-            /** @description A rebuild's clone: the clone it replaces (same name and number). */
-            replaces?: {
-                name?: string;
-                status?: string;
-                moref?: string | null;
-                /** Format: uuid */
-                instanceUuid?: string;
-                /**
-                 * Format: uuid
-                 * @description The deployment that made it
-                 */
-                deploymentId?: string;
-            };
-        };
-        Deployment: {
-            /** Format: uuid */
-            id?: string;
-            /** @enum {string} */
-            kind?: "deploy" | "scale-down" | "strip" | "refresh" | "recompose" | "reconcile";
-            /** @description The pool this deployment changes */
-            pool?: string | null;
-            /** @enum {string} */
-            status?: "queued" | "running" | "succeeded" | "failed";
-            parent?: {
-                name?: string;
-                moref?: string;
-            };
-            snapshot?: {
-                name?: string;
-                moref?: string;
-            };
-            prefix?: string;
-            startNumber?: number;
-            count?: number;
-            customizationSpec?: string;
-            attributes?: string[];
-            /** @description The token's sub */
-            requester?: string;
-            ticket?: string | null;
-            /** Format: date-time */
-            createdAt?: string;
-            /** Format: date-time */
-            startedAt?: string | null;
-            /** Format: date-time */
-            finishedAt?: string | null;
-            durationSeconds?: number | null;
-            warnings?: {
-                /** @example PARENT_HAS_NONPERSISTENT_DISK */
-                code?: string;
-                message?: string;
-            }[];
-            error?: components["schemas"]["RecordedError"] | null;
-            progress?: {
-                total?: number;
-                done?: number;
-                failed?: number;
-                byStatus?: {
-                    [key: string]: number;
-                };
-            };
-            clones?: components["schemas"]["CloneSummary"][];
-        };
-        Clone: components["schemas"]["CloneSummary"] & {
-            /** Format: uuid */
-            deploymentId?: string;
-            requester?: string;
-            ticket?: string | null;
-            parent?: {
-                name?: string;
-                moref?: string;
-            };
-            snapshot?: {
-                name?: string;
-                moref?: string;
-            };
-            /** Format: date-time */
-            createdAt?: string;
-            /** Format: date-time */
-            readyAt?: string | null;
-            attributes?: {
-                name?: string;
-                value?: string;
-            }[];
-            provenance?: components["schemas"]["Provenance"];
-        };
-        /** @description Where the clone came from, kept after the VM is destroyed. */
-        Provenance: {
-            /** @description GET /v1/clones/{name}: the clone this one replaced (refresh, recompose), with its parent and snapshot. */
-            replaces?: components["schemas"]["LinkedClone"] | null;
-            /** @description GET /v1/clones/{name}: the clone that replaced this one. */
-            replacedBy?: components["schemas"]["LinkedClone"] | null;
-            ticket?: string | null;
-            deployment?: {
-                /** Format: uuid */
-                id?: string;
-                requester?: string;
-                /** Format: date-time */
-                requestedAt?: string;
-            };
-            parent?: {
-                name?: string;
-                moref?: string;
-                instanceUuid?: string | null;
-            };
-            snapshot?: {
-                name?: string;
-                moref?: string;
-                /** Format: date-time */
-                createdAt?: string | null;
-            };
-            /** @description The clone's identity in vCenter; `vanishedAt` once the sync found it gone. */
-            vm?: {
-                name?: string;
-                moref?: string | null;
-                /** Format: uuid */
-                instanceUuid?: string;
-                /** Format: date-time */
-                vanishedAt?: string | null;
-            };
-        };
-        LinkedClone: {
-            /** Format: uuid */
-            cloneId?: string;
-            status?: string;
-            vm?: {
-                name?: string;
-                moref?: string | null;
-                /** Format: uuid */
-                instanceUuid?: string;
-            };
-            deployment?: {
-                /** Format: uuid */
-                id?: string;
-                kind?: string;
-            };
-            parent?: {
-                name?: string;
-                moref?: string;
-            };
-            snapshot?: {
-                name?: string;
-                moref?: string;
-                /** Format: date-time */
-                createdAt?: string | null;
-            };
-            /** Format: date-time */
-            destroyedAt?: string | null;
-        };
-        HistoryEntry: {
-            /** Format: date-time */
-            at?: string;
-            /** @enum {string} */
-            event?: "set" | "reveal" | "vanished" | "reappeared";
-            /** @enum {string} */
-            source?: "deployment" | "user" | "vcenter";
-            /** @description A user's sub, a deployment's id, or attribute-sync */
-            actor?: string;
-            deploymentId?: string | null;
-            name?: string | null;
-            secret?: boolean;
-            /** @description Null when the attribute had no value; `***` for a secret without secrets:read */
-            oldValue?: string | null;
-            newValue?: string | null;
-        };
-        SpaceGroup: {
-            name: string;
-            count: number;
-            /** @description Capacity of the parent's disks */
-            provisionedGB: number;
-            /** @description Space the parent's thin disks use (at most provisionedGB) */
-            usedGB: number;
-            /** @description Each linked clone's own delta */
-            deltaGB: number;
-        };
-        SpaceFigures: {
-            /** @enum {string} */
-            unit?: "GB";
-            /** @description forecast: per group */
-            groups?: components["schemas"]["GroupSpace"][];
-            /** @description measured: per parent (with its moref) */
-            parents?: components["schemas"]["GroupSpace"][];
-            total?: {
-                count?: number;
-                traditionalGB?: number;
-                thinGB?: number;
-                linkedGB?: number;
-                savings?: components["schemas"]["Savings"];
-            };
-        };
-        GroupSpace: components["schemas"]["SpaceGroup"] & {
-            traditionalGB?: number;
-            thinGB?: number;
-            linkedGB?: number;
-            savings?: components["schemas"]["Savings"];
-        };
-        Savings: {
-            versusTraditional?: {
-                gb?: number;
-                percent?: number;
-            };
-            versusThin?: {
-                gb?: number;
-                percent?: number;
-            };
-        };
-        Health: {
-            /** @enum {string} */
-            status?: "ok" | "unavailable";
-            checks?: {
-                [key: string]: "ok" | "unavailable";
-            };
-        };
     };
-    responses: {
-        /** @description `VALIDATION_FAILED`: malformed JSON, missing fields, wrong types, values out of range, invalid VM names. */
-        ValidationFailed: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
-        /** @description `UNAUTHORIZED`: no token, or a token that is expired, malformed, wrongly signed or of another algorithm. */
-        Unauthorized: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
-        /** @description `FORBIDDEN`: the token lacks the scope; `details.required` names it. */
-        Forbidden: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
-        /** @description `PAYLOAD_TOO_LARGE`: the body is over 256 KiB. */
-        PayloadTooLarge: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
-        /** @description `UNSUPPORTED_MEDIA_TYPE`: the body is not sent as `application/json`. */
-        UnsupportedMediaType: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/json": components["schemas"]["Error"];
-            };
-        };
-    };
+    responses: never;
     parameters: never;
     requestBodies: never;
     headers: never;
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getGraphqlSchema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schema in GraphQL SDL */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ok" | "unavailable";
+                        checks?: {
+                            [key: string]: "ok" | "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ok" | "unavailable";
+                        checks?: {
+                            [key: string]: "ok" | "unavailable";
+                        };
+                    };
+                };
+            };
+            /** @description PostgreSQL or vCenter does not answer; `checks` says which */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        status: "ok" | "unavailable";
+                        checks?: {
+                            [key: string]: "ok" | "unavailable";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listDeployments: {
+        parameters: {
+            query?: {
+                /** @description External reference, e.g. RITM0012345 */
+                ticket?: string;
+                /** @description The pool's name */
+                pool?: string;
+                /** @description The token's sub that asked for it */
+                requester?: string;
+                status?: "queued" | "running" | "succeeded" | "failed";
+                kind?: "deploy" | "scale-down" | "strip" | "refresh" | "recompose" | "reconcile";
+                /** @description Deployments in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the deployments older than it */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description deploy, scale-down, strip, refresh, recompose or reconcile */
+                            kind: string;
+                            pool: string | null;
+                            status: "queued" | "running" | "succeeded" | "failed";
+                            parent: {
+                                name: string;
+                                moref: string;
+                            };
+                            snapshot: {
+                                name: string;
+                                moref: string;
+                            };
+                            prefix: string;
+                            startNumber: number;
+                            count: number;
+                            requester: string;
+                            ticket: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            startedAt: string | null;
+                            finishedAt: string | null;
+                            durationSeconds: number | null;
+                            error: {
+                                code: string;
+                                message: string;
+                                /** @description The vSphere fault type when vCenter refused */
+                                faultType?: string;
+                            } | null;
+                            progress: {
+                                total: number;
+                                done: number;
+                                failed: number;
+                                byStatus: {
+                                    [key: string]: number;
+                                };
+                            };
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Name of the parent VM */
+                    parent: string;
+                    count: number;
+                    startNumber: number;
+                    /** @description Default: the parent name's second word */
+                    prefix?: string;
+                    /** @description Custom attributes to copy from the parent; default the seed's ten */
+                    attributes?: string[];
+                    customizationAttribute?: string;
+                    /** @description External reference, e.g. RITM0012345 */
+                    ticket?: string;
+                    /** @description At most this many hosts for the parent's clones (VMFS: 8, VMFS5/NFS: 32) */
+                    hostLimit?: number;
+                    /** @description This deployment's operations at once */
+                    maxConcurrent?: number;
+                    /** @description Answer 200 with the plan and change nothing */
+                    dryRun?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The plan of a dry run (`dryRun: true`); nothing was changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        dryRun: true;
+                        parent: {
+                            name: string;
+                            moref: string;
+                        };
+                        snapshot: {
+                            name: string;
+                            moref: string;
+                        };
+                        customizationSpec: string;
+                        attributes: string[];
+                        clones: {
+                            name: string;
+                            host: string;
+                        }[];
+                        hosts: {
+                            moref: string;
+                            name: string;
+                            clones: number;
+                        }[];
+                        hostLimit: number;
+                        checks: {
+                            check: string;
+                            passed: boolean;
+                            detail: string;
+                        }[];
+                        warnings: {
+                            code: string;
+                            message: string;
+                        }[];
+                        estimate: {
+                            /** @description Clones at once under the tightest limit */
+                            concurrency: number;
+                            waves: number;
+                            seconds: number;
+                            secondsPerClone: number;
+                        };
+                    };
+                };
+            };
+            /** @description Accepted; the clones are made in the background, Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description deploy, scale-down, strip, refresh or recompose */
+                        kind: string;
+                        pool: string | null;
+                        status: "queued" | "running" | "succeeded" | "failed";
+                        parent: {
+                            name: string;
+                            moref: string;
+                        };
+                        snapshot: {
+                            name: string;
+                            moref: string;
+                        };
+                        prefix: string;
+                        startNumber: number;
+                        count: number;
+                        hostLimit: number;
+                        maxConcurrent: number | null;
+                        customizationSpec: string;
+                        attributes: string[];
+                        requester: string;
+                        ticket: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        startedAt: string | null;
+                        finishedAt: string | null;
+                        durationSeconds: number | null;
+                        warnings: {
+                            code: string;
+                            message: string;
+                        }[];
+                        error: {
+                            code: string;
+                            message: string;
+                            /** @description The vSphere fault type when vCenter refused */
+                            faultType?: string;
+                        } | null;
+                        progress: {
+                            total: number;
+                            done: number;
+                            failed: number;
+                            byStatus: {
+                                [key: string]: number;
+                            };
+                            estimatedSecondsLeft: number;
+                        };
+                        clones: {
+                            name: string;
+                            status: string;
+                            moref: string | null;
+                            instanceUuid: string;
+                            host: string | null;
+                            reportedHost: string | null;
+                            error: {
+                                code: string;
+                                message: string;
+                                /** @description The vSphere fault type when vCenter refused */
+                                faultType?: string;
+                            } | null;
+                            step?: string;
+                            replaces?: {
+                                name: string;
+                                status: string;
+                                moref: string | null;
+                                instanceUuid: string;
+                                /** @description The deployment that made it */
+                                deploymentId: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description deploy, scale-down, strip, refresh or recompose */
+                        kind: string;
+                        pool: string | null;
+                        status: "queued" | "running" | "succeeded" | "failed";
+                        parent: {
+                            name: string;
+                            moref: string;
+                        };
+                        snapshot: {
+                            name: string;
+                            moref: string;
+                        };
+                        prefix: string;
+                        startNumber: number;
+                        count: number;
+                        hostLimit: number;
+                        maxConcurrent: number | null;
+                        customizationSpec: string;
+                        attributes: string[];
+                        requester: string;
+                        ticket: string | null;
+                        /** Format: date-time */
+                        createdAt: string;
+                        startedAt: string | null;
+                        finishedAt: string | null;
+                        durationSeconds: number | null;
+                        warnings: {
+                            code: string;
+                            message: string;
+                        }[];
+                        error: {
+                            code: string;
+                            message: string;
+                            /** @description The vSphere fault type when vCenter refused */
+                            faultType?: string;
+                        } | null;
+                        progress: {
+                            total: number;
+                            done: number;
+                            failed: number;
+                            byStatus: {
+                                [key: string]: number;
+                            };
+                            estimatedSecondsLeft: number;
+                        };
+                        clones: {
+                            name: string;
+                            status: string;
+                            moref: string | null;
+                            instanceUuid: string;
+                            host: string | null;
+                            reportedHost: string | null;
+                            error: {
+                                code: string;
+                                message: string;
+                                /** @description The vSphere fault type when vCenter refused */
+                                faultType?: string;
+                            } | null;
+                            step?: string;
+                            replaces?: {
+                                name: string;
+                                status: string;
+                                moref: string | null;
+                                instanceUuid: string;
+                                /** @description The deployment that made it */
+                                deploymentId: string;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listClones: {
+        parameters: {
+            query?: {
+                prefix?: string;
+                /** @description name:value (repeatable, all must match); a colon inside the name is written \: */
+                attribute?: string[];
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        clones: {
+                            name: string;
+                            moref: string | null;
+                            instanceUuid: string;
+                            status: string;
+                            host: string | null;
+                            reportedHost: string | null;
+                            deploymentId: string;
+                            requester: string;
+                            ticket: string | null;
+                            parent: {
+                                name: string;
+                                moref: string;
+                            };
+                            snapshot: {
+                                name: string;
+                                moref: string;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            readyAt: string | null;
+                            error: {
+                                code: string;
+                                message: string;
+                                /** @description The vSphere fault type when vCenter refused */
+                                faultType?: string;
+                            } | null;
+                            attributes: {
+                                name: string;
+                                value: string;
+                            }[];
+                            provenance: {
+                                replaces?: {
+                                    cloneId: string;
+                                    status: string;
+                                    vm: {
+                                        name: string;
+                                        moref: string | null;
+                                        instanceUuid: string;
+                                    };
+                                    deployment: {
+                                        id: string;
+                                        kind: string;
+                                    };
+                                    parent: {
+                                        name: string;
+                                        moref: string;
+                                    };
+                                    snapshot: {
+                                        name: string;
+                                        moref: string;
+                                        createdAt: string | null;
+                                    };
+                                    destroyedAt: string | null;
+                                } | null;
+                                replacedBy?: {
+                                    cloneId: string;
+                                    status: string;
+                                    vm: {
+                                        name: string;
+                                        moref: string | null;
+                                        instanceUuid: string;
+                                    };
+                                    deployment: {
+                                        id: string;
+                                        kind: string;
+                                    };
+                                    parent: {
+                                        name: string;
+                                        moref: string;
+                                    };
+                                    snapshot: {
+                                        name: string;
+                                        moref: string;
+                                        createdAt: string | null;
+                                    };
+                                    destroyedAt: string | null;
+                                } | null;
+                                ticket: string | null;
+                                deployment: {
+                                    id: string;
+                                    requester: string;
+                                    /** Format: date-time */
+                                    requestedAt: string;
+                                };
+                                parent: {
+                                    name: string;
+                                    moref: string;
+                                    instanceUuid: string | null;
+                                };
+                                snapshot: {
+                                    name: string;
+                                    moref: string;
+                                    createdAt: string | null;
+                                };
+                                vm: {
+                                    name: string;
+                                    moref: string | null;
+                                    instanceUuid: string;
+                                    vanishedAt: string | null;
+                                };
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getClone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        moref: string | null;
+                        instanceUuid: string;
+                        status: string;
+                        host: string | null;
+                        reportedHost: string | null;
+                        deploymentId: string;
+                        requester: string;
+                        ticket: string | null;
+                        parent: {
+                            name: string;
+                            moref: string;
+                        };
+                        snapshot: {
+                            name: string;
+                            moref: string;
+                        };
+                        /** Format: date-time */
+                        createdAt: string;
+                        readyAt: string | null;
+                        error: {
+                            code: string;
+                            message: string;
+                            /** @description The vSphere fault type when vCenter refused */
+                            faultType?: string;
+                        } | null;
+                        attributes: {
+                            name: string;
+                            value: string;
+                        }[];
+                        provenance: {
+                            replaces?: {
+                                cloneId: string;
+                                status: string;
+                                vm: {
+                                    name: string;
+                                    moref: string | null;
+                                    instanceUuid: string;
+                                };
+                                deployment: {
+                                    id: string;
+                                    kind: string;
+                                };
+                                parent: {
+                                    name: string;
+                                    moref: string;
+                                };
+                                snapshot: {
+                                    name: string;
+                                    moref: string;
+                                    createdAt: string | null;
+                                };
+                                destroyedAt: string | null;
+                            } | null;
+                            replacedBy?: {
+                                cloneId: string;
+                                status: string;
+                                vm: {
+                                    name: string;
+                                    moref: string | null;
+                                    instanceUuid: string;
+                                };
+                                deployment: {
+                                    id: string;
+                                    kind: string;
+                                };
+                                parent: {
+                                    name: string;
+                                    moref: string;
+                                };
+                                snapshot: {
+                                    name: string;
+                                    moref: string;
+                                    createdAt: string | null;
+                                };
+                                destroyedAt: string | null;
+                            } | null;
+                            ticket: string | null;
+                            deployment: {
+                                id: string;
+                                requester: string;
+                                /** Format: date-time */
+                                requestedAt: string;
+                            };
+                            parent: {
+                                name: string;
+                                moref: string;
+                                instanceUuid: string | null;
+                            };
+                            snapshot: {
+                                name: string;
+                                moref: string;
+                                createdAt: string | null;
+                            };
+                            vm: {
+                                name: string;
+                                moref: string | null;
+                                instanceUuid: string;
+                                vanishedAt: string | null;
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setCloneAttributes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Name -> value; names up to 255 characters */
+                    attributes: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        changed: string[];
+                        clone: {
+                            name: string;
+                            moref: string | null;
+                            instanceUuid: string;
+                            status: string;
+                            host: string | null;
+                            reportedHost: string | null;
+                            deploymentId: string;
+                            requester: string;
+                            ticket: string | null;
+                            parent: {
+                                name: string;
+                                moref: string;
+                            };
+                            snapshot: {
+                                name: string;
+                                moref: string;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            readyAt: string | null;
+                            error: {
+                                code: string;
+                                message: string;
+                                /** @description The vSphere fault type when vCenter refused */
+                                faultType?: string;
+                            } | null;
+                            attributes: {
+                                name: string;
+                                value: string;
+                            }[];
+                            provenance: {
+                                replaces?: {
+                                    cloneId: string;
+                                    status: string;
+                                    vm: {
+                                        name: string;
+                                        moref: string | null;
+                                        instanceUuid: string;
+                                    };
+                                    deployment: {
+                                        id: string;
+                                        kind: string;
+                                    };
+                                    parent: {
+                                        name: string;
+                                        moref: string;
+                                    };
+                                    snapshot: {
+                                        name: string;
+                                        moref: string;
+                                        createdAt: string | null;
+                                    };
+                                    destroyedAt: string | null;
+                                } | null;
+                                replacedBy?: {
+                                    cloneId: string;
+                                    status: string;
+                                    vm: {
+                                        name: string;
+                                        moref: string | null;
+                                        instanceUuid: string;
+                                    };
+                                    deployment: {
+                                        id: string;
+                                        kind: string;
+                                    };
+                                    parent: {
+                                        name: string;
+                                        moref: string;
+                                    };
+                                    snapshot: {
+                                        name: string;
+                                        moref: string;
+                                        createdAt: string | null;
+                                    };
+                                    destroyedAt: string | null;
+                                } | null;
+                                ticket: string | null;
+                                deployment: {
+                                    id: string;
+                                    requester: string;
+                                    /** Format: date-time */
+                                    requestedAt: string;
+                                };
+                                parent: {
+                                    name: string;
+                                    moref: string;
+                                    instanceUuid: string | null;
+                                };
+                                snapshot: {
+                                    name: string;
+                                    moref: string;
+                                    createdAt: string | null;
+                                };
+                                vm: {
+                                    name: string;
+                                    moref: string | null;
+                                    instanceUuid: string;
+                                    vanishedAt: string | null;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_GONE`: Gone from vCenter; its records are kept. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VCENTER_REFUSED`: vCenter refused the change. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCloneHistory: {
+        parameters: {
+            query?: {
+                /** @description Entries in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the entries older than it */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        clone: string;
+                        entries: {
+                            /** Format: date-time */
+                            at: string;
+                            event: "set" | "reveal" | "vanished" | "reappeared";
+                            source: "deployment" | "user" | "vcenter";
+                            /** @description A user's sub, a deployment's id, or attribute-sync */
+                            actor: string;
+                            deploymentId: string | null;
+                            name: string | null;
+                            secret: boolean;
+                            oldValue: string | null;
+                            newValue: string | null;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    forecastSpace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    groups: {
+                        /** @description e.g. the parent, "Capture" */
+                        name: string;
+                        /** @description Clones of the parent */
+                        count: number;
+                        /** @description Capacity of the parent's disks */
+                        provisionedGB: number;
+                        /** @description Space the parent's thin disks use */
+                        usedGB: number;
+                        /** @description Each linked clone's own delta */
+                        deltaGB: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        unit: "GB";
+                        groups: {
+                            name: string;
+                            count: number;
+                            provisionedGB: number;
+                            usedGB: number;
+                            deltaGB: number;
+                            /** @description count x provisioned */
+                            traditionalGB: number;
+                            /** @description count x used */
+                            thinGB: number;
+                            /** @description used (the parent, once) + count x delta */
+                            linkedGB: number;
+                            savings: {
+                                versusTraditional: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                                versusThin: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                            };
+                        }[];
+                        total: {
+                            count: number;
+                            /** @description count x provisioned */
+                            traditionalGB: number;
+                            /** @description count x used */
+                            thinGB: number;
+                            /** @description used (the parent, once) + count x delta */
+                            linkedGB: number;
+                            savings: {
+                                versusTraditional: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                                versusThin: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSpaceReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        measuredAt: string;
+                        /** @enum {string} */
+                        unit: "GB";
+                        parents: {
+                            moref: string;
+                            name: string;
+                            count: number;
+                            provisionedGB: number;
+                            usedGB: number;
+                            deltaGB: number;
+                            /** @description count x provisioned */
+                            traditionalGB: number;
+                            /** @description count x used */
+                            thinGB: number;
+                            /** @description used (the parent, once) + count x delta */
+                            linkedGB: number;
+                            savings: {
+                                versusTraditional: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                                versusThin: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                            };
+                        }[];
+                        total: {
+                            count: number;
+                            /** @description count x provisioned */
+                            traditionalGB: number;
+                            /** @description count x used */
+                            thinGB: number;
+                            /** @description used (the parent, once) + count x delta */
+                            linkedGB: number;
+                            savings: {
+                                versusTraditional: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                                versusThin: {
+                                    gb: number;
+                                    percent: number;
+                                };
+                            };
+                        };
+                        missingClones: number;
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSpaceChart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description image/svg+xml */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPools: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pools: components["schemas"]["Pool"][];
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createPool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description Name of the parent VM */
+                    parent: string;
+                    prefix?: string;
+                    startNumber: number;
+                    /** @description Clones in the pool, 1 to 500 */
+                    size: number;
+                    attributes?: string[];
+                    customizationAttribute?: string;
+                    hostLimit?: number;
+                    /** @description ISO 8601 date-time in the future: the pool is stripped back then */
+                    expiresAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolDetail"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    stripPool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted; Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    changePool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description New size, 0 to 500 */
+                    size?: number;
+                    /** @description New expiry (renew), in the future */
+                    expiresAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Changed; no clone to make or destroy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description Accepted; Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    refreshPool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1 */
+                    maxUnavailable?: number;
+                    /** @description Only these clones (default: every live clone) */
+                    clones?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recomposePool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Name of a snapshot of the parent; default its current snapshot */
+                    snapshot?: string;
+                    /** @description Another parent VM's name; default the pool's parent */
+                    parent?: string;
+                    /** @description Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1 */
+                    maxUnavailable?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PoolChange"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    checkPoolDrift: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pool: string;
+                        drift: components["schemas"]["PoolDrift"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reconcilePool: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Nothing to repair */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pool: string;
+                        drift: components["schemas"]["PoolDrift"];
+                        repairs: {
+                            /** @description Numbers deployed again */
+                            recreate: number[];
+                            powerOn: string[];
+                            rename: string[];
+                            /** @description Clones added under the pool's next free numbers */
+                            add: number;
+                        };
+                        deploymentIds: string[];
+                        deploymentId: string | null;
+                    };
+                };
+            };
+            /** @description Repairs started; Location names the first deployment */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pool: string;
+                        drift: components["schemas"]["PoolDrift"];
+                        repairs: {
+                            /** @description Numbers deployed again */
+                            recreate: number[];
+                            powerOn: string[];
+                            rename: string[];
+                            /** @description Clones added under the pool's next free numbers */
+                            add: number;
+                        };
+                        deploymentIds: string[];
+                        deploymentId: string | null;
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    prepareParent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Default "<parent> YYYY-MM-DD" (UTC) */
+                    snapshotName?: string;
+                    description?: string;
+                    /** @description Recompose the parent's active pools onto the new snapshot */
+                    recompose?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The same request made before, already finished */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preparation"];
+                };
+            };
+            /** @description Accepted (or the same request, still running); Location names the preparation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preparation"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VCENTER_REFUSED`: vCenter refused the change. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPreparations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        preparations: components["schemas"]["Preparation"][];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPreparation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preparation"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        parent: components["schemas"]["ParentVm"];
+                        snapshots: components["schemas"]["Snapshot"][];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description The snapshot's moref, or its name */
+                snapshot: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        action: "removed" | "reverted";
+                        snapshot: components["schemas"]["Snapshot"];
+                        taskMoref: string | null;
+                        parent: components["schemas"]["ParentVm"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VCENTER_REFUSED`: vCenter refused the change. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revertSnapshot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description The snapshot's moref, or its name */
+                snapshot: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        action: "removed" | "reverted";
+                        snapshot: components["schemas"]["Snapshot"];
+                        taskMoref: string | null;
+                        parent: components["schemas"]["ParentVm"];
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `VCENTER_REFUSED`: vCenter refused the change. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}

@@ -65,6 +65,10 @@ export interface Config {
    * reason is tried again, and the first pause before it (doubling from there; 0: at once, no backoff).
    */
   jobRetries: JobRetries
+  /** CORS_ORIGINS: the browser origins (scheme://host[:port]) allowed to call the API; none by default. */
+  corsOrigins: string[]
+  /** WEBHOOK_ALLOWED_HOSTS: webhook hosts allowed despite resolving to private addresses (and to use http). */
+  webhookAllowedHosts: string[]
 }
 
 export interface JobRetries {
@@ -215,5 +219,27 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       limit: integer(env, 'JOB_RETRY_LIMIT', 8, 0, 50),
       delaySeconds: integer(env, 'JOB_RETRY_DELAY_SECONDS', 5, 0, 3600),
     },
+    corsOrigins: corsOrigins(env),
+    webhookAllowedHosts: list(env, 'WEBHOOK_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
   }
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+}
+
+/** Each an origin as browsers send it: scheme, host and port, no path. */
+function corsOrigins(env: Env): string[] {
+  return list(env, 'CORS_ORIGINS').map((origin) => {
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) {
+      throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins like https://portal.example.com, got "${origin}"`)
+    }
+    return url.origin
+  })
 }

@@ -6,6 +6,7 @@ export const ErrorResponse = Type.Object(
     code: Type.String({ enum: serviceErrorCodes(), description: 'Stable machine-readable code, e.g. PARENT_NOT_FOUND', examples: ['PARENT_NOT_FOUND'] }),
     message: Type.String({ description: 'What went wrong, for a person' }),
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    requestId: Type.Optional(Type.String({ description: 'The request\'s X-Request-Id, to find its log lines' })),
   },
   { $id: 'Error' },
 )

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
+import { DEPLOYMENT_KINDS } from '../../domain/progress.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
 import { inputValidator } from '../../http/validation.js'
 import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described } from '../../http/common-schemas.js'
@@ -118,6 +119,62 @@ export const createDeploymentSchema = {
     409: ErrorResponse,
     422: ErrorResponse,
     503: ErrorResponse,
+  },
+}
+
+export const DeploymentSummary = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  kind: Type.String({ description: 'deploy, scale-down, strip, refresh, recompose or reconcile' }),
+  pool: Nullable(Type.String()),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  parent: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  prefix: Type.String(),
+  startNumber: Type.Integer(),
+  count: Type.Integer(),
+  requester: Type.String(),
+  ticket: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  finishedAt: Nullable(Type.String({ format: 'date-time' })),
+  durationSeconds: Nullable(Type.Number()),
+  error: Nullable(RecordedError),
+  progress: Type.Object({
+    total: Type.Integer(),
+    done: Type.Integer(),
+    failed: Type.Integer(),
+    byStatus: Type.Record(Type.String(), Type.Integer()),
+  }),
+})
+
+export const DEPLOYMENTS_PAGE_SIZE = 100
+export const MAX_DEPLOYMENTS_PAGE_SIZE = 1000
+
+export const listDeploymentsSchema = {
+  operationId: 'listDeployments',
+  summary: 'Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages',
+  tags: ['deployments'],
+  querystring: Type.Object(
+    {
+      ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference, e.g. RITM0012345' })),
+      pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The pool's name" })),
+      requester: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The token's sub that asked for it" })),
+      status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')])),
+      kind: Type.Optional(Type.Union(DEPLOYMENT_KINDS.map((k) => Type.Literal(k)))),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DEPLOYMENTS_PAGE_SIZE, default: DEPLOYMENTS_PAGE_SIZE, description: 'Deployments in the page' })),
+      cursor: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$', description: "The page before's nextCursor: the deployments older than it" }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  response: {
+    200: Type.Object({
+      items: Type.Array(DeploymentSummary),
+      nextCursor: Nullable(Type.String({ description: 'The next (older) page; null on the last. Also in the Link header (rel="next")' })),
+    }),
+    400: ErrorResponse,
+    ...authErrors,
   },
 }
 
