@@ -35,6 +35,7 @@ export interface SimulatorOptions {
 }
 
 export type GuestOutcome = 'succeed' | 'fail' | 'hang'
+export type CloneDisks = 'linked' | 'full' | 'other-snapshot'
 
 
 export interface MethodStats {
@@ -64,6 +65,8 @@ export interface RunningSimulator {
   resetStats(): Promise<void>
   /** Marks a VM (or a parent: its clones follow) so that its next guest customizations end so. */
   setGuestOutcome(vmName: string, outcome: GuestOutcome): Promise<void>
+  /** Makes the parent's clones full copies, or linked onto another of its snapshots, or as asked again. */
+  setCloneDisks(parentName: string, disks: CloneDisks): Promise<void>
   stop(): Promise<void>
 }
 
@@ -339,6 +342,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       const url = new URL('/_lab/guest', info.statsUrl)
       url.searchParams.set('vm', vmName)
       url.searchParams.set('outcome', outcome)
+      await localHttps('POST', url.toString())
+    },
+    setCloneDisks: async (parentName, disks) => {
+      const url = new URL('/_lab/clones', info.statsUrl)
+      url.searchParams.set('parent', parentName)
+      url.searchParams.set('disks', disks)
       await localHttps('POST', url.toString())
     },
     stop: () => (stopping ??= stopChild(child, exited)),

@@ -415,6 +415,56 @@ func TestSeededLab(t *testing.T) {
 		}
 	})
 
+	t.Run("a parent can be marked to get full copies or clones of another snapshot", func(t *testing.T) {
+		control := l.base
+		control.Path = "/_lab/clones"
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		mark := func(mode string) {
+			res, err := client.Post(control.String()+"?parent="+url.QueryEscape("Tmpl Packaging 1.0")+"&disks="+mode, "", nil)
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("mark %s: %v %v", mode, res, err)
+			}
+			_ = res.Body.Close()
+		}
+		parent, _ := finder.VirtualMachine(ctx, "Tmpl Packaging 1.0")
+		clone := func(name string) *types.VirtualDiskFlatVer2BackingInfo {
+			po := load(t, parent)
+			task, err := parent.Clone(ctx, object.NewFolder(c.Client, *po.Parent), name, cloneSpec(po, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := task.WaitForResult(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return firstDisk(t, load(t, object.NewVirtualMachine(c.Client, info.Result.(types.ManagedObjectReference))).Config.Hardware.Device)
+		}
+		mark("full")
+		if disk := clone("PackagingMarkedFull"); disk.Parent != nil {
+			t.Errorf("marked full, the clone backs onto %q", disk.Parent.FileName)
+		}
+		// A second snapshot: clones of it are made onto the first (Base) instead.
+		po := load(t, parent)
+		base := snapshotDisk(t, *po.Snapshot.CurrentSnapshot)
+		if err := runTask(ctx, func(ctx context.Context) (*object.Task, error) {
+			return parent.CreateSnapshot(ctx, "Later", "", false, false)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		later := snapshotDisk(t, *load(t, parent).Snapshot.CurrentSnapshot)
+		mark("other-snapshot")
+		if disk := clone("PackagingMarkedOther"); disk.Parent == nil || disk.Parent.FileName != base.FileName {
+			t.Errorf("marked other-snapshot, the clone of Later (%q) backs onto %+v, want Base's %q", later.FileName, disk.Parent, base.FileName)
+		}
+		mark("linked")
+		if disk := clone("PackagingUnmarked"); disk.Parent == nil || disk.Parent.FileName != later.FileName {
+			t.Errorf("unmarked, the clone backs onto %+v, want Later's %q", disk.Parent, later.FileName)
+		}
+		if later.Parent == nil || later.Parent.FileName != base.FileName {
+			t.Errorf("Later's disk %q should be a delta on Base's %q", later.FileName, base.FileName)
+		}
+	})
+
 	// customizeAndWatch clones `parentName`, customizes it with `specName`, powers it on and
 	// returns the customization events the clone's collector shows within `wait`.
 	customizeAndWatch := func(t *testing.T, parentName, specName, cloneName string, wait time.Duration) []string {

@@ -15,7 +15,9 @@ package main
 //   - A clone lands on the host its spec.location.host names (vcsim puts it on the parent's host).
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,8 +37,17 @@ type cloneSpecXML struct {
 
 const linkedMoveType = "createNewChildDiskBacking"
 
+// Clone disk modes a test can set per parent (POST /_lab/clones), to make vCenter misbehave.
+const (
+	disksAsAsked       = "linked"         // as the spec asks (the default)
+	disksFull          = "full"           // a full copy whatever the spec says (a silent full clone)
+	disksOtherSnapshot = "other-snapshot" // linked, but onto another snapshot of the parent than asked
+)
+
 type diskModel struct {
 	mu sync.Mutex
+	// modes by parent name (disksFull, disksOtherSnapshot); absent: disksAsAsked.
+	modes map[string]string
 	// backings of each VM's disks by device key: what the VM's config.hardware.device shows.
 	backings map[string]map[int32]*types.VirtualDiskFlatVer2BackingInfo
 	// deltas counts the delta files made per VM (for their names).
@@ -44,7 +55,7 @@ type diskModel struct {
 }
 
 func newDiskModel() *diskModel {
-	return &diskModel{backings: map[string]map[int32]*types.VirtualDiskFlatVer2BackingInfo{}, deltas: map[string]int{}}
+	return &diskModel{backings: map[string]map[int32]*types.VirtualDiskFlatVer2BackingInfo{}, deltas: map[string]int{}, modes: map[string]string{}}
 }
 
 // copyBacking copies a backing and its whole parent chain.
@@ -222,8 +233,15 @@ func (m *diskModel) cloned(parentRef, cloneRef types.ManagedObjectReference, spe
 	}
 	var snapDisks map[int32]*types.VirtualDiskFlatVer2BackingInfo
 	linked := false
-	if spec.Snapshot != nil && spec.Location.DiskMoveType == linkedMoveType {
-		if owner, disks, ok := snapshotDisks(spec.Snapshot.ref()); ok && owner == parentRef {
+	mode := m.modeOf(parentRef)
+	if spec.Snapshot != nil && spec.Location.DiskMoveType == linkedMoveType && mode != disksFull {
+		snap := spec.Snapshot.ref()
+		if mode == disksOtherSnapshot {
+			if other := otherSnapshot(parentRef, snap); other != nil {
+				snap = *other
+			}
+		}
+		if owner, disks, ok := snapshotDisks(snap); ok && owner == parentRef {
 			snapDisks, linked = disks, true
 		}
 	}
@@ -317,4 +335,73 @@ func taskSucceeded(response []byte) bool {
 	succeeded := false
 	simulator.Map.WithLock(task, func() { succeeded = task.Info.State == types.TaskInfoStateSuccess })
 	return succeeded
+}
+
+func (m *diskModel) modeOf(parentRef types.ManagedObjectReference) string {
+	vm := lookupVM(parentRef)
+	if vm == nil {
+		return disksAsAsked
+	}
+	name := ""
+	simulator.Map.WithLock(vm, func() { name = vm.Name })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mode, ok := m.modes[name]; ok {
+		return mode
+	}
+	return disksAsAsked
+}
+
+// otherSnapshot is a snapshot of the VM other than `not` (the first in the tree), if it has one.
+func otherSnapshot(vmRef, not types.ManagedObjectReference) *types.ManagedObjectReference {
+	vm := lookupVM(vmRef)
+	if vm == nil {
+		return nil
+	}
+	var found *types.ManagedObjectReference
+	var walk func([]types.VirtualMachineSnapshotTree)
+	walk = func(trees []types.VirtualMachineSnapshotTree) {
+		for _, t := range trees {
+			if found == nil && t.Snapshot != not {
+				ref := t.Snapshot
+				found = &ref
+			}
+			walk(t.ChildSnapshotList)
+		}
+	}
+	simulator.Map.WithLock(vm, func() {
+		if vm.Snapshot != nil {
+			walk(vm.Snapshot.RootSnapshotList)
+		}
+	})
+	return found
+}
+
+// clonesHandler serves GET /_lab/clones ({"modes"}) and
+// POST /_lab/clones?parent=NAME&disks=linked|full|other-snapshot (then answers as GET).
+func (m *diskModel) clonesHandler(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		name, mode := r.URL.Query().Get("parent"), r.URL.Query().Get("disks")
+		if name == "" || (mode != disksAsAsked && mode != disksFull && mode != disksOtherSnapshot) {
+			http.Error(w, "parent=NAME&disks=linked|full|other-snapshot", http.StatusBadRequest)
+			return
+		}
+		m.mu.Lock()
+		if mode == disksAsAsked {
+			delete(m.modes, name)
+		} else {
+			m.modes[name] = mode
+		}
+		m.mu.Unlock()
+	default:
+		http.Error(w, "GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	m.mu.Lock()
+	out, _ := json.Marshal(map[string]interface{}{"modes": m.modes})
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
 }

@@ -133,6 +133,10 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 			l.storage.datastoreHandler(w, r)
 			return
 		}
+		if r.URL.Path == "/_lab/clones" {
+			l.disks.clonesHandler(w, r)
+			return
+		}
 		if r.URL.Path == "/_lab/guest" {
 			l.guest.guestHandler(w, r)
 			return

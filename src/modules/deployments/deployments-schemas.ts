@@ -46,6 +46,7 @@ export const CloneSummary = Type.Object({
   instanceUuid: Type.String(),
   host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
   reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
+  linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   error: Nullable(RecordedError),
   /** A rebuild's clone: its step (`destroying` while the clone it replaces is destroyed) and that clone. */
   step: Type.Optional(Type.String()),

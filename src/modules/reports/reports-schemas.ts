@@ -53,7 +53,15 @@ export const spaceReportSchema = {
     200: Type.Object({
       measuredAt: Type.String({ format: 'date-time' }),
       unit: Type.Literal('GB'),
-      parents: Type.Array(Type.Intersect([Type.Object({ moref: Type.String() }), GroupSpace])),
+      parents: Type.Array(
+        Type.Intersect([
+          Type.Object({
+            moref: Type.String(),
+            fullClones: Type.Integer({ description: 'Clones found to be full copies (SILENT_FULL_CLONE), each counted as a thin full copy' }),
+          }),
+          GroupSpace,
+        ]),
+      ),
       total: Total,
       missingClones: Type.Integer(),
     }),
