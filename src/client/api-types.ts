@@ -838,6 +838,8 @@ export interface operations {
                     maxConcurrent?: number;
                     /** @description Answer 200 with the plan and change nothing */
                     dryRun?: boolean;
+                    /** @description The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS */
+                    snapshot?: string;
                 };
             };
         };
@@ -858,6 +860,7 @@ export interface operations {
                         snapshot: {
                             name: string;
                             moref: string;
+                            createdAt: string | null;
                         };
                         customizationSpec: string;
                         attributes: string[];
@@ -910,6 +913,7 @@ export interface operations {
                         snapshot: {
                             name: string;
                             moref: string;
+                            createdAt: string | null;
                         };
                         prefix: string;
                         startNumber: number;
@@ -951,6 +955,7 @@ export interface operations {
                             instanceUuid: string;
                             host: string | null;
                             reportedHost: string | null;
+                            linked: boolean | null;
                             error: {
                                 code: string;
                                 message: string;
@@ -1084,6 +1089,7 @@ export interface operations {
                         snapshot: {
                             name: string;
                             moref: string;
+                            createdAt: string | null;
                         };
                         prefix: string;
                         startNumber: number;
@@ -1125,6 +1131,7 @@ export interface operations {
                             instanceUuid: string;
                             host: string | null;
                             reportedHost: string | null;
+                            linked: boolean | null;
                             error: {
                                 code: string;
                                 message: string;
@@ -1201,6 +1208,7 @@ export interface operations {
                             status: string;
                             host: string | null;
                             reportedHost: string | null;
+                            linked: boolean | null;
                             deploymentId: string;
                             requester: string;
                             ticket: string | null;
@@ -1353,6 +1361,7 @@ export interface operations {
                         status: string;
                         host: string | null;
                         reportedHost: string | null;
+                        linked: boolean | null;
                         deploymentId: string;
                         requester: string;
                         ticket: string | null;
@@ -1515,6 +1524,7 @@ export interface operations {
                             status: string;
                             host: string | null;
                             reportedHost: string | null;
+                            linked: boolean | null;
                             deploymentId: string;
                             requester: string;
                             ticket: string | null;
@@ -1934,6 +1944,8 @@ export interface operations {
                         unit: "GB";
                         parents: {
                             moref: string;
+                            /** @description Clones found to be full copies (SILENT_FULL_CLONE), each counted as a thin full copy */
+                            fullClones: number;
                             name: string;
                             count: number;
                             provisionedGB: number;
@@ -2117,6 +2129,8 @@ export interface operations {
                     hostLimit?: number;
                     /** @description ISO 8601 date-time in the future: the pool is stripped back then */
                     expiresAt?: string;
+                    /** @description The parent's snapshot the pool's clones come from, by moref or name (default its current snapshot) */
+                    snapshot?: string;
                 };
             };
         };

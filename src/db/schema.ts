@@ -116,6 +116,11 @@ export const clones = pgTable(
     /** The host vCenter reports the clone on (DRS may move it; the simulator ignores our choice). */
     reportedHostMoref: text('reported_host_moref'),
     datastoreMoref: text('datastore_moref'),
+    /**
+     * Checked after CloneVM_Task: true when every disk's backing chain reaches a file of the
+     * deployment's snapshot, false for a full copy (a silent full clone); null until checked.
+     */
+    linked: boolean('linked'),
     error: jsonb('error').$type<RecordedError>(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
     /** The deployment (strip back, scale down) that destroys this clone; its record is kept. */

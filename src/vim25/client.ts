@@ -18,6 +18,7 @@ import type { CallOptions, RoundTripper, VimLogger } from './soap/transport.js'
 import { decodeCustomFieldDef } from './decode.js'
 import { asArray } from './soap/values.js'
 import { TaskWatcher } from './task-watcher.js'
+import { CustomizationWatcher } from './customization-events.js'
 import type { TaskWatcherOptions } from './task-watcher.js'
 import type {
   CustomFieldDef,
@@ -59,6 +60,8 @@ export class VimClient {
   readonly rt: RoundTripper
   readonly property: PropertyHelper
   readonly tasks: TaskWatcher
+  /** Guest customization events, one EventHistoryCollector and one update loop for every VM waited for. */
+  readonly customizations: CustomizationWatcher
 
   private constructor(
     readonly transport: SoapTransport,
@@ -70,6 +73,10 @@ export class VimClient {
     const content = () => session.serviceContent
     this.property = new PropertyHelper(session, content, logger)
     this.tasks = new TaskWatcher(session, content, session, { logger, ...taskOptions })
+    this.customizations = new CustomizationWatcher(session, session, content, {
+      logger,
+      maxWaitSeconds: taskOptions?.maxWaitSeconds,
+    })
   }
 
   /** RetrieveServiceContent + Login. */
@@ -114,6 +121,7 @@ export class VimClient {
   async close(): Promise<void> {
     try {
       await this.tasks.close()
+      await this.customizations.close()
       await this.session.close()
     } finally {
       this.transport.close()

@@ -28,6 +28,8 @@ export {
 export type { TaskWatcherOptions, WatchOptions, SessionGeneration } from './task-watcher.js'
 
 export * as methods from './methods.js'
+export { CustomizationWatcher, CUSTOMIZATION_EVENT_TYPES } from './customization-events.js'
+export type { CustomizationOutcome, CustomizationEvent } from './customization-events.js'
 
 export { SoapTransport, SESSION_COOKIE, DEFAULT_API_VERSION } from './soap/transport.js'
 export type { CallOptions, RoundTripper, TransportOptions, VimLogger } from './soap/transport.js'

@@ -31,7 +31,7 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
     pool: d.poolName,
     status: d.status,
     parent: { name: d.parentName, moref: d.parentMoref },
-    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
+    snapshot: { name: d.snapshotName, moref: d.snapshotMoref, createdAt: iso(d.snapshotCreatedAt) },
     prefix: d.prefix,
     startNumber: d.startNumber,
     count: d.count,
@@ -97,7 +97,7 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
   return {
     dryRun: true as const,
     parent: { name: plan.parent.name, moref: plan.parent.moref },
-    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref },
+    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref, createdAt: plan.snapshot.createdAt ?? null },
     customizationSpec: plan.customizationSpec,
     attributes: plan.copiedAttributes,
     clones: plan.names.map((name, i) => ({ name, host: plan.placement[i]! })),

@@ -236,7 +236,9 @@ function parentOf(inventory: PlanInventory, name: string): ParentFacts {
 }
 
 /** The parent with the snapshot the request names (by moref or name) as the one to clone from. */
-function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName'>): ParentFacts {
-  if (!request.snapshotMoref && request.snapshotName === undefined) return parent
-  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name: request.snapshotName }) }
+function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName' | 'snapshot'>): ParentFacts {
+  // `snapshot` (a request's name or moref) is resolved as a recompose's name is: moref first, else name.
+  const name = request.snapshotName ?? request.snapshot
+  if (!request.snapshotMoref && name === undefined) return parent
+  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name }) }
 }

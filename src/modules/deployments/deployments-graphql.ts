@@ -101,6 +101,8 @@ export const typeDefs = /* GraphQL */ `
     maxConcurrent: Int
     "Answer the plan (a DeploymentPlan) and change nothing"
     dryRun: Boolean
+    "The parent's snapshot to clone from, by moref or name (default its current one); SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS"
+    snapshot: String
   }
 
   "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."

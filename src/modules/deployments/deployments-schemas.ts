@@ -28,6 +28,13 @@ export const CreateDeploymentBody = Type.Object(
     ),
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 640, description: "This deployment's operations at once" })),
     dryRun: Type.Optional(Type.Boolean({ description: 'Answer 200 with the plan and change nothing' })),
+    snapshot: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS",
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -40,6 +47,7 @@ export const CloneSummary = Type.Object({
   instanceUuid: Type.String(),
   host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
   reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
+  linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   error: Nullable(RecordedError),
   /** A rebuild's clone: its step (`destroying` while the clone it replaces is destroyed) and that clone. */
   step: Type.Optional(Type.String()),
@@ -60,7 +68,11 @@ export const Deployment = Type.Object({
   pool: Nullable(Type.String()),
   status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
-  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({
+    name: Type.String(),
+    moref: Type.String(),
+    createdAt: Nullable(Type.String({ format: 'date-time', description: 'When vCenter took it' })),
+  }),
   prefix: Type.String(),
   startNumber: Type.Integer(),
   count: Type.Integer(),
@@ -89,7 +101,11 @@ export const Deployment = Type.Object({
 export const DryRunPlan = Type.Object({
   dryRun: Type.Literal(true),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
-  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({
+    name: Type.String(),
+    moref: Type.String(),
+    createdAt: Nullable(Type.String({ format: 'date-time', description: 'When vCenter took it' })),
+  }),
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   clones: Type.Array(Type.Object({ name: Type.String(), host: Type.String() })),

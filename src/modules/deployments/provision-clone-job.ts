@@ -10,6 +10,7 @@ import type PgBoss from 'pg-boss'
 import type { Limits } from '../../config/config.js'
 import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
+import { linkedVerdict, silentFullCloneWarning } from '../../domain/linked.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
@@ -212,6 +213,7 @@ export class CloneProvisioner {
       clone = { ...clone, status: 'pending' }
     }
     const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
+    if (clone.linked === null || clone.linked === undefined) await this.checkLinked(clone, deployment, moref)
     // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
     let state: VmState | undefined
     if (resumed) {
@@ -250,6 +252,30 @@ export class CloneProvisioner {
       detail: `${values.length} attributes`,
     })
     await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /**
+   * Proves the clone is linked: each disk's backing chain must reach a file of the deployment's
+   * snapshot. A full copy (vCenter makes one silently) is recorded `linked: false` and warned of on the
+   * deployment, and the clone goes on (it works, it only takes more space); a clone backing onto
+   * another snapshot than planned fails.
+   */
+  private async checkLinked(clone: CloneRow, deployment: DeploymentRow, moref: string): Promise<void> {
+    const { disks, snapshotFiles } = await this.vcenter.readDiskChains(moref, deployment.snapshotMoref)
+    const verdict = linkedVerdict(disks, snapshotFiles)
+    if (verdict.kind === 'other-snapshot') {
+      await this.repository.updateClone(clone.id, { linked: true })
+      throw new CloneFailed({
+        code: 'CLONE_NOT_FROM_SNAPSHOT',
+        message: `${clone.name}'s ${verdict.disk} backs onto ${verdict.chain.slice(1).join(' <- ')}, not onto the snapshot ${deployment.snapshotName} (${deployment.snapshotMoref}: ${verdict.expected.join(', ')})`,
+      })
+    }
+    const linked = verdict.kind === 'linked'
+    await this.repository.updateClone(clone.id, { linked })
+    if (!linked) {
+      this.log.warn({ deploymentId: deployment.id, clone: clone.name, disks: verdict.disks }, 'silent full clone')
+      await this.repository.addDeploymentWarning(deployment.id, silentFullCloneWarning(clone.name))
+    }
   }
 
   /**

@@ -17,6 +17,13 @@ export const CreatePoolBody = Type.Object(
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     hostLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT })),
     expiresAt: Type.Optional(Type.String({ description: 'ISO 8601 date-time in the future: the pool is stripped back then' })),
+    snapshot: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "The parent's snapshot the pool's clones come from, by moref or name (default its current snapshot)",
+      }),
+    ),
   },
   { additionalProperties: false },
 )

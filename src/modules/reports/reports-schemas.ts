@@ -55,7 +55,13 @@ export const spaceReportSchema = {
     200: Type.Object({
       measuredAt: Type.String({ format: 'date-time' }),
       unit: Type.Literal('GB'),
-      parents: Type.Array(Type.Object({ moref: Type.String(), ...GroupSpace.properties })),
+      parents: Type.Array(
+        Type.Object({
+          moref: Type.String(),
+          fullClones: Type.Integer({ description: 'Clones found to be full copies (SILENT_FULL_CLONE), each counted as a thin full copy' }),
+          ...GroupSpace.properties,
+        }),
+      ),
       total: Total,
       missingClones: Type.Integer(),
     }),
