@@ -60,6 +60,14 @@ export interface Config {
   nodeEnv: string
   /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
   estimatedSecondsPerClone: number
+  metrics: MetricsConfig
+}
+
+export interface MetricsConfig {
+  /** METRICS_PORT: /metrics on a listener of its own, without a token; unset: on the main port, with one. */
+  port?: number
+  /** METRICS_TOKEN: a static bearer token that may read /metrics on the main port (besides a JWT with metrics:read). */
+  token?: string
 }
 
 export class ConfigError extends Error {
@@ -201,5 +209,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
+    metrics: metrics(env),
   }
+}
+
+function metrics(env: Env): MetricsConfig {
+  const port = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined
+  if (port !== undefined && port === integer(env, 'PORT', 3000, 0, 65535)) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (${port})`)
+  }
+  const token = env.METRICS_TOKEN || undefined
+  if (token !== undefined && Buffer.byteLength(token) < 32) throw new ConfigError('METRICS_TOKEN', 'must be at least 32 bytes long')
+  return { port, token }
 }
