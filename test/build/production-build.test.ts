@@ -6,7 +6,9 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -65,4 +67,29 @@ t.test('npm run build compiles; node server.js starts, answers and stops', async
 
   t.equal(await service.kill('SIGTERM'), 0, 'SIGTERM: a clean exit')
   t.notOk(service.output.some((line) => /tsx/.test(line)), 'nothing of tsx in its output')
+})
+
+t.test('embedded mode: SIGTERM stops the work, then its PostgreSQL, and exits 0', async (t) => {
+  t.ok(existsSync(`${ROOT}${OUT_DIR}/server.js`), 'built by the test before')
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'lcs-build-'))
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+  const service = await startServiceProcess(
+    {
+      DATABASE_URL: '',
+      DATA_DIR: dataDir,
+      VCENTER_URL: sim.url,
+      VCENTER_USERNAME: sim.username,
+      VCENTER_PASSWORD: sim.password,
+      VCENTER_INSECURE: 'true',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      NODE_OPTIONS: '',
+    },
+    { compiledEntry: `${OUT_DIR}/server.js` },
+  )
+  t.teardown(() => service.kill('SIGKILL'))
+  t.equal((await fetch(`${service.url}/health/ready`)).status, 200, 'ready on its own PostgreSQL')
+  t.equal(await service.kill('SIGTERM'), 0, 'SIGTERM: a clean exit')
+  t.ok(service.output.some((line) => line.includes('shutting down')), 'the shutdown is logged')
+  const postmaster = await readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => undefined)
+  t.equal(postmaster, undefined, 'its PostgreSQL stopped with it')
 })
