@@ -1,9 +1,12 @@
 /**
  * Service configuration, read from the environment. Pure: takes an env record, returns a typed
  * config or throws ConfigError naming the first bad setting, so start-up can stop with one clear line.
+ * Scalar settings are read with env-schema (typed, bounded, defaulted); the rules across settings
+ * (the vCenter URL, the JWT key, the secrets key) are written out below.
  */
 import { createPublicKey } from 'node:crypto'
 import path from 'node:path'
+import envSchema from 'env-schema'
 import { DEFAULT_SECRET_PATTERNS, decodeKey } from '../domain/secrets.js'
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
@@ -87,21 +90,36 @@ function required(env: Env, name: string): string {
   return value
 }
 
+/**
+ * One setting read by env-schema (ajv: type coercion, bounds, the default for an unset or empty
+ * value); a failure becomes a ConfigError naming the setting, worded by `problem` after the
+ * failed keyword.
+ */
+function setting<T>(env: Env, name: string, schema: Record<string, unknown>, problem: (keyword: string) => string): T {
+  const raw = env[name]
+  // Shells and compose pass an unset setting as an empty string: the default then.
+  const data = raw === undefined || raw === '' ? {} : { [name]: raw }
+  try {
+    return envSchema<Record<string, T>>({ schema: { type: 'object', properties: { [name]: schema } }, data, env: false })[name] as T
+  } catch (err) {
+    throw new ConfigError(name, problem((err as { errors?: { keyword?: string }[] }).errors?.[0]?.keyword ?? ''))
+  }
+}
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
-  const value = Number(raw)
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
-  return value
+  // Digits only: ajv's coercion would also take "1e3", "0x10" or " 12".
+  if (raw !== undefined && raw !== '' && !/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  return setting<number>(env, name, { type: 'integer', minimum: min, maximum: max, default: fallback }, (keyword) =>
+    keyword === 'minimum' || keyword === 'maximum' ? `must be between ${min} and ${max}, got ${raw}` : `must be a whole number, got "${raw}"`,
+  )
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (raw === 'true' || raw === '1') return true
-  if (raw === 'false' || raw === '0') return false
-  throw new ConfigError(name, `must be true or false, got "${raw}"`)
+  // ajv coerces "true" and "false"; 1 and 0 are accepted too.
+  const normalized = raw === '1' ? 'true' : raw === '0' ? 'false' : raw
+  return setting<boolean>({ [name]: normalized }, name, { type: 'boolean', default: fallback }, () => `must be true or false, got "${raw}"`)
 }
 
 function vcenterUrl(env: Env): string {
@@ -178,10 +196,9 @@ function checkKey(setting: string, value: string): void {
 }
 
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
-  const logLevel = env.LOG_LEVEL || 'info'
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
-  }
+  const logLevel = setting<string>(env, 'LOG_LEVEL', { type: 'string', enum: LOG_LEVELS, default: 'info' }, () =>
+    `must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`,
+  )
   const databaseUrl = env.DATABASE_URL || undefined
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://')
