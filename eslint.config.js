@@ -46,7 +46,7 @@ const edgeZone = {
 const ioPackages = ['fastify', 'fastify-*', '@fastify/*', 'mercurius', 'pg', 'pg-boss', 'drizzle-orm', 'drizzle-orm/*', 'axios', 'fast-xml-parser', 'graphql']
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'sim/lab/**', 'migrations/**', 'coverage/**', '.tap/**'] },
+  { ignores: ['node_modules/**', 'sim/lab/**', 'migrations/**', 'coverage/**', '.tap/**', 'dist/**', '.build-test/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

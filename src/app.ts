@@ -33,6 +33,8 @@ import poolRoutes from './modules/pools/pools-routes.js'
 import parentRoutes from './modules/parents/parents-routes.js'
 import contractPlugin from './http/contract/openapi-plugin.js'
 import { printGraphqlSchema } from './graphql/sdl.js'
+import metricsPlugin from './modules/operations/metrics-plugin.js'
+import { ServiceMetrics } from './modules/operations/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -70,11 +72,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installRequestGuards(app)
   await installBrowserSecurity(app, config)
 
+  // Made first: the vCenter gateway and the job runtime report to it as they start.
+  const metrics = new ServiceMetrics()
   await app.register(jwtPlugin, { jwt: config.jwt })
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })
-  await app.register(vcenterPlugin, { vcenter: config.vcenter })
+  await app.register(vcenterPlugin, { vcenter: config.vcenter, observer: metrics.vcenterObserver })
   // After the vCenter gateway, so that it stops first (onClose hooks run last to first): running jobs use the gateway.
-  await app.register(queuePlugin, { databaseUrl: options.databaseUrl, config, runWorkers })
+  await app.register(queuePlugin, { databaseUrl: options.databaseUrl, config, runWorkers, limiterObserver: metrics.limiterObserver })
+  // Before the routes, so that its response hook times every one of them.
+  await app.register(metricsPlugin, { metrics, config: config.metrics, host: config.host })
   // Before the workers start: they write attributes through its store.
   await app.register(assetsPlugin, { runWorkers })
   await app.register(deploymentsPlugin, { limits: config.limits, runWorkers })

@@ -9,7 +9,7 @@ import type { ObservedVm } from '../domain/drift.js'
 import type { DiskChain } from '../domain/linked.js'
 import type { ParentFacts } from '../domain/plan.js'
 import { CustomFieldKeys, VsphereAttributes } from './attributes.js'
-import { VsphereConnection } from './connection.js'
+import { VsphereConnection, type VcenterObserver } from './connection.js'
 import type {
   CloneRequest,
   DestroyOutcome,
@@ -34,8 +34,8 @@ export class VsphereGateway implements VcenterGateway {
   private readonly snapshots: VsphereSnapshots
   private readonly attributes: VsphereAttributes
 
-  constructor(config: VcenterConfig, log: FastifyBaseLogger) {
-    this.connection = new VsphereConnection(config, log)
+  constructor(config: VcenterConfig, log: FastifyBaseLogger, observer?: VcenterObserver) {
+    this.connection = new VsphereConnection(config, log, observer)
     const fields = new CustomFieldKeys()
     const vmNames = new VmNameView()
     this.inventory = new VsphereInventory(this.connection, fields, vmNames)

@@ -14,7 +14,7 @@ import { PropertyHelper } from './property.js'
 import { Session } from './session.js'
 import type { RetryPolicy } from './session.js'
 import { DEFAULT_API_VERSION, SoapTransport } from './soap/transport.js'
-import type { CallOptions, RoundTripper, VimLogger } from './soap/transport.js'
+import type { CallObserver, CallOptions, RoundTripper, VimLogger } from './soap/transport.js'
 import { decodeCustomFieldDef } from './decode.js'
 import { asArray } from './soap/values.js'
 import { TaskWatcher } from './task-watcher.js'
@@ -45,6 +45,8 @@ export interface ConnectOptions {
   tasks?: TaskWatcherOptions
   /** Concurrent connections to this vCenter (default 64). */
   maxSockets?: number
+  /** Told of every SOAP call once it has ended (metrics). Task durations: `tasks.onTaskFinished`. */
+  onCall?: CallObserver
 }
 
 export interface SnapshotOptions {
@@ -88,6 +90,7 @@ export class VimClient {
       apiVersion: opts.apiVersion,
       logger: opts.logger,
       maxSockets: opts.maxSockets,
+      onCall: opts.onCall,
     })
     try {
       if (!opts.apiVersion) transport.apiVersion = (await transport.fetchApiVersion()) ?? DEFAULT_API_VERSION
