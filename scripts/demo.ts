@@ -18,7 +18,11 @@ import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { apiClient, startLab, type Lab } from './lib/lab.js'
+import cliProgress from 'cli-progress'
+import Table from 'cli-table3'
+// The service's typed client, through the package's own export (as any Node script would use it).
+import { createLinkedClonesClient, type Deployment, type LinkedClonesClient } from 'linked-clone-service/client'
+import { startLab } from './lib/lab.js'
 
 const { values } = parseArgs({
   options: { fast: { type: 'boolean', default: false }, count: { type: 'string', default: '25' } },
@@ -38,7 +42,7 @@ const REALISTIC_DELAYS = { CloneVM_Task: 1000, CustomizeVM_Task: 200, PowerOnVM_
 const say = (line: string) => process.stdout.write(line + '\n')
 const tty = process.stdout.isTTY
 
-type Api = ReturnType<typeof apiClient>
+type Api = LinkedClonesClient
 
 async function main() {
   say(`Linked-clone service demo: a batch's life in pools of ${COUNT} linked clones, one pool per parent of the seed's lab.`)
@@ -51,7 +55,7 @@ async function main() {
     process.once('exit', () => rmSync(tokenFile, { force: true }))
     say(`  the page for people: ${lab.baseUrl}/ui (sign in with the token in ${tokenFile})`)
     if (!values.fast) say(`  simulated vCenter delays: ${Object.entries(REALISTIC_DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
-    const api = apiClient(lab)
+    const api = createLinkedClonesClient({ baseUrl: lab.baseUrl, token: lab.token })
     let failures = 0
 
     say('')
@@ -59,59 +63,59 @@ async function main() {
     await lab.sim.resetStats()
     const created: Step[] = []
     for (const pool of POOLS) {
-      const res = await expect(api, 'POST', '/v1/pools', { name: pool.name, parent: pool.parent, startNumber: 1, size: COUNT }, 202)
-      created.push({ label: pool.name, id: res.deploymentId })
+      const change = await api.createPool({ name: pool.name, parent: pool.parent, startNumber: 1, size: COUNT })
+      created.push({ label: pool.name, id: change.deploymentIds![0]! })
     }
     const deployed = await follow(api, created)
-    const clones = deployed.reduce((n, d) => n + d.progress.total, 0)
+    const clones = deployed.reduce((n, d) => n + (d.progress?.total ?? 0), 0)
     const stats = await lab.sim.stats()
     say(`   ${clones} linked clones in ${deployed.seconds.toFixed(1)} s (${((clones / deployed.seconds) * 60).toFixed(0)} per minute), ${(stats.total / clones).toFixed(1)} SOAP calls per clone.`)
     say(`   The seed's script, one clone after another, took just over an hour for 75.`)
-    say(table([
+    say(table(
       ['pool', 'clones', 'ready', 'failed', 'names', 'spec', 'snapshot'],
-      ...deployed.map((d) => [
+      deployed.map((d) => [
         d.pool,
-        String(d.count),
-        String(d.progress.byStatus.ready ?? 0),
-        String(d.progress.failed),
-        `${d.clones[0]?.name}..${d.clones.at(-1)?.name}`,
+        d.count,
+        d.progress?.byStatus?.ready ?? 0,
+        d.progress?.failed,
+        `${d.clones?.[0]?.name}..${d.clones?.at(-1)?.name}`,
         d.customizationSpec,
-        d.snapshot.name,
+        d.snapshot?.name,
       ]),
-    ]))
+    ))
     failures += reportFailures(deployed)
 
     say('')
     say('2. Space of the batch, measured in vCenter (GET /v1/reports/space)')
     await reportSpace(api)
-    const chart = await writeChart(lab)
+    const chart = await writeChart(api)
 
     say('')
     const grown = POOLS[0]!.name
     say(`3. Resize ${grown} to ${COUNT + GROW_BY} (PATCH /v1/pools/${grown})`)
-    const resize = await expect(api, 'PATCH', `/v1/pools/${grown}`, { size: COUNT + GROW_BY }, 202)
-    const resized = await follow(api, resize.deploymentIds.map((id: string) => ({ label: grown, id })))
-    say(`   added ${resized.flatMap((d) => d.clones.map((c: any) => c.name)).join(', ')} in ${resized.seconds.toFixed(1)} s`)
+    const resize = await api.changePool(grown, { size: COUNT + GROW_BY })
+    const resized = await follow(api, (resize.deploymentIds ?? []).map((id) => ({ label: grown, id })))
+    say(`   added ${resized.flatMap((d) => (d.clones ?? []).map((c) => c.name)).join(', ')} in ${resized.seconds.toFixed(1)} s`)
     failures += reportFailures(resized)
 
     say('')
     const refreshed = POOLS[1]!.name
     say(`4. Refresh ${refreshed}, at most ${MAX_UNAVAILABLE} clones down at once (POST /v1/pools/${refreshed}/refresh)`)
-    const before = await api('GET', `/v1/pools/${refreshed}`)
-    const refresh = await expect(api, 'POST', `/v1/pools/${refreshed}/refresh`, { maxUnavailable: MAX_UNAVAILABLE }, 202)
-    const rebuilt = await follow(api, [{ label: refreshed, id: refresh.deploymentId }])
-    const after = await api('GET', `/v1/pools/${refreshed}`)
-    const oldVms = new Map(before.body.clones.map((c: any) => [c.name, c.moref]))
-    const renewed = after.body.clones.filter((c: any) => oldVms.has(c.name) && oldVms.get(c.name) !== c.moref).length
-    say(`   ${renewed} of ${after.body.clones.length} clones are new VMs under their old names, made again from "${rebuilt[0]!.snapshot.name}", in ${rebuilt.seconds.toFixed(1)} s`)
+    const before = await api.pool(refreshed)
+    const refresh = await api.refreshPool(refreshed, { maxUnavailable: MAX_UNAVAILABLE })
+    const rebuilt = await follow(api, [{ label: refreshed, id: refresh.deploymentIds![0]! }])
+    const after = await api.pool(refreshed)
+    const oldVms = new Map((before.clones ?? []).map((c) => [c.name, c.moref]))
+    const renewed = (after.clones ?? []).filter((c) => oldVms.has(c.name) && oldVms.get(c.name) !== c.moref).length
+    say(`   ${renewed} of ${after.clones?.length} clones are new VMs under their old names, made again from "${rebuilt[0]!.snapshot?.name}", in ${rebuilt.seconds.toFixed(1)} s`)
     failures += reportFailures(rebuilt)
 
     say('')
     say('5. Strip every pool back (DELETE /v1/pools/{name}): clones powered off and destroyed, records kept')
     const strips: Step[] = []
-    for (const pool of POOLS) strips.push({ label: pool.name, id: (await expect(api, 'DELETE', `/v1/pools/${pool.name}`, undefined, 202)).deploymentId })
+    for (const pool of POOLS) strips.push({ label: pool.name, id: (await api.stripPool(pool.name)).deploymentIds![0]! })
     const stripped = await follow(api, strips)
-    const destroyed = stripped.reduce((n, d) => n + (d.progress.byStatus.destroyed ?? 0), 0)
+    const destroyed = stripped.reduce((n, d) => n + (d.progress?.byStatus?.destroyed ?? 0), 0)
     say(`   ${destroyed} clones destroyed in ${stripped.seconds.toFixed(1)} s; the parents and their snapshots are untouched`)
     failures += reportFailures(stripped)
     say('')
@@ -131,60 +135,74 @@ interface Step {
   id: string
 }
 
-/** Calls the API and stops the demo, saying why, when the answer is not the expected status. */
-async function expect(api: Api, method: string, url: string, body: unknown, status: number): Promise<any> {
-  const res = await api(method, url, body)
-  if (res.status !== status) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`)
-  return res.body
-}
-
-/** Draws the deployments' progress until they all end; answers their final state and how long it took. */
-async function follow(api: Api, steps: Step[]): Promise<any[] & { seconds: number }> {
+/** Follows the deployments with a progress bar each until they all end; answers their final state and how long it took. */
+async function follow(api: Api, steps: Step[]): Promise<Deployment[] & { seconds: number }> {
   const started = Date.now()
-  let last: any[]
-  let drawn = 0
-  for (;;) {
-    last = await Promise.all(steps.map((s) => api('GET', `/v1/deployments/${s.id}`).then((r) => r.body)))
-    const lines = last.map((d, i) => progressLine(steps[i]!.label, d))
-    if (tty && drawn) process.stdout.write(`\x1b[${drawn}A`)
-    if (tty || last.every(isFinal)) {
-      for (const line of lines) process.stdout.write(`${tty ? '\x1b[2K' : ''}${line}\n`)
-      drawn = lines.length
-    } else {
-      say(`   ${secondsSince(started)} s: ${last.map((d, i) => `${steps[i]!.label} ${d.progress.done}/${d.progress.total}`).join(', ')}`)
+  const labels = steps.map((s) => s.label)
+  const width = Math.max(...labels.map((l) => l.length)) + 14
+  // On a terminal, live bars; in a log, a line each time the clones done change (at most every 2 s).
+  const bars = tty
+    ? new cliProgress.MultiBar(
+        { format: '   {label} |{bar}| {value}/{total} {status} {steps}', barsize: 30, hideCursor: true, clearOnComplete: false, stream: process.stdout },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined
+  const latest: (Deployment | undefined)[] = steps.map(() => undefined)
+  let logged = ''
+  let loggedAt = 0
+  const draw = (i: number, d: Deployment, bar?: cliProgress.SingleBar) => {
+    latest[i] = d
+    const p = d.progress ?? {}
+    bar?.setTotal(p.total ?? 0)
+    bar?.update(p.done ?? 0, { label: `${labels[i]} (${d.kind})`.padEnd(width), status: (d.status ?? '').padEnd(9), steps: underWay(p.byStatus ?? {}) })
+    const line = latest.map((x, j) => `${labels[j]} ${x?.progress?.done ?? 0}/${x?.progress?.total ?? '?'}`).join(', ')
+    if (!tty && latest.every(Boolean) && line !== logged && (Date.now() - loggedAt > 2000 || latest.every((x) => x && isFinal(x)))) {
+      say(`   ${secondsSince(started)} s: ${line}`)
+      logged = line
+      loggedAt = Date.now()
     }
-    if (last.every(isFinal)) break
-    await new Promise((r) => setTimeout(r, 500))
   }
-  return Object.assign(last, { seconds: (Date.now() - started) / 1000 })
+  try {
+    const final = await Promise.all(
+      steps.map((s, i) => {
+        const bar = bars?.create(0, 0, { label: s.label.padEnd(width), status: '', steps: '' })
+        return api.waitForDeployment(s.id, { intervalMs: 500, timeoutMs: 60 * 60_000, onProgress: (d) => draw(i, d, bar) })
+      }),
+    )
+    return Object.assign(final, { seconds: (Date.now() - started) / 1000 })
+  } finally {
+    bars?.stop()
+  }
 }
 
-function reportFailures(deployments: any[]): number {
+function reportFailures(deployments: Deployment[]): number {
   let failed = 0
   for (const d of deployments.filter((d) => d.status !== 'succeeded')) {
     failed += 1
-    for (const c of d.clones.filter((c: any) => c.error)) say(`   ${c.name}: ${c.error.code} ${c.error.message}`)
+    for (const c of (d.clones ?? []).filter((c) => c.error)) say(`   ${c.name}: ${c.error!.code} ${c.error!.message}`)
   }
   return failed
 }
 
-const isFinal = (d: any) => d.status === 'succeeded' || d.status === 'failed'
+const isFinal = (d: Deployment) => d.status === 'succeeded' || d.status === 'failed'
 const secondsSince = (t: number) => ((Date.now() - t) / 1000).toFixed(1)
 
-function progressLine(label: string, d: any): string {
-  const width = 30
-  const { total, done, byStatus } = d.progress
-  const filled = total ? Math.round((done / total) * width) : width
-  const steps = ['destroying', 'cloning', 'customizing', 'powering_on', 'setting_attributes']
+/** "cloning 5, customizing 2": the clones under way, by step. */
+function underWay(byStatus: Record<string, number>): string {
+  return ['destroying', 'cloning', 'customizing', 'powering_on', 'setting_attributes']
     .filter((s) => byStatus[s])
     .map((s) => `${s.replace('_', ' ')} ${byStatus[s]}`)
     .join(', ')
-  return `   ${`${label} (${d.kind})`.padEnd(30)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(done).padStart(3)}/${total} ${d.status.padEnd(9)} ${steps}`
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => '   ' + r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')
+/** No line between two rows: a compact table. */
+const NO_ROW_LINES = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
+
+/** A table (cli-table3), indented under the demo's step. */
+function table(head: string[], rows: unknown[][]): string {
+  const t = new Table({ head, chars: NO_ROW_LINES, style: tty ? { head: ['cyan'] } : { head: [], border: [] } })
+  for (const row of rows) t.push(row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))))
+  return t.toString().replace(/^/gm, '   ')
 }
 
 main().catch((err) => {
@@ -194,25 +212,23 @@ main().catch((err) => {
 
 /** The seed's space figures, measured in (simulated) vCenter for the service's parents and clones. */
 async function reportSpace(api: Api) {
-  const report = await expect(api, 'GET', '/v1/reports/space', undefined, 200)
+  const report = await api.spaceReport()
   say(`   measured at ${report.measuredAt} (summary.storage; GB = 2^30 bytes):`)
-  const row = (name: string, g: any) => [name, String(g.count), String(g.traditionalGB), String(g.thinGB), String(g.linkedGB)]
-  say(table([
+  type Figures = { count?: number; traditionalGB?: number; thinGB?: number; linkedGB?: number }
+  const row = (name: string | undefined, g: Figures = {}) => [name, g.count, g.traditionalGB, g.thinGB, g.linkedGB]
+  say(table(
     ['parent', 'clones', 'traditional GB', 'thin GB', 'linked GB'],
-    ...report.parents.map((p: any) => row(p.name, p)),
-    row('total', report.total),
-  ]))
-  if (report.total.count === 0) return
-  const { versusTraditional, versusThin } = report.total.savings
-  say(`   Linked clones save ${versusTraditional.gb} GB (${versusTraditional.percent}%) against full clones and ${versusThin.gb} GB (${versusThin.percent}%) against thin ones.`)
+    [...(report.parents ?? []).map((p) => row(p.name, p)), row('total', report.total)],
+  ))
+  if (!report.total?.count) return
+  const { versusTraditional, versusThin } = report.total.savings ?? {}
+  say(`   Linked clones save ${versusTraditional?.gb} GB (${versusTraditional?.percent}%) against full clones and ${versusThin?.gb} GB (${versusThin?.percent}%) against thin ones.`)
   say(`   The seed measured 675 GB traditional, 238.75 GB thin and 19.3 GB as linked clones for 3 x 25.`)
 }
 
 /** The space chart (GET /v1/reports/space.svg), written to a temporary file whose name is answered. */
-async function writeChart(lab: Lab): Promise<string> {
-  const chart = await fetch(`${lab.baseUrl}/v1/reports/space.svg`, { headers: { authorization: `Bearer ${lab.token}` } })
-  if (!chart.ok) throw new Error(`GET /v1/reports/space.svg: ${chart.status}`)
+async function writeChart(api: Api): Promise<string> {
   const file = path.join(os.tmpdir(), 'linked-clones-space-report.svg')
-  await writeFile(file, await chart.text())
+  await writeFile(file, await api.spaceChart())
   return file
 }

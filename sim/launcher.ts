@@ -25,7 +25,18 @@ export interface SimulatorOptions {
   password?: string
   /** Seed templates, custom fields and customization specs (default true). */
   seed?: boolean
+  /** Time a guest takes to customize after power-on, in ms (default 0: the events follow at once). */
+  guestMs?: number
+  /** Jitter of guestMs as a fraction of it (default 0.2). */
+  guestJitter?: number
+  /** VMs (or parents, their clones follow) whose guest customization fails / never ends. */
+  guestFail?: string[]
+  guestHang?: string[]
 }
+
+export type GuestOutcome = 'succeed' | 'fail' | 'hang'
+export type CloneDisks = 'linked' | 'full' | 'other-snapshot'
+
 
 export interface MethodStats {
   count: number
@@ -52,6 +63,10 @@ export interface RunningSimulator {
   statsUrl: string
   stats(): Promise<SimulatorStats>
   resetStats(): Promise<void>
+  /** Marks a VM (or a parent: its clones follow) so that its next guest customizations end so. */
+  setGuestOutcome(vmName: string, outcome: GuestOutcome): Promise<void>
+  /** Makes the parent's clones full copies, or linked onto another of its snapshots, or as asked again. */
+  setCloneDisks(parentName: string, disks: CloneDisks): Promise<void>
   stop(): Promise<void>
 }
 
@@ -269,6 +284,16 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     }
   }
   if (delays.length) args.push(`-delay=${delays.map(([m, ms]) => `${m}=${ms}`).join(',')}`)
+  if (opts.guestMs !== undefined) {
+    if (!Number.isInteger(opts.guestMs) || opts.guestMs < 0) throw new Error(`bad guestMs ${opts.guestMs}`)
+    args.push(`-guest-ms=${opts.guestMs}`)
+  }
+  if (opts.guestJitter !== undefined) args.push(`-guest-jitter=${opts.guestJitter}`)
+  for (const [flag, names] of [['guest-fail', opts.guestFail], ['guest-hang', opts.guestHang]] as const) {
+    if (!names?.length) continue
+    if (names.some((n) => n.includes(','))) throw new Error(`a ${flag} VM name may not contain a comma`)
+    args.push(`-${flag}=${names.join(',')}`)
+  }
 
   // A private directory for the simulated datastores: the simulator removes it
   // when it stops, and so do we once it has exited (even after a SIGKILL).
@@ -312,6 +337,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     stats: async () => JSON.parse(await localHttps('GET', info.statsUrl)) as SimulatorStats,
     resetStats: async () => {
       await localHttps('POST', `${info.statsUrl}/reset`)
+    },
+    setGuestOutcome: async (vmName, outcome) => {
+      const url = new URL('/_lab/guest', info.statsUrl)
+      url.searchParams.set('vm', vmName)
+      url.searchParams.set('outcome', outcome)
+      await localHttps('POST', url.toString())
+    },
+    setCloneDisks: async (parentName, disks) => {
+      const url = new URL('/_lab/clones', info.statsUrl)
+      url.searchParams.set('parent', parentName)
+      url.searchParams.set('disks', disks)
+      await localHttps('POST', url.toString())
     },
     stop: () => (stopping ??= stopChild(child, exited)),
   }

@@ -12,6 +12,8 @@ export interface ErrorBody {
   code: string
   message: string
   details?: Record<string, unknown>
+  /** The request's X-Request-Id, to find its log lines. */
+  requestId?: string
 }
 
 /** An error that knows how to present itself to a client. */
@@ -23,10 +25,13 @@ export interface ServiceError extends Error {
 
 /** Our own codes, so that the error handler tells them from fastify's and libraries' errors. */
 const SERVICE_ERROR_CODES = new Set<string>()
+/** Each code's HTTP status, for the generated contract's descriptions. */
+const SERVICE_ERROR_STATUS = new Map<string, number>()
 
 /** A catalogue entry: `new X(details?, ...args)` fills the message's `%s` with args, in order. */
 function define(code: string, statusCode: number, message: string) {
   SERVICE_ERROR_CODES.add(code)
+  SERVICE_ERROR_STATUS.set(code, statusCode)
   return class extends Error implements ServiceError {
     readonly code = code
     readonly statusCode = statusCode
@@ -103,11 +108,30 @@ export const DatabaseBusy = define('DATABASE_BUSY', 503, 'The database is too bu
 export const VcenterUnavailable = define('VCENTER_UNAVAILABLE', 503, 'vCenter cannot be reached: %s')
 export const UnsupportedMediaType = define('UNSUPPORTED_MEDIA_TYPE', 415, 'Send JSON with "Content-Type: application/json"')
 export const PayloadTooLarge = define('PAYLOAD_TOO_LARGE', 413, 'The request body is too large')
+// Integrations: idempotency keys and webhooks.
+export const IdempotencyKeyReused = define(
+  'IDEMPOTENCY_KEY_REUSED',
+  422,
+  'The Idempotency-Key "%s" was used with another request (%s); use a new key for a new request',
+)
+export const IdempotencyKeyInUse = define(
+  'IDEMPOTENCY_KEY_IN_USE',
+  409,
+  'A request with the Idempotency-Key "%s" is still being answered; retry after %s seconds',
+)
+export const WebhookNotFound = define('WEBHOOK_NOT_FOUND', 404, 'No webhook subscription with id "%s"')
+export const WebhookDeliveryNotFound = define('WEBHOOK_DELIVERY_NOT_FOUND', 404, 'The webhook subscription "%s" has no delivery "%s"')
+export const WebhookUrlForbidden = define('WEBHOOK_URL_FORBIDDEN', 422, 'The webhook URL is not allowed: %s')
 export const InternalError = define('INTERNAL_ERROR', 500, 'Something went wrong on our side; the error was logged')
 
 /** Every code a client can receive. */
 export function serviceErrorCodes(): string[] {
   return [...SERVICE_ERROR_CODES]
+}
+
+/** Every code with its HTTP status, in the catalogue's order. */
+export function serviceErrorStatuses(): [code: string, status: number][] {
+  return [...SERVICE_ERROR_STATUS]
 }
 
 export function isServiceError(err: unknown): err is ServiceError {
@@ -131,8 +155,9 @@ export function databaseBusyFrom(err: unknown): ServiceError | undefined {
   return undefined
 }
 
-export function toErrorBody(err: ServiceError): ErrorBody {
+export function toErrorBody(err: ServiceError, requestId?: string): ErrorBody {
   const body: ErrorBody = { code: err.code, message: err.message }
   if (err.details) body.details = err.details
+  if (requestId !== undefined) body.requestId = requestId
   return body
 }

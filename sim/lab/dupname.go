@@ -27,9 +27,10 @@ func (r xmlRef) ref() types.ManagedObjectReference {
 
 // cloneRequest is the part of a CloneVM_Task request the name check needs.
 type cloneRequest struct {
-	This   xmlRef `xml:"_this"`
-	Folder xmlRef `xml:"folder"`
-	Name   string `xml:"name"`
+	This   xmlRef       `xml:"_this"`
+	Folder xmlRef       `xml:"folder"`
+	Name   string       `xml:"name"`
+	Spec   cloneSpecXML `xml:"spec"`
 }
 
 // nameGuard also reserves names of clones in flight, so two concurrent

@@ -44,6 +44,11 @@ type config struct {
 	allowDupeNames bool
 	exitOnEOF      bool
 	tmpDir         string
+	// The guest's customization after power-on (guest.go).
+	guestMs     int
+	guestJitter float64
+	guestFail   string
+	guestHang   string
 }
 
 // delayFlag parses "-delay CloneVM_Task=2000,PowerOnVM_Task=500".
@@ -93,11 +98,21 @@ func parseFlags(args []string) (config, error) {
 		"directory for the simulated datastores (default: a new one under $TMPDIR); removed on exit")
 	fs.BoolVar(&cfg.exitOnEOF, "exit-on-stdin-eof", false,
 		"shut down when stdin closes (the launcher uses this so the simulator dies with its parent)")
+	fs.IntVar(&cfg.guestMs, "guest-ms", 0,
+		"time the guest takes to customize after power-on, before CustomizationSucceeded/Failed is posted")
+	fs.Float64Var(&cfg.guestJitter, "guest-jitter", 0.2, "jitter of -guest-ms, as a fraction of it (0.2 = +/-20%)")
+	fs.StringVar(&cfg.guestFail, "guest-fail", "",
+		"comma-separated VM names whose guest customization fails (a clone follows its parent)")
+	fs.StringVar(&cfg.guestHang, "guest-hang", "",
+		"comma-separated VM names whose guest customization never ends (no event after CustomizationStartedEvent)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if cfg.hosts < 1 {
 		return cfg, errors.New("-hosts must be at least 1")
+	}
+	if cfg.guestMs < 0 || cfg.guestJitter < 0 || cfg.guestJitter > 1 {
+		return cfg, errors.New("-guest-ms must be >= 0 and -guest-jitter between 0 and 1")
 	}
 	if cfg.username == "" || cfg.password == "" {
 		return cfg, errors.New("-username and -password must not be empty")
@@ -113,7 +128,10 @@ type lab struct {
 	stats  *soapStats
 	// storage replaces vcsim's storage figures with the seed's (storage.go).
 	storage *storageModel
-	base    url.URL // https://host:port, no user info
+	// disks keeps disk chains (linked.go), guest the guests' customization (guest.go).
+	disks *diskModel
+	guest *guestModel
+	base  url.URL // https://host:port, no user info
 }
 
 func startLab(cfg config) (*lab, error) {
@@ -138,7 +156,8 @@ func startLab(cfg config) (*lab, error) {
 	// A non-default Listen.User makes SessionManager.Login check these exact credentials.
 	model.Service.Listen = &url.URL{Host: cfg.listen, User: url.UserPassword(cfg.username, cfg.password)}
 
-	l := &lab{cfg: cfg, model: model, stats: newSOAPStats(), storage: newStorageModel()}
+	storage := newStorageModel()
+	l := &lab{cfg: cfg, model: model, stats: newSOAPStats(), storage: storage, disks: newDiskModel(), guest: newGuestModel(cfg, storage)}
 	l.server = model.Service.NewServer()
 	l.base = url.URL{Scheme: l.server.URL.Scheme, Host: l.server.URL.Host}
 

@@ -133,6 +133,14 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 			l.storage.datastoreHandler(w, r)
 			return
 		}
+		if r.URL.Path == "/_lab/clones" {
+			l.disks.clonesHandler(w, r)
+			return
+		}
+		if r.URL.Path == "/_lab/guest" {
+			l.guest.guestHandler(w, r)
+			return
+		}
 		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/sdk") {
 			next.ServeHTTP(w, r)
 			return
@@ -148,7 +156,7 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 
 		call := parseSOAPCall(body)
 		end := l.stats.begin(call.method)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, capture: modelled(call.method)}
 		defer func() {
 			// vcsim panics on some requests (e.g. Fetch of an unset property);
 			// count those as faults, then let net/http drop the connection.
@@ -167,11 +175,18 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 			}
 			defer release()
 		}
+		pending := false
+		switch call.method {
+		case "CloneVM_Task":
+			l.disks.remember(call.this.ref())
+		case "PowerOnVM_Task":
+			pending = pendingCustomization(call.this.ref())
+		}
 		next.ServeHTTP(sw, r)
-		// vcsim runs tasks inside the call: the clone exists now, and the figures it
-		// recomputed can be replaced by the model's.
-		if call.clone != nil && sw.status < 300 {
-			l.storage.recordClone(call.clone.This.ref(), call.clone.Folder.ref(), call.clone.Name)
+		// vcsim runs tasks inside the call: the clone, snapshot or power-on is done now, and the
+		// lab's models (disk chains, placement, storage figures, the guest) can follow it.
+		if sw.status < 300 {
+			l.afterCall(call, sw.body.Bytes(), pending)
 		}
 		if changesStorage(call.method) {
 			l.storage.apply()
@@ -181,7 +196,9 @@ func (l *lab) middleware(next http.Handler) http.Handler {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	capture bool
+	body    bytes.Buffer // the response, when captured (a task's moref)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -189,8 +206,58 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.capture && w.body.Len() < 64<<10 {
+		w.body.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// modelled says whether the lab follows up a method (afterCall).
+func modelled(method string) bool {
+	switch method {
+	case "CloneVM_Task", "CreateSnapshot_Task", "RevertToSnapshot_Task", "RevertToCurrentSnapshot_Task", "PowerOnVM_Task":
+		return true
+	}
+	return false
+}
+
+// afterCall brings the lab's models up to date after a call vcsim answered.
+func (l *lab) afterCall(call soapCall, response []byte, pendingCustomization bool) {
+	this := call.this.ref()
+	switch call.method {
+	case "CloneVM_Task":
+		clone, ok := taskResult(response)
+		if !ok || call.clone == nil {
+			return
+		}
+		linked := l.disks.cloned(this, clone, call.clone.Spec)
+		if host := call.clone.Spec.Location.Host; host != nil {
+			place(clone, host.ref())
+		}
+		l.storage.recordClone(this, clone, linked)
+	case "CreateSnapshot_Task":
+		if snap, ok := taskResult(response); ok {
+			l.disks.snapshotTaken(this, snap)
+		}
+	case "RevertToSnapshot_Task":
+		if taskSucceeded(response) {
+			l.disks.reverted(this)
+		}
+	case "RevertToCurrentSnapshot_Task":
+		if cur := currentSnapshot(this); cur != nil && taskSucceeded(response) {
+			l.disks.reverted(*cur)
+		}
+	case "PowerOnVM_Task":
+		if pendingCustomization && taskSucceeded(response) {
+			l.guest.poweredOn(this)
+		}
+	}
+}
+
 type soapCall struct {
 	method string
+	this   xmlRef
 	clone  *cloneRequest // set for CloneVM_Task
 }
 
@@ -209,10 +276,13 @@ func parseSOAPCall(body []byte) soapCall {
 		case xml.StartElement:
 			if inBody {
 				call := soapCall{method: t.Name.Local}
-				if call.method == "CloneVM_Task" {
+				if modelled(call.method) {
 					var req cloneRequest
 					if dec.DecodeElement(&req, &t) == nil {
-						call.clone = &req
+						call.this = req.This
+						if call.method == "CloneVM_Task" {
+							call.clone = &req
+						}
 					}
 				}
 				return call

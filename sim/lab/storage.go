@@ -8,9 +8,10 @@ package main
 //
 //   - a seeded VM (a parent) uses its `usedGB` of its disks' capacity: committed = unshared
 //     = used, uncommitted = capacity - used (thin-provisioned, as the seed's parents were);
-//   - a clone made with CloneVM_Task is a linked clone of its parent: its disk chain
-//     includes the parent's base disk (committed = parent's used + delta), of which only
-//     its own delta is unshared (cloneDeltaGB, the seed's 0.13 GB);
+//   - a linked clone (CloneVM_Task from a snapshot with createNewChildDiskBacking, linked.go):
+//     its disk chain includes the parent's base disk (committed = parent's used + delta), of
+//     which only its own delta is unshared (cloneDeltaGB, the seed's 0.13 GB); any other clone
+//     is a full copy, using (and not sharing) as much as its parent;
 //   - the datastore has datastoreCapacityGB (the largest VMFS datastore, 64 TiB, so that tests
 //     deploying thousands of clones fit); its free space is the capacity less every VM's
 //     unshared space (a shared base disk is counted once, with its parent).
@@ -45,12 +46,14 @@ type storageModel struct {
 	capacityBytes int64
 	// usedBytes of the VMs the seed made, by moref.
 	usedBytes map[string]int64
-	// cloneOf maps a clone's moref to its parent's.
+	// cloneOf maps a linked clone's moref to its parent's.
 	cloneOf map[string]string
+	// fullOf maps a full copy's moref to the VM it was copied from.
+	fullOf map[string]string
 }
 
 func newStorageModel() *storageModel {
-	return &storageModel{capacityBytes: datastoreCapacityGB * gib, usedBytes: map[string]int64{}, cloneOf: map[string]string{}}
+	return &storageModel{capacityBytes: datastoreCapacityGB * gib, usedBytes: map[string]int64{}, cloneOf: map[string]string{}, fullOf: map[string]string{}}
 }
 
 // adoptSeeded records the used space of the seeded VMs, found by name.
@@ -64,38 +67,49 @@ func (m *storageModel) adoptSeeded(usedGB map[string]float64) {
 	}
 }
 
-// recordClone notes that the VM named `name` in `folder` (just made by CloneVM_Task) is a
-// linked clone of `parent`.
-func (m *storageModel) recordClone(parent, folder types.ManagedObjectReference, name string) {
+// recordClone notes that `clone` (just made by CloneVM_Task from `parent`) is a linked clone of
+// it, or, when it is not linked, a full copy that uses as much as the parent.
+func (m *storageModel) recordClone(parent, clone types.ManagedObjectReference, linked bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, ref := range vmsInFolder(folder, name) {
-		if _, known := m.usedBytes[ref.Value]; known {
-			continue
-		}
-		if _, known := m.cloneOf[ref.Value]; known {
-			continue
-		}
-		m.cloneOf[ref.Value] = parent.Value
+	if _, known := m.usedBytes[clone.Value]; known {
+		return
 	}
+	if _, known := m.cloneOf[clone.Value]; known {
+		return
+	}
+	if linked {
+		m.cloneOf[clone.Value] = parent.Value
+		return
+	}
+	used, ok := m.usedBytes[parent.Value]
+	if !ok {
+		if grand, isClone := m.cloneOf[parent.Value]; isClone {
+			used = m.usedBytes[grand] + gbToBytes(cloneDeltaGB)
+		}
+	}
+	m.usedBytes[clone.Value] = used
+	m.fullOf[clone.Value] = parent.Value
 }
 
-func vmsInFolder(folderRef types.ManagedObjectReference, name string) []types.ManagedObjectReference {
-	folder, ok := simulator.Map.Get(folderRef).(*simulator.Folder)
+// parentName is the name of the VM a clone was made from ("" for a VM that is no clone).
+func (m *storageModel) parentName(clone types.ManagedObjectReference) string {
+	m.mu.Lock()
+	parent, ok := m.cloneOf[clone.Value]
 	if !ok {
-		return nil
+		parent, ok = m.fullOf[clone.Value]
 	}
-	var children []types.ManagedObjectReference
-	simulator.Map.WithLock(folder, func() {
-		children = append(children, folder.ChildEntity...)
-	})
-	var found []types.ManagedObjectReference
-	for _, child := range children {
-		if vm, ok := simulator.Map.Get(child).(*simulator.VirtualMachine); ok && vm.Name == name {
-			found = append(found, child)
-		}
+	m.mu.Unlock()
+	if !ok {
+		return ""
 	}
-	return found
+	vm := lookupVM(types.ManagedObjectReference{Type: "VirtualMachine", Value: parent})
+	if vm == nil {
+		return ""
+	}
+	name := ""
+	simulator.Map.WithLock(vm, func() { name = vm.Name })
+	return name
 }
 
 // apply sets every VM's summary.storage and the datastores' free space from the model.

@@ -1,9 +1,12 @@
 /**
  * Service configuration, read from the environment. Pure: takes an env record, returns a typed
  * config or throws ConfigError naming the first bad setting, so start-up can stop with one clear line.
+ * Scalar settings are read with env-schema (typed, bounded, defaulted); the rules across settings
+ * (the vCenter URL, the JWT key, the secrets key) are written out below.
  */
 import { createPublicKey } from 'node:crypto'
 import path from 'node:path'
+import envSchema from 'env-schema'
 import { DEFAULT_SECRET_PATTERNS, decodeKey } from '../domain/secrets.js'
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
@@ -60,6 +63,28 @@ export interface Config {
   nodeEnv: string
   /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
   estimatedSecondsPerClone: number
+  /**
+   * JOB_RETRY_LIMIT and JOB_RETRY_DELAY_SECONDS: how often a job whose attempt failed for a passing
+   * reason is tried again, and the first pause before it (doubling from there; 0: at once, no backoff).
+   */
+  jobRetries: JobRetries
+  /** CORS_ORIGINS: the browser origins (scheme://host[:port]) allowed to call the API; none by default. */
+  corsOrigins: string[]
+  /** WEBHOOK_ALLOWED_HOSTS: webhook hosts allowed despite resolving to private addresses (and to use http). */
+  webhookAllowedHosts: string[]
+  metrics: MetricsConfig
+}
+
+export interface JobRetries {
+  limit: number
+  delaySeconds: number
+}
+
+export interface MetricsConfig {
+  /** METRICS_PORT: /metrics on a listener of its own, without a token; unset: on the main port, with one. */
+  port?: number
+  /** METRICS_TOKEN: a static bearer token that may read /metrics on the main port (besides a JWT with metrics:read). */
+  token?: string
 }
 
 export class ConfigError extends Error {
@@ -79,21 +104,36 @@ function required(env: Env, name: string): string {
   return value
 }
 
+/**
+ * One setting read by env-schema (ajv: type coercion, bounds, the default for an unset or empty
+ * value); a failure becomes a ConfigError naming the setting, worded by `problem` after the
+ * failed keyword.
+ */
+function setting<T>(env: Env, name: string, schema: Record<string, unknown>, problem: (keyword: string) => string): T {
+  const raw = env[name]
+  // Shells and compose pass an unset setting as an empty string: the default then.
+  const data = raw === undefined || raw === '' ? {} : { [name]: raw }
+  try {
+    return envSchema<Record<string, T>>({ schema: { type: 'object', properties: { [name]: schema } }, data, env: false })[name] as T
+  } catch (err) {
+    throw new ConfigError(name, problem((err as { errors?: { keyword?: string }[] }).errors?.[0]?.keyword ?? ''))
+  }
+}
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
-  const value = Number(raw)
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
-  return value
+  // Digits only: ajv's coercion would also take "1e3", "0x10" or " 12".
+  if (raw !== undefined && raw !== '' && !/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  return setting<number>(env, name, { type: 'integer', minimum: min, maximum: max, default: fallback }, (keyword) =>
+    keyword === 'minimum' || keyword === 'maximum' ? `must be between ${min} and ${max}, got ${raw}` : `must be a whole number, got "${raw}"`,
+  )
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  if (raw === 'true' || raw === '1') return true
-  if (raw === 'false' || raw === '0') return false
-  throw new ConfigError(name, `must be true or false, got "${raw}"`)
+  // ajv coerces "true" and "false"; 1 and 0 are accepted too.
+  const normalized = raw === '1' ? 'true' : raw === '0' ? 'false' : raw
+  return setting<boolean>({ [name]: normalized }, name, { type: 'boolean', default: fallback }, () => `must be true or false, got "${raw}"`)
 }
 
 function vcenterUrl(env: Env): string {
@@ -170,10 +210,9 @@ function checkKey(setting: string, value: string): void {
 }
 
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
-  const logLevel = env.LOG_LEVEL || 'info'
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
-  }
+  const logLevel = setting<string>(env, 'LOG_LEVEL', { type: 'string', enum: LOG_LEVELS, default: 'info' }, () =>
+    `must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`,
+  )
   const databaseUrl = env.DATABASE_URL || undefined
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://')
@@ -201,5 +240,42 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
+    jobRetries: {
+      limit: integer(env, 'JOB_RETRY_LIMIT', 8, 0, 50),
+      delaySeconds: integer(env, 'JOB_RETRY_DELAY_SECONDS', 5, 0, 3600),
+    },
+    corsOrigins: corsOrigins(env),
+    webhookAllowedHosts: list(env, 'WEBHOOK_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
+    metrics: metrics(env),
   }
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '').split(',').map((v) => v.trim()).filter(Boolean)
+}
+
+/** Each an origin as browsers send it: scheme, host and port, no path. */
+function corsOrigins(env: Env): string[] {
+  return list(env, 'CORS_ORIGINS').map((origin) => {
+    let url: URL | undefined
+    try {
+      url = new URL(origin)
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== origin.replace(/\/$/, '')) {
+      throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of origins like https://portal.example.com, got "${origin}"`)
+    }
+    return url.origin
+  })
+}
+
+function metrics(env: Env): MetricsConfig {
+  const port = env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 1, 65535) : undefined
+  if (port !== undefined && port === integer(env, 'PORT', 3000, 0, 65535)) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (${port})`)
+  }
+  const token = env.METRICS_TOKEN || undefined
+  if (token !== undefined && Buffer.byteLength(token) < 32) throw new ConfigError('METRICS_TOKEN', 'must be at least 32 bytes long')
+  return { port, token }
 }

@@ -2,6 +2,7 @@
  * The connection pool, drizzle on top of it, and migrations applied at start under an advisory lock
  * so that several replicas starting together migrate once.
  */
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
@@ -24,7 +25,7 @@ export interface Database {
   close(): Promise<void>
 }
 
-const MIGRATIONS_FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations')
+const MIGRATIONS_FOLDER = findMigrations(path.dirname(fileURLToPath(import.meta.url)))
 /** Any fixed number will do; it only has to be the same in every replica. */
 const MIGRATION_LOCK_KEY = 7_301_994_202
 
@@ -93,5 +94,17 @@ export async function runMigrations(pool: pg.Pool): Promise<void> {
     throw err
   } finally {
     client.release(broken ?? true)
+  }
+}
+
+/**
+ * The migrations folder: the nearest `migrations/` with drizzle's journal above this module, so that
+ * it is found from src/db (tsx) and from dist/db (the compiled image) alike.
+ */
+export function findMigrations(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'migrations')
+    if (existsSync(path.join(candidate, 'meta', '_journal.json'))) return candidate
+    if (path.dirname(dir) === dir) throw new Error(`no migrations/meta/_journal.json above ${from}`)
   }
 }

@@ -92,6 +92,7 @@ export const deployments = pgTable(
     check('deployments_pool_named', sql`(${t.poolId} IS NULL) = (${t.poolName} IS NULL)`),
     // Which live clones use a parent's snapshot (modules/parents/parent-service.ts).
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
+    index('deployments_ticket_idx').on(t.ticket, t.createdAt),
   ],
 )
 
@@ -115,6 +116,11 @@ export const clones = pgTable(
     /** The host vCenter reports the clone on (DRS may move it; the simulator ignores our choice). */
     reportedHostMoref: text('reported_host_moref'),
     datastoreMoref: text('datastore_moref'),
+    /**
+     * Checked after CloneVM_Task: true when every disk's backing chain reaches a file of the
+     * deployment's snapshot, false for a full copy (a silent full clone); null until checked.
+     */
+    linked: boolean('linked'),
     error: jsonb('error').$type<RecordedError>(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
     /** The deployment (strip back, scale down) that destroys this clone; its record is kept. */
@@ -304,6 +310,8 @@ export const parentPreparations = pgTable(
     deploymentIds: jsonb('deployment_ids').$type<string[]>().notNull().default([]),
     error: jsonb('error').$type<RecordedError>(),
     requester: text('requester').notNull(),
+    /** The external reference it was asked for, e.g. RITM0012345. */
+    ticket: text('ticket'),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     ...timestamps,
@@ -322,3 +330,30 @@ export type CloneRow = typeof clones.$inferSelect
 export type CloneStepRow = typeof cloneSteps.$inferSelect
 export type CloneAttributeRow = typeof cloneAttributes.$inferSelect
 export type AttributeHistoryRow = typeof attributeHistory.$inferSelect
+
+/**
+ * An idempotency key of a caller (`Idempotency-Key`): the lock while its first request runs
+ * (`finishedAt` null; `lockedUntil` a lease, so that a crashed replica's key comes free) and the
+ * answer to replay once there is one. Kept 24 hours.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    ownerSub: text('owner_sub').notNull(),
+    key: text('key').notNull(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    bodyHash: text('body_hash').notNull(),
+    requestId: text('request_id').notNull(),
+    /** Who holds the key: a token of the request that claimed it (request ids may repeat). */
+    holder: uuid('holder').notNull(),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }).notNull(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    responseStatus: integer('response_status'),
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+    responseBody: text('response_body'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerSub, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+)
+export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect

@@ -39,6 +39,8 @@ export interface DeploymentRequest {
   snapshotMoref?: string
   /** Clone from the parent's snapshot of this name (a recompose's request). */
   snapshotName?: string
+  /** The snapshot asked for: a moref or a name of the parent's snapshots (default: its current one). */
+  snapshot?: string
 }
 
 export interface SnapshotFacts {

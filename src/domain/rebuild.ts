@@ -69,7 +69,16 @@ export function chooseSnapshot(parent: ParentFacts, wanted: { moref?: string | n
       throw new SnapshotNotFound({ parent: parent.name, snapshot: wanted.name }, parent.name, `named "${wanted.name}"`)
     }
     if (found.length > 1) {
-      throw new SnapshotAmbiguous({ parent: parent.name, snapshot: wanted.name, morefs: found.map((s) => s.moref) }, parent.name, wanted.name)
+      throw new SnapshotAmbiguous(
+        {
+          parent: parent.name,
+          snapshot: wanted.name,
+          morefs: found.map((s) => s.moref),
+          candidates: found.map((s) => ({ moref: s.moref, name: s.name, createdAt: s.createdAt ?? null })),
+        },
+        parent.name,
+        wanted.name,
+      )
     }
     return found[0]!
   }

@@ -126,7 +126,8 @@ export interface MeasuredGroup {
   name: string
   /** The parent's committed space: its disks as they are used, counted once for all its clones. */
   parentUsedBytes: number
-  clones: readonly { capacityBytes: number; unsharedBytes: number }[]
+  /** `linked: false`: a clone found to be a full copy (SILENT_FULL_CLONE), counted as a full one. */
+  clones: readonly { capacityBytes: number; unsharedBytes: number; linked?: boolean | null }[]
 }
 
 /**
@@ -135,10 +136,13 @@ export interface MeasuredGroup {
  * space (their deltas). Sums are taken in bytes (exact) and converted once; provisionedGB and deltaGB
  * are the per-clone means, so that a measured group reads like a forecast one.
  */
-export function measuredGroupSpace(group: MeasuredGroup): GroupSpace {
+export function measuredGroupSpace(group: MeasuredGroup): GroupSpace & { fullClones: number } {
   const count = group.clones.length
   const capacity = group.clones.reduce((n, c) => n + c.capacityBytes, 0)
-  const unshared = group.clones.reduce((n, c) => n + c.unsharedBytes, 0)
+  // A full copy shares nothing with its parent: it takes at least a whole thin copy of it.
+  const own = (c: MeasuredGroup['clones'][number]) => (c.linked === false ? Math.max(c.unsharedBytes, group.parentUsedBytes) : c.unsharedBytes)
+  const unshared = group.clones.reduce((n, c) => n + own(c), 0)
+  const fullClones = group.clones.filter((c) => c.linked === false).length
   const gb = (bytes: number) => roundGB(bytes / BYTES_PER_GB)
   const figures = {
     traditionalGB: gb(capacity),
@@ -153,6 +157,7 @@ export function measuredGroupSpace(group: MeasuredGroup): GroupSpace {
     deltaGB: count ? gb(unshared / count) : 0,
     ...figures,
     savings: savings(figures),
+    fullClones,
   }
 }
 

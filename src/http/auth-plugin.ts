@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import type { JwtConfig } from '../config/config.js'
 import { Forbidden, Unauthorized } from '../errors.js'
 
-export const SCOPES = ['deployments:read', 'deployments:write', 'secrets:read', 'admin'] as const
+export const SCOPES = ['deployments:read', 'deployments:write', 'secrets:read', 'admin', 'metrics:read'] as const
 export type Scope = (typeof SCOPES)[number]
 
 export interface Principal {

@@ -1,10 +1,12 @@
-import { Type } from '@fastify/type-provider-typebox'
+import { Type, type TSchema } from '@fastify/type-provider-typebox'
+import { serviceErrorCodes } from '../errors.js'
 
 export const ErrorResponse = Type.Object(
   {
-    code: Type.String({ description: 'Stable machine-readable code, e.g. PARENT_NOT_FOUND' }),
+    code: Type.String({ enum: serviceErrorCodes(), description: 'Stable machine-readable code, e.g. PARENT_NOT_FOUND', examples: ['PARENT_NOT_FOUND'] }),
     message: Type.String({ description: 'What went wrong, for a person' }),
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    requestId: Type.Optional(Type.String({ description: 'The request\'s X-Request-Id, to find its log lines' })),
   },
   { $id: 'Error' },
 )
@@ -19,8 +21,11 @@ export const Warning = Type.Object({ code: Type.String(), message: Type.String()
 
 export const Attribute = Type.Object({ name: Type.String(), value: Type.String() })
 
-export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
-  Type.Union([schema, Type.Null()])
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, options?: { description?: string }) =>
+  Type.Union([schema, Type.Null()], options)
 
 /** The error statuses every authenticated route can answer. */
 export const authErrors = { 401: ErrorResponse, 403: ErrorResponse }
+
+/** The schema, answered with this description of the response (the generated contract shows it). */
+export const described = <T extends TSchema>(schema: T, text: string): T => ({ ...schema, 'x-response-text': text })

@@ -1,7 +1,7 @@
 /**
  * Every failure a client can see, in one shape: {code, message, details}. The error handler turns
  * service errors, validation failures and fastify's own 4xx errors into the catalogue's codes (never
- * a 500 for a bad request); unknown paths are 404 NOT_FOUND, known paths with another method are
+ * a 500 for a bad request), each with the request's `requestId`; unknown paths are 404 NOT_FOUND, known paths with another method are
  * 405 METHOD_NOT_ALLOWED with `Allow`; a URL with a malformed %-escape is 400 VALIDATION_FAILED.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
@@ -24,7 +24,7 @@ export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors'
   const serviceError =
     err.code === 'FST_ERR_BAD_URL' ? new ValidationFailed({ field: 'url' }, 'the URL has a malformed %-escape') : toServiceError(err)
   request.log.info({ code: serviceError.code }, serviceError.message)
-  void (reply as FastifyReply).code(serviceError.statusCode).send(toErrorBody(serviceError))
+  void (reply as FastifyReply).code(serviceError.statusCode).header('x-request-id', request.id).send(toErrorBody(serviceError, request.id))
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
@@ -52,9 +52,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       const err = new MethodNotAllowed({ allowed }, request.method, path, allowed.join(', '))
       request.log.info({ code: err.code }, err.message)
-      return reply.code(405).header('allow', allowed.join(', ')).send(toErrorBody(err))
+      return reply.code(405).header('allow', allowed.join(', ')).send(toErrorBody(err, request.id))
     }
-    return reply.code(404).send(toErrorBody(new RouteNotFound(undefined, `${request.method} ${path}`)))
+    return reply.code(404).send(toErrorBody(new RouteNotFound(undefined, `${request.method} ${path}`), request.id))
   }
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -65,7 +65,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const serviceError = toServiceError(err)
     if (serviceError.statusCode >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: serviceError.code }, serviceError.message)
-    return reply.code(serviceError.statusCode).send(toErrorBody(serviceError))
+    return reply.code(serviceError.statusCode).send(toErrorBody(serviceError, request.id))
   })
   app.setNotFoundHandler(notFound)
 }

@@ -21,9 +21,16 @@ const VCENTER_CHECK_PERIOD_MS = 5_000
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const vcenterCheck = cachedCheck(() => app.vcenter.ping(), { okTtlMs: VCENTER_CHECK_PERIOD_MS, failedTtlMs: VCENTER_CHECK_PERIOD_MS })
 
-  app.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' as const }))
+  app.get('/health/live', { schema: { operationId: 'getLiveness', summary: 'The process answers', tags: ['health'], security: [], response: { 200: Health } } }, async () => ({ status: 'ok' as const }))
 
-  app.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_request, reply) => {
+  const readiness = {
+    operationId: 'getReadiness',
+    summary: 'PostgreSQL and vCenter both answer (within 3 s)',
+    tags: ['health'],
+    security: [],
+    response: { 200: Health, 503: { ...Health, 'x-response-text': 'PostgreSQL or vCenter does not answer; `checks` says which' } },
+  }
+  app.get('/health/ready', { schema: readiness }, async (_request, reply) => {
     const [database, vcenter] = await Promise.all([
       withTimeout(databaseAnswers(app.database), READY_TIMEOUT_MS),
       withTimeout(vcenterCheck(), READY_TIMEOUT_MS),

@@ -37,12 +37,14 @@ export async function startQueue(connectionString: string, onError: (err: Error)
 }
 
 /**
- * Creates a queue unless it exists, one replica at a time: replicas starting together would
+ * Creates a queue unless it exists (updates its options if it does), one replica at a time: replicas starting together would
  * otherwise deadlock in pg-boss's create_queue. Every queue of the service is created through this.
  */
 export async function ensureQueue(connectionString: string, boss: PgBoss, queue: PgBoss.Queue): Promise<void> {
   await withExclusiveLock(connectionString, QUEUE_SETUP_LOCK_KEY, async () => {
     if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue)
+    // An existing queue takes this process's retry settings (JOB_RETRY_*), which its new jobs inherit.
+    else await boss.updateQueue(queue.name, queue)
   })
 }
 

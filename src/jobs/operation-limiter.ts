@@ -45,6 +45,13 @@ export interface Limiter {
   own(owner: string): Promise<Ownership | undefined>
 }
 
+/** What the limiter reports as slots are taken and given back (metrics); the scopes are their keys. */
+export interface LimiterObserver {
+  /** Slots taken in these scopes after waiting `waitMs` (0 when they were free at once). */
+  acquired?(scopes: string[], waitMs: number): void
+  released?(scopes: string[]): void
+}
+
 const RELEASED = 'operation_slot_released'
 /** Waiters retry at least this often, in case a notification was missed. */
 const RETRY_MS = 1_000
@@ -59,6 +66,7 @@ export class OperationLimiter implements Limiter {
     databaseUrl: string,
     private readonly maxHolders: number,
     private readonly listener: PgListener,
+    private readonly observer: LimiterObserver = {},
   ) {
     // One connection per lease held at once (LISTEN has its own). All are kept open: a burst of
     // clones would otherwise pay a connection start-up for each worker before its first vCenter call.
@@ -132,6 +140,8 @@ export class OperationLimiter implements Limiter {
 
   private lease(client: pg.PoolClient, owner?: string): Ownership {
     let slots: [number, number][] = []
+    // The scopes of the slots held, for the observer: told once per take and once per release.
+    let heldScopes: string[] = []
     let closed = false
     // A connection that failed a query is discarded on close: the server frees its locks with it.
     let broken: Error | undefined
@@ -140,6 +150,11 @@ export class OperationLimiter implements Limiter {
       return broken
     }
     const release = async () => {
+      if (heldScopes.length > 0) {
+        const scopes = heldScopes
+        heldScopes = []
+        observe(() => this.observer.released?.(scopes))
+      }
       if (slots.length === 0 || broken) return
       const held = slots
       slots = []
@@ -153,12 +168,15 @@ export class OperationLimiter implements Limiter {
     return {
       take: async (scopes, signal) => {
         if (slots.length > 0) throw new Error('slots are already held')
+        const started = performance.now()
         for (;;) {
           const taken = await this.tryAll(client, scopes).catch((err: unknown) => {
             throw fail(err)
           })
           if (taken) {
             slots = taken
+            heldScopes = scopes.map((scope) => scope.key)
+            observe(() => this.observer.acquired?.(heldScopes, performance.now() - started))
             return
           }
           signal?.throwIfAborted()
@@ -214,6 +232,15 @@ export function cloneOperationScopes(
 /** A stable 32-bit id for a scope key, for the first half of the advisory lock pair. */
 export function scopeId(key: string): number {
   return createHash('sha256').update(`linked-clones:${key}`).digest().readInt32BE(0)
+}
+
+/** An observer's failure is not the limiter's. */
+function observe(report: () => void): void {
+  try {
+    report()
+  } catch {
+    // ignored
+  }
 }
 
 async function unlockSlots(client: pg.ClientBase, slots: [number, number][]): Promise<void> {

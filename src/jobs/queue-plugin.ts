@@ -15,7 +15,7 @@ import type PgBoss from 'pg-boss'
 import type { Config } from '../config/config.js'
 import { PgListener } from '../db/notifications.js'
 import { STOP_GRACE_MS, ensureQueue, startQueue, stopQueue } from './boss.js'
-import { OperationLimiter } from './operation-limiter.js'
+import { OperationLimiter, type LimiterObserver } from './operation-limiter.js'
 import { openOwnershipPool } from './ownership.js'
 import { QUEUE_REGISTRY, everyMinutesCron, operationSlotHolders, ownershipHolders, workersOf, type QueueData, type QueueName } from './queues.js'
 import { JobReaper } from './reaper.js'
@@ -61,6 +61,8 @@ export interface QueuePluginOptions {
   config: Config
   /** False for an API-only process: the queues are created, and nothing more runs here. */
   runWorkers: boolean
+  /** Told as the limiter's slots are taken and given back (metrics). */
+  limiterObserver?: LimiterObserver
 }
 
 export default fp(
@@ -72,7 +74,7 @@ export default fp(
       if (stopping) app.log.debug({ err: summary }, 'job queue error while stopping')
       else app.log.error({ err: summary }, 'job queue error')
     })
-    for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options })
+    for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options(opts.config) })
     app.decorate('boss', boss)
     const ownership = openOwnershipPool(opts.databaseUrl, Math.max(1, ownershipHolders(opts.config)))
     app.decorate('jobOwnership', ownership)
@@ -85,7 +87,7 @@ export default fp(
       // A connection for each worker whose jobs take slots: provisioning and destroying share the limits.
       const holders = operationSlotHolders(opts.config)
       listener = new PgListener(opts.databaseUrl)
-      limiter = new OperationLimiter(opts.databaseUrl, holders, listener)
+      limiter = new OperationLimiter(opts.databaseUrl, holders, listener, opts.limiterObserver)
       await limiter.start()
       // Every worker waiting for a slot or for vCenter listens to it (and stops listening when done).
       setMaxListeners(2 * holders, shutdown.signal)

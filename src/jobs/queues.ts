@@ -67,33 +67,42 @@ export interface QueueData {
 /** Notified (on commit) when clone jobs are queued, so that idle workers in every replica wake up. */
 export const JOBS_QUEUED = 'clone_jobs_queued'
 
-/** Retry policy for a clone job whose attempt failed for a passing reason (vCenter unreachable...). */
-export const PROVISION_RETRY = {
-  retryLimit: 8,
-  retryDelay: 5,
-  retryBackoff: true,
-  // A linked clone takes seconds; vCenter's own queue can add minutes. Past this, the attempt is
-  // presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
-  expireInSeconds: 15 * 60,
+/**
+ * How a job whose attempt failed for a passing reason (vCenter unreachable...) is tried again:
+ * JOB_RETRY_LIMIT more times, first after JOB_RETRY_DELAY_SECONDS, doubling from there (pg-boss's
+ * backoff); a delay of 0 retries at once (tests run a job through all its attempts so).
+ */
+export function retryPolicy(config: Pick<Config, 'jobRetries'>): { retryLimit: number; retryDelay: number; retryBackoff: boolean } {
+  const { limit, delaySeconds } = config.jobRetries
+  return { retryLimit: limit, retryDelay: delaySeconds, retryBackoff: delaySeconds > 0 }
 }
 
-/** A busy pool's expiry is retried until the pool is idle. */
-export const EXPIRE_RETRY = { retryLimit: 20, retryDelay: 5, retryBackoff: true }
+/**
+ * Clone jobs: a linked clone takes seconds; vCenter's own queue can add minutes. Past this, the
+ * attempt is presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
+ */
+export const PROVISION_EXPIRY = { expireInSeconds: 15 * 60 }
+
+/** A busy pool's expiry is retried until the pool is idle, whatever JOB_RETRY_*: it waits, it does not fail. */
+const EXPIRE_RETRY = { retryLimit: 20, retryDelay: 5, retryBackoff: true }
 
 /**
  * A power-off and a snapshot without memory take seconds: an attempt still active after 5 minutes is
  * presumed dead (its process killed) and handed to another worker, which resumes it from the records.
  */
-export const PREPARE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 5 * 60 }
+export const PREPARE_EXPIRY = { expireInSeconds: 5 * 60 }
 
-export const RECONCILE_RETRY = { retryLimit: 8, retryDelay: 5, retryBackoff: true, expireInSeconds: 15 * 60 }
+export const RECONCILE_EXPIRY = { expireInSeconds: 15 * 60 }
 
 /** stately: at most one job queued and one running, across every replica; not retried (the next run comes). */
 const SCHEDULED = { policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 } as const
 
 export interface QueueDefinition {
-  /** pg-boss's options for the queue, given when the runtime creates it at start. */
-  options: Omit<PgBoss.Queue, 'name'>
+  /**
+   * pg-boss's options for the queue, given when the runtime creates (or updates) it at start; its jobs
+   * take their retry policy and expiry from their queue.
+   */
+  options: (config: Config) => Omit<PgBoss.Queue, 'name'>
   /** Workers of a process that runs workers (default 1). */
   workers?: (config: Config) => number
   /** How often an idle worker polls. */
@@ -113,7 +122,7 @@ export interface QueueDefinition {
 
 export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
   [QUEUES.provisionClone]: {
-    options: PROVISION_RETRY,
+    options: (config) => ({ ...retryPolicy(config), ...PROVISION_EXPIRY }),
     workers: (config) => provisionWorkerCount(config.limits),
     pollingIntervalSeconds: 0.5,
     operationSlots: true,
@@ -123,7 +132,7 @@ export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
     owner: { field: 'cloneId', lockId: ownerLockId },
   },
   [QUEUES.destroyClone]: {
-    options: PROVISION_RETRY,
+    options: (config) => ({ ...retryPolicy(config), ...PROVISION_EXPIRY }),
     // Few: destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its
     // graceful stop from ending.
     workers: (config) => Math.min(4, config.limits.perVcenter),
@@ -135,26 +144,26 @@ export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
     owner: { field: 'cloneId', lockId: (cloneId) => ownershipLockId(QUEUES.destroyClone, cloneId) },
   },
   [QUEUES.expirePool]: {
-    options: EXPIRE_RETRY,
+    options: () => EXPIRE_RETRY,
     pollingIntervalSeconds: 1,
   },
   [QUEUES.prepareParent]: {
-    options: PREPARE_RETRY,
+    options: (config) => ({ ...retryPolicy(config), ...PREPARE_EXPIRY }),
     pollingIntervalSeconds: 1,
     owner: { field: 'preparationId', lockId: (preparationId) => ownershipLockId(QUEUES.prepareParent, preparationId) },
   },
   [QUEUES.reconcilePool]: {
-    options: RECONCILE_RETRY,
+    options: (config) => ({ ...retryPolicy(config), ...RECONCILE_EXPIRY }),
     pollingIntervalSeconds: 1,
     owner: { field: 'deploymentId', lockId: (deploymentId) => ownershipLockId(QUEUES.reconcilePool, deploymentId) },
   },
   [QUEUES.driftCheck]: {
-    options: SCHEDULED,
+    options: () => SCHEDULED,
     pollingIntervalSeconds: 5,
     everyMinutes: (config) => config.driftCheckMinutes,
   },
   [QUEUES.attributeSync]: {
-    options: SCHEDULED,
+    options: () => SCHEDULED,
     pollingIntervalSeconds: 5,
     everyMinutes: (config) => config.attributeSyncMinutes,
   },

@@ -14,12 +14,20 @@ import {
   VimConnectionError,
   VimFault,
   VimHttpError,
+  type CallObserver,
   type MoRef,
+  type TaskFinished,
 } from '../vim25/index.js'
 import { TaskFailed, VcenterUnreachable, type ConnectionGateway, type TaskOutcome } from './gateway.js'
 
 export const vm = (value: string): MoRef => ({ type: 'VirtualMachine', value })
 const PING_TIMEOUT_MS = 5_000
+
+/** What the process's session reports as it works (metrics): every SOAP call, every task seen to finish. */
+export interface VcenterObserver {
+  onCall?: CallObserver
+  onTaskFinished?: (task: TaskFinished) => void
+}
 
 export class VsphereConnection implements ConnectionGateway {
   private client?: Promise<VimClient>
@@ -27,6 +35,7 @@ export class VsphereConnection implements ConnectionGateway {
   constructor(
     private readonly config: VcenterConfig,
     private readonly log: FastifyBaseLogger,
+    private readonly observer: VcenterObserver = {},
   ) {}
 
   async followTask(taskMoref: string): Promise<TaskOutcome> {
@@ -92,7 +101,8 @@ export class VsphereConnection implements ConnectionGateway {
         logger: this.log,
         // Long-poll again as soon as an answer arrives (as govmomi does): vCenter itself batches
         // changes, and a floor between calls would add its length to every task's latency.
-        tasks: { minWaitIntervalMs: 0, batchDelayMs: 10 },
+        tasks: { minWaitIntervalMs: 0, batchDelayMs: 10, onTaskFinished: this.observer.onTaskFinished },
+        onCall: this.observer.onCall,
       })
       this.client.catch(() => {
         this.client = undefined

@@ -8,6 +8,7 @@ import type { DatastoreSpace } from '../domain/space.js'
 import type { HostCandidate } from '../domain/placement.js'
 import type { ObservedVm } from '../domain/drift.js'
 import type { SnapshotNode } from '../domain/snapshots.js'
+import type { DiskChain } from '../domain/linked.js'
 
 /** A VM that may be a parent, with its snapshot tree (parent preparation, snapshot protection). */
 export interface ParentVm {
@@ -121,6 +122,11 @@ export interface VmGateway {
   rename(vmMoref: string, newName: string, onTask: (taskMoref: string) => Promise<void>): Promise<void>
   findByInstanceUuid(instanceUuid: string): Promise<string | undefined>
   readVmState(vmMoref: string): Promise<VmState | undefined>
+  /**
+   * The clone's disks with their backing chains (file, then each `parent`'s file) and the files of the
+   * snapshot's disks, read after CloneVM_Task to prove the clone is linked (domain/linked.ts).
+   */
+  readDiskChains(vmMoref: string, snapshotMoref: string): Promise<{ disks: DiskChain[]; snapshotFiles: string[] }>
   /**
    * Powers off and destroys the VM with this instance UUID, only when it is the VM we recorded
    * (`expectedMoref`): `absent` when no VM has the UUID, `not-owned` when another VM answers to it.

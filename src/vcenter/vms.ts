@@ -12,6 +12,7 @@ import {
 import { attributeMap, type CustomFieldKeys } from './attributes.js'
 import { vm, type VsphereConnection } from './connection.js'
 import { TaskFailed, type CloneRequest, type DestroyOutcome, type VmGateway, type VmState } from './gateway.js'
+import type { DiskChain } from '../domain/linked.js'
 
 /** Customization specs change rarely; re-read them after this long. */
 const SPEC_CACHE_MS = 60_000
@@ -114,6 +115,22 @@ export class VsphereVms implements VmGateway {
     })
   }
 
+  async readDiskChains(vmMoref: string, snapshotMoref: string): Promise<{ disks: DiskChain[]; snapshotFiles: string[] }> {
+    return this.connection.use(async (client) => {
+      // Two reads: the clone's disks, and the snapshot's (what a linked clone's chain must reach).
+      const [clone, snapshot] = await Promise.all([
+        client.property.retrieveOne(vm(vmMoref), ['config.hardware.device']),
+        client.property.retrieveOne({ type: 'VirtualMachineSnapshot', value: snapshotMoref }, ['config.hardware.device']),
+      ])
+      // The snapshot's own files only, not their parents: a clone of an older snapshot reaches those too.
+      const snapshotFiles = virtualDisks(snapshot['config.hardware.device']).flatMap((d) => backingChain(d.backing).slice(0, 1))
+      return {
+        disks: virtualDisks(clone['config.hardware.device']).map((d) => ({ label: diskLabel(d), files: backingChain(d.backing) })),
+        snapshotFiles,
+      }
+    })
+  }
+
   async destroyOwnedVm(
     instanceUuid: string,
     expectedMoref: string | null,
@@ -145,4 +162,28 @@ export class VsphereVms implements VmGateway {
     this.specs.set(name, { at: Date.now(), spec })
     return spec
   }
+}
+
+type DeviceProps = Record<string, unknown>
+
+function virtualDisks(devices: unknown): DeviceProps[] {
+  const list = Array.isArray(devices) ? devices : devices === undefined || devices === null ? [] : [devices]
+  return (list as DeviceProps[]).filter((d) => d._type === 'VirtualDisk')
+}
+
+function diskLabel(disk: DeviceProps): string {
+  const info = disk.deviceInfo as { label?: unknown } | undefined
+  return typeof info?.label === 'string' ? info.label : `disk ${String(disk.key)}`
+}
+
+/** A disk backing's file, then its parents' files, nearest first (VirtualDiskFlatVer2BackingInfo.parent). */
+function backingChain(backing: unknown): string[] {
+  const files: string[] = []
+  let current = backing as { fileName?: unknown; parent?: unknown } | undefined
+  // A chain is a few files long; the bound guards against a malformed answer.
+  for (let depth = 0; current && depth < 256; depth++) {
+    if (typeof current.fileName === 'string') files.push(current.fileName)
+    current = current.parent as typeof current
+  }
+  return files
 }

@@ -6,9 +6,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { VcenterConfig } from '../config/config.js'
 import type { AttributeValue } from '../domain/attributes.js'
 import type { ObservedVm } from '../domain/drift.js'
+import type { DiskChain } from '../domain/linked.js'
 import type { ParentFacts } from '../domain/plan.js'
 import { CustomFieldKeys, VsphereAttributes } from './attributes.js'
-import { VsphereConnection } from './connection.js'
+import { VsphereConnection, type VcenterObserver } from './connection.js'
 import type {
   CloneRequest,
   DestroyOutcome,
@@ -33,8 +34,8 @@ export class VsphereGateway implements VcenterGateway {
   private readonly snapshots: VsphereSnapshots
   private readonly attributes: VsphereAttributes
 
-  constructor(config: VcenterConfig, log: FastifyBaseLogger) {
-    this.connection = new VsphereConnection(config, log)
+  constructor(config: VcenterConfig, log: FastifyBaseLogger, observer?: VcenterObserver) {
+    this.connection = new VsphereConnection(config, log, observer)
     const fields = new CustomFieldKeys()
     const vmNames = new VmNameView()
     this.inventory = new VsphereInventory(this.connection, fields, vmNames)
@@ -112,6 +113,10 @@ export class VsphereGateway implements VcenterGateway {
 
   readVmState(vmMoref: string): Promise<VmState | undefined> {
     return this.vms.readVmState(vmMoref)
+  }
+
+  readDiskChains(vmMoref: string, snapshotMoref: string): Promise<{ disks: DiskChain[]; snapshotFiles: string[] }> {
+    return this.vms.readDiskChains(vmMoref, snapshotMoref)
   }
 
   destroyOwnedVm(instanceUuid: string, expectedMoref: string | null, onTask: OnTask): Promise<DestroyOutcome> {

@@ -14,10 +14,11 @@ import { PropertyHelper } from './property.js'
 import { Session } from './session.js'
 import type { RetryPolicy } from './session.js'
 import { DEFAULT_API_VERSION, SoapTransport } from './soap/transport.js'
-import type { CallOptions, RoundTripper, VimLogger } from './soap/transport.js'
+import type { CallObserver, CallOptions, RoundTripper, VimLogger } from './soap/transport.js'
 import { decodeCustomFieldDef } from './decode.js'
 import { asArray } from './soap/values.js'
 import { TaskWatcher } from './task-watcher.js'
+import { CustomizationWatcher } from './customization-events.js'
 import type { TaskWatcherOptions } from './task-watcher.js'
 import type {
   CustomFieldDef,
@@ -44,6 +45,8 @@ export interface ConnectOptions {
   tasks?: TaskWatcherOptions
   /** Concurrent connections to this vCenter (default 64). */
   maxSockets?: number
+  /** Told of every SOAP call once it has ended (metrics). Task durations: `tasks.onTaskFinished`. */
+  onCall?: CallObserver
 }
 
 export interface SnapshotOptions {
@@ -59,6 +62,8 @@ export class VimClient {
   readonly rt: RoundTripper
   readonly property: PropertyHelper
   readonly tasks: TaskWatcher
+  /** Guest customization events, one EventHistoryCollector and one update loop for every VM waited for. */
+  readonly customizations: CustomizationWatcher
 
   private constructor(
     readonly transport: SoapTransport,
@@ -70,6 +75,10 @@ export class VimClient {
     const content = () => session.serviceContent
     this.property = new PropertyHelper(session, content, logger)
     this.tasks = new TaskWatcher(session, content, session, { logger, ...taskOptions })
+    this.customizations = new CustomizationWatcher(session, session, content, {
+      logger,
+      maxWaitSeconds: taskOptions?.maxWaitSeconds,
+    })
   }
 
   /** RetrieveServiceContent + Login. */
@@ -81,6 +90,7 @@ export class VimClient {
       apiVersion: opts.apiVersion,
       logger: opts.logger,
       maxSockets: opts.maxSockets,
+      onCall: opts.onCall,
     })
     try {
       if (!opts.apiVersion) transport.apiVersion = (await transport.fetchApiVersion()) ?? DEFAULT_API_VERSION
@@ -114,6 +124,7 @@ export class VimClient {
   async close(): Promise<void> {
     try {
       await this.tasks.close()
+      await this.customizations.close()
       await this.session.close()
     } finally {
       this.transport.close()

@@ -25,12 +25,14 @@ export {
   TaskWatchTimeoutError,
   TaskWatcherClosedError,
 } from './task-watcher.js'
-export type { TaskWatcherOptions, WatchOptions, SessionGeneration } from './task-watcher.js'
+export type { TaskFinished, TaskWatcherOptions, WatchOptions, SessionGeneration } from './task-watcher.js'
 
 export * as methods from './methods.js'
+export { CustomizationWatcher, CUSTOMIZATION_EVENT_TYPES } from './customization-events.js'
+export type { CustomizationOutcome, CustomizationEvent } from './customization-events.js'
 
-export { SoapTransport, SESSION_COOKIE, DEFAULT_API_VERSION } from './soap/transport.js'
-export type { CallOptions, RoundTripper, TransportOptions, VimLogger } from './soap/transport.js'
+export { SoapTransport, SESSION_COOKIE, DEFAULT_API_VERSION, callOutcome } from './soap/transport.js'
+export type { CallObserver, CallRecord, CallOptions, RoundTripper, TransportOptions, VimLogger } from './soap/transport.js'
 
 export {
   VimFault,

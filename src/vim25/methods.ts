@@ -155,6 +155,47 @@ export async function CancelWaitForUpdates(rt: RoundTripper, req: { _this: MoRef
   await rt.invoke('CancelWaitForUpdates', { _this: req._this }, opts)
 }
 
+// ---- EventManager ----------------------------------------------------------------------------
+
+/** The parts of EventFilterSpec the service uses, in WSDL order. */
+export interface EventFilterSpec {
+  entity?: { entity: MoRef; recursion: 'self' | 'children' | 'all' | 'none' }
+  time?: { beginTime?: Date; endTime?: Date }
+  eventTypeId?: string[]
+  maxCount?: number
+}
+
+function encodeEventFilter(f: EventFilterSpec): Record<string, unknown> {
+  return {
+    entity: f.entity && { entity: f.entity.entity, recursion: f.entity.recursion },
+    time: f.time && { beginTime: f.time.beginTime, endTime: f.time.endTime },
+    eventTypeId: f.eventTypeId,
+    maxCount: f.maxCount,
+  }
+}
+
+export async function CreateCollectorForEvents(
+  rt: RoundTripper,
+  req: { _this: MoRef; filter: EventFilterSpec },
+  opts?: CallOptions,
+): Promise<MoRef> {
+  const v = await rt.invoke('CreateCollectorForEvents', { _this: req._this, filter: encodeEventFilter(req.filter) }, opts)
+  return requireMoRef(v, 'CreateCollectorForEvents')
+}
+
+export async function SetCollectorPageSize(rt: RoundTripper, req: { _this: MoRef; maxCount: number }, opts?: CallOptions): Promise<void> {
+  await rt.invoke('SetCollectorPageSize', { _this: req._this, maxCount: req.maxCount }, opts)
+}
+
+export async function DestroyCollector(rt: RoundTripper, req: { _this: MoRef }, opts?: CallOptions): Promise<void> {
+  await rt.invoke('DestroyCollector', { _this: req._this }, opts)
+}
+
+/** The events matching the filter (raw event objects, each with its `_type`). */
+export async function QueryEvents(rt: RoundTripper, req: { _this: MoRef; filter: EventFilterSpec }, opts?: CallOptions): Promise<unknown[]> {
+  return asArray(await rt.invoke('QueryEvents', { _this: req._this, filter: encodeEventFilter(req.filter) }, opts))
+}
+
 // ---- ViewManager ---------------------------------------------------------------------------
 
 export async function CreateContainerView(

@@ -30,6 +30,16 @@ export interface TaskWatcherOptions {
   /** Consecutive failed calls (transport errors) before all pending watches reject (default 5). */
   maxConsecutiveFailures?: number
   logger?: VimLogger
+  /** Told of every task seen to finish (metrics); an observer that throws is ignored. */
+  onTaskFinished?: (task: TaskFinished) => void
+}
+
+/** A task that finished: `durationMs` runs from the first watch() of it to its end being reported. */
+export interface TaskFinished {
+  /** What the task did, e.g. `VirtualMachine.clone` (vCenter) or `VirtualMachine.cloneVm` (vcsim). */
+  descriptionId?: string
+  state: 'success' | 'error'
+  durationMs: number
 }
 
 /** What the watcher needs from the session: its login generation. */
@@ -61,6 +71,8 @@ export interface Tracked {
   fields: Record<string, unknown>
   waiters: Set<Waiter>
   inView: boolean
+  /** performance.now() at the first watch(): the start of its duration. */
+  since: number
   /** The final info once the task succeeded or failed. */
   final?: TaskInfo
 }

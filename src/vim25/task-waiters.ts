@@ -16,6 +16,7 @@ export abstract class TaskWaiters {
   protected readonly checkBeforeWatching: boolean
   protected readonly maxFailures: number
   protected readonly logger: VimLogger | undefined
+  private readonly onTaskFinished: TaskWatcherOptions['onTaskFinished']
 
   protected readonly tracked = new Map<string, Tracked>()
   protected readonly toAdd = new Map<string, MoRef>()
@@ -36,6 +37,7 @@ export abstract class TaskWaiters {
     this.checkBeforeWatching = opts.checkBeforeWatching ?? true
     this.maxFailures = opts.maxConsecutiveFailures ?? 5
     this.logger = opts.logger
+    this.onTaskFinished = opts.onTaskFinished
   }
 
   /** Tasks with at least one waiter that have not finished yet. */
@@ -54,7 +56,7 @@ export abstract class TaskWaiters {
     return new Promise<TaskInfo>((resolve, reject) => {
       let t = this.tracked.get(task.value)
       if (!t) {
-        t = { ref: { type: task.type, value: task.value }, fields: {}, waiters: new Set(), inView: false }
+        t = { ref: { type: task.type, value: task.value }, fields: {}, waiters: new Set(), inView: false, since: performance.now() }
         this.tracked.set(task.value, t)
         this.toAdd.set(task.value, t.ref)
         this.scheduleFlush()
@@ -111,6 +113,13 @@ export abstract class TaskWaiters {
 
   protected finish(t: Tracked, info: TaskInfo): void {
     t.final = info
+    if (this.onTaskFinished && (info.state === 'success' || info.state === 'error')) {
+      try {
+        this.onTaskFinished({ descriptionId: info.descriptionId, state: info.state, durationMs: performance.now() - t.since })
+      } catch {
+        // an observer's failure is not the task's
+      }
+    }
     const waiters = [...t.waiters]
     t.waiters.clear()
     for (const w of waiters) {

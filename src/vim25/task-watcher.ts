@@ -25,7 +25,7 @@ import { TaskWatcherClosedError } from './task-errors.js'
 import { TaskUpdateLoop } from './task-update-loop.js'
 
 export { TaskFailedError, TaskVanishedError, TaskWatchTimeoutError, TaskWatcherClosedError } from './task-errors.js'
-export type { SessionGeneration, TaskWatcherOptions, WatchOptions } from './task-types.js'
+export type { SessionGeneration, TaskFinished, TaskWatcherOptions, WatchOptions } from './task-types.js'
 
 /**
  * Watches tasks through one PropertyCollector: `watch(task)` resolves with the TaskInfo when the task

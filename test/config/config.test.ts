@@ -55,3 +55,20 @@ t.test('a public key pins the algorithm of its type', async (t) => {
 t.test('the vCenter URL gets /sdk when given bare', async (t) => {
   t.equal(loadConfig({ ...base, VCENTER_URL: 'https://vc.example.com' }).vcenter.url, 'https://vc.example.com/sdk')
 })
+
+t.test('read through env-schema: empty is the default, 1/0 are booleans, only digits are numbers; metrics settings', async (t) => {
+  const config = loadConfig({ ...base, PORT: '', LOG_LEVEL: '', VCENTER_INSECURE: '1', LIMIT_HOST_OPERATIONS: '4' })
+  t.equal(config.port, 3000, 'an empty PORT takes the default')
+  t.equal(config.logLevel, 'info')
+  t.equal(config.vcenter.insecure, true)
+  t.equal(loadConfig({ ...base, VCENTER_INSECURE: '0' }).vcenter.insecure, false)
+  t.equal(config.limits.perHost, 4)
+  t.same(config.metrics, { port: undefined, token: undefined })
+  for (const bad of ['0x10', '1e3', ' 12', '-1']) {
+    t.throws(() => loadConfig({ ...base, PORT: bad }), { name: 'ConfigError', message: /PORT must be a whole number/ }, bad)
+  }
+  t.same(loadConfig({ ...base, METRICS_PORT: '9464', METRICS_TOKEN: 'm'.repeat(32) }).metrics, { port: 9464, token: 'm'.repeat(32) })
+  t.throws(() => loadConfig({ ...base, METRICS_PORT: '3000' }), { name: 'ConfigError', message: /METRICS_PORT must differ from PORT/ })
+  t.throws(() => loadConfig({ ...base, METRICS_PORT: '0' }), { name: 'ConfigError', message: /METRICS_PORT must be between 1 and 65535/ })
+  t.throws(() => loadConfig({ ...base, METRICS_TOKEN: 'short' }), { name: 'ConfigError', message: /METRICS_TOKEN must be at least 32 bytes/ })
+})

@@ -63,6 +63,23 @@ t.test('refusals carry their code and what a person needs to fix them', async (t
     statusCode: 409,
     details: { names: ['Capture01', 'Capture03'] },
   })
+  const maintenance = [
+    { moref: 'host-21', name: 'esx-1', usable: false },
+    { moref: 'host-22', name: 'esx-2', usable: false },
+  ]
+  t.throws(() => buildPlan(normalized, { parent: parent(), customizationSpecExists: true, takenNames: [], hosts: maintenance }), {
+    code: 'NO_HOST_AVAILABLE',
+    statusCode: 422,
+    message: /"Tmpl Capture 1\.0"/,
+    details: { parent: 'Tmpl Capture 1.0' },
+  })
+  const oneLeft = buildPlan(normalized, {
+    parent: parent(),
+    customizationSpecExists: true,
+    takenNames: [],
+    hosts: [...maintenance, { moref: 'host-23', name: 'esx-3', usable: true }],
+  })
+  t.same(new Set(oneLeft.placement), new Set(['host-23']), 'only the usable host is placed on')
 })
 
 t.test('names are checked before vCenter is asked anything', async (t) => {

@@ -12,6 +12,12 @@ import type { AddressInfo } from 'node:net'
 
 export type Fault = 'dropBefore' | 'dropAfter' | 'notAuthenticated'
 
+/**
+ * Run before a call is handled, with the call's SOAP body; it may answer a fault to inject into that
+ * call. Awaited: the call waits until it returns (a test can hold a call this way).
+ */
+export type Hook = (body: string) => Promise<Fault | void> | Fault | void
+
 export interface FaultCounts {
   dropBefore: number
   dropAfter: number
@@ -32,6 +38,8 @@ export class FaultProxy extends EventEmitter {
   private readonly planned = new Map<string, Fault[]>()
   /** A fault injected at random on this share of calls (0..1), with the methods it may hit. */
   private chaos?: { rate: number; faults: Fault[]; methods?: RegExp }
+  /** Hooks run (awaited) before calls of a method are handled, e.g. to change vCenter behind the service's back at an exact moment. */
+  private readonly hooks = new Map<string, Set<Hook>>()
   private downUntil = 0
   private delayMs = 0
   private server?: http.Server
@@ -65,9 +73,30 @@ export class FaultProxy extends EventEmitter {
     this.delayMs = ms
   }
 
-  /** vCenter unreachable: every connection is cut at once for this long. */
-  goDown(ms: number): void {
+  /** vCenter unreachable: every connection is cut at once for this long (until comeBack without one). */
+  goDown(ms = Infinity): void {
     this.downUntil = Date.now() + ms
+  }
+
+  /** vCenter reachable again. */
+  comeBack(): void {
+    this.downUntil = 0
+  }
+
+  /** Runs `hook` before every call of `method` until the returned function removes it. */
+  intercept(method: string, hook: Hook): () => void {
+    const hooks = this.hooks.get(method) ?? new Set<Hook>()
+    this.hooks.set(method, hooks)
+    hooks.add(hook)
+    return () => void hooks.delete(hook)
+  }
+
+  /** Runs `hook` before the next call of `method` only. */
+  interceptOnce(method: string, hook: Hook): void {
+    const remove = this.intercept(method, (body) => {
+      remove()
+      return hook(body)
+    })
   }
 
   get isDown(): boolean {
@@ -99,7 +128,9 @@ export class FaultProxy extends EventEmitter {
     const body = await readBody(req)
     const method = /<soapenv:Body[^>]*>\s*<(?:\w+:)?(\w+)/.exec(body.toString())?.[1] ?? req.url ?? ''
     this.emit('request', method)
-    const fault = this.nextFault(method)
+    let hooked: Fault | undefined
+    for (const hook of [...(this.hooks.get(method) ?? [])]) hooked = (await hook(body.toString())) ?? hooked
+    const fault = hooked ?? this.nextFault(method)
     if (fault === 'dropBefore') {
       this.counts.dropBefore++
       req.socket.destroy()

@@ -1,6 +1,6 @@
 /**
- * The service as a real process (`tsx src/server.ts`), so that tests can SIGKILL it and start it
- * again on the same database.
+ * The service as a real process (`tsx src/server.ts`, or the compiled `server.js` of a build), so
+ * that tests can SIGKILL it and start it again on the same database.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -17,10 +17,16 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+export interface ServiceProcessOptions {
+  /** A compiled server.js to run with plain node (the production image's way); default: src/server.ts through tsx. */
+  compiledEntry?: string
+}
+
+export async function startServiceProcess(env: Record<string, string>, options: ServiceProcessOptions = {}): Promise<ServiceProcess> {
   const port = await freePort()
   // node itself with tsx's loader, not the tsx wrapper: a signal must reach the server, not a parent of it.
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const args = options.compiledEntry ? [options.compiledEntry] : ['--import', 'tsx', 'src/server.ts']
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

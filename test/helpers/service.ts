@@ -11,12 +11,15 @@ import { loadConfig, type Config } from '../../src/config/config.js'
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../sim/launcher.js'
 import { VimClient } from '../../src/vim25/index.js'
 import { startTestDatabase, type TestDatabase } from './database.js'
+import { FaultProxy } from './fault-proxy.js'
 
 export interface TestService {
   app: FastifyInstance
   sim: RunningSimulator
   db: TestDatabase
   config: Config
+  /** Between the service and the simulator when asked for (TestServiceOptions.faultProxy). */
+  proxy?: FaultProxy
   secret: string
   /** A token for `sub` with these scopes. */
   token(scope?: string, sub?: string, claims?: Record<string, unknown>): string
@@ -29,13 +32,16 @@ export interface TestServiceOptions {
   simulator?: SimulatorOptions
   env?: Record<string, string>
   runWorkers?: boolean
+  /** The service reaches the simulator through a FaultProxy (service.proxy) that injects faults. */
+  faultProxy?: boolean
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const [sim, db] = await Promise.all([startSimulator(options.simulator), startTestDatabase()])
   const secret = randomBytes(32).toString('hex')
+  const proxy = options.faultProxy ? new FaultProxy(sim.url) : undefined
   const config = loadConfig({
-    VCENTER_URL: sim.url,
+    VCENTER_URL: proxy ? await proxy.start() : sim.url,
     VCENTER_USERNAME: sim.username,
     VCENTER_PASSWORD: sim.password,
     VCENTER_INSECURE: 'true',
@@ -55,11 +61,13 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     sim,
     db,
     config,
+    proxy,
     secret,
     token,
     auth: (scope, sub) => ({ authorization: `Bearer ${token(scope, sub)}` }),
     async stop() {
       await app.close()
+      await proxy?.stop()
       await Promise.all([sim.stop(), db.stop()])
     },
   }

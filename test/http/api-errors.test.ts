@@ -2,7 +2,7 @@
  * Every refusal of the API: its status, its stable code, a message a person understands, and
  * nothing made in vCenter or recorded in the database.
  */
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { createSigner } from 'fast-jwt'
 import t, { type Test } from 'tap'
 import { parse as parseYaml } from 'yaml'
@@ -99,7 +99,7 @@ t.test('400 VALIDATION_FAILED for malformed input', async (t) => {
     payload: '{"parent": "Tmpl Capture 1.0", "count": ',
   })
   t.equal(malformed.statusCode, 400)
-  t.same(malformed.json(), { code: 'VALIDATION_FAILED', message: 'The request is not valid: the body is not valid JSON' })
+  t.has(malformed.json(), { code: 'VALIDATION_FAILED', message: 'The request is not valid: the body is not valid JSON' })
   const text = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
@@ -203,6 +203,35 @@ t.test('openapi.yaml documents routes that exist and every error code', async (t
   }
   const codes: string[] = doc.components.schemas.Error.properties.code.enum
   t.same([...codes].sort(), serviceErrorCodes().sort(), 'the Error enum is the catalogue')
+})
+
+/**
+ * Codes a job records on a clone, a deployment or a preparation when it gives up (`code: '...'` in the
+ * jobs' sources), besides the catalogue's.
+ */
+async function recordedCodes(): Promise<string[]> {
+  const root = new URL('../../src/modules/', import.meta.url)
+  const jobs = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('-job.ts'))
+  const codes = new Set<string>()
+  for (const file of jobs) for (const [, code] of (await readFile(new URL(file, root), 'utf8')).matchAll(/code: '([A-Z_]+)'/g)) codes.add(code!)
+  return [...codes]
+}
+
+t.test('every code, the catalogue\'s and those jobs record, is asserted by some test', async (t) => {
+  const root = new URL('../', import.meta.url)
+  const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.test.ts'))
+  // A line that writes a record by hand does not count: the code must be what a test expects.
+  const handWritten = /\.finish\(|UPDATE |INSERT |recordStep\(|failClone\(/
+  const codes = [...new Set([...serviceErrorCodes(), ...(await recordedCodes())])]
+  t.ok(codes.includes('RECOMPOSE_FAILED') && codes.includes('VCENTER_FAULT'), 'the jobs\' codes are found')
+  const asserted = new Set<string>()
+  for (const file of files) {
+    for (const line of (await readFile(new URL(file, root), 'utf8')).split('\n')) {
+      if (handWritten.test(line)) continue
+      for (const code of codes) if (line.includes(`'${code}'`) || line.includes(`"${code}"`)) asserted.add(code)
+    }
+  }
+  t.same(codes.filter((code) => !asserted.has(code)).sort(), [], 'codes that no test expects')
 })
 
 t.test('every documented /v1 route wants a token and a scope: 401 without one, 403 with none of its scopes', async (t) => {

@@ -117,7 +117,7 @@ t.test('a method a path does not answer is 405 with Allow; an unknown path is 40
 t.test('a malformed %-escape is 400 in the documented shape', async (t) => {
   const res = await service.app.inject({ method: 'GET', url: '/v1/clones/%zz', headers: service.auth() })
   t.equal(res.statusCode, 400)
-  t.same(res.json(), { code: 'VALIDATION_FAILED', message: 'The request is not valid: the URL has a malformed %-escape', details: { field: 'url' } })
+  t.has(res.json(), { code: 'VALIDATION_FAILED', message: 'The request is not valid: the URL has a malformed %-escape', details: { field: 'url' } })
 })
 
 t.test('a JSON body that is not an object is refused; null is not "no body"', async (t) => {

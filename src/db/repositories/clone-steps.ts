@@ -7,6 +7,7 @@
  */
 import { and, asc, eq, inArray, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm'
 import type { AttributeValue } from '../../domain/attributes.js'
+import type { Warning } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import type { AttributeStore } from './attributes.js'
 import type { DeploymentRepository } from './deployments.js'
@@ -94,12 +95,23 @@ export class CloneStepRepository {
 
   async updateClone(
     id: string,
-    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt'>>,
+    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt' | 'linked'>>,
   ): Promise<void> {
     await this.db
       .update(clones)
       .set({ ...fields, updatedAt: sql`now()` })
       .where(eq(clones.id, id))
+  }
+
+  /**
+   * Adds a warning to the deployment unless it has one with that code already: one statement, so
+   * clones finding the same thing at once add it once (the second waits on the row and re-checks).
+   */
+  async addDeploymentWarning(deploymentId: string, warning: Warning): Promise<void> {
+    await this.db
+      .update(deployments)
+      .set({ warnings: sql`${deployments.warnings} || ${JSON.stringify([warning])}::jsonb`, updatedAt: sql`now()` })
+      .where(and(eq(deployments.id, deploymentId), sql`NOT ${deployments.warnings} @> ${JSON.stringify([{ code: warning.code }])}::jsonb`))
   }
 
   /**

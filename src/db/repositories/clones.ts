@@ -190,9 +190,9 @@ export class CloneRepository {
   }
 
   /** Clones with a VM that are neither failed nor destroyed, each with its parent: what the space report measures. */
-  async liveVmsWithParent(): Promise<{ parentMoref: string; parentName: string; moref: string }[]> {
+  async liveVmsWithParent(): Promise<{ parentMoref: string; parentName: string; moref: string; linked: boolean | null }[]> {
     const rows = await this.db
-      .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref })
+      .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref, linked: clones.linked })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
       .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed'])))

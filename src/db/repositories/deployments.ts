@@ -86,6 +86,11 @@ export interface DeploymentFilter {
   status?: DeploymentStatus
   parent?: string
   requester?: string
+  /** The external reference it was asked for (or its pool operation was). */
+  ticket?: string
+  /** The pool's name (any of its records: a stripped pool's deployments included). */
+  pool?: string
+  kind?: DeploymentKind
 }
 
 export type ListedDeployment = DeploymentRow & { cursorAt: string }
@@ -349,6 +354,9 @@ function filterConditions(filter: DeploymentFilter): SQL[] {
   if (filter.status) conditions.push(eq(deployments.status, filter.status))
   if (filter.parent) conditions.push(eq(deployments.parentName, filter.parent))
   if (filter.requester) conditions.push(eq(deployments.requester, filter.requester))
+  if (filter.ticket) conditions.push(eq(deployments.ticket, filter.ticket))
+  if (filter.pool) conditions.push(eq(deployments.poolName, filter.pool))
+  if (filter.kind) conditions.push(eq(deployments.kind, filter.kind))
   return conditions
 }
 

@@ -21,6 +21,7 @@ export type SetAttributesBody = Static<typeof SetAttributesBody>
 const CloneName = Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) })
 
 export const setAttributesSchema = {
+  operationId: 'setCloneAttributes',
   summary: "Set a clone's custom attributes, in vCenter and in the records together",
   tags: ['clones'],
   params: CloneName,
@@ -50,6 +51,7 @@ export const HistoryEntry = Type.Object({
 })
 
 export const historySchema = {
+  operationId: 'getCloneHistory',
   summary: "A clone's attribute history, newest first: every change, reveal and disappearance",
   tags: ['clones'],
   params: CloneName,

@@ -16,6 +16,7 @@ export function cloneSummary(c: CloneRow) {
     instanceUuid: c.instanceUuid,
     host: c.hostMoref,
     reportedHost: c.reportedHostMoref,
+    linked: c.linked ?? null,
     error: c.error ?? null,
   }
 }

@@ -28,6 +28,8 @@ export const typeDefs = /* GraphQL */ `
     host: String
     "The host vCenter last reported the clone on (DRS may move it)."
     reportedHost: String
+    "Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked."
+    linked: Boolean
     error: RecordedError
     createdAt: DateTime!
     readyAt: DateTime

@@ -9,6 +9,7 @@ export const Clone = Type.Object({
   status: Type.String(),
   host: Nullable(Type.String()),
   reportedHost: Nullable(Type.String()),
+  linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   deploymentId: Type.String(),
   requester: Type.String(),
   ticket: Nullable(Type.String()),
@@ -22,6 +23,7 @@ export const Clone = Type.Object({
 })
 
 export const getCloneSchema = {
+  operationId: 'getClone',
   summary: "A clone's provenance and custom attributes",
   tags: ['clones'],
   params: Type.Object({ name: Type.String() }),
@@ -29,6 +31,7 @@ export const getCloneSchema = {
 }
 
 export const listClonesSchema = {
+  operationId: 'listClones',
   summary: 'Clones made by the service',
   tags: ['clones'],
   querystring: Type.Object(

@@ -1,6 +1,6 @@
 /** What REST and GraphQL show of a deployment: its progress and estimate, or a dry run's plan. */
 import type { DeploymentWithClones } from '../../db/repositories/deployments.js'
-import type { CloneRow } from '../../db/schema.js'
+import type { CloneRow, DeploymentRow } from '../../db/schema.js'
 import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../../domain/estimate.js'
 import type { DeploymentPlan } from '../../domain/plan.js'
@@ -31,7 +31,7 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
     pool: d.poolName,
     status: d.status,
     parent: { name: d.parentName, moref: d.parentMoref },
-    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
+    snapshot: { name: d.snapshotName, moref: d.snapshotMoref, createdAt: iso(d.snapshotCreatedAt) },
     prefix: d.prefix,
     startNumber: d.startNumber,
     count: d.count,
@@ -63,6 +63,33 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
   }
 }
 
+/** A deployment in a list: what presentDeployment shows but its clones, with their counts by status. */
+export function presentDeploymentSummary(d: DeploymentRow, counts: { status: CloneStatus; n: number }[]) {
+  const byStatus = countByStatus([])
+  for (const { status, n } of counts) byStatus[status] += n
+  const total = counts.reduce((sum, c) => sum + c.n, 0)
+  const done = counts.filter((c) => isFinalCloneStatus(c.status)).reduce((sum, c) => sum + c.n, 0)
+  return {
+    id: d.id,
+    kind: d.kind,
+    pool: d.poolName,
+    status: d.status,
+    parent: { name: d.parentName, moref: d.parentMoref },
+    snapshot: { name: d.snapshotName, moref: d.snapshotMoref },
+    prefix: d.prefix,
+    startNumber: d.startNumber,
+    count: d.count,
+    requester: d.requester,
+    ticket: d.ticket,
+    createdAt: d.createdAt.toISOString(),
+    startedAt: iso(d.startedAt),
+    finishedAt: iso(d.finishedAt),
+    durationSeconds: durationSeconds(d.startedAt, d.finishedAt),
+    error: d.error ?? null,
+    progress: { total, done, failed: byStatus.failed, byStatus },
+  }
+}
+
 export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
   const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: plan.maxConcurrent }, plan.hosts.length)
   const perHost = new Map<string, number>()
@@ -70,7 +97,7 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
   return {
     dryRun: true as const,
     parent: { name: plan.parent.name, moref: plan.parent.moref },
-    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref },
+    snapshot: { name: plan.snapshot.name, moref: plan.snapshot.moref, createdAt: plan.snapshot.createdAt ?? null },
     customizationSpec: plan.customizationSpec,
     attributes: plan.copiedAttributes,
     clones: plan.names.map((name, i) => ({ name, host: plan.placement[i]! })),

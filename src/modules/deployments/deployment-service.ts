@@ -7,6 +7,7 @@ import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import {
   ReplacedClonesChanged,
+  deploymentCursorKey,
   type DeploymentFilter,
   type DeploymentRepository,
   type DeploymentWithClones,
@@ -18,13 +19,22 @@ import type { PoolRef } from '../../db/repositories/pools.js'
 import { uniqueViolation } from '../../db/pg-errors.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
 import type { CloneStatus } from '../../domain/progress.js'
-import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy } from '../../errors.js'
+import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, ValidationFailed } from '../../errors.js'
+import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { enqueueProvisioning } from './provision-clone-job.js'
 import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
+
+function decodeListCursor(cursor: string): string[] {
+  try {
+    return decodeCursor(cursor, 2)!
+  } catch {
+    throw new ValidationFailed({ field: 'cursor' }, '"cursor" is not a cursor given by this API')
+  }
+}
 
 /** The records this service hands out, and the key its pages' cursors hold (for REST and GraphQL). */
 export type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
@@ -58,6 +68,18 @@ export class DeploymentService {
 
   count(filter: DeploymentFilter): Promise<number> {
     return this.repository.count(filter)
+  }
+
+  /**
+   * GET /v1/deployments: a page of deployments, newest first, with their clones' counts by status, and
+   * the opaque cursor of the next page (null on the last), as GraphQL's deployments connection.
+   */
+  async list(filter: DeploymentFilter, limit: number, cursor?: string) {
+    const rows = await this.repository.page(filter, limit + 1, cursor === undefined ? undefined : decodeListCursor(cursor))
+    const shown = rows.slice(0, limit)
+    const counts = await this.repository.statusCountsByIds(shown.map((d) => d.id))
+    const nextCursor = rows.length > limit ? encodeCursor(deploymentCursorKey(shown.at(-1)!)) : null
+    return { items: shown.map((deployment) => ({ deployment, counts: counts.get(deployment.id) ?? [] })), nextCursor }
   }
 
   /** Batch reads by many keys at once (GraphQL's loaders). */
@@ -214,7 +236,9 @@ function parentOf(inventory: PlanInventory, name: string): ParentFacts {
 }
 
 /** The parent with the snapshot the request names (by moref or name) as the one to clone from. */
-function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName'>): ParentFacts {
-  if (!request.snapshotMoref && request.snapshotName === undefined) return parent
-  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name: request.snapshotName }) }
+function withChosenSnapshot(parent: ParentFacts, request: Pick<DeploymentRequest, 'snapshotMoref' | 'snapshotName' | 'snapshot'>): ParentFacts {
+  // `snapshot` (a request's name or moref) is resolved as a recompose's name is: moref first, else name.
+  const name = request.snapshotName ?? request.snapshot
+  if (!request.snapshotMoref && name === undefined) return parent
+  return { ...parent, currentSnapshot: chooseSnapshot(parent, { moref: request.snapshotMoref, name }) }
 }

@@ -1,7 +1,7 @@
 /** Deployments: reading them (one, or a filtered page) and deployLinkedClones, as POST /v1/deployments. */
 import type { DeploymentRow } from './deployment-service.js'
 import { DeploymentNotFound } from '../../errors.js'
-import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentStatus } from '../../domain/progress.js'
+import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentKind, type DeploymentStatus } from '../../domain/progress.js'
 import { presentPlan } from './deployment-presenters.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
@@ -73,6 +73,11 @@ export const typeDefs = /* GraphQL */ `
     parent: String
     "The token's sub that asked for it."
     requester: String
+    "The external reference it (or its pool operation) was asked for, e.g. RITM0012345."
+    ticket: String
+    "The pool's name."
+    pool: String
+    kind: DeploymentKind
   }
 
   "The fields, limits and defaults of POST /v1/deployments' body."
@@ -96,6 +101,8 @@ export const typeDefs = /* GraphQL */ `
     maxConcurrent: Int
     "Answer the plan (a DeploymentPlan) and change nothing"
     dryRun: Boolean
+    "The parent's snapshot to clone from, by moref or name (default its current one); SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS"
+    snapshot: String
   }
 
   "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
@@ -185,7 +192,14 @@ function progressFromCounts(counts: { status: CloneStatus; n: number }[]): Progr
 }
 
 interface DeploymentsArgs extends PageArgs {
-  filter?: { status?: string | null; parent?: string | null; requester?: string | null } | null
+  filter?: {
+    status?: string | null
+    parent?: string | null
+    requester?: string | null
+    ticket?: string | null
+    pool?: string | null
+    kind?: string | null
+  } | null
 }
 
 /** A dry run's answer, told apart from a Deployment by DeployLinkedClonesResult's resolveType. */
@@ -203,6 +217,9 @@ export const queries = {
       status: fromEnum<DeploymentStatus>(args.filter?.status),
       parent: args.filter?.parent ?? undefined,
       requester: args.filter?.requester ?? undefined,
+      ticket: args.filter?.ticket ?? undefined,
+      pool: args.filter?.pool ?? undefined,
+      kind: fromEnum<DeploymentKind>(args.filter?.kind),
     }
     const { deployments } = context.app
     return paginate(args, {

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { isUuid } from '../../domain/ids.js'
 import { DeploymentNotFound } from '../../errors.js'
-import { createDeploymentSchema, getDeploymentSchema } from './deployments-schemas.js'
-import { presentDeployment, presentPlan, type EstimateBasis } from './deployment-presenters.js'
+import { createDeploymentSchema, getDeploymentSchema, listDeploymentsSchema } from './deployments-schemas.js'
+import { presentDeployment, presentDeploymentSummary, presentPlan, type EstimateBasis } from './deployment-presenters.js'
 
 const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
@@ -25,6 +25,18 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .send(presentDeployment(created, basis))
     },
   )
+
+  app.get('/deployments', { schema: listDeploymentsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
+    const { limit = 100, cursor, ...filter } = request.query
+    const page = await app.deployments.list(filter, limit, cursor)
+    if (page.nextCursor) {
+      const next = new URLSearchParams()
+      for (const [name, value] of Object.entries({ ...filter, limit })) if (value !== undefined) next.set(name, String(value))
+      next.set('cursor', page.nextCursor)
+      reply.header('link', `</v1/deployments?${next.toString()}>; rel="next"`)
+    }
+    return { items: page.items.map((i) => presentDeploymentSummary(i.deployment, i.counts)), nextCursor: page.nextCursor }
+  })
 
   app.get(
     '/deployments/:id',

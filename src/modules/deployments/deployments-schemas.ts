@@ -1,9 +1,10 @@
 import { Type, type Static } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
+import { DEPLOYMENT_KINDS } from '../../domain/progress.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
 import { inputValidator } from '../../http/validation.js'
-import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described } from '../../http/common-schemas.js'
 
 
 export const CreateDeploymentBody = Type.Object(
@@ -27,6 +28,13 @@ export const CreateDeploymentBody = Type.Object(
     ),
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 640, description: "This deployment's operations at once" })),
     dryRun: Type.Optional(Type.Boolean({ description: 'Answer 200 with the plan and change nothing' })),
+    snapshot: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS",
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -39,6 +47,7 @@ export const CloneSummary = Type.Object({
   instanceUuid: Type.String(),
   host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
   reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
+  linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   error: Nullable(RecordedError),
   /** A rebuild's clone: its step (`destroying` while the clone it replaces is destroyed) and that clone. */
   step: Type.Optional(Type.String()),
@@ -59,7 +68,11 @@ export const Deployment = Type.Object({
   pool: Nullable(Type.String()),
   status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
-  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({
+    name: Type.String(),
+    moref: Type.String(),
+    createdAt: Nullable(Type.String({ format: 'date-time', description: 'When vCenter took it' })),
+  }),
   prefix: Type.String(),
   startNumber: Type.Integer(),
   count: Type.Integer(),
@@ -88,7 +101,11 @@ export const Deployment = Type.Object({
 export const DryRunPlan = Type.Object({
   dryRun: Type.Literal(true),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
-  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({
+    name: Type.String(),
+    moref: Type.String(),
+    createdAt: Nullable(Type.String({ format: 'date-time', description: 'When vCenter took it' })),
+  }),
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   clones: Type.Array(Type.Object({ name: Type.String(), host: Type.String() })),
@@ -105,12 +122,13 @@ export const DryRunPlan = Type.Object({
 })
 
 export const createDeploymentSchema = {
+  operationId: 'createDeployment',
   summary: 'Deploy linked clones of a parent VM',
   tags: ['deployments'],
   body: CreateDeploymentBody,
   response: {
-    200: DryRunPlan,
-    202: Deployment,
+    200: described(DryRunPlan, 'The plan of a dry run (`dryRun: true`); nothing was changed'),
+    202: described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'),
     400: ErrorResponse,
     ...authErrors,
     404: ErrorResponse,
@@ -120,7 +138,64 @@ export const createDeploymentSchema = {
   },
 }
 
+export const DeploymentSummary = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  kind: Type.String({ description: 'deploy, scale-down, strip, refresh, recompose or reconcile' }),
+  pool: Nullable(Type.String()),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+  parent: Type.Object({ name: Type.String(), moref: Type.String() }),
+  snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  prefix: Type.String(),
+  startNumber: Type.Integer(),
+  count: Type.Integer(),
+  requester: Type.String(),
+  ticket: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  startedAt: Nullable(Type.String({ format: 'date-time' })),
+  finishedAt: Nullable(Type.String({ format: 'date-time' })),
+  durationSeconds: Nullable(Type.Number()),
+  error: Nullable(RecordedError),
+  progress: Type.Object({
+    total: Type.Integer(),
+    done: Type.Integer(),
+    failed: Type.Integer(),
+    byStatus: Type.Record(Type.String(), Type.Integer()),
+  }),
+})
+
+export const DEPLOYMENTS_PAGE_SIZE = 100
+export const MAX_DEPLOYMENTS_PAGE_SIZE = 1000
+
+export const listDeploymentsSchema = {
+  operationId: 'listDeployments',
+  summary: 'Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages',
+  tags: ['deployments'],
+  querystring: Type.Object(
+    {
+      ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference, e.g. RITM0012345' })),
+      pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The pool's name" })),
+      requester: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The token's sub that asked for it" })),
+      status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')])),
+      kind: Type.Optional(Type.Union(DEPLOYMENT_KINDS.map((k) => Type.Literal(k)))),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DEPLOYMENTS_PAGE_SIZE, default: DEPLOYMENTS_PAGE_SIZE, description: 'Deployments in the page' })),
+      cursor: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$', description: "The page before's nextCursor: the deployments older than it" }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  response: {
+    200: Type.Object({
+      items: Type.Array(DeploymentSummary),
+      nextCursor: Nullable(Type.String({ description: 'The next (older) page; null on the last. Also in the Link header (rel="next")' })),
+    }),
+    400: ErrorResponse,
+    ...authErrors,
+  },
+}
+
 export const getDeploymentSchema = {
+  operationId: 'getDeployment',
   summary: 'A deployment, its progress and its clones',
   tags: ['deployments'],
   params: Type.Object({ id: Type.String() }),

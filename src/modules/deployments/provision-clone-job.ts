@@ -10,12 +10,13 @@ import type PgBoss from 'pg-boss'
 import type { Limits } from '../../config/config.js'
 import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
+import { linkedVerdict, silentFullCloneWarning } from '../../domain/linked.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { notify } from '../../db/repositories/locks.js'
 import { cloneOperationScopes, type Limiter, type Ownership } from '../../jobs/operation-limiter.js'
-import { JOBS_QUEUED, PROVISION_RETRY, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
+import { JOBS_QUEUED, QUEUES, type ProvisionCloneData } from '../../jobs/queues.js'
 
 /** Above the largest deployment's clone count. */
 const MAX_PRIORITY = 10_000
@@ -33,7 +34,6 @@ export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?:
       data: { cloneId } satisfies ProvisionCloneData,
       singletonKey: cloneId,
       priority: MAX_PRIORITY - index,
-      ...PROVISION_RETRY,
     })),
     db ? { db } : {},
   )
@@ -115,6 +115,7 @@ export class CloneProvisioner {
       await this.repository.recordStep({ cloneId, step: currentStep(latest), outcome: 'failed', error: failure })
       await this.repository.failClone(cloneId, failure)
       if (latest.replacesCloneId) await this.repository.failReplaced(latest.replacesCloneId, deployment.id, failure)
+      if (latest.moref && failure.code !== 'CLONE_VANISHED') await this.removeFailedVm(latest, log)
     } finally {
       await lease.release()
     }
@@ -166,6 +167,27 @@ export class CloneProvisioner {
     }
   }
 
+  /**
+   * The VM a failed clone made (a fault after cloning) would keep the clone's name, so a later
+   * deployment or reconcile of that number would be refused (NAME_CONFLICT): it is destroyed, only
+   * when the VM found by the clone's instance UUID is its recorded moref. Best effort: the failure
+   * is recorded already, and a VM left (vCenter unreachable) is reported by the name check.
+   */
+  private async removeFailedVm(clone: CloneRow, log: FastifyBaseLogger): Promise<void> {
+    try {
+      const outcome = await this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, async () => {})
+      if (outcome === 'not-owned') return
+      await this.repository.recordStep({
+        cloneId: clone.id,
+        step: 'destroyed',
+        outcome: outcome === 'destroyed' ? 'succeeded' : 'skipped',
+        detail: 'the failed clone\'s VM, so that its name is free again',
+      })
+    } catch (err) {
+      log.warn({ err: String(err) }, 'could not destroy the failed clone\'s VM')
+    }
+  }
+
   /** Final failures are recorded on the clone; passing ones are thrown for pg-boss to retry. */
   private classify(err: unknown, attempt: Attempt): RecordedError | undefined {
     if (err instanceof CloneFailed) return err.recorded
@@ -191,6 +213,7 @@ export class CloneProvisioner {
       clone = { ...clone, status: 'pending' }
     }
     const moref = clone.moref ?? (await this.cloneStep(clone, deployment, resumed))
+    if (clone.linked === null || clone.linked === undefined) await this.checkLinked(clone, deployment, moref)
     // A fresh run knows the VM's state (it just made it); a resumed one asks vCenter.
     let state: VmState | undefined
     if (resumed) {
@@ -229,6 +252,30 @@ export class CloneProvisioner {
       detail: `${values.length} attributes`,
     })
     await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /**
+   * Proves the clone is linked: each disk's backing chain must reach a file of the deployment's
+   * snapshot. A full copy (vCenter makes one silently) is recorded `linked: false` and warned of on the
+   * deployment, and the clone goes on (it works, it only takes more space); a clone backing onto
+   * another snapshot than planned fails.
+   */
+  private async checkLinked(clone: CloneRow, deployment: DeploymentRow, moref: string): Promise<void> {
+    const { disks, snapshotFiles } = await this.vcenter.readDiskChains(moref, deployment.snapshotMoref)
+    const verdict = linkedVerdict(disks, snapshotFiles)
+    if (verdict.kind === 'other-snapshot') {
+      await this.repository.updateClone(clone.id, { linked: true })
+      throw new CloneFailed({
+        code: 'CLONE_NOT_FROM_SNAPSHOT',
+        message: `${clone.name}'s ${verdict.disk} backs onto ${verdict.chain.slice(1).join(' <- ')}, not onto the snapshot ${deployment.snapshotName} (${deployment.snapshotMoref}: ${verdict.expected.join(', ')})`,
+      })
+    }
+    const linked = verdict.kind === 'linked'
+    await this.repository.updateClone(clone.id, { linked })
+    if (!linked) {
+      this.log.warn({ deploymentId: deployment.id, clone: clone.name, disks: verdict.disks }, 'silent full clone')
+      await this.repository.addDeploymentWarning(deployment.id, silentFullCloneWarning(clone.name))
+    }
   }
 
   /**

@@ -102,7 +102,7 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what was done. */
   async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction) {
     const done = await app.parents.snapshotAction(params.name, params.snapshot, action)
-    const outcome = action === 'remove' ? 'removed' : 'reverted'
+    const outcome = action === 'remove' ? ('removed' as const) : ('reverted' as const)
     log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, `snapshot ${outcome}`)
     return { action: outcome, snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
   }

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_SNAPSHOT_DESCRIPTION_LENGTH, MAX_SNAPSHOT_NAME_LENGTH } from '../../domain/snapshots.js'
-import { ErrorResponse, authErrors } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, RecordedError, authErrors, described } from '../../http/common-schemas.js'
 
 export const PrepareParentBody = Type.Object(
   {
@@ -21,19 +21,123 @@ const SnapshotParams = Type.Object({
   snapshot: Type.String({ minLength: 1, maxLength: 200, description: "The snapshot's moref, or its name" }),
 })
 
-/** Success bodies are described in openapi.yaml; here they pass through as built by the route. */
-const ok = { 200: Type.Any(), 202: Type.Any() }
-const errors = { ...ok, ...authErrors, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 502: ErrorResponse, 503: ErrorResponse }
+const DateTime = Type.String({ format: 'date-time' })
+
+export const Preparation = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    parent: Type.Object({ name: Type.String(), moref: Type.String(), instanceUuid: Nullable(Type.String()) }),
+    status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    recompose: Type.Boolean(),
+    snapshot: Type.Object({
+      name: Type.String(),
+      description: Nullable(Type.String()),
+      moref: Nullable(Type.String({ description: 'Once taken' })),
+      createdAt: Nullable(DateTime),
+    }),
+    steps: Type.Array(
+      Type.Object({
+        step: Type.Union([Type.Literal('power_off'), Type.Literal('snapshot'), Type.Literal('recompose')]),
+        outcome: Type.Union([Type.Literal('succeeded'), Type.Literal('skipped'), Type.Literal('adopted'), Type.Literal('failed')]),
+        taskMoref: Type.Optional(Type.String()),
+        detail: Type.Optional(Type.String()),
+        pool: Type.Optional(Type.String({ description: 'recompose: the pool' })),
+        deploymentIds: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { description: 'recompose: the deployments it started' })),
+        error: Type.Optional(RecordedError),
+        at: DateTime,
+      }),
+      { description: 'Each step as it happened' },
+    ),
+    deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
+    error: Nullable(RecordedError),
+    requester: Type.String(),
+    createdAt: DateTime,
+    startedAt: Nullable(DateTime),
+    finishedAt: Nullable(DateTime),
+  },
+  { $id: 'Preparation' },
+)
+
+export const Snapshot = Type.Object(
+  {
+    moref: Type.String({ examples: ['snapshot-1'] }),
+    name: Type.String(),
+    description: Type.String(),
+    createdAt: Nullable(DateTime),
+    parentSnapshot: Nullable(Type.String({ description: "The moref of the snapshot it was taken from; null for a root" })),
+    current: Type.Boolean(),
+    depth: Type.Integer({ description: 'Depth in the tree (roots 0)' }),
+    liveClones: Type.Optional(Type.Integer({ description: 'Live clones made from it' })),
+    pools: Type.Optional(Type.Array(Type.String(), { description: 'Pools whose live clones use it' })),
+  },
+  { $id: 'Snapshot' },
+)
+
+export const ParentVm = Type.Object(
+  {
+    name: Type.String({ examples: ['Tmpl Capture 1.0'] }),
+    moref: Type.String(),
+    instanceUuid: Nullable(Type.String()),
+    powerState: Type.String(),
+    currentSnapshot: Nullable(Type.String({ description: "The current snapshot's moref" })),
+  },
+  { $id: 'ParentVm' },
+)
+
+const SnapshotActionDone = Type.Object({
+  action: Type.Union([Type.Literal('removed'), Type.Literal('reverted')]),
+  snapshot: Snapshot,
+  taskMoref: Nullable(Type.String()),
+  parent: ParentVm,
+})
+
+const readErrors = { ...authErrors, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
+const writeErrors = { ...readErrors, 502: ErrorResponse }
 
 export const prepareParentSchema = {
+  operationId: 'prepareParent',
   summary: 'Prepare a parent: power it off and take the snapshot its clones will use',
   tags: ['parents'],
   params: ParentParams,
   body: PrepareParentBody,
-  response: errors,
+  response: {
+    200: described(Preparation, 'The same request made before, already finished'),
+    202: described(Preparation, 'Accepted (or the same request, still running); Location names the preparation'),
+    ...writeErrors,
+  },
 }
-export const listPreparationsSchema = { summary: "A parent's preparations, newest first", tags: ['parents'], params: ParentParams, response: errors }
-export const getPreparationSchema = { summary: 'A preparation: status, steps, snapshot', tags: ['parents'], params: PreparationParams, response: errors }
-export const listSnapshotsSchema = { summary: "A parent's snapshots with the live clones using each", tags: ['parents'], params: ParentParams, response: errors }
-export const removeSnapshotSchema = { summary: 'Remove a snapshot no live clone uses', tags: ['parents'], params: SnapshotParams, response: errors }
-export const revertSnapshotSchema = { summary: 'Revert the parent to a snapshot no live clone uses', tags: ['parents'], params: SnapshotParams, response: errors }
+export const listPreparationsSchema = {
+  operationId: 'listPreparations',
+  summary: "A parent's preparations, newest first",
+  tags: ['parents'],
+  params: ParentParams,
+  response: { 200: Type.Object({ preparations: Type.Array(Preparation) }), ...readErrors },
+}
+export const getPreparationSchema = {
+  operationId: 'getPreparation',
+  summary: 'A preparation: status, steps, snapshot',
+  tags: ['parents'],
+  params: PreparationParams,
+  response: { 200: Preparation, ...readErrors },
+}
+export const listSnapshotsSchema = {
+  operationId: 'listSnapshots',
+  summary: "A parent's snapshots with the live clones using each",
+  tags: ['parents'],
+  params: ParentParams,
+  response: { 200: Type.Object({ parent: ParentVm, snapshots: Type.Array(Snapshot) }), ...readErrors },
+}
+export const removeSnapshotSchema = {
+  operationId: 'removeSnapshot',
+  summary: 'Remove a snapshot no live clone uses',
+  tags: ['parents'],
+  params: SnapshotParams,
+  response: { 200: SnapshotActionDone, ...writeErrors },
+}
+export const revertSnapshotSchema = {
+  operationId: 'revertSnapshot',
+  summary: 'Revert the parent to a snapshot no live clone uses',
+  tags: ['parents'],
+  params: SnapshotParams,
+  response: { 200: SnapshotActionDone, ...writeErrors },
+}

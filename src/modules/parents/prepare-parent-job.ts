@@ -17,7 +17,7 @@ import { findPreparedSnapshot } from '../../domain/snapshots.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { withOwnership } from '../../jobs/ownership.js'
-import { PREPARE_RETRY, QUEUES, jobOwnerLockId, type PrepareParentData } from '../../jobs/queues.js'
+import { QUEUES, jobOwnerLockId, type PrepareParentData } from '../../jobs/queues.js'
 
 export type { PrepareParentData }
 
@@ -37,7 +37,7 @@ export const prepareOwnerLockId = (data: PrepareParentData): string => jobOwnerL
 
 export async function enqueuePreparation(boss: PgBoss, preparationId: string, db: SqlExecutor): Promise<void> {
   await boss.insert(
-    [{ name: PREPARE_PARENT_QUEUE, data: { preparationId } satisfies PrepareParentData, singletonKey: preparationId, ...PREPARE_RETRY }],
+    [{ name: PREPARE_PARENT_QUEUE, data: { preparationId } satisfies PrepareParentData, singletonKey: preparationId }],
     { db },
   )
 }
@@ -70,14 +70,16 @@ export class ParentPreparer {
       if (preparation.recompose) await this.recompose(preparation, snapshot, attempt.lastAttempt)
       await this.repository.finish(preparationId, 'succeeded')
     } catch (err) {
-      // vCenter unreachable, or a passing failure before the last attempt: pg-boss retries.
-      if (err instanceof VcenterUnreachable || (!(err instanceof Refused) && !attempt.lastAttempt)) throw err
+      // vCenter unreachable, or a passing failure before the last attempt: pg-boss retries. The last
+      // attempt records it, an unreachable vCenter too (else the preparation would read "running" forever).
+      if (!(err instanceof Refused) && !attempt.lastAttempt) throw err
+      const message = err instanceof Error ? err.message : String(err)
       const error: RecordedError =
         err instanceof Refused
           ? err.error
           : err instanceof TaskFailed
             ? { code: 'VCENTER_REFUSED', message: err.message, faultType: err.faultType }
-            : { code: 'PREPARATION_FAILED', message: err instanceof Error ? err.message : String(err) }
+            : { code: 'PREPARATION_FAILED', message: err instanceof VcenterUnreachable ? `gave up, vCenter unreachable: ${message}` : message }
       this.log.warn({ preparationId, error }, 'parent preparation failed')
       await this.repository.finish(preparationId, 'failed', error)
     }

@@ -9,14 +9,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
 import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
-import { VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
+import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { Limits } from '../../config/config.js'
-import type { CloneRow } from '../../db/schema.js'
+import type { CloneRow, RecordedError } from '../../db/schema.js'
 import type PgBoss from 'pg-boss'
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { cloneOperationScopes, type Limiter } from '../../jobs/operation-limiter.js'
 import { withOwnership } from '../../jobs/ownership.js'
-import { PROVISION_RETRY, QUEUES, jobOwnerLockId, type DestroyCloneData } from '../../jobs/queues.js'
+import { QUEUES, jobOwnerLockId, type DestroyCloneData } from '../../jobs/queues.js'
 
 /** The lock owning a clone's destroy job (whichever deployment destroys it). */
 export const destroyOwnerLockId = (data: Pick<DestroyCloneData, 'cloneId'>): string => jobOwnerLockId(QUEUES.destroyClone, data.cloneId)
@@ -29,7 +29,6 @@ export async function enqueueDestroy(boss: PgBoss, cloneIds: string[], deploymen
       name: QUEUES.destroyClone,
       data: { cloneId, deploymentId } satisfies DestroyCloneData,
       singletonKey: `${cloneId}:${deploymentId}`,
-      ...PROVISION_RETRY,
     })),
     { db },
   )
@@ -49,7 +48,7 @@ export class CloneDestroyer {
   ) {}
 
   /** False when another worker owns the clone's destroy: nothing was done. */
-  async run(cloneId: string, deploymentId: string, attempt: { lastAttempt: boolean }): Promise<boolean> {
+  async run(cloneId: string, deploymentId: string, attempt: { attempt?: number; lastAttempt: boolean }): Promise<boolean> {
     const run = await withOwnership(this.ownership, destroyOwnerLockId({ cloneId }), () =>
       this.destroy(cloneId, deploymentId, attempt),
     )
@@ -83,9 +82,14 @@ export class CloneDestroyer {
           await this.pools.markDestroyed(cloneId)
         }
       } catch (err) {
-        // vCenter unreachable or a passing failure: pg-boss retries; the last attempt records it.
-        if (err instanceof VcenterUnreachable || !attempt.lastAttempt) throw err
-        const error = { code: 'DESTROY_FAILED', message: err instanceof Error ? err.message : String(err) }
+        // vCenter unreachable or a passing failure: pg-boss retries; the last attempt records it (an
+        // unreachable vCenter too: else the clone and its deployment would read "running" forever).
+        if (!attempt.lastAttempt) throw err
+        const message = err instanceof Error ? err.message : String(err)
+        const error: RecordedError =
+          err instanceof TaskFailed
+            ? { code: 'DESTROY_FAILED', faultType: err.faultType, message }
+            : { code: 'DESTROY_FAILED', message: err instanceof VcenterUnreachable ? `gave up, vCenter unreachable: ${message}` : message }
         this.log.warn({ cloneId, err }, 'destroying a clone failed')
         await this.deployments.recordStep({ cloneId, step: 'destroying', outcome: 'failed', error })
         await this.deployments.updateClone(cloneId, { status: 'failed', error, taskMoref: null })

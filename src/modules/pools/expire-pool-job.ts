@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'
 import type { SqlExecutor } from '../../jobs/boss.js'
 import type { Job } from '../../jobs/queue-plugin.js'
-import { EXPIRE_RETRY, QUEUES, type ExpirePoolData } from '../../jobs/queues.js'
+import { QUEUES, type ExpirePoolData } from '../../jobs/queues.js'
 
 /** What the expiry job needs of pools (PoolService.expire). */
 export interface PoolExpiry {
@@ -19,7 +19,6 @@ export async function scheduleExpiry(boss: PgBoss, pool: string, expiresAt: Date
   await boss.send(QUEUES.expirePool, { pool } satisfies ExpirePoolData, {
     startAfter: expiresAt,
     singletonKey: `${pool}@${expiresAt.toISOString()}`,
-    ...EXPIRE_RETRY,
     ...(db ? { db } : {}),
   })
 }

@@ -34,6 +34,8 @@ export interface CreatePoolRequest {
   customizationAttribute?: string
   hostLimit?: number
   expiresAt?: string
+  /** The parent's snapshot, by moref or name; default its current one. */
+  snapshot?: string
 }
 
 export interface ChangePoolRequest {
@@ -124,6 +126,7 @@ export class PoolService {
       ...(request.attributes ? { attributes: request.attributes } : {}),
       ...(request.customizationAttribute ? { customizationAttribute: request.customizationAttribute } : {}),
       ...(request.hostLimit ? { hostLimit: request.hostLimit } : {}),
+      ...(request.snapshot !== undefined ? { snapshot: request.snapshot } : {}),
       parent: request.parent,
       startNumber: request.startNumber,
       count: request.size,

@@ -108,6 +108,8 @@ export const typeDefs = /* GraphQL */ `
     hostLimit: Int
     "ISO 8601 date-time in the future: the pool is stripped back then"
     expiresAt: String
+    "The parent's snapshot the pool's clones come from, by moref or name (default its current one)"
+    snapshot: String
   }
 
   extend type Query {

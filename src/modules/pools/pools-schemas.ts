@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
-import { ErrorResponse, authErrors } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, authErrors, described } from '../../http/common-schemas.js'
 import { inputValidator } from '../../http/validation.js'
 
 const PoolName = Type.String({ minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' })
@@ -17,6 +17,13 @@ export const CreatePoolBody = Type.Object(
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     hostLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT })),
     expiresAt: Type.Optional(Type.String({ description: 'ISO 8601 date-time in the future: the pool is stripped back then' })),
+    snapshot: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: "The parent's snapshot the pool's clones come from, by moref or name (default its current snapshot)",
+      }),
+    ),
   },
   { additionalProperties: false },
 )
@@ -50,32 +57,169 @@ export const RecomposePoolBody = Type.Object(
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) })
 
-/** Success bodies are described in openapi.yaml; here they pass through as built by the route. */
-const ok = { 200: Type.Any(), 202: Type.Any() }
-const errors = { ...ok, ...authErrors, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse }
+const DateTime = Type.String({ format: 'date-time' })
 
-export const createPoolSchema = { summary: 'Create a pool and deploy its clones', tags: ['pools'], body: CreatePoolBody, response: errors }
-export const listPoolsSchema = { summary: 'Pools', tags: ['pools'], response: { ...ok, ...authErrors } }
-export const getPoolSchema = { summary: 'A pool, its live clones and last deployments', tags: ['pools'], params: NameParams, response: { ...ok, ...authErrors, 404: ErrorResponse } }
-export const changePoolSchema = { summary: 'Resize or renew a pool', tags: ['pools'], params: NameParams, body: ChangePoolBody, response: errors }
-export const stripPoolSchema = { summary: "Strip a pool back: destroy its clones, keep their records", tags: ['pools'], params: NameParams, response: errors }
+export const Pool = Type.Object(
+  {
+    name: Type.String({ examples: ['wave1'] }),
+    status: Type.Union([Type.Literal('active'), Type.Literal('stripped')]),
+    parent: Type.String({ description: "The parent VM's name", examples: ['Tmpl Capture 1.0'] }),
+    snapshot: Nullable(
+      Type.Object({ name: Nullable(Type.String()), moref: Type.String() }, { description: "The parent's snapshot the clones are made from; null: its current one" }),
+    ),
+    prefix: Type.String({ examples: ['Wave'] }),
+    startNumber: Type.Integer(),
+    size: Type.Integer(),
+    attributes: Nullable(Type.Array(Type.String(), { description: "Custom attributes copied from the parent; null: the seed's ten" })),
+    customizationAttribute: Nullable(Type.String()),
+    hostLimit: Nullable(Type.Integer()),
+    expiresAt: Nullable(DateTime),
+    requester: Type.String(),
+    createdAt: DateTime,
+    updatedAt: DateTime,
+  },
+  { $id: 'Pool' },
+)
+
+const DriftFinding = Type.Object({
+  kind: Type.Union([Type.Literal('missing'), Type.Literal('powered_off'), Type.Literal('renamed'), Type.Literal('too_many_hosts'), Type.Literal('short')]),
+  clone: Type.Optional(Type.String({ description: "The clone (absent for the pool's own findings: too_many_hosts, short)" })),
+  number: Type.Optional(Type.Integer()),
+  expected: Type.Optional(Type.Union([Type.String(), Type.Number()], { description: 'What the records say' })),
+  actual: Type.Optional(Type.Union([Type.String(), Type.Number()], { description: 'What vCenter says' })),
+})
+
+export const PoolDrift = Type.Object(
+  {
+    status: Type.Union([Type.Literal('none'), Type.Literal('found')], { description: '`none` when vCenter agrees with the records' }),
+    checkedAt: DateTime,
+    checked: Type.Integer({ description: 'Clones compared' }),
+    hosts: Type.Integer({ description: 'Distinct hosts the clones run on' }),
+    hostLimit: Type.Integer(),
+    findings: Type.Array(DriftFinding),
+  },
+  { $id: 'PoolDrift' },
+)
+
+export const PoolDetail = Type.Object(
+  {
+    ...Pool.properties,
+    drift: Nullable(PoolDrift, { description: 'The last drift check; null before the first' }),
+    clones: Type.Array(
+      Type.Object({ name: Type.String(), number: Type.Integer(), status: Type.String(), moref: Nullable(Type.String()), instanceUuid: Type.String() }),
+    ),
+    deployments: Type.Array(
+      Type.Object({
+        id: Type.String({ format: 'uuid' }),
+        kind: Type.String(),
+        status: Type.String(),
+        count: Type.Integer(),
+        createdAt: DateTime,
+        finishedAt: Nullable(DateTime),
+      }),
+      { description: 'The last deployments, newest first' },
+    ),
+  },
+  { $id: 'PoolDetail' },
+)
+
+export const PoolChange = Type.Object(
+  {
+    pool: Pool,
+    deploymentId: Nullable(Type.String({ format: 'uuid', description: 'The first deployment started; null when nothing had to change' })),
+    deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
+  },
+  { $id: 'PoolChange' },
+)
+
+const DriftCheck = Type.Object({ pool: Type.String(), drift: PoolDrift })
+
+const ReconcileOutcome = Type.Object({
+  pool: Type.String(),
+  drift: PoolDrift,
+  repairs: Type.Object({
+    recreate: Type.Array(Type.Integer(), { description: 'Numbers deployed again' }),
+    powerOn: Type.Array(Type.String()),
+    rename: Type.Array(Type.String()),
+    add: Type.Integer({ description: "Clones added under the pool's next free numbers" }),
+  }),
+  deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
+  deploymentId: Nullable(Type.String({ format: 'uuid' })),
+})
+
+const writeErrors = { 400: ErrorResponse, ...authErrors, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse }
+const started = (description: string) => ({ 202: described(PoolChange, description) })
+
+export const createPoolSchema = {
+  operationId: 'createPool',
+  summary: 'Create a pool and deploy its clones',
+  tags: ['pools'],
+  body: CreatePoolBody,
+  response: { ...started('Accepted; Location names the deployment'), ...writeErrors },
+}
+export const listPoolsSchema = {
+  operationId: 'listPools',
+  summary: 'Pools',
+  tags: ['pools'],
+  response: { 200: Type.Object({ pools: Type.Array(Pool) }), ...authErrors },
+}
+export const getPoolSchema = {
+  operationId: 'getPool',
+  summary: 'A pool, its live clones and last deployments',
+  tags: ['pools'],
+  params: NameParams,
+  response: { 200: PoolDetail, ...authErrors, 404: ErrorResponse },
+}
+export const changePoolSchema = {
+  operationId: 'changePool',
+  summary: 'Resize or renew a pool',
+  tags: ['pools'],
+  params: NameParams,
+  body: ChangePoolBody,
+  response: { 200: described(PoolChange, 'Changed; no clone to make or destroy'), ...started('Accepted; Location names the deployment'), ...writeErrors },
+}
+export const stripPoolSchema = {
+  operationId: 'stripPool',
+  summary: 'Strip a pool back: destroy its clones, keep their records',
+  tags: ['pools'],
+  params: NameParams,
+  response: { ...started('Accepted; Location names the deployment'), ...writeErrors },
+}
 export const refreshPoolSchema = {
+  operationId: 'refreshPool',
   summary: "Refresh a pool's clones: rebuild them from its snapshot under the same names",
   tags: ['pools'],
   params: NameParams,
   body: RefreshPoolBody,
-  response: errors,
+  response: { ...started('Accepted; Location names the deployment'), ...writeErrors },
 }
 export const recomposePoolSchema = {
+  operationId: 'recomposePool',
   summary: 'Recompose a pool onto a snapshot (or parent): rebuild its clones in rolling batches',
   tags: ['pools'],
   params: NameParams,
   body: RecomposePoolBody,
-  response: errors,
+  response: { ...started('Accepted; Location names the deployment'), ...writeErrors },
 }
 
-export const checkDriftSchema = { summary: 'Compare a pool with vCenter now and record the drift', tags: ['pools'], params: NameParams, response: errors }
-export const reconcileSchema = { summary: "Repair a pool's drift", tags: ['pools'], params: NameParams, response: errors }
+export const checkDriftSchema = {
+  operationId: 'checkPoolDrift',
+  summary: 'Compare a pool with vCenter now and record the drift',
+  tags: ['pools'],
+  params: NameParams,
+  response: { 200: DriftCheck, ...writeErrors },
+}
+export const reconcileSchema = {
+  operationId: 'reconcilePool',
+  summary: "Repair a pool's drift",
+  tags: ['pools'],
+  params: NameParams,
+  response: {
+    200: described(ReconcileOutcome, 'Nothing to repair'),
+    202: described(ReconcileOutcome, 'Repairs started; Location names the first deployment'),
+    ...writeErrors,
+  },
+}
 
 /** GraphQL's pool mutations' inputs, held to the REST bodies' limits. */
 export const createPoolRequest = inputValidator(CreatePoolBody)

@@ -14,7 +14,7 @@ import type { DriftRepository } from '../../db/repositories/drift.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { withOwnership } from '../../jobs/ownership.js'
-import { QUEUES, RECONCILE_RETRY, jobOwnerLockId, type ReconcilePoolData, type RepairAction } from '../../jobs/queues.js'
+import { QUEUES, jobOwnerLockId, type ReconcilePoolData, type RepairAction } from '../../jobs/queues.js'
 
 export type { ReconcilePoolData, RepairAction }
 
@@ -26,7 +26,7 @@ export const reconcileOwnerLockId = (data: Pick<ReconcilePoolData, 'deploymentId
 
 export async function enqueueReconcile(boss: PgBoss, deploymentId: string, actions: RepairAction[], db: SqlExecutor): Promise<void> {
   await boss.insert(
-    [{ name: RECONCILE_POOL_QUEUE, data: { deploymentId, actions } satisfies ReconcilePoolData, singletonKey: deploymentId, ...RECONCILE_RETRY }],
+    [{ name: RECONCILE_POOL_QUEUE, data: { deploymentId, actions } satisfies ReconcilePoolData, singletonKey: deploymentId }],
     { db },
   )
 }
@@ -58,11 +58,14 @@ export class PoolRepairer {
         if (!(await this.repair(action, data.deploymentId))) failed.push(action.cloneId)
       }
     } catch (err) {
-      if (err instanceof VcenterUnreachable || !attempt.lastAttempt) throw err
+      // Retried by pg-boss; the last attempt records the failure, an unreachable vCenter's too (else
+      // the deployment would read "running" forever).
+      if (!attempt.lastAttempt) throw err
       this.log.warn({ deploymentId: data.deploymentId, err }, 'reconcile failed')
+      const message = err instanceof Error ? err.message : String(err)
       await this.drift.finishDeployment(data.deploymentId, 'failed', {
         code: 'RECONCILE_FAILED',
-        message: err instanceof Error ? err.message : String(err),
+        message: err instanceof VcenterUnreachable ? `gave up, vCenter unreachable: ${message}` : message,
       })
       return
     }

@@ -9,8 +9,9 @@ import { SpaceReporter, type SpaceReport } from './space-report.js'
 import { forecastSchema, spaceChartSchema, spaceReportSchema } from './reports-schemas.js'
 
 const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const reporter = new SpaceReporter(app.repositories.clones, app.vcenter)
-  const measure = (): Promise<SpaceReport> => reporter.measure()
+  // Made on first use: the routes are also registered without a database to generate the contract.
+  let reporter: SpaceReporter | undefined
+  const measure = (): Promise<SpaceReport> => (reporter ??= new SpaceReporter(app.repositories.clones, app.vcenter)).measure()
 
   app.post('/reports/space/forecast', { schema: forecastSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     checkSpaceGroups(request.body.groups)

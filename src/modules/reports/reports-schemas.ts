@@ -40,6 +40,7 @@ const GroupSpace = Type.Object({
 const Total = Type.Object({ count: Type.Integer(), ...Figures, savings: Savings })
 
 export const forecastSchema = {
+  operationId: 'forecastSpace',
   summary: 'Space of linked clones against full clones, forecast from sizes',
   tags: ['reports'],
   body: ForecastBody,
@@ -47,13 +48,20 @@ export const forecastSchema = {
 }
 
 export const spaceReportSchema = {
+  operationId: 'getSpaceReport',
   summary: "Space of the service's parents and clones, measured from vCenter",
   tags: ['reports'],
   response: {
     200: Type.Object({
       measuredAt: Type.String({ format: 'date-time' }),
       unit: Type.Literal('GB'),
-      parents: Type.Array(Type.Intersect([Type.Object({ moref: Type.String() }), GroupSpace])),
+      parents: Type.Array(
+        Type.Object({
+          moref: Type.String(),
+          fullClones: Type.Integer({ description: 'Clones found to be full copies (SILENT_FULL_CLONE), each counted as a thin full copy' }),
+          ...GroupSpace.properties,
+        }),
+      ),
       total: Total,
       missingClones: Type.Integer(),
     }),
@@ -63,6 +71,7 @@ export const spaceReportSchema = {
 }
 
 export const spaceChartSchema = {
+  operationId: 'getSpaceChart',
   summary: 'The measured figures as an SVG bar chart per parent',
   tags: ['reports'],
   produces: ['image/svg+xml'],

@@ -10,6 +10,8 @@ import { forClient } from '../../vcenter/client-errors.js'
 
 export interface ParentSpace extends GroupSpace {
   moref: string
+  /** Clones found to be full copies (linked: false), each counted as a thin full copy. */
+  fullClones: number
 }
 
 export interface SpaceReport {
@@ -33,6 +35,7 @@ export class SpaceReporter {
   async measure(): Promise<SpaceReport> {
     const rows = await this.clones.liveVmsWithParent()
     const byParent = new Map<string, { name: string; clones: string[] }>()
+    const linked = new Map(rows.map((r) => [r.moref, r.linked]))
     for (const row of rows) {
       const group = byParent.get(row.parentMoref) ?? { name: row.parentName, clones: [] }
       group.clones.push(row.moref)
@@ -55,7 +58,7 @@ export class SpaceReporter {
         ...measuredGroupSpace({
           name: parent?.name ?? group.name,
           parentUsedBytes: parent?.committedBytes ?? 0,
-          clones: present.map((c) => ({ capacityBytes: c.diskCapacityBytes, unsharedBytes: c.unsharedBytes })),
+          clones: present.map((c) => ({ capacityBytes: c.diskCapacityBytes, unsharedBytes: c.unsharedBytes, linked: linked.get(c.moref) })),
         }),
       })
     }

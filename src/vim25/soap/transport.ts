@@ -43,6 +43,25 @@ export interface TransportOptions {
   logger?: VimLogger
   /** Upper bound of concurrent connections to this vCenter. Default 64. */
   maxSockets?: number
+  /** Told of every SOAP call once it has ended (metrics); an observer that throws is ignored. */
+  onCall?: CallObserver
+}
+
+/** One SOAP call, ended: `outcome` is `ok`, the fault type, `http_<status>` or `connection`. */
+export interface CallRecord {
+  method: string
+  outcome: string
+  durationMs: number
+}
+
+export type CallObserver = (call: CallRecord) => void
+
+/** The outcome label of a call that threw: bounded by vim25's fault types and HTTP statuses. */
+export function callOutcome(err: unknown): string {
+  if (err instanceof VimFault) return err.faultType
+  if (err instanceof VimHttpError) return `http_${err.status}`
+  if (err instanceof VimConnectionError) return 'connection'
+  return 'error'
 }
 
 export const SESSION_COOKIE = 'vmware_soap_session'
@@ -87,6 +106,7 @@ export class SoapTransport implements RoundTripper {
   private readonly http: AxiosInstance
   private readonly agent: http.Agent
   private readonly logger: VimLogger | undefined
+  private readonly onCall: CallObserver | undefined
   // Private fields are not shown by util.inspect/JSON: the cookie must never reach a log.
   #cookie: string | undefined
   #callCount = 0
@@ -98,6 +118,7 @@ export class SoapTransport implements RoundTripper {
     this.apiVersion = opts.apiVersion ?? DEFAULT_API_VERSION
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.logger = opts.logger
+    this.onCall = opts.onCall
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 }
     this.agent =
       url.protocol === 'https:'
@@ -137,6 +158,25 @@ export class SoapTransport implements RoundTripper {
     this.#callCount++
     this.#byMethod.set(method, (this.#byMethod.get(method) ?? 0) + 1)
 
+    const started = performance.now()
+    let outcome = 'ok'
+    try {
+      return await this.send(method, xml, opts)
+    } catch (err) {
+      outcome = callOutcome(err)
+      throw err
+    } finally {
+      if (this.onCall) {
+        try {
+          this.onCall({ method, outcome, durationMs: performance.now() - started })
+        } catch {
+          // an observer's failure is not the call's
+        }
+      }
+    }
+  }
+
+  private async send(method: string, xml: string, opts: CallOptions): Promise<unknown> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs
     const started = Date.now()
     const { status, data } = await this.post(method, xml, timeoutMs, opts.signal)
