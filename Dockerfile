@@ -33,9 +33,8 @@ COPY --from=build --chown=app:app /app/dist ./dist
 COPY --chown=app:app package.json openapi.yaml schema.graphql ./
 # Found from dist/db by walking up to migrations/meta/_journal.json (src/db/database.ts).
 COPY --chown=app:app migrations ./migrations
-# The web page at /ui: its static files go here once they are built with the project, e.g.
-#   COPY --from=build --chown=app:app /app/ui/dist ./ui/dist
-# (built in the build stage by the UI's own build script; not built yet in this version).
+# The web page at /ui: plain ES modules and a stylesheet, no build step; found from dist/modules/ui.
+COPY --chown=app:app ui ./ui
 USER app
 # 3000: the API; 9464: /metrics when METRICS_PORT=9464 is set (compose.yaml does).
 EXPOSE 3000 9464

@@ -12,8 +12,8 @@ import type { FastifyPluginAsync, FastifySchema } from 'fastify'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 /**
- * ui/ at the top of the project: three folders up from src/modules/ui/, or four from a compiled copy
- * (dist/src/modules/ui/) when ui/ sits beside dist/ rather than in it.
+ * ui/ at the top of the project: three folders up from src/modules/ui/ and from the build's
+ * dist/modules/ui/ (the image copies ui/ beside dist/), four from a build that keeps src/ in dist/.
  */
 export const DEFAULT_UI_ROOT =
   [path.resolve(here, '../../../ui'), path.resolve(here, '../../../../ui')].find((dir) => existsSync(path.join(dir, 'index.html'))) ??

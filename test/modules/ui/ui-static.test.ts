@@ -4,8 +4,8 @@
  */
 import { readdir } from 'node:fs/promises'
 import t from 'tap'
-import { DEFAULT_UI_ROOT } from '../../../src/modules/ui/ui-plugin.js'
-import { startTestService } from '../../helpers/service.js'
+import { DEFAULT_UI_ROOT, UI_CONTENT_SECURITY_POLICY } from '../../../src/modules/ui/ui-plugin.js'
+import { appWithLogs, startTestService } from '../../helpers/service.js'
 
 const service = await startTestService({ runWorkers: false })
 t.teardown(() => service.stop())
@@ -60,4 +60,14 @@ t.test('the API still wants its token: the page gets nothing from it without one
   const res = await app.inject({ method: 'GET', url: '/v1/pools' })
   t.equal(res.statusCode, 401)
   t.notOk(res.headers['content-security-policy'], 'the CSP is the page\'s, not the API\'s')
+})
+
+t.test("in production, where helmet sets its own CSP on every answer, the page's files carry the page's", async (t) => {
+  const { app: production } = await appWithLogs(service, t, { env: { NODE_ENV: 'production' }, logLevel: 'silent' })
+  const page = await production.inject({ method: 'GET', url: '/ui/' })
+  t.equal(page.statusCode, 200)
+  t.equal(page.headers['content-security-policy'], UI_CONTENT_SECURITY_POLICY)
+  const api = await production.inject({ method: 'GET', url: '/health/live' })
+  t.ok(api.headers['content-security-policy'], "helmet's CSP is still on the API's answers")
+  t.not(api.headers['content-security-policy'], UI_CONTENT_SECURITY_POLICY)
 })
