@@ -71,6 +71,18 @@ export default tseslint.config(
     languageOptions: { globals: { console: 'readonly', process: 'readonly', URL: 'readonly' } },
   },
   {
+    // The page for people (ui/): plain ES modules run by the browser, no build step.
+    files: ['ui/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'sessionStorage', 'fetch', 'setTimeout', 'AbortSignal', 'DOMException', 'DOMParser', 'CustomEvent', 'CSS', 'Node', 'atob']
+          .concat(['HTMLElement', 'HTMLButtonElement', 'HTMLDialogElement', 'HTMLFormElement', 'HTMLInputElement', 'HTMLTextAreaElement'])
+          .concat(['Event', 'EventListener', 'SubmitEvent'])
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['src/**/*.ts'],
     rules: { 'import-x/no-restricted-paths': ['error', { zones: [...layerZones, edgeZone] }] },
   },

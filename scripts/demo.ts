@@ -13,6 +13,7 @@
  *   npm run demo -- --fast     # no simulated delays
  *   npm run demo -- --count 10
  */
+import { rmSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -48,6 +49,11 @@ async function main() {
   const lab = await startLab({ delays: values.fast ? {} : REALISTIC_DELAYS, log: (l) => say(`  ${l}`) })
   try {
     say(`  service listening on ${lab.baseUrl}; simulated vCenter at ${lab.sim.url}`)
+    // The page for people: its token goes to a file only this user can read, not to the output.
+    const tokenFile = path.join(os.tmpdir(), `linked-clones-demo-token-${process.pid}`)
+    await writeFile(tokenFile, lab.token + '\n', { mode: 0o600 })
+    process.once('exit', () => rmSync(tokenFile, { force: true }))
+    say(`  the page for people: ${lab.baseUrl}/ui (sign in with the token in ${tokenFile})`)
     if (!values.fast) say(`  simulated vCenter delays: ${Object.entries(REALISTIC_DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
     const api = createLinkedClonesClient({ baseUrl: lab.baseUrl, token: lab.token })
     let failures = 0

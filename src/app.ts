@@ -35,6 +35,7 @@ import contractPlugin from './http/contract/openapi-plugin.js'
 import { printGraphqlSchema } from './graphql/sdl.js'
 import metricsPlugin from './modules/operations/metrics-plugin.js'
 import { ServiceMetrics } from './modules/operations/metrics.js'
+import uiPlugin from './modules/ui/ui-plugin.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -93,6 +94,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Before the routes: its hooks apply to every /v1 write. Not in the contract's app: it needs the database.
   await app.register(idempotencyPlugin, {})
   await registerRoutes(app)
+  // The page for people at /ui: static files, no token needed to load them (the API calls carry it).
+  await app.register(uiPlugin)
   return app
 }
 
