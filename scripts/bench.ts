@@ -9,12 +9,14 @@
  *   npm run bench                 # both sizes
  *   npm run bench -- --sizes 10   # one size
  * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
+ *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
  */
 import { parseArgs } from 'node:util'
 import { effectiveConcurrency } from '../src/domain/estimate.js'
 import { loadConfig } from '../src/config/config.js'
 import { VimClient } from '../src/vim25/index.js'
 import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
+import { benchScale } from './bench/scale.js'
 import { runSeedFlow } from './bench/seed-flow.js'
 import { apiClient, startLab, type Lab } from './lib/lab.js'
 
@@ -26,7 +28,13 @@ const HOSTS = 8
 const WARM_UP_START_NUMBER = 900
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '10,25' }, 'graphql-seconds': { type: 'string', default: '10' } },
+  options: {
+    sizes: { type: 'string', default: '10,25' },
+    'graphql-seconds': { type: 'string', default: '10' },
+    // --scale: a plan's cost by inventory size instead (scripts/bench/scale.ts); --inventories 100,5000,20000
+    scale: { type: 'boolean', default: false },
+    inventories: { type: 'string', default: '100,5000,20000' },
+  },
 })
 const sizes = values.sizes.split(',').map(Number)
 const say = (line = '') => process.stdout.write(line + '\n')
@@ -118,6 +126,10 @@ async function benchSize(size: number): Promise<Result> {
 }
 
 async function main() {
+  if (values.scale) {
+    await benchScale(values.inventories.split(',').map(Number), say)
+    return
+  }
   const limits = loadConfig({ VCENTER_URL: 'https://x/sdk', VCENTER_USERNAME: 'x', VCENTER_PASSWORD: 'x', JWT_SECRET: 'x'.repeat(32) }).limits
   say(`Simulated vCenter delays: ${Object.entries(DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
   say(`Limits: ${limits.perVcenter} per vCenter, ${limits.perHost} per host, ${limits.perDatastore} per datastore`)
