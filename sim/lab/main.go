@@ -49,7 +49,7 @@ type config struct {
 	guestJitter float64
 	guestFail   string
 	guestHang   string
-	filler         int
+	filler      int
 }
 
 // delayFlag parses "-delay CloneVM_Task=2000,PowerOnVM_Task=500".
