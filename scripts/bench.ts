@@ -10,11 +10,15 @@
  *   npm run bench -- --sizes 10   # one size
  * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
  *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
+ *   npm run bench -- --only concurrency   # one part: throughput, graphql or concurrency
+ * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API), and
+ * the overlap and sharing of vCenter's work (scripts/bench/concurrency.ts).
  */
 import { parseArgs } from 'node:util'
 import { effectiveConcurrency } from '../src/domain/estimate.js'
 import { loadConfig } from '../src/config/config.js'
 import { VimClient } from '../src/vim25/index.js'
+import { benchConcurrency } from './bench/concurrency.js'
 import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
 import { benchScale } from './bench/scale.js'
 import { runSeedFlow } from './bench/seed-flow.js'
@@ -34,9 +38,11 @@ const { values } = parseArgs({
     // --scale: a plan's cost by inventory size instead (scripts/bench/scale.ts); --inventories 100,5000,20000
     scale: { type: 'boolean', default: false },
     inventories: { type: 'string', default: '100,5000,20000' },
+    only: { type: 'string' },
   },
 })
 const sizes = values.sizes.split(',').map(Number)
+const runs = (part: 'throughput' | 'graphql' | 'concurrency') => !values.only || values.only === part
 const say = (line = '') => process.stdout.write(line + '\n')
 
 interface Result {
@@ -134,6 +140,19 @@ async function main() {
   say(`Simulated vCenter delays: ${Object.entries(DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
   say(`Limits: ${limits.perVcenter} per vCenter, ${limits.perHost} per host, ${limits.perDatastore} per datastore`)
   say()
+  if (runs('throughput')) await throughput()
+  if (runs('graphql')) {
+    say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
+    for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)
+    say()
+  }
+  if (runs('concurrency')) {
+    say('Overlap and sharing of vCenter operations (the tests assert the limits; these are the speeds)')
+    await benchConcurrency((l) => say(`  ${l}`))
+  }
+}
+
+async function throughput() {
   const results: Result[] = []
   for (const size of sizes) results.push(await benchSize(size))
   say()
@@ -159,8 +178,6 @@ async function main() {
   say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
   say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
   say()
-  say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
-  for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)
 }
 
 main().then(
