@@ -8,9 +8,8 @@
  *
  *   npm run bench                 # both sizes
  *   npm run bench -- --sizes 10   # one size
- * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
- *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
  *   npm run bench -- --only concurrency   # one part: throughput, graphql or concurrency
+ *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
  * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API), and
  * the overlap and sharing of vCenter's work (scripts/bench/concurrency.ts).
  */
