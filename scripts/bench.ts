@@ -8,13 +8,18 @@
  *
  *   npm run bench                 # both sizes
  *   npm run bench -- --sizes 10   # one size
- * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
+ *   npm run bench -- --only concurrency   # one part: throughput, graphql or concurrency
+ *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
+ * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API), and
+ * the overlap and sharing of vCenter's work (scripts/bench/concurrency.ts).
  */
 import { parseArgs } from 'node:util'
 import { effectiveConcurrency } from '../src/domain/estimate.js'
 import { loadConfig } from '../src/config/config.js'
 import { VimClient } from '../src/vim25/index.js'
+import { benchConcurrency } from './bench/concurrency.js'
 import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
+import { benchScale } from './bench/scale.js'
 import { runSeedFlow } from './bench/seed-flow.js'
 import { apiClient, startLab, type Lab } from './lib/lab.js'
 
@@ -26,9 +31,17 @@ const HOSTS = 8
 const WARM_UP_START_NUMBER = 900
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '10,25' }, 'graphql-seconds': { type: 'string', default: '10' } },
+  options: {
+    sizes: { type: 'string', default: '10,25' },
+    'graphql-seconds': { type: 'string', default: '10' },
+    // --scale: a plan's cost by inventory size instead (scripts/bench/scale.ts); --inventories 100,5000,20000
+    scale: { type: 'boolean', default: false },
+    inventories: { type: 'string', default: '100,5000,20000' },
+    only: { type: 'string' },
+  },
 })
 const sizes = values.sizes.split(',').map(Number)
+const runs = (part: 'throughput' | 'graphql' | 'concurrency') => !values.only || values.only === part
 const say = (line = '') => process.stdout.write(line + '\n')
 
 interface Result {
@@ -118,10 +131,27 @@ async function benchSize(size: number): Promise<Result> {
 }
 
 async function main() {
+  if (values.scale) {
+    await benchScale(values.inventories.split(',').map(Number), say)
+    return
+  }
   const limits = loadConfig({ VCENTER_URL: 'https://x/sdk', VCENTER_USERNAME: 'x', VCENTER_PASSWORD: 'x', JWT_SECRET: 'x'.repeat(32) }).limits
   say(`Simulated vCenter delays: ${Object.entries(DELAYS).map(([m, d]) => `${m} ${d} ms`).join(', ')}`)
   say(`Limits: ${limits.perVcenter} per vCenter, ${limits.perHost} per host, ${limits.perDatastore} per datastore`)
   say()
+  if (runs('throughput')) await throughput()
+  if (runs('graphql')) {
+    say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
+    for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)
+    say()
+  }
+  if (runs('concurrency')) {
+    say('Overlap and sharing of vCenter operations (the tests assert the limits; these are the speeds)')
+    await benchConcurrency((l) => say(`  ${l}`))
+  }
+}
+
+async function throughput() {
   const results: Result[] = []
   for (const size of sizes) results.push(await benchSize(size))
   say()
@@ -147,8 +177,6 @@ async function main() {
   say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
   say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
   say()
-  say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
-  for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)
 }
 
 main().then(

@@ -149,6 +149,11 @@ export function databaseBusyFrom(err: unknown): ServiceError | undefined {
     if (typeof message === 'string' && /timeout exceeded when trying to connect/i.test(message)) {
       return new DatabaseBusy({ reason: 'no connection' }, 'no connection came free in time')
     }
+    // A new connection that PostgreSQL did not answer within connectionTimeoutMillis (an overloaded
+    // server, or this process's event loop too busy to read the answer): busy, not broken.
+    if (typeof message === 'string' && /connection terminated due to connection timeout/i.test(message)) {
+      return new DatabaseBusy({ reason: 'connect timeout' }, 'the database did not accept a connection in time')
+    }
     if (code === '55P03') return new DatabaseBusy({ reason: 'lock timeout' }, 'a lock was not granted in time')
     if (code === '57014') return new DatabaseBusy({ reason: 'statement timeout' }, 'a statement took too long')
   }

@@ -25,6 +25,10 @@ export interface Lab {
 
 export interface LabOptions {
   delays?: Record<string, number>
+  /** ESXi hosts in the simulator's cluster (default 10). */
+  hosts?: number
+  /** Filler VMs in the simulator's inventory besides the seed's (default none). */
+  filler?: number
   /** Extra service environment (limits...). */
   env?: Record<string, string>
   log?: (line: string) => void
@@ -37,7 +41,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'linked-clones-lab-'))
   log('starting the vCenter simulator and an embedded PostgreSQL...')
   const [sim, database] = await Promise.all([
-    startSimulator({ delays: options.delays }),
+    startSimulator({ delays: options.delays, hosts: options.hosts, filler: options.filler }),
     startEmbeddedPostgres({ dataDir }),
   ])
   const secret = randomBytes(32).toString('hex')

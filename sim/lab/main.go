@@ -49,6 +49,7 @@ type config struct {
 	guestJitter float64
 	guestFail   string
 	guestHang   string
+	filler      int
 }
 
 // delayFlag parses "-delay CloneVM_Task=2000,PowerOnVM_Task=500".
@@ -96,6 +97,8 @@ func parseFlags(args []string) (config, error) {
 		"let CloneVM_Task create a VM whose name already exists in the folder (plain vcsim behaviour)")
 	fs.StringVar(&cfg.tmpDir, "tmpdir", "",
 		"directory for the simulated datastores (default: a new one under $TMPDIR); removed on exit")
+	fs.IntVar(&cfg.filler, "filler", 0,
+		"filler VMs to add after seeding (the mass of a large inventory), in folders of 1,000 under /DC0/vm")
 	fs.BoolVar(&cfg.exitOnEOF, "exit-on-stdin-eof", false,
 		"shut down when stdin closes (the launcher uses this so the simulator dies with its parent)")
 	fs.IntVar(&cfg.guestMs, "guest-ms", 0,
@@ -107,6 +110,9 @@ func parseFlags(args []string) (config, error) {
 		"comma-separated VM names whose guest customization never ends (no event after CustomizationStartedEvent)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.filler < 0 {
+		return cfg, errors.New("-filler must not be negative")
 	}
 	if cfg.hosts < 1 {
 		return cfg, errors.New("-hosts must be at least 1")
@@ -175,6 +181,16 @@ func startLab(cfg config) (*lab, error) {
 		}
 		log.Printf("seeded in %s", time.Since(start).Round(time.Millisecond))
 		l.storage.adoptSeeded(usedGBByName())
+	}
+	if cfg.filler > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		start := time.Now()
+		if err := addFiller(ctx, l, cfg.filler); err != nil {
+			l.close()
+			return nil, fmt.Errorf("filler: %w", err)
+		}
+		log.Printf("added %d filler VMs in %s", cfg.filler, time.Since(start).Round(time.Millisecond))
 	}
 	l.storage.apply()
 

@@ -33,25 +33,28 @@ export class VsphereInventory implements InventoryGateway {
   ) {}
 
   /**
-   * One call when the parent was planned before in this session: every VM's name (through the
-   * session's ContainerView) together with the parent's facts, its cluster's hosts and its
-   * datastores, by traversal from the parent. The parent's moref is remembered by name, and the
-   * names read in the same call confirm it is still the VM of that name; otherwise (first plan, a
-   * renamed or vanished VM) a second call reads the facts of the VM that now has the name. Then one
-   * call for the customization spec, whose name is one of the parent's attributes.
+   * Two calls at once when the parent was planned before in this session: every VM's name (through
+   * the session's ContainerView), and the parent's facts, its cluster's hosts and its datastores, by
+   * traversal from the parent. They are two calls, not two filter specs of one: a property collector
+   * may apply every spec's property list to every object the call reaches (vcsim does), which made
+   * each VM of the inventory cost the parent's eleven properties instead of its name. The parent's
+   * moref is remembered by name, and the names read at the same time confirm it is still the VM of
+   * that name; otherwise (first plan, a renamed or vanished VM) a third call reads the facts of the
+   * VM that now has the name. Then one call for the customization spec, whose name is one of the
+   * parent's attributes.
    */
   async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
     return this.connection.use(async (client) => {
       const remembered = this.parentRefs.get(parentName)
-      let objects: ObjectProps[]
-      try {
-        objects = await this.vmNames.readVmNames(client, remembered ? [parentFactsSpec(remembered)] : [])
-      } catch (err) {
-        if (!remembered || !isFault(err, 'ManagedObjectNotFound')) throw err
-        this.parentRefs.delete(parentName)
-        objects = await this.vmNames.readVmNames(client, [])
-      }
-      const vms = objects.filter((o) => o.obj.type === 'VirtualMachine')
+      const [vms, rememberedFacts] = await Promise.all([
+        this.vmNames.readVmNames(client),
+        remembered
+          ? client.property.retrieve([parentFactsSpec(remembered)]).catch((err: unknown) => {
+              if (isFault(err, 'ManagedObjectNotFound')) return undefined
+              throw err
+            })
+          : undefined,
+      ])
       const wanted = new Set(names)
       const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter((n) => wanted.has(n)))]
       const named = vms.filter((o) => o.props.name === parentName).map((o) => o.obj)
@@ -60,7 +63,8 @@ export class VsphereInventory implements InventoryGateway {
         this.parentRefs.delete(parentName)
         return { existingNames, hosts: [], ...(named.length > 1 ? { ambiguousParent: named.map((r) => r.value) } : {}) }
       }
-      if (remembered?.value !== parentRef.value) {
+      let objects = rememberedFacts
+      if (!objects || remembered?.value !== parentRef.value) {
         objects = await client.property.retrieve([parentFactsSpec(parentRef)])
         this.parentRefs.set(parentName, parentRef)
       }

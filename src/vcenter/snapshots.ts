@@ -16,7 +16,7 @@ export class VsphereSnapshots implements SnapshotGateway {
 
   async findVmsByName(name: string): Promise<ParentVm[]> {
     return this.connection.use(async (client) => {
-      const refs = (await this.vmNames.readVmNames(client, [])).filter((o) => o.props.name === name).map((o) => o.obj)
+      const refs = (await this.vmNames.readVmNames(client)).filter((o) => o.props.name === name).map((o) => o.obj)
       if (refs.length === 0) return []
       const found = await client.property.retrieveMany(refs, PARENT_VM_PATHS)
       return found.map((o) => toParentVm(o.obj, o.props))

@@ -1,6 +1,6 @@
 /**
- * Every VM's name through one ContainerView kept for the session, read together with other filter
- * specs: shared by the plan's inventory and the lookup of parents by name.
+ * Every VM's name through one ContainerView kept for the session: shared by the plan's inventory and
+ * the lookup of parents by name. Only names: nothing else is read with them (see readPlanInventory).
  */
 import { isFault, methods, type MoRef, type ObjectProps, type PropertyFilterSpec, type VimClient } from '../vim25/index.js'
 
@@ -13,7 +13,7 @@ export class VmNameView {
    * creating and destroying a view each time. Views belong to the session; after a new login (or if
    * the view is gone) it is made again.
    */
-  async readVmNames(client: VimClient, alongWith: PropertyFilterSpec[]): Promise<ObjectProps[]> {
+  async readVmNames(client: VimClient): Promise<ObjectProps[]> {
     const spec = (view: MoRef): PropertyFilterSpec[] => [
       {
         propSet: [{ type: 'VirtualMachine', pathSet: ['name'] }],
@@ -21,7 +21,6 @@ export class VmNameView {
           { obj: view, skip: true, selectSet: [{ _type: 'TraversalSpec' as const, type: 'ContainerView', path: 'view', skip: false }] },
         ],
       },
-      ...alongWith,
     ]
     const generation = client.session.generation
     if (this.vmView && this.vmView.generation === generation && this.vmView.client === client) {

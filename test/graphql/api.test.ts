@@ -419,6 +419,20 @@ t.test('a query asked again runs compiled (graphql-jit) and answers the same', a
         snapshot { name moref } problems { code message } warnings { code message } }
     }
   `
+  // A probe on the deployment field's resolver: which executor called it. graphql-js hands resolvers a
+  // path that names its parent type (path.typename); graphql-jit's compiled code builds the path
+  // without it. The probe only looks, then calls the resolver the service defined.
+  const field = service.app.graphql.schema.getQueryType()!.getFields().deployment!
+  const resolve = field.resolve!
+  const executors: string[] = []
+  field.resolve = (source, args, context, info) => {
+    executors.push('typename' in info.path ? 'graphql-js' : 'graphql-jit')
+    return resolve(source, args, context, info)
+  }
+  t.teardown(() => {
+    field.resolve = resolve
+  })
+
   const first = await gql(service, everything, { id: capture.id }, 'deployments:read')
   t.equal(first.statusCode, 200, JSON.stringify(first.body.errors))
   for (let i = 0; i < 2; i++) {
@@ -426,6 +440,7 @@ t.test('a query asked again runs compiled (graphql-jit) and answers the same', a
     t.same(again.body, first.body, `run ${i + 2}`)
   }
   t.equal(first.body.data!.clones.totalCount, 3)
+  t.same(executors, ['graphql-js', 'graphql-jit', 'graphql-jit'], 'the first run interpreted, the next ones compiled (jit: 1)')
 })
 
 t.test('no data without a valid token; each root field needs its scope', async (t) => {

@@ -127,7 +127,7 @@ export class FaultProxy extends EventEmitter {
     }
     const body = await readBody(req)
     const method = /<soapenv:Body[^>]*>\s*<(?:\w+:)?(\w+)/.exec(body.toString())?.[1] ?? req.url ?? ''
-    this.emit('request', method)
+    this.emit('request', method, req.headers)
     let hooked: Fault | undefined
     for (const hook of [...(this.hooks.get(method) ?? [])]) hooked = (await hook(body.toString())) ?? hooked
     const fault = hooked ?? this.nextFault(method)
@@ -158,7 +158,7 @@ export class FaultProxy extends EventEmitter {
       return
     }
     res.writeHead(upstream.status, upstream.headers).end(upstream.body)
-    this.emit('response', method)
+    this.emit('response', method, upstream.headers)
   }
 }
 

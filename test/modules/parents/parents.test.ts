@@ -392,9 +392,11 @@ t.test('snapshots no live clone uses can be reverted to and removed', async (t) 
 })
 
 t.test('a snapshot whose later snapshots have live clones cannot be removed either', async (t) => {
-  // Verification's snapshots: Base, then "Verification adopted" (current, from an earlier test).
+  // A snapshot of its own, taken after Base (and whatever earlier tests took): the current one.
+  const before = await vm(VERIFICATION)
+  const later = (await vc.tasks.watch(await vc.createSnapshot(before.ref, 'Verification later'))).result as MoRef
   const parent = await vm(VERIFICATION)
-  const adopted = parent.snapshots.find((s) => s.name === 'Verification adopted')!
+  const adopted = parent.snapshots.find((s) => s.moref === later.value)!
   t.equal(parent.current, adopted.moref)
   const created = await call('POST', '/v1/pools', { name: 'ver', parent: VERIFICATION, prefix: 'Ver', startNumber: 1, size: 1 })
   t.equal(created.statusCode, 202, created.body)

@@ -186,43 +186,61 @@ t.test('refusals: the codes of /v1/pools, and a refused pool is not made', async
   t.equal(await count('deployments'), deployments, 'still no deployment recorded')
 })
 
+/** A pool of its own for a test (whatever the other tests made), deployed. */
+async function readyPool(name: string, prefix: string, size: number) {
+  const res = await create({ name, parent: PARENT, prefix, startNumber: 1, size })
+  if (res.statusCode !== 200) throw new Error(JSON.stringify(res.body.errors))
+  const done = await waitForDeployment(service, res.body.data!.createPool.deployments[0].id)
+  if (done.status !== 'succeeded') throw new Error(JSON.stringify(done.error))
+}
+
 t.test('scopes: deployments:write to change a pool, deployments:read to read one', async (t) => {
+  await readyPool('zeta', 'Zeta', 1)
   const pools = await count('pools')
   const deployments = await count('deployments')
   const refusals = [
     await create({ name: 'epsilon', parent: PARENT, prefix: 'Epsilon', startNumber: 1, size: 1 }, READ),
-    await resize({ name: 'gamma', size: 3 }, READ),
-    await strip('gamma', READ),
+    await resize({ name: 'zeta', size: 3 }, READ),
+    await strip('zeta', READ),
   ]
   for (const res of refusals) {
     t.same(codes(res), ['FORBIDDEN'])
     t.equal(res.statusCode, 403)
     t.same(res.body.errors![0]!.extensions!.details, { required: 'deployments:write' })
   }
-  for (const query of ['{ pools { name } }', '{ pool(name: "gamma") { name } }']) {
+  for (const query of ['{ pools { name } }', '{ pool(name: "zeta") { name } }']) {
     const res = await gql(service, query, {}, 'secrets:read')
     t.same(codes(res), ['FORBIDDEN'], query)
     t.same(res.body.errors![0]!.extensions!.details, { required: 'deployments:read' })
   }
   t.equal(await count('pools'), pools)
   t.equal(await count('deployments'), deployments)
-  const gamma = await pool('gamma')
-  t.equal(gamma.status, 'ACTIVE', 'not stripped')
-  t.equal(gamma.size, 1, 'not resized')
+  const zeta = await pool('zeta')
+  t.equal(zeta.status, 'ACTIVE', 'not stripped')
+  t.equal(zeta.size, 1, 'not resized')
 })
 
 t.test('pools: every pool with its clones and deployments, in a fixed number of queries', async (t) => {
+  // Pools of its own: one live, one scaled down then stripped (whatever the other tests left).
+  await readyPool('kappa', 'Kappa', 1)
+  await readyPool('lambda', 'Lambda', 2)
+  const shrunk = await resize({ name: 'lambda', size: 1 })
+  t.equal((await waitForDeployment(service, shrunk.body.data!.resizePool.deployments[0].id)).status, 'succeeded')
+  const stripped = await strip('lambda')
+  t.equal((await waitForDeployment(service, stripped.body.data!.stripPool.deployments[0].id)).status, 'succeeded')
   const { result, queries } = await countQueries(() =>
     gql(service, `{ pools { name status size clones { name deployment { id } } deployments { id kind } } }`, {}, READ),
   )
   t.equal(result.statusCode, 200, JSON.stringify(result.body.errors))
   const byName = Object.fromEntries(result.body.data!.pools.map((p: any) => [p.name, p]))
-  t.same(Object.keys(byName), ['beta', 'gamma'], 'by name')
-  t.equal(byName.beta.status, 'STRIPPED')
-  t.same(byName.gamma.clones.map((c: any) => c.name), ['Gamma01'])
-  t.same(byName.beta.deployments.map((d: any) => d.kind), ['STRIP', 'SCALE_DOWN', 'DEPLOY', 'DEPLOY'])
-  const rest = (await service.app.inject({ method: 'GET', url: '/v1/pools/beta', headers: service.auth(READ) })).json()
-  t.same(byName.beta.deployments.map((d: any) => d.id), rest.deployments.map((d: any) => d.id), 'the deployments REST lists')
+  const names = result.body.data!.pools.map((p: any) => p.name)
+  t.same(names, [...names].sort(), 'by name')
+  t.ok(names.includes('kappa') && names.includes('lambda'))
+  t.equal(byName.lambda.status, 'STRIPPED')
+  t.same(byName.kappa.clones.map((c: any) => c.name), ['Kappa01'])
+  t.same(byName.lambda.deployments.map((d: any) => d.kind), ['STRIP', 'SCALE_DOWN', 'DEPLOY'])
+  const rest = (await service.app.inject({ method: 'GET', url: '/v1/pools/lambda', headers: service.auth(READ) })).json()
+  t.same(byName.lambda.deployments.map((d: any) => d.id), rest.deployments.map((d: any) => d.id), 'the deployments REST lists')
   // The pools, their clones, the clones' deployments, the pools' latest deployments.
   t.equal(queries.length, 4, 'one query per kind of record', { queries })
 })
