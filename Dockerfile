@@ -18,7 +18,7 @@ COPY src ./src
 RUN npm run build \
     && npm prune --omit=dev --no-audit --no-fund
 
-# Runtime stage: compiled code, production dependencies, migrations and the API document; non-root.
+# Runtime stage: compiled code, production dependencies, migrations, the API documents and the page; non-root.
 FROM ${NODE_IMAGE}
 # tini as PID 1: it forwards SIGTERM to node and reaps children (embedded mode runs PostgreSQL's).
 RUN apt-get update \
@@ -33,7 +33,8 @@ COPY --from=build --chown=app:app /app/dist ./dist
 COPY --chown=app:app package.json openapi.yaml schema.graphql ./
 # Found from dist/db by walking up to migrations/meta/_journal.json (src/db/database.ts).
 COPY --chown=app:app migrations ./migrations
-# The web page at /ui: plain ES modules and a stylesheet, no build step; found from dist/modules/ui.
+# The web page at /ui: plain ES modules and a stylesheet, no build step; found from dist/modules/ui/
+# three folders up (src/modules/ui/ui-plugin.ts).
 COPY --chown=app:app ui ./ui
 USER app
 # 3000: the API; 9464: /metrics when METRICS_PORT=9464 is set (compose.yaml does).

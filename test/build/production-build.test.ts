@@ -65,6 +65,10 @@ t.test('npm run build compiles; node server.js starts, answers and stops', async
   t.equal(metrics.status, 200)
   t.match(await metrics.text(), /vcenter_soap_calls_total\{method="RetrieveServiceContent",outcome="ok"\}/)
 
+  const page = await fetch(`${service.url}/ui/`)
+  t.equal(page.status, 200, 'the page at /ui, its files found from the compiled plugin')
+  t.match(await page.text(), /<html/i)
+
   t.equal(await service.kill('SIGTERM'), 0, 'SIGTERM: a clean exit')
   t.notOk(service.output.some((line) => /tsx/.test(line)), 'nothing of tsx in its output')
 })

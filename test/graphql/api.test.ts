@@ -154,7 +154,7 @@ t.test('deployLinkedClones with dryRun answers the plan of POST /v1/deployments 
       deployLinkedClones(input: $input) {
         __typename
         ... on DeploymentPlan {
-          dryRun parent { name moref } snapshot { name moref } customizationSpec copiedAttributes
+          dryRun parent { name moref } snapshot { name moref createdAt } customizationSpec copiedAttributes
           clones { name host } hosts { moref name clones } hostLimit
           checks { check passed detail } warnings { code message }
           estimate { concurrency waves seconds secondsPerClone }
