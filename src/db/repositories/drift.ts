@@ -9,6 +9,8 @@ import type { Database, Db } from '../database.js'
 import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
 import { inTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { derivedDeployment } from './deployments.js'
+import type { WebhookOutbox } from './webhooks.js'
+import { withJobTransaction } from '../job-transaction.js'
 
 export interface DriftClone extends RecordedClone {
   instanceUuid: string
@@ -19,7 +21,11 @@ export interface DriftClone extends RecordedClone {
 export class DriftRepository {
   private readonly db: Db
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    /** Records the events of drift found and of reconciles finished, in their transactions. */
+    private readonly outbox?: WebhookOutbox,
+  ) {
     this.db = database.db
   }
 
@@ -107,9 +113,13 @@ export class DriftRepository {
 
   /** Closes a reconcile deployment (its repairs are steps of existing clones, not clones of its own). */
   async finishDeployment(id: string, status: 'succeeded' | 'failed', error?: RecordedError): Promise<void> {
-    await this.db
-      .update(deployments)
-      .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
-      .where(and(eq(deployments.id, id), sql`${deployments.finishedAt} IS NULL`))
+    await withJobTransaction(this.database.pool, async (tx) => {
+      const [row] = await tx.db
+        .update(deployments)
+        .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+        .where(and(eq(deployments.id, id), sql`${deployments.finishedAt} IS NULL`))
+        .returning()
+      if (row) await this.outbox?.deploymentFinished(row, tx)
+    })
   }
 }
