@@ -67,7 +67,7 @@ export function createRepositories(database: Database, attributes: AttributeStor
     clones: new CloneRepository(database.db, attributes),
     deployments,
     cloneSteps: new CloneStepRepository(database, attributes, deployments, webhookOutbox),
-    pools: new PoolRepository(database),
+    pools: new PoolRepository(database, webhookOutbox),
     parents: new ParentRepository(database, webhookOutbox),
     drift: new DriftRepository(database, webhookOutbox),
   }

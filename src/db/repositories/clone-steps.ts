@@ -145,7 +145,18 @@ export class CloneStepRepository {
   }
 
   async failClone(id: string, error: RecordedError): Promise<void> {
-    await this.updateClone(id, { status: 'failed', error, taskMoref: null })
+    await this.settleClone(id, { status: 'failed', error, taskMoref: null })
+  }
+
+  /** The clone is final (ready or failed): its clone.* event is recorded in the same transaction. */
+  async settleClone(id: string, fields: Partial<Pick<CloneRow, 'status' | 'error' | 'taskMoref' | 'readyAt'>>): Promise<void> {
+    await withJobTransaction(this.database.pool, async (tx) => {
+      await tx.db
+        .update(clones)
+        .set({ ...fields, updatedAt: sql`now()` })
+        .where(eq(clones.id, id))
+      await this.outbox?.cloneSettled(id, tx)
+    })
   }
 
   /**

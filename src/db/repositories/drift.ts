@@ -54,10 +54,32 @@ export class DriftRepository {
   }
 
   async saveDrift(poolId: string, drift: PoolDrift): Promise<void> {
-    await this.db
-      .update(pools)
-      .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
-      .where(eq(pools.id, poolId))
+    await withJobTransaction(this.database.pool, async (tx) => {
+      // pool.drift_found when drift appears (not again at every check while it lasts).
+      const [before] = await tx.db.select({ drift: pools.drift }).from(pools).where(eq(pools.id, poolId)).for('update')
+      const [row] = await tx.db
+        .update(pools)
+        .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
+        .where(eq(pools.id, poolId))
+        .returning()
+      if (row && drift.status === 'found' && before?.drift?.status !== 'found') {
+        await this.outbox?.record(
+          'pool.drift_found',
+          row.requester,
+          {
+            pool: row.name,
+            poolId: row.id,
+            requester: row.requester,
+            checkedAt: drift.checkedAt,
+            findings: drift.findings,
+            hosts: drift.hosts,
+            hostLimit: drift.hostLimit,
+            links: { pool: `/v1/pools/${encodeURIComponent(row.name)}` },
+          },
+          tx,
+        )
+      }
+    })
   }
 
   /** A clone vCenter holds under another moref (re-registered), found again by its instance UUID. */

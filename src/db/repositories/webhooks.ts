@@ -13,6 +13,8 @@ import type { Database, Db } from '../database.js'
 import { inTransaction, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import {
   clones,
+  deployments,
+  type PoolRow,
   webhookAttempts,
   webhookDeliveries,
   webhookEvents,
@@ -50,6 +52,55 @@ export class WebhookOutbox {
       await this.dispatcher?.(tx.sql, row!.id)
       return row!.id
     })
+  }
+
+  /** clone.ready or clone.failed, in the transaction that moved the clone, for its deployment's requester. */
+  async cloneSettled(cloneId: string, tx: JobTransaction): Promise<void> {
+    const [row] = await tx.db
+      .select({ clone: clones, deployment: deployments })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(eq(clones.id, cloneId))
+    if (!row || (row.clone.status !== 'ready' && row.clone.status !== 'failed')) return
+    const { clone: c, deployment: d } = row
+    await this.record(
+      `clone.${row.clone.status}`,
+      d.requester,
+      {
+        clone: c.name,
+        status: c.status,
+        moref: c.moref,
+        instanceUuid: c.instanceUuid,
+        deploymentId: d.id,
+        pool: d.poolName,
+        requester: d.requester,
+        ticket: d.ticket,
+        error: c.error ?? null,
+        links: { clone: `/v1/clones/${encodeURIComponent(c.name)}`, deployment: `/v1/deployments/${d.id}` },
+      },
+      tx,
+    )
+  }
+
+  /** pool.stripped (or pool.expired when its expiry stripped it), in the transaction that marked it. */
+  async poolStripped(pool: PoolRow, by: string, deploymentId: string, ticket: string | null, tx: JobTransaction): Promise<void> {
+    const expired = by === 'expiry'
+    await this.record(
+      expired ? 'pool.expired' : 'pool.stripped',
+      pool.requester,
+      {
+        pool: pool.name,
+        poolId: pool.id,
+        parent: pool.parentName,
+        requester: pool.requester,
+        strippedBy: by,
+        ticket,
+        expiresAt: pool.expiresAt?.toISOString() ?? null,
+        deploymentId,
+        links: { pool: `/v1/pools/${encodeURIComponent(pool.name)}`, deployment: `/v1/deployments/${deploymentId}` },
+      },
+      tx,
+    )
   }
 
   /** deployment.succeeded or .failed, with its clones, in the transaction that closed it. */

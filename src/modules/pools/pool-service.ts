@@ -224,7 +224,7 @@ export class PoolService {
       const pool = await this.activePool(name, tx)
       await this.checkIdle(pool, tx)
       const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id, tx), requester, tx)
-      const updated = await this.pools.update(pool.id, { status: 'stripped' }, tx)
+      const updated = await this.pools.markStripped(pool.id, requester, deployment.id, null, tx)
       return { pool: updated!, deploymentIds: [deployment.id] }
     })
   }

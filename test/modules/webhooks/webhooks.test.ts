@@ -73,6 +73,7 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   const mine = await subscribe('/mine', ['deployment.succeeded', 'deployment.failed'])
   t.match(mine.secret, /^whsec_[A-Za-z0-9+/]+=*$/, 'the secret, shown once')
   const foreign = await subscribe('/foreign', ['deployment.succeeded'], 'someone-else')
+  const cloneEvents = await subscribe('/clones', ['clone.ready', 'clone.failed'])
 
   const post = await service.app.inject({
     method: 'POST',
@@ -99,6 +100,10 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   await new Promise((r) => setTimeout(r, 3000))
   t.equal(received.filter((r) => r.path === '/mine').length, 1, 'exactly one delivery')
   t.equal(received.filter((r) => r.path === '/foreign').length, 0, "another caller's subscription receives nothing")
+  const ready = received.filter((r) => r.path === '/clones').map((r) => verified(r, cloneEvents.secret))
+  t.same(ready.map((e) => e.type), ['clone.ready', 'clone.ready'], 'one clone.ready per clone')
+  t.same(ready.map((e) => e.data.clone).sort(), done.clones.map((c: { name: string }) => c.name).sort())
+  t.ok(ready.every((e) => e.data.ticket === 'RITM0012345'))
 
   const deliveries = await service.app.inject({ url: `/v1/webhooks/${mine.id}/deliveries`, headers: service.auth('deployments:read') })
   t.equal(deliveries.statusCode, 200)
