@@ -3,7 +3,7 @@
  * CloneRepository); destroying them (strip back, scale down) is a deployment of its own whose clones
  * are marked, never deleted.
  */
-import { and, asc, desc, eq, isNull, ne, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm'
 import type { Database, Db } from '../database.js'
 import { inTransaction, onDb, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { POOL_LOCK_SCOPE, tryXactLock } from './locks.js'
@@ -26,6 +26,12 @@ export class PoolRepository {
     private readonly outbox?: WebhookOutbox,
   ) {
     this.db = database.db
+  }
+
+  /** The ticket a pool operation was asked for, on the deployments it made (in its transaction). */
+  async tagDeployments(ids: string[], ticket: string, tx: JobTransaction): Promise<void> {
+    if (ids.length === 0) return
+    await tx.db.update(deployments).set({ ticket }).where(and(inArray(deployments.id, ids), isNull(deployments.ticket)))
   }
 
   /** The pool stripped back (by a caller, or its expiry): marked, and its event recorded, in `tx`. */

@@ -17,6 +17,7 @@ export const CreatePoolBody = Type.Object(
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     hostLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT })),
     expiresAt: Type.Optional(Type.String({ description: 'ISO 8601 date-time in the future: the pool is stripped back then' })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -25,6 +26,7 @@ export const ChangePoolBody = Type.Object(
   {
     size: Type.Optional(Type.Integer({ description: 'New size, 0 to 500' })),
     expiresAt: Type.Optional(Type.String({ description: 'New expiry (renew), in the future' })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -35,6 +37,7 @@ export const RefreshPoolBody = Type.Object(
     clones: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH }), { maxItems: 500, description: 'Only these clones (default: every live clone)' }),
     ),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -44,6 +47,7 @@ export const RecomposePoolBody = Type.Object(
     snapshot: Type.Optional(Type.String({ maxLength: 255, description: "Name of a snapshot of the parent; default its current snapshot" })),
     parent: Type.Optional(Type.String({ maxLength: MAX_VM_NAME_LENGTH, description: "Another parent VM's name; default the pool's parent" })),
     maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -58,7 +62,16 @@ export const createPoolSchema = { summary: 'Create a pool and deploy its clones'
 export const listPoolsSchema = { summary: 'Pools', tags: ['pools'], response: { ...ok, ...authErrors } }
 export const getPoolSchema = { summary: 'A pool, its live clones and last deployments', tags: ['pools'], params: NameParams, response: { ...ok, ...authErrors, 404: ErrorResponse } }
 export const changePoolSchema = { summary: 'Resize or renew a pool', tags: ['pools'], params: NameParams, body: ChangePoolBody, response: errors }
-export const stripPoolSchema = { summary: "Strip a pool back: destroy its clones, keep their records", tags: ['pools'], params: NameParams, response: errors }
+export const stripPoolSchema = {
+  summary: "Strip a pool back: destroy its clones, keep their records",
+  tags: ['pools'],
+  params: NameParams,
+  querystring: Type.Object(
+    { ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the strip deployment' })) },
+    { additionalProperties: false },
+  ),
+  response: errors,
+}
 export const refreshPoolSchema = {
   summary: "Refresh a pool's clones: rebuild them from its snapshot under the same names",
   tags: ['pools'],
