@@ -17,7 +17,7 @@ import type { WebhookOutbox } from './webhooks.js'
 export type NewPreparation = Pick<
   PreparationRow,
   'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester'
->
+> & { ticket?: string | null }
 
 export class ParentRepository {
   private readonly db: Db

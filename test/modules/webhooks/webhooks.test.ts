@@ -194,3 +194,20 @@ t.test("subscriptions are their owner's: others get 404; rotate, patch, delete",
   })
   t.equal(missingDelivery.statusCode, 404)
 })
+
+t.test('a preparation for a ticket: preparation.succeeded with the ticket', async (t) => {
+  const sub = await subscribe('/prep', ['preparation.succeeded', 'preparation.failed'])
+  const res = await service.app.inject({
+    method: 'POST',
+    url: `/v1/parents/${encodeURIComponent('Tmpl Packaging 1.0')}/prepare`,
+    headers: service.auth('deployments:write deployments:read'),
+    payload: { snapshotName: 'webhook prep', ticket: 'CHG0000042' },
+  })
+  t.equal(res.statusCode, 202, res.body)
+  t.equal(res.json().ticket, 'CHG0000042', 'recorded on the preparation')
+  const delivery = await until('the preparation event', () => received.find((r) => r.path === '/prep'), 120_000)
+  const event = verified(delivery, sub.secret)
+  t.equal(event.type, 'preparation.succeeded')
+  t.equal(event.data.ticket, 'CHG0000042')
+  t.equal(event.data.preparationId, res.json().id)
+})
