@@ -211,3 +211,43 @@ t.test('a preparation for a ticket: preparation.succeeded with the ticket', asyn
   t.equal(event.data.ticket, 'CHG0000042')
   t.equal(event.data.preparationId, res.json().id)
 })
+
+t.test('concurrent writers: creates with one Idempotency-Key make one subscription; concurrent retries resend under the same webhook-id', async (t) => {
+  const headers = { ...service.auth('deployments:read deployments:write', 'concurrent-user'), 'idempotency-key': 'create-hook-1' }
+  const payload = { url: `${base}/concurrent`, events: ['deployment.failed'] }
+  const answers = await Promise.all([1, 2, 3, 4].map(() => service.app.inject({ method: 'POST', url: '/v1/webhooks', headers, payload })))
+  t.ok(answers.every((a) => a.statusCode === 201 || (a.statusCode === 409 && a.json().code === 'IDEMPOTENCY_KEY_IN_USE')), answers.map((a) => a.statusCode).join(','))
+  const created = answers.filter((a) => a.statusCode === 201)
+  t.equal(new Set(created.map((a) => a.json().id)).size, 1, 'one subscription')
+  const listed = await service.app.inject({ url: '/v1/webhooks', headers: service.auth('deployments:read', 'concurrent-user') })
+  t.equal(listed.json().items.length, 1)
+  const id = created[0]!.json().id
+
+  const distinct = await Promise.all(
+    [1, 2, 3].map((i) => service.app.inject({ method: 'POST', url: '/v1/webhooks', headers: service.auth('deployments:write', 'concurrent-user'), payload: { ...payload, description: `n${i}` } })),
+  )
+  t.same(distinct.map((a) => a.statusCode), [201, 201, 201])
+  t.equal(new Set(distinct.map((a) => a.json().secret)).size, 3, 'each its own secret')
+
+  const test = await service.app.inject({ method: 'POST', url: `/v1/webhooks/${id}/test`, headers: service.auth('deployments:write', 'concurrent-user') })
+  const deliveryId = test.json().deliveryId
+  await until('the first delivery', () => received.find((r) => r.path === '/concurrent'))
+  // A retry is for a delivery that is over: wait for the first to be recorded.
+  for (let i = 0; i < 100; i++) {
+    const res = await service.app.inject({ url: `/v1/webhooks/${id}/deliveries`, headers: service.auth('deployments:read', 'concurrent-user') })
+    if (res.json().items[0]?.status === 'succeeded') break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const retries = await Promise.all(
+    [1, 2, 3].map(() =>
+      service.app.inject({ method: 'POST', url: `/v1/webhooks/${id}/deliveries/${deliveryId}/retry`, headers: service.auth('deployments:write', 'concurrent-user') }),
+    ),
+  )
+  t.same(retries.map((r) => r.statusCode), [202, 202, 202])
+  const resent = await until('a resend', () => {
+    const got = received.filter((r) => r.path === '/concurrent')
+    return got.length >= 2 ? got : undefined
+  })
+  t.equal(new Set(resent.map((r) => r.headers['webhook-id'])).size, 1, 'the same webhook-id')
+  t.equal(resent[0]!.headers['webhook-id'], `msg_${deliveryId}`)
+})
