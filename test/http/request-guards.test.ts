@@ -99,7 +99,7 @@ t.test('a method a path does not answer is 405 with Allow; an unknown path is 40
     { method: 'QUERY', url: '/health/live', allow: 'GET, HEAD' },
     { method: 'QUERY', url: '/v1/pools', allow: 'GET, HEAD, POST', headers: service.auth() },
     { method: 'TRACE', url: '/v1/pools', allow: 'GET, HEAD, POST', headers: service.auth() },
-    { method: 'PUT', url: '/v1/deployments', allow: 'POST', headers: service.auth() },
+    { method: 'PUT', url: '/v1/deployments', allow: 'GET, HEAD, POST', headers: service.auth() },
     { method: 'DELETE', url: '/health/ready', allow: 'GET, HEAD' },
   ]
   for (const c of cases) {
