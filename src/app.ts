@@ -25,6 +25,8 @@ import healthRoutes from './http/health-routes.js'
 import { genReqId, installRequestIdHeader } from './http/request-id.js'
 import { installBrowserSecurity } from './http/browser-security.js'
 import idempotencyPlugin from './modules/idempotency/idempotency-plugin.js'
+import webhooksPlugin from './modules/webhooks/webhooks-plugin.js'
+import webhookRoutes from './modules/webhooks/webhooks-routes.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
 import deploymentRoutes from './modules/deployments/deployments-routes.js'
@@ -87,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(deploymentsPlugin, { limits: config.limits, runWorkers })
   await app.register(poolsPlugin, { limits: config.limits, runWorkers })
   await app.register(parentsPlugin, { runWorkers })
+  await app.register(webhooksPlugin, { runWorkers })
 
   // Before every route, so that the generated contract sees them all.
   await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
@@ -110,6 +113,7 @@ async function registerRoutes(app: FastifyInstance): Promise<void> {
       await v1.register(reportRoutes)
       await v1.register(poolRoutes)
       await v1.register(parentRoutes)
+      await v1.register(webhookRoutes)
     },
     { prefix: '/v1' },
   )

@@ -73,6 +73,10 @@ export interface Config {
   /** WEBHOOK_ALLOWED_HOSTS: webhook hosts allowed despite resolving to private addresses (and to use http). */
   webhookAllowedHosts: string[]
   metrics: MetricsConfig
+  /** WEBHOOK_RETRY_SECONDS: the first retry delay of a failed delivery, doubling each time (default 30). */
+  webhookRetrySeconds: number
+  /** WEBHOOK_DISABLE_AFTER_HOURS: a subscription failing this long without a success is disabled (default 72). */
+  webhookDisableAfterHours: number
 }
 
 export interface JobRetries {
@@ -247,6 +251,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     corsOrigins: corsOrigins(env),
     webhookAllowedHosts: list(env, 'WEBHOOK_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
     metrics: metrics(env),
+    webhookRetrySeconds: integer(env, 'WEBHOOK_RETRY_SECONDS', 30, 1, 3600),
+    webhookDisableAfterHours: integer(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 24 * 30),
   }
 }
 

@@ -13,6 +13,7 @@ import { DriftRepository } from './repositories/drift.js'
 import { ParentRepository } from './repositories/parents.js'
 import { PoolRepository } from './repositories/pools.js'
 import { resolveKeyring } from './secrets-key.js'
+import { WebhookOutbox, WebhookRepository } from './repositories/webhooks.js'
 
 export interface Repositories {
   attributes: AttributeStore
@@ -22,6 +23,9 @@ export interface Repositories {
   pools: PoolRepository
   parents: ParentRepository
   drift: DriftRepository
+  webhookOutbox: WebhookOutbox
+  /** Set when the keyring is known (databasePlugin): subscriptions' secrets are sealed with it. */
+  webhooks?: WebhookRepository
 }
 
 declare module 'fastify' {
@@ -46,7 +50,9 @@ export default fp(
     app.addHook('onClose', () => database.close())
     const { keyring, source } = await resolveKeyring(opts.secrets, opts.dataDir)
     app.log.debug({ keyId: keyring.currentKeyId, source }, 'secrets key')
-    app.decorate('repositories', createRepositories(database, new AttributeStore(database.db, keyring, opts.secrets.attributePatterns)))
+    const repositories = createRepositories(database, new AttributeStore(database.db, keyring, opts.secrets.attributePatterns))
+    repositories.webhooks = new WebhookRepository(database, keyring)
+    app.decorate('repositories', repositories)
   },
   { name: 'database' },
 )
@@ -54,13 +60,15 @@ export default fp(
 /** Every repository, on one database and one attribute store. */
 export function createRepositories(database: Database, attributes: AttributeStore): Repositories {
   const deployments = new DeploymentRepository(database, attributes)
+  const webhookOutbox = new WebhookOutbox(database)
   return {
+    webhookOutbox,
     attributes,
     clones: new CloneRepository(database.db, attributes),
     deployments,
-    cloneSteps: new CloneStepRepository(database, attributes, deployments),
-    pools: new PoolRepository(database),
-    parents: new ParentRepository(database),
-    drift: new DriftRepository(database),
+    cloneSteps: new CloneStepRepository(database, attributes, deployments, webhookOutbox),
+    pools: new PoolRepository(database, webhookOutbox),
+    parents: new ParentRepository(database, webhookOutbox),
+    drift: new DriftRepository(database, webhookOutbox),
   }
 }

@@ -357,3 +357,76 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.ownerSub, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 )
 export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect
+
+/**
+ * A webhook subscription: its owner (the `sub` that made it; an admin's sees every event), its URL and
+ * events, its signing secret sealed (AES-256-GCM, bound to its id), and whether it is still sent to.
+ */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerSub: text('owner_sub').notNull(),
+    ownerAdmin: boolean('owner_admin').notNull().default(false),
+    url: text('url').notNull(),
+    events: jsonb('events').$type<string[]>().notNull(),
+    description: text('description'),
+    secretSealed: text('secret_sealed').notNull(),
+    secretKeyId: text('secret_key_id').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    disabledReason: text('disabled_reason'),
+    /** Since when every attempt failed (null once one succeeds): failing for days disables it. */
+    failingSince: timestamp('failing_since', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [index('webhook_subscriptions_owner_idx').on(t.ownerSub, t.createdAt)],
+)
+
+/** An event, recorded in the transaction of the change that causes it: `payload` is what is sent. */
+export const webhookEvents = pgTable('webhook_events', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  type: text('type').notNull(),
+  requester: text('requester'),
+  payload: jsonb('payload').$type<{ type: string; timestamp: string; data: Record<string, unknown> }>().notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+})
+
+/** One event to one subscription: its id is the `webhook-id` of every attempt. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subscriptionId: uuid('subscription_id').notNull().references(() => webhookSubscriptions.id),
+    eventId: uuid('event_id').notNull().references(() => webhookEvents.id),
+    status: text('status').$type<'pending' | 'succeeded' | 'failed'>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_event_subscription_idx').on(t.eventId, t.subscriptionId),
+    index('webhook_deliveries_subscription_idx').on(t.subscriptionId, t.createdAt, t.id),
+  ],
+)
+
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    deliveryId: uuid('delivery_id').notNull().references(() => webhookDeliveries.id),
+    attempt: integer('attempt').notNull(),
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('webhook_attempts_delivery_idx').on(t.deliveryId, t.id)],
+)
+
+export type WebhookSubscriptionRow = typeof webhookSubscriptions.$inferSelect
+export type WebhookEventRow = typeof webhookEvents.$inferSelect
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect
+export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect

@@ -25,6 +25,10 @@ export const QUEUES = {
   driftCheck: 'pool-drift-check',
   /** The scheduled attribute sync from vCenter (ATTRIBUTE_SYNC_MINUTES), one at a time across replicas. */
   attributeSync: 'attribute-sync',
+  /** One job per recorded webhook event, queued in the change's transaction: its deliveries. */
+  webhookEvent: 'webhook-event',
+  /** One job per delivery (event x subscription): signed POSTs, retried with growing delays. */
+  webhookDeliver: 'webhook-deliver',
 } as const
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
@@ -53,6 +57,14 @@ export interface ReconcilePoolData {
   actions: RepairAction[]
 }
 
+export interface WebhookEventData {
+  eventId: string
+}
+
+export interface WebhookDeliverData {
+  deliveryId: string
+}
+
 /** What a job of each queue carries. */
 export interface QueueData {
   [QUEUES.provisionClone]: ProvisionCloneData
@@ -62,6 +74,8 @@ export interface QueueData {
   [QUEUES.reconcilePool]: ReconcilePoolData
   [QUEUES.driftCheck]: object
   [QUEUES.attributeSync]: object
+  [QUEUES.webhookEvent]: WebhookEventData
+  [QUEUES.webhookDeliver]: WebhookDeliverData
 }
 
 /** Notified (on commit) when clone jobs are queued, so that idle workers in every replica wake up. */
@@ -93,6 +107,17 @@ const EXPIRE_RETRY = { retryLimit: 20, retryDelay: 5, retryBackoff: true }
 export const PREPARE_EXPIRY = { expireInSeconds: 5 * 60 }
 
 export const RECONCILE_EXPIRY = { expireInSeconds: 15 * 60 }
+
+/** A fan-out is a few inserts: retried quickly. */
+export const WEBHOOK_EVENT_RETRY = { retryLimit: 10, retryDelay: 2, retryBackoff: true, expireInSeconds: 5 * 60 }
+
+/**
+ * A delivery: 14 attempts with doubling delays from WEBHOOK_RETRY_SECONDS (30 s: the last one more than
+ * 24 hours after the first; pg-boss adds jitter). An attempt takes at most 10 s.
+ */
+export function webhookDeliverRetry(retrySeconds: number) {
+  return { retryLimit: 13, retryDelay: retrySeconds, retryBackoff: true, expireInSeconds: 60 }
+}
 
 /** stately: at most one job queued and one running, across every replica; not retried (the next run comes). */
 const SCHEDULED = { policy: 'stately', retryLimit: 0, expireInSeconds: 15 * 60 } as const
@@ -166,6 +191,16 @@ export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
     options: () => SCHEDULED,
     pollingIntervalSeconds: 5,
     everyMinutes: (config) => config.attributeSyncMinutes,
+  },
+  [QUEUES.webhookEvent]: {
+    options: () => WEBHOOK_EVENT_RETRY,
+    pollingIntervalSeconds: 1,
+  },
+  [QUEUES.webhookDeliver]: {
+    options: (config) => webhookDeliverRetry(config.webhookRetrySeconds),
+    // Deliveries wait on other hosts, not on vCenter: a few at once.
+    workers: () => 4,
+    pollingIntervalSeconds: 1,
   },
 }
 

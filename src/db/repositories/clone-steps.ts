@@ -11,7 +11,9 @@ import type { Warning } from '../../domain/plan.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import type { AttributeStore } from './attributes.js'
 import type { DeploymentRepository } from './deployments.js'
+import type { WebhookOutbox } from './webhooks.js'
 import type { Database, Db } from '../database.js'
+import { withJobTransaction } from '../job-transaction.js'
 import { cloneSteps, clones, deployments, type CloneRow, type CloneStepRow, type DeploymentRow, type RecordedError } from '../schema.js'
 
 export class CloneStepRepository {
@@ -22,6 +24,8 @@ export class CloneStepRepository {
     /** Writes the copied values (secrets sealed) and opens the deployment's sealed ones. */
     private readonly attributes: AttributeStore,
     private readonly deployments: DeploymentRepository,
+    /** Records the deployment.* event in the transaction that closes it. */
+    private readonly outbox?: WebhookOutbox,
   ) {
     this.db = database.db
   }
@@ -54,19 +58,22 @@ export class CloneStepRepository {
     const failed = sql`SELECT count(*)::int FROM clones c
       WHERE c.status = 'failed' AND (c.deployment_id = ${id} OR (c.destroy_deployment_id = ${id}
         AND NOT EXISTS (SELECT 1 FROM clones r WHERE r.replaces_clone_id = c.id AND r.deployment_id = ${id})))`
-    const [row] = await this.db
-      .update(deployments)
-      .set({
-        status: sql`CASE WHEN (${failed}) > 0 THEN 'failed' ELSE 'succeeded' END`,
-        error: sql`CASE WHEN (${failed}) > 0 THEN jsonb_build_object(
-          'code', 'CLONES_FAILED',
-          'message', (${failed})::text || ' of ' || ${deployments.count}::text || ' clones failed; see each clone''s error') END`,
-        finishedAt: sql`now()`,
-        updatedAt: sql`now()`,
-      })
-      .where(and(eq(deployments.id, id), isNull(deployments.finishedAt), sql`NOT EXISTS (${unfinished})`))
-      .returning()
-    return row
+    return withJobTransaction(this.database.pool, async (tx) => {
+      const [row] = await tx.db
+        .update(deployments)
+        .set({
+          status: sql`CASE WHEN (${failed}) > 0 THEN 'failed' ELSE 'succeeded' END`,
+          error: sql`CASE WHEN (${failed}) > 0 THEN jsonb_build_object(
+            'code', 'CLONES_FAILED',
+            'message', (${failed})::text || ' of ' || ${deployments.count}::text || ' clones failed; see each clone''s error') END`,
+          finishedAt: sql`now()`,
+          updatedAt: sql`now()`,
+        })
+        .where(and(eq(deployments.id, id), isNull(deployments.finishedAt), sql`NOT EXISTS (${unfinished})`))
+        .returning()
+      if (row) await this.outbox?.deploymentFinished(row, tx)
+      return row
+    })
   }
 
   /** The morefs of a deployment's clones that have one. */
@@ -150,7 +157,18 @@ export class CloneStepRepository {
   }
 
   async failClone(id: string, error: RecordedError): Promise<void> {
-    await this.updateClone(id, { status: 'failed', error, taskMoref: null })
+    await this.settleClone(id, { status: 'failed', error, taskMoref: null })
+  }
+
+  /** The clone is final (ready or failed): its clone.* event is recorded in the same transaction. */
+  async settleClone(id: string, fields: Partial<Pick<CloneRow, 'status' | 'error' | 'taskMoref' | 'readyAt'>>): Promise<void> {
+    await withJobTransaction(this.database.pool, async (tx) => {
+      await tx.db
+        .update(clones)
+        .set({ ...fields, updatedAt: sql`now()` })
+        .where(eq(clones.id, id))
+      await this.outbox?.cloneSettled(id, tx)
+    })
   }
 
   /**

@@ -9,6 +9,8 @@ import type { Database, Db } from '../database.js'
 import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
 import { inTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { derivedDeployment } from './deployments.js'
+import type { WebhookOutbox } from './webhooks.js'
+import { withJobTransaction } from '../job-transaction.js'
 
 export interface DriftClone extends RecordedClone {
   instanceUuid: string
@@ -19,7 +21,11 @@ export interface DriftClone extends RecordedClone {
 export class DriftRepository {
   private readonly db: Db
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    /** Records the events of drift found and of reconciles finished, in their transactions. */
+    private readonly outbox?: WebhookOutbox,
+  ) {
     this.db = database.db
   }
 
@@ -48,10 +54,32 @@ export class DriftRepository {
   }
 
   async saveDrift(poolId: string, drift: PoolDrift): Promise<void> {
-    await this.db
-      .update(pools)
-      .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
-      .where(eq(pools.id, poolId))
+    await withJobTransaction(this.database.pool, async (tx) => {
+      // pool.drift_found when drift appears (not again at every check while it lasts).
+      const [before] = await tx.db.select({ drift: pools.drift }).from(pools).where(eq(pools.id, poolId)).for('update')
+      const [row] = await tx.db
+        .update(pools)
+        .set({ drift, driftCheckedAt: new Date(drift.checkedAt) })
+        .where(eq(pools.id, poolId))
+        .returning()
+      if (row && drift.status === 'found' && before?.drift?.status !== 'found') {
+        await this.outbox?.record(
+          'pool.drift_found',
+          row.requester,
+          {
+            pool: row.name,
+            poolId: row.id,
+            requester: row.requester,
+            checkedAt: drift.checkedAt,
+            findings: drift.findings,
+            hosts: drift.hosts,
+            hostLimit: drift.hostLimit,
+            links: { pool: `/v1/pools/${encodeURIComponent(row.name)}` },
+          },
+          tx,
+        )
+      }
+    })
   }
 
   /** A clone vCenter holds under another moref (re-registered), found again by its instance UUID. */
@@ -107,9 +135,13 @@ export class DriftRepository {
 
   /** Closes a reconcile deployment (its repairs are steps of existing clones, not clones of its own). */
   async finishDeployment(id: string, status: 'succeeded' | 'failed', error?: RecordedError): Promise<void> {
-    await this.db
-      .update(deployments)
-      .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
-      .where(and(eq(deployments.id, id), sql`${deployments.finishedAt} IS NULL`))
+    await withJobTransaction(this.database.pool, async (tx) => {
+      const [row] = await tx.db
+        .update(deployments)
+        .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+        .where(and(eq(deployments.id, id), sql`${deployments.finishedAt} IS NULL`))
+        .returning()
+      if (row) await this.outbox?.deploymentFinished(row, tx)
+    })
   }
 }

@@ -12,16 +12,21 @@ import {
 } from '../schema.js'
 import { inTransaction, onDb, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { PARENT_LOCK_SCOPE, tryNamedLock, tryXactLockShared, unlockNamed } from './locks.js'
+import type { WebhookOutbox } from './webhooks.js'
 
 export type NewPreparation = Pick<
   PreparationRow,
   'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester'
->
+> & { ticket?: string | null }
 
 export class ParentRepository {
   private readonly db: Db
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    /** Records preparation.succeeded/failed in the transaction that finishes it. */
+    private readonly outbox?: WebhookOutbox,
+  ) {
     this.db = database.db
   }
 
@@ -119,10 +124,32 @@ export class ParentRepository {
   }
 
   async finish(id: string, status: Exclude<PreparationStatus, 'queued' | 'running'>, error?: RecordedError): Promise<void> {
-    await this.db
-      .update(parentPreparations)
-      .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
-      .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
+    await withJobTransaction(this.database.pool, async (tx) => {
+      const [row] = await tx.db
+        .update(parentPreparations)
+        .set({ status, error: error ?? null, finishedAt: sql`now()`, updatedAt: sql`now()` })
+        .where(and(eq(parentPreparations.id, id), isNull(parentPreparations.finishedAt)))
+        .returning()
+      if (row && (status === 'succeeded' || status === 'failed') && this.outbox) {
+        await this.outbox.record(
+          `preparation.${status}`,
+          row.requester,
+          {
+            preparationId: row.id,
+            parent: row.parentName,
+            snapshot: { name: row.snapshotName, moref: row.snapshotMoref },
+            status: row.status,
+            requester: row.requester,
+            ticket: row.ticket,
+            recompose: row.recompose,
+            deploymentIds: row.deploymentIds,
+            error: row.error ?? null,
+            links: { preparation: `/v1/parents/${encodeURIComponent(row.parentName)}/preparations/${row.id}` },
+          },
+          tx,
+        )
+      }
+    })
   }
 
   // The parent's lock, keyed on its moref. Accepting work on the parent (a preparation, a deployment:

@@ -3,11 +3,12 @@
  * CloneRepository); destroying them (strip back, scale down) is a deployment of its own whose clones
  * are marked, never deleted.
  */
-import { and, asc, desc, eq, isNull, ne, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm'
 import type { Database, Db } from '../database.js'
 import { inTransaction, onDb, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { POOL_LOCK_SCOPE, tryXactLock } from './locks.js'
 import { derivedDeployment } from './deployments.js'
+import type { WebhookOutbox } from './webhooks.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
 export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref' | 'drift' | 'driftCheckedAt'> &
@@ -19,8 +20,25 @@ export type PoolRef = Pick<PoolRow, 'id' | 'name'>
 export class PoolRepository {
   private readonly db: Db
 
-  constructor(private readonly database: Database) {
+  constructor(
+    private readonly database: Database,
+    /** Records pool.stripped / pool.expired in the transaction that marks the pool. */
+    private readonly outbox?: WebhookOutbox,
+  ) {
     this.db = database.db
+  }
+
+  /** The ticket a pool operation was asked for, on the deployments it made (in its transaction). */
+  async tagDeployments(ids: string[], ticket: string, tx: JobTransaction): Promise<void> {
+    if (ids.length === 0) return
+    await tx.db.update(deployments).set({ ticket }).where(and(inArray(deployments.id, ids), isNull(deployments.ticket)))
+  }
+
+  /** The pool stripped back (by a caller, or its expiry): marked, and its event recorded, in `tx`. */
+  async markStripped(id: string, by: string, deploymentId: string, ticket: string | null, tx: JobTransaction): Promise<PoolRow | undefined> {
+    const row = await this.update(id, { status: 'stripped' }, tx)
+    if (row) await this.outbox?.poolStripped(row, by, deploymentId, ticket, tx)
+    return row
   }
 
   /**

@@ -251,7 +251,7 @@ export class CloneProvisioner {
       outcome: 'succeeded',
       detail: `${values.length} attributes`,
     })
-    await this.repository.updateClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+    await this.repository.settleClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
   }
 
   /**

@@ -53,6 +53,8 @@ export interface PrepareRequest {
   description?: string
   /** Recompose the parent's pools onto the new snapshot instead of refusing while their clones run. */
   recompose?: boolean
+  /** External reference recorded on the preparation, e.g. RITM0012345. */
+  ticket?: string
 }
 
 export interface PrepareOutcome {
@@ -134,6 +136,7 @@ export class ParentService {
           description: request.description ?? null,
           recompose: request.recompose === true,
           requester,
+          ticket: request.ticket ?? null,
         },
         (sql, id) => enqueuePreparation(this.boss, id, sql),
         tx,

@@ -30,6 +30,7 @@ export function presentPreparation(p: PreparationRow) {
     deploymentIds: p.deploymentIds,
     error: p.error,
     requester: p.requester,
+    ticket: p.ticket,
     createdAt: p.createdAt.toISOString(),
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),

@@ -10,6 +10,7 @@ export const PrepareParentBody = Type.Object(
     ),
     description: Type.Optional(Type.String({ maxLength: MAX_SNAPSHOT_DESCRIPTION_LENGTH })),
     recompose: Type.Optional(Type.Boolean({ description: "Recompose the parent's active pools onto the new snapshot" })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the preparation, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )

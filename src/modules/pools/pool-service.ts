@@ -113,7 +113,7 @@ export class PoolService {
   // free) and records the pool, the deployments and their jobs on that same connection. Between
   // requests, the pool's unfinished deployment is what keeps it busy.
 
-  async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
+  async create(request: CreatePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
     checkSize(request.size, 1)
     const expiresAt = parseExpiry(request.expiresAt)
     // The prefix as a deployment would choose it (and 400 for a parent name without one).
@@ -132,7 +132,7 @@ export class PoolService {
       count: request.size,
     })
     try {
-      return await this.locked(request.name, plan.names, async (tx) => {
+      return await this.locked(request.name, plan.names, this.tagged(ticket, async (tx) => {
         const earlier = await this.checkNameFree(request.name, tx)
         // A stripped pool of this name may still be destroying its clones.
         if (earlier) await this.checkIdle(earlier, tx)
@@ -162,7 +162,7 @@ export class PoolService {
         const { deployment } = await this.deployments.record(plan, { requester, pool }, tx)
         if (expiresAt) await scheduleExpiry(this.boss, request.name, expiresAt, tx.sql)
         return { pool, deploymentIds: [deployment.id] }
-      })
+      }))
     } catch (err) {
       // Another request made a pool of this name between our check and our insert.
       if (uniqueViolation(err) === 'pools_current_name_idx') {
@@ -172,7 +172,7 @@ export class PoolService {
     }
   }
 
-  async change(name: string, request: ChangePoolRequest, requester: string): Promise<PoolChange> {
+  async change(name: string, request: ChangePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
     if (request.size === undefined && request.expiresAt === undefined) {
       throw new ValidationFailed({ field: 'size' }, 'give "size", "expiresAt" or both')
     }
@@ -193,7 +193,7 @@ export class PoolService {
     return this.locked(
       name,
       plans.flatMap((p) => p.names),
-      async (tx) => {
+      this.tagged(ticket, async (tx) => {
         const pool = await this.activePool(name, tx)
         const deploymentIds: string[] = []
         if (resize !== undefined) {
@@ -217,26 +217,26 @@ export class PoolService {
         )
         if (expiresAt) await scheduleExpiry(this.boss, name, expiresAt, tx.sql)
         return { pool: updated!, deploymentIds }
-      },
+      }),
     )
   }
 
   /** Strip back: destroy every live clone of the pool; the pool and the clones' records are kept. */
-  async strip(name: string, requester: string): Promise<PoolChange> {
-    return this.locked(name, [], async (tx) => {
+  async strip(name: string, requester: string, ticket?: string): Promise<PoolChange> {
+    return this.locked(name, [], this.tagged(ticket, async (tx) => {
       const pool = await this.activePool(name, tx)
       await this.checkIdle(pool, tx)
       const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id, tx), requester, tx)
-      const updated = await this.pools.update(pool.id, { status: 'stripped' }, tx)
+      const updated = await this.pools.markStripped(pool.id, requester, deployment.id, ticket ?? null, tx)
       return { pool: updated!, deploymentIds: [deployment.id] }
-    })
+    }))
   }
 
   /**
    * Refresh: each chosen clone is destroyed and made again from the pool's snapshot, under the same
    * name and number, at most `maxUnavailable` at once (a deployment of kind `refresh`).
    */
-  async refresh(name: string, request: RefreshPoolRequest, requester: string): Promise<PoolChange> {
+  async refresh(name: string, request: RefreshPoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
     const planned = await this.activePool(name)
     await this.checkIdle(planned)
@@ -245,7 +245,7 @@ export class PoolService {
     const target = { parent: planned.parentName, snapshotMoref: planned.snapshotMoref ?? undefined }
     const input = this.rebuildInput(planned, 'refresh', chosen, request.maxUnavailable, target)
     const plan = await this.deployments.planRebuild(input)
-    return this.locked(name, [], async (tx) => {
+    return this.locked(name, [], this.tagged(ticket, async (tx) => {
       const pool = await this.activePool(name, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
@@ -254,7 +254,7 @@ export class PoolService {
         ? pool
         : await this.pools.update(pool.id, { snapshotName: deployment.snapshotName, snapshotMoref: deployment.snapshotMoref }, tx)
       return { pool: updated ?? pool, deploymentIds: [deployment.id] }
-    })
+    }))
   }
 
   /**
@@ -263,7 +263,7 @@ export class PoolService {
    * deployment of kind `recompose`). Each new clone's provenance names the new snapshot and the clone
    * it replaced, whose record keeps the old one.
    */
-  async recompose(name: string, request: RecomposePoolRequest, requester: string): Promise<PoolChange> {
+  async recompose(name: string, request: RecomposePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
     for (const field of ['snapshot', 'parent'] as const) {
       if (request[field] !== undefined && request[field]!.trim() === '') {
@@ -276,7 +276,7 @@ export class PoolService {
     const live = await this.clones.liveOfPool(planned.id)
     const input = this.rebuildInput(planned, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot })
     const plan = await this.deployments.planRebuild(input)
-    return this.locked(name, [], async (tx) => {
+    return this.locked(name, [], this.tagged(ticket, async (tx) => {
       const pool = await this.activePool(name, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
@@ -287,7 +287,7 @@ export class PoolService {
         tx,
       )
       return { pool: updated!, deploymentIds: [deployment.id] }
-    })
+    }))
   }
 
   /** The expiry job, and the start-up sweep: strips the pool if its expiry has passed. */
@@ -316,6 +316,15 @@ export class PoolService {
    * clone name taken meanwhile by another deployment (the live-name index) is 409 NAME_CONFLICT with
    * `names`, read once the transaction has rolled back.
    */
+  /** `work`, then the ticket recorded on the deployments it made, in its transaction. */
+  private tagged(ticket: string | undefined, work: (tx: JobTransaction) => Promise<PoolChange>): (tx: JobTransaction) => Promise<PoolChange> {
+    return async (tx) => {
+      const change = await work(tx)
+      if (ticket) await this.pools.tagDeployments(change.deploymentIds, ticket, tx)
+      return change
+    }
+  }
+
   private async locked<T>(name: string, names: string[], work: (tx: JobTransaction) => Promise<T>): Promise<T> {
     const result = await this.deployments.refusingTakenNames(names, () => this.pools.withPoolLock(name, work))
     if (!result) throw new PoolBusy({ pool: name }, name)

@@ -14,7 +14,8 @@ import { presentPool, presentPoolChange, presentPoolDetail } from './pool-presen
 
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.create(request.body, request.principal!.sub)
+    const { ticket, ...body } = request.body
+    const change = await app.pools.create(body, request.principal!.sub, ticket)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 
@@ -28,7 +29,8 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/pools/:name', { schema: changePoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.change(request.params.name, request.body, request.principal!.sub)
+    const { ticket, ...body } = request.body
+    const change = await app.pools.change(request.params.name, body, request.principal!.sub, ticket)
     if (change.deploymentIds.length === 0) return reply.code(200).send(presentPoolChange(change))
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
@@ -42,7 +44,8 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/pools/:name/refresh',
     { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
-      const change = await app.pools.refresh(request.params.name, request.body, request.principal!.sub)
+      const { ticket, ...body } = request.body
+      const change = await app.pools.refresh(request.params.name, body, request.principal!.sub, ticket)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
     },
   )
@@ -51,13 +54,14 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/pools/:name/recompose',
     { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
-      const change = await app.pools.recompose(request.params.name, request.body, request.principal!.sub)
+      const { ticket, ...body } = request.body
+      const change = await app.pools.recompose(request.params.name, body, request.principal!.sub, ticket)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
     },
   )
 
   app.delete('/pools/:name', { schema: stripPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.strip(request.params.name, request.principal!.sub)
+    const change = await app.pools.strip(request.params.name, request.principal!.sub, request.query.ticket)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
   app.post('/pools/:name/drift', { schema: checkDriftSchema, onRequest: app.requireScope('deployments:write') }, async (request) => {

@@ -24,6 +24,7 @@ export const CreatePoolBody = Type.Object(
         description: "The parent's snapshot the pool's clones come from, by moref or name (default its current snapshot)",
       }),
     ),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -32,6 +33,7 @@ export const ChangePoolBody = Type.Object(
   {
     size: Type.Optional(Type.Integer({ description: 'New size, 0 to 500' })),
     expiresAt: Type.Optional(Type.String({ description: 'New expiry (renew), in the future' })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -42,6 +44,7 @@ export const RefreshPoolBody = Type.Object(
     clones: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH }), { maxItems: 500, description: 'Only these clones (default: every live clone)' }),
     ),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -51,6 +54,7 @@ export const RecomposePoolBody = Type.Object(
     snapshot: Type.Optional(Type.String({ maxLength: 255, description: "Name of a snapshot of the parent; default its current snapshot" })),
     parent: Type.Optional(Type.String({ maxLength: MAX_VM_NAME_LENGTH, description: "Another parent VM's name; default the pool's parent" })),
     maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+    ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },
 )
@@ -183,6 +187,10 @@ export const stripPoolSchema = {
   summary: 'Strip a pool back: destroy its clones, keep their records',
   tags: ['pools'],
   params: NameParams,
+  querystring: Type.Object(
+    { ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the strip deployment' })) },
+    { additionalProperties: false },
+  ),
   response: { ...started('Accepted; Location names the deployment'), ...writeErrors },
 }
 export const refreshPoolSchema = {

@@ -90,3 +90,20 @@ t.test('GraphQL: deployments(filter: {ticket})', async (t) => {
   t.same(res.body.errors, undefined)
   t.same(res.body.data!.deployments.edges.map((e: any) => e.node), [{ id: made[2]!.id, ticket: 'RITM-LIST-2' }])
 })
+
+t.test('a pool write records its ticket on the deployment it causes', async (t) => {
+  const created = await service.app.inject({
+    method: 'POST',
+    url: '/v1/pools',
+    headers: service.auth('deployments:write'),
+    payload: { name: 'ticket-pool', parent: 'Tmpl Capture 1.0', size: 1, startNumber: 700, ticket: 'RITM-POOL-1' },
+  })
+  t.equal(created.statusCode, 202)
+  const listed = (await list('?ticket=RITM-POOL-1')).json().items
+  t.equal(listed.length, 1)
+  t.equal(listed[0].pool, 'ticket-pool')
+  t.equal(listed[0].kind, 'deploy')
+  t.same((await list('?pool=ticket-pool')).json().items.map((d: { id: string }) => d.id), [listed[0].id], 'found by pool too')
+  const bad = await service.app.inject({ method: 'DELETE', url: '/v1/pools/ticket-pool?ticket=', headers: service.auth('deployments:write') })
+  t.equal(bad.statusCode, 400, 'an empty ticket is refused')
+})

@@ -1,0 +1,32 @@
+/**
+ * Webhooks: the subscriptions' service, wired to the outbox (every event recorded queues its fan-out
+ * in its own transaction), and the handlers of the fan-out and delivery jobs.
+ */
+import fp from 'fastify-plugin'
+import { attemptOf } from '../../jobs/queue-plugin.js'
+import { QUEUES } from '../../jobs/queues.js'
+import { WebhookService } from './webhook-service.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    webhooks: WebhookService
+  }
+}
+
+export default fp(
+  async function webhooksPlugin(app, opts: { runWorkers: boolean }) {
+    const { config } = app
+    const service = new WebhookService(
+      app.repositories.webhooks!,
+      app.boss,
+      { allowedHosts: config.webhookAllowedHosts, retrySeconds: config.webhookRetrySeconds, disableAfterHours: config.webhookDisableAfterHours },
+      app.log.child({ component: 'webhooks' }),
+    )
+    service.connect(app.repositories.webhookOutbox)
+    app.decorate('webhooks', service)
+    if (!opts.runWorkers) return
+    await app.jobs.register(QUEUES.webhookEvent, (job) => service.fanOut(job.data.eventId))
+    await app.jobs.register(QUEUES.webhookDeliver, (job) => service.deliver(job.data.deliveryId, attemptOf(job)))
+  },
+  { name: 'webhooks', dependencies: ['database', 'queue'] },
+)
