@@ -53,8 +53,9 @@ async function main() {
     await lab.sim.resetStats()
     const created: Step[] = []
     for (const pool of POOLS) {
-      const res = await expect(api, 'POST', '/v1/pools', { name: pool.name, parent: pool.parent, startNumber: 1, size: COUNT }, 202)
-      created.push({ label: pool.name, id: res.deploymentId })
+      // No startNumber: the service starts each pool at the lowest number whose names are all free.
+      const res = await expect(api, 'POST', '/v1/pools', { name: pool.name, parent: pool.parent, size: COUNT }, 202)
+      created.push({ label: `${pool.name} (${res.pool.prefix}${String(res.pool.startNumber).padStart(2, '0')}..)`, id: res.deploymentId })
     }
     const deployed = await follow(api, created)
     const clones = deployed.reduce((n, d) => n + d.progress.total, 0)

@@ -40,7 +40,7 @@ export class VsphereInventory implements InventoryGateway {
    * renamed or vanished VM) a second call reads the facts of the VM that now has the name. Then one
    * call for the customization spec, whose name is one of the parent's attributes.
    */
-  async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
+  async readPlanInventory(parentName: string, customizationAttribute: string, names: string[], namePrefix?: string): Promise<PlanInventory> {
     return this.connection.use(async (client) => {
       const remembered = this.parentRefs.get(parentName)
       let objects: ObjectProps[]
@@ -53,7 +53,8 @@ export class VsphereInventory implements InventoryGateway {
       }
       const vms = objects.filter((o) => o.obj.type === 'VirtualMachine')
       const wanted = new Set(names)
-      const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter((n) => wanted.has(n)))]
+      const isWanted = (n: string) => wanted.has(n) || (namePrefix !== undefined && n.startsWith(namePrefix))
+      const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter(isWanted))]
       const named = vms.filter((o) => o.props.name === parentName).map((o) => o.obj)
       const parentRef = named[0]
       if (!parentRef || named.length > 1) {

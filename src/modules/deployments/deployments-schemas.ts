@@ -10,7 +10,7 @@ export const CreateDeploymentBody = Type.Object(
   {
     parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
     count: Type.Integer({ minimum: 1, maximum: MAX_CLONES_PER_DEPLOYMENT }),
-    startNumber: Type.Integer({ minimum: 0, maximum: 999_999 }),
+    startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
     prefix: Type.Optional(
       Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: "Default: the parent name's second word" }),
     ),
@@ -28,7 +28,7 @@ export const CreateDeploymentBody = Type.Object(
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 640, description: "This deployment's operations at once" })),
     dryRun: Type.Optional(Type.Boolean({ description: 'Answer 200 with the plan and change nothing' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ parent: 'Tmpl Capture 1.0', count: 25, startNumber: 1, ticket: 'RITM0012345' }] },
 )
 export type CreateDeploymentBody = Static<typeof CreateDeploymentBody>
 
@@ -89,6 +89,9 @@ export const DryRunPlan = Type.Object({
   dryRun: Type.Literal(true),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
   snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),
+  prefix: Type.String(),
+  startNumber: Type.Integer(),
+  startNumberChosen: Type.Boolean({ description: 'True when the request gave no startNumber and the plan chose the lowest free one' }),
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   clones: Type.Array(Type.Object({ name: Type.String(), host: Type.String() })),

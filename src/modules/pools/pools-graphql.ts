@@ -97,7 +97,8 @@ export const typeDefs = /* GraphQL */ `
     parent: String!
     "Default: the parent name's second word"
     prefix: String
-    startNumber: Int!
+    "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
+    startNumber: Int
     "Clones in the pool, 1 to 500"
     size: Int!
     "Custom attributes to copy from the parent; default the seed's ten"

@@ -3,6 +3,7 @@ import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { ErrorResponse, Nullable, authErrors, described } from '../../http/common-schemas.js'
 import { inputValidator } from '../../http/validation.js'
+import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 const PoolName = Type.String({ minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' })
 
@@ -11,14 +12,14 @@ export const CreatePoolBody = Type.Object(
     name: PoolName,
     parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
     prefix: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH })),
-    startNumber: Type.Integer({ minimum: 0, maximum: 999_999 }),
+    startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
     size: Type.Integer({ description: 'Clones in the pool, 1 to 500' }),
     attributes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 100 })),
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     hostLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT })),
     expiresAt: Type.Optional(Type.String({ description: 'ISO 8601 date-time in the future: the pool is stripped back then' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'wave1', parent: 'Tmpl Capture 1.0', prefix: 'Wave', startNumber: 1, size: 25 }] },
 )
 
 export const ChangePoolBody = Type.Object(
@@ -26,7 +27,7 @@ export const ChangePoolBody = Type.Object(
     size: Type.Optional(Type.Integer({ description: 'New size, 0 to 500' })),
     expiresAt: Type.Optional(Type.String({ description: 'New expiry (renew), in the future' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ size: 30 }] },
 )
 
 export const RefreshPoolBody = Type.Object(
@@ -152,9 +153,10 @@ export const createPoolSchema = {
 }
 export const listPoolsSchema = {
   operationId: 'listPools',
-  summary: 'Pools',
+  summary: 'Pools, by name, a page at a time',
   tags: ['pools'],
-  response: { 200: Type.Object({ pools: Type.Array(Pool) }), ...authErrors },
+  querystring: Type.Object(PageQuery, { additionalProperties: false }),
+  response: { 200: { ...Type.Object({ pools: Type.Array(Pool), nextCursor: NextCursor }), headers: pageHeaders }, 400: ErrorResponse, ...authErrors },
 }
 export const getPoolSchema = {
   operationId: 'getPool',
