@@ -112,7 +112,8 @@ export class PoolService {
   // free) and records the pool, the deployments and their jobs on that same connection. Between
   // requests, the pool's unfinished deployment is what keeps it busy.
 
-  async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
+  /** Every refusal create can give before the lock, and the plan: read-only calls, nothing recorded. */
+  private async planCreate(request: CreatePoolRequest) {
     checkSize(request.size, 1)
     const expiresAt = parseExpiry(request.expiresAt)
     // The prefix as a deployment would choose it (and 400 for a parent name without one).
@@ -129,6 +130,18 @@ export class PoolService {
       ...(request.startNumber !== undefined ? { startNumber: request.startNumber } : {}),
       count: request.size,
     })
+    // A chosen start is checked against the other pools' numbers too.
+    if (request.startNumber === undefined) await this.checkRange(request.name, poolRange(prefix, plan.startNumber, request.size))
+    return { plan, prefix, expiresAt }
+  }
+
+  /** What create would deploy, with the same refusals, from read-only calls: nothing is recorded. */
+  async plan(request: CreatePoolRequest): Promise<DeploymentPlan> {
+    return (await this.planCreate(request)).plan
+  }
+
+  async create(request: CreatePoolRequest, requester: string): Promise<PoolChange> {
+    const { plan, prefix, expiresAt } = await this.planCreate(request)
     // Given, or the plan's choice.
     const startNumber = plan.startNumber
     try {
