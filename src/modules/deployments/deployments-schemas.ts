@@ -3,7 +3,7 @@ import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
 import { inputValidator } from '../../http/validation.js'
-import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 
 
 export const CreateDeploymentBody = Type.Object(
@@ -114,7 +114,7 @@ export const createDeploymentSchema = {
   body: CreateDeploymentBody,
   response: {
     200: described(DryRunPlan, 'The plan of a dry run (`dryRun: true`); nothing was changed'),
-    202: described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'),
+    202: { ...described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'), headers: locationHeader },
     400: ErrorResponse,
     ...authErrors,
     404: ErrorResponse,

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_SNAPSHOT_DESCRIPTION_LENGTH, MAX_SNAPSHOT_NAME_LENGTH } from '../../domain/snapshots.js'
-import { ErrorResponse, Nullable, RecordedError, authErrors, described } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, RecordedError, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 export const PrepareParentBody = Type.Object(
@@ -103,7 +103,7 @@ export const prepareParentSchema = {
   body: PrepareParentBody,
   response: {
     200: described(Preparation, 'The same request made before, already finished'),
-    202: described(Preparation, 'Accepted (or the same request, still running); Location names the preparation'),
+    202: { ...described(Preparation, 'Accepted (or the same request, still running); Location names the preparation'), headers: locationHeader },
     ...writeErrors,
   },
 }

@@ -1,7 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
-import { ErrorResponse, Nullable, authErrors, described } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 import { inputValidator } from '../../http/validation.js'
 import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
@@ -142,7 +142,7 @@ const ReconcileOutcome = Type.Object({
 })
 
 const writeErrors = { 400: ErrorResponse, ...authErrors, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse }
-const started = (description: string) => ({ 202: described(PoolChange, description) })
+const started = (description: string) => ({ 202: { ...described(PoolChange, description), headers: locationHeader } })
 
 export const createPoolSchema = {
   operationId: 'createPool',
