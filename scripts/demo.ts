@@ -63,8 +63,9 @@ async function main() {
     await lab.sim.resetStats()
     const created: Step[] = []
     for (const pool of POOLS) {
-      const change = await api.createPool({ name: pool.name, parent: pool.parent, startNumber: 1, size: COUNT })
-      created.push({ label: pool.name, id: change.deploymentIds![0]! })
+      // No startNumber: the service starts each pool at the lowest number whose names are all free.
+      const change = await api.createPool({ name: pool.name, parent: pool.parent, size: COUNT })
+      created.push({ label: `${pool.name} (${change.pool.prefix}${String(change.pool.startNumber).padStart(2, '0')}..)`, id: change.deploymentIds![0]! })
     }
     const deployed = await follow(api, created)
     const clones = deployed.reduce((n, d) => n + (d.progress?.total ?? 0), 0)

@@ -98,7 +98,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Clones made by the service */
+        /** Clones made by the service, by name, a page at a time */
         get: operations["listClones"];
         put?: never;
         post?: never;
@@ -217,7 +217,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pools */
+        /** Pools, by name, a page at a time */
         get: operations["listPools"];
         put?: never;
         /** Create a pool and deploy its clones */
@@ -339,7 +339,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A parent's preparations, newest first */
+        /** A parent's preparations, newest first, a page at a time */
         get: operations["listPreparations"];
         put?: never;
         post?: never;
@@ -373,7 +373,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A parent's snapshots with the live clones using each */
+        /** A parent's snapshots (depth first) with the live clones using each, a page at a time */
         get: operations["listSnapshots"];
         put?: never;
         post?: never;
@@ -925,11 +925,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "parent": "Tmpl Capture 1.0",
+                 *       "count": 25,
+                 *       "startNumber": 1,
+                 *       "ticket": "RITM0012345"
+                 *     }
+                 */
                 "application/json": {
                     /** @description Name of the parent VM */
                     parent: string;
                     count: number;
-                    startNumber: number;
+                    /** @description Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25) */
+                    startNumber?: number;
                     /** @description Default: the parent name's second word */
                     prefix?: string;
                     /** @description Custom attributes to copy from the parent; default the seed's ten */
@@ -967,6 +976,10 @@ export interface operations {
                             moref: string;
                             createdAt: string | null;
                         };
+                        prefix: string;
+                        startNumber: number;
+                        /** @description True when the request gave no startNumber and the plan chose the lowest free one */
+                        startNumberChosen: boolean;
                         customizationSpec: string;
                         attributes: string[];
                         clones: {
@@ -1001,6 +1014,8 @@ export interface operations {
             /** @description Accepted; the clones are made in the background, Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1291,7 +1306,10 @@ export interface operations {
                 prefix?: string;
                 /** @description name:value (repeatable, all must match); a colon inside the name is written \: */
                 attribute?: string[];
+                /** @description Items in the page */
                 limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1302,6 +1320,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1410,6 +1430,7 @@ export interface operations {
                                 };
                             };
                         }[];
+                        nextCursor: string | null;
                     };
                 };
             };
@@ -2174,7 +2195,12 @@ export interface operations {
     };
     listPools: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2184,12 +2210,24 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         pools: components["schemas"]["Pool"][];
+                        nextCursor: string | null;
                     };
+                };
+            };
+            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
@@ -2221,12 +2259,22 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "wave1",
+                 *       "parent": "Tmpl Capture 1.0",
+                 *       "prefix": "Wave",
+                 *       "startNumber": 1,
+                 *       "size": 25
+                 *     }
+                 */
                 "application/json": {
                     name: string;
                     /** @description Name of the parent VM */
                     parent: string;
                     prefix?: string;
-                    startNumber: number;
+                    /** @description Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25) */
+                    startNumber?: number;
                     /** @description Clones in the pool, 1 to 500 */
                     size: number;
                     attributes?: string[];
@@ -2245,6 +2293,8 @@ export interface operations {
             /** @description Accepted; Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2400,6 +2450,8 @@ export interface operations {
             /** @description Accepted; Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2482,6 +2534,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "size": 30
+                 *     }
+                 */
                 "application/json": {
                     /** @description New size, 0 to 500 */
                     size?: number;
@@ -2505,6 +2562,8 @@ export interface operations {
             /** @description Accepted; Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2619,6 +2678,8 @@ export interface operations {
             /** @description Accepted; Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2735,6 +2796,8 @@ export interface operations {
             /** @description Accepted; Location names the deployment */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3067,6 +3130,8 @@ export interface operations {
             /** @description Accepted (or the same request, still running); Location names the preparation */
             202: {
                 headers: {
+                    /** @description Where to follow the work: /v1/deployments/{id} or the preparation */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3158,7 +3223,12 @@ export interface operations {
     };
     listPreparations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 name: string;
@@ -3170,11 +3240,14 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         preparations: components["schemas"]["Preparation"][];
+                        nextCursor: string | null;
                     };
                 };
             };
@@ -3313,7 +3386,12 @@ export interface operations {
     };
     listSnapshots: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
+            };
             header?: never;
             path: {
                 name: string;
@@ -3325,12 +3403,15 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         parent: components["schemas"]["ParentVm"];
                         snapshots: components["schemas"]["Snapshot"][];
+                        nextCursor: string | null;
                     };
                 };
             };

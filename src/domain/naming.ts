@@ -15,6 +15,33 @@ export function cloneName(prefix: string, number: number): string {
   return prefix + String(number).padStart(2, '0')
 }
 
+/**
+ * startNumber's default: the lowest number from which the `count` names prefix+number are all free of
+ * `taken` (1 for a new prefix; 26 after Capture01..Capture25). Only the names this service would give
+ * count: "Capture1" is not "Capture01".
+ */
+export function lowestFreeStart(prefix: string, count: number, taken: Iterable<string>, from = 1): number {
+  const used = new Set<number>()
+  for (const name of taken) {
+    if (!name.startsWith(prefix)) continue
+    const digits = name.slice(prefix.length)
+    if (/^\d+$/.test(digits) && cloneName(prefix, Number(digits)) === name) used.add(Number(digits))
+  }
+  let start = from
+  // Past the highest taken number every window is free: the loop ends after at most used.size + 1 steps.
+  for (;;) {
+    let blocked: number | undefined
+    for (let n = start + count - 1; n >= start; n--) {
+      if (used.has(n)) {
+        blocked = n
+        break
+      }
+    }
+    if (blocked === undefined) return start
+    start = blocked + 1
+  }
+}
+
 export function plannedNames(prefix: string, startNumber: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => cloneName(prefix, startNumber + i))
 }

@@ -26,7 +26,8 @@ export const MAX_CLONES_PER_DEPLOYMENT = 500
 export interface DeploymentRequest {
   parent: string
   count: number
-  startNumber: number
+  /** Default: the lowest number from which every requested name is free (lowestFreeStart). */
+  startNumber?: number
   prefix?: string
   attributes?: string[]
   customizationAttribute?: string
@@ -76,6 +77,8 @@ export interface DeploymentPlan {
   snapshot: SnapshotFacts
   prefix: string
   startNumber: number
+  /** True when the request gave no startNumber and the plan chose the lowest free one. */
+  startNumberChosen?: boolean
   count: number
   names: string[]
   customizationAttribute: string
@@ -92,6 +95,7 @@ export interface DeploymentPlan {
 }
 
 export interface NormalizedRequest extends DeploymentRequest {
+  startNumber: number
   prefix: string
   names: string[]
   attributes: string[]
@@ -103,7 +107,7 @@ export interface NormalizedRequest extends DeploymentRequest {
  * Checks that need no vCenter: the prefix and every name it produces. Runs before any call to
  * vCenter, so malformed requests cost nothing there.
  */
-export function normalizeRequest(request: DeploymentRequest): NormalizedRequest {
+export function normalizeRequest(request: DeploymentRequest & { startNumber: number }): NormalizedRequest {
   const prefix = request.prefix ?? prefixFromParentName(request.parent)
   if (prefix === undefined) {
     throw new ValidationFailed(

@@ -26,6 +26,9 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     parents: 'deployments:read',
     pools: 'deployments:read',
     pool: 'deployments:read',
+    // A plan, as REST's dry run: behind the scope that could deploy it.
+    planLinkedClones: 'deployments:write',
+    planPool: 'deployments:write',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',

@@ -27,5 +27,8 @@ export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(sch
 /** The error statuses every authenticated route can answer. */
 export const authErrors = { 401: ErrorResponse, 403: ErrorResponse }
 
+/** The Location header of an accepted (202) answer, documented on the response: `{ ...described(X, '...'), headers: locationHeader }`. */
+export const locationHeader = { Location: Type.String({ description: 'Where to follow the work: /v1/deployments/{id} or the preparation' }) }
+
 /** The schema, answered with this description of the response (the generated contract shows it). */
 export const described = <T extends TSchema>(schema: T, text: string): T => ({ ...schema, 'x-response-text': text })

@@ -99,7 +99,8 @@ export interface ConnectionGateway {
 /** Bulk reads for plans, placement, parents and drift (inventory.ts). */
 export interface InventoryGateway {
   /** Everything a deployment's plan needs, read in bulk with read-only calls. */
-  readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory>
+  /** `namePrefix`: every VM name starting with it is also listed in existingNames (to choose a startNumber). */
+  readPlanInventory(parentName: string, customizationAttribute: string, names: string[], namePrefix?: string): Promise<PlanInventory>
   /** The host each VM runs on, as vCenter reports it, in one call; VMs that vanished are left out. */
   readHosts(vmMorefs: string[]): Promise<Map<string, string>>
   /**

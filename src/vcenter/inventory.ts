@@ -43,7 +43,7 @@ export class VsphereInventory implements InventoryGateway {
    * VM that now has the name. Then one call for the customization spec, whose name is one of the
    * parent's attributes.
    */
-  async readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
+  async readPlanInventory(parentName: string, customizationAttribute: string, names: string[], namePrefix?: string): Promise<PlanInventory> {
     return this.connection.use(async (client) => {
       const remembered = this.parentRefs.get(parentName)
       const [vms, rememberedFacts] = await Promise.all([
@@ -56,7 +56,8 @@ export class VsphereInventory implements InventoryGateway {
           : undefined,
       ])
       const wanted = new Set(names)
-      const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter((n) => wanted.has(n)))]
+      const isWanted = (n: string) => wanted.has(n) || (namePrefix !== undefined && n.startsWith(namePrefix))
+      const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter(isWanted))]
       const named = vms.filter((o) => o.props.name === parentName).map((o) => o.obj)
       const parentRef = named[0]
       if (!parentRef || named.length > 1) {

@@ -69,8 +69,8 @@ export class VsphereGateway implements VcenterGateway {
 
   // ---- inventory ------------------------------------------------------------------------------
 
-  readPlanInventory(parentName: string, customizationAttribute: string, names: string[]): Promise<PlanInventory> {
-    return this.inventory.readPlanInventory(parentName, customizationAttribute, names)
+  readPlanInventory(parentName: string, customizationAttribute: string, names: string[], namePrefix?: string): Promise<PlanInventory> {
+    return this.inventory.readPlanInventory(parentName, customizationAttribute, names, namePrefix)
   }
 
   readHosts(vmMorefs: string[]): Promise<Map<string, string>> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { cloneName, invalidVmNameReason, plannedNames, prefixFromParentName } from '../../src/domain/naming.js'
+import { cloneName, invalidVmNameReason, lowestFreeStart, plannedNames, prefixFromParentName } from '../../src/domain/naming.js'
 
 t.test('the prefix is the second word of the parent name, as the seed names clones', async (t) => {
   t.equal(prefixFromParentName('Tmpl Capture 1.0'), 'Capture')
@@ -30,4 +30,15 @@ t.test('invalid VM names are explained', async (t) => {
   t.match(invalidVmNameReason('a/b'), /escapes/)
   t.match(invalidVmNameReason(' lead'), /white space/)
   t.match(invalidVmNameReason(''), /empty/)
+})
+
+t.test('lowestFreeStart: the lowest number from which every requested name is free', async (t) => {
+  const capture = Array.from({ length: 25 }, (_, i) => cloneName('Capture', i + 1))
+  t.equal(lowestFreeStart('Capture', 25, []), 1, 'a new prefix starts at 1')
+  t.equal(lowestFreeStart('Capture', 25, capture), 26, 'after Capture01..Capture25: 26')
+  t.equal(lowestFreeStart('Capture', 1, ['Capture01', 'Capture03']), 2, 'a gap wide enough is used')
+  t.equal(lowestFreeStart('Capture', 2, ['Capture01', 'Capture03']), 4, 'a gap too narrow is not')
+  t.equal(lowestFreeStart('Capture', 3, ['Capture1', 'Capture001', 'CaptureX02', 'Other02', 'capture01']), 1, 'only the names the service would give count')
+  t.equal(lowestFreeStart('Capture', 2, ['Capture100', 'Capture99']), 1)
+  t.equal(lowestFreeStart('Capture', 2, ['Capture01', 'Capture02', 'Capture100']), 3)
 })

@@ -148,28 +148,27 @@ t.test('deployLinkedClones takes hostLimit and maxConcurrent as POST /v1/deploym
   }
 })
 
-t.test('deployLinkedClones with dryRun answers the plan of POST /v1/deployments with dryRun, and changes nothing', async (t) => {
+t.test('planLinkedClones answers the plan of POST /v1/deployments with dryRun, and changes nothing', async (t) => {
   const PLAN = /* GraphQL */ `
-    mutation($input: DeployLinkedClonesInput!) {
-      deployLinkedClones(input: $input) {
+    query($input: DeployLinkedClonesInput!) {
+      planLinkedClones(input: $input) {
         __typename
-        ... on DeploymentPlan {
-          dryRun parent { name moref } snapshot { name moref createdAt } customizationSpec copiedAttributes
-          clones { name host } hosts { moref name clones } hostLimit
-          checks { check passed detail } warnings { code message }
-          estimate { concurrency waves seconds secondsPerClone }
-        }
+        dryRun parent { name moref } snapshot { name moref createdAt } prefix startNumber startNumberChosen customizationSpec copiedAttributes
+        clones { name host } hosts { moref name clones } hostLimit
+        checks { check passed detail } warnings { code message }
+        estimate { concurrency waves seconds secondsPerClone }
       }
     }
   `
-  const input = { parent: 'Tmpl Capture 1.0', count: 5, startNumber: 40, hostLimit: 2, maxConcurrent: 3, dryRun: true }
+  const input = { parent: 'Tmpl Capture 1.0', count: 5, startNumber: 40, hostLimit: 2, maxConcurrent: 3 }
   const deployments = (await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')).rows[0].n
   await service.sim.resetStats()
   const res = await gql(service, PLAN, { input }, 'deployments:write')
   t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
-  const plan = res.body.data!.deployLinkedClones
+  const plan = res.body.data!.planLinkedClones
   t.equal(plan.__typename, 'DeploymentPlan')
-  const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+  t.equal(plan.startNumberChosen, false, 'the startNumber asked for')
+  const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: { ...input, dryRun: true } })
   t.equal(rest.statusCode, 200)
   const { attributes, ...restPlan } = rest.json()
   const { __typename, copiedAttributes, ...graphqlPlan } = plan
@@ -192,9 +191,27 @@ t.test('deployLinkedClones with dryRun answers the plan of POST /v1/deployments 
   t.equal(refused.statusCode, 404)
   const readOnly = await gql(service, PLAN, { input }, 'deployments:read')
   t.same(codes(readOnly), ['FORBIDDEN'], 'a dry run needs deployments:write, as over REST')
-  const explicitFalse = await deploy({ parent: 'Tmpl Verification 1.0', count: 1, startNumber: 30, dryRun: false })
-  t.equal(explicitFalse.body.data!.deployLinkedClones.__typename, 'Deployment', 'dryRun false deploys')
-  await waitForDeployment(service, explicitFalse.body.data!.deployLinkedClones.id)
+  const deployed = await deploy({ parent: 'Tmpl Verification 1.0', count: 1, startNumber: 30 })
+  t.equal(deployed.body.data!.deployLinkedClones.__typename, 'Deployment', 'deployLinkedClones answers a Deployment')
+  await waitForDeployment(service, deployed.body.data!.deployLinkedClones.id)
+})
+
+t.test('without a startNumber: the lowest number from which every name is free, and the plan says it chose it', async (t) => {
+  const PLAN = `query($input: DeployLinkedClonesInput!) { planLinkedClones(input: $input) { prefix startNumber startNumberChosen clones { name } } }`
+  // before() made Capture01-03: the next free run starts at 04.
+  const res = await gql(service, PLAN, { input: { parent: 'Tmpl Capture 1.0', count: 2 } }, 'deployments:write')
+  t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
+  t.match(res.body.data!.planLinkedClones, { prefix: 'Capture', startNumber: 4, startNumberChosen: true, clones: [{ name: 'Capture04' }, { name: 'Capture05' }] })
+  const fresh = await gql(service, PLAN, { input: { parent: 'Tmpl Capture 1.0', prefix: 'Fresh', count: 2 } }, 'deployments:write')
+  t.match(fresh.body.data!.planLinkedClones, { prefix: 'Fresh', startNumber: 1, startNumberChosen: true }, 'a new prefix starts at 1')
+  const rest = await service.app.inject({
+    method: 'POST',
+    url: '/v1/deployments',
+    headers: service.auth('deployments:write'),
+    payload: { parent: 'Tmpl Capture 1.0', count: 2, dryRun: true },
+  })
+  t.equal(rest.statusCode, 200)
+  t.match(rest.json(), { startNumber: 4, startNumberChosen: true }, 'REST chooses the same')
 })
 
 t.test('deployment(id): the whole deployment with its clones and progress', async (t) => {

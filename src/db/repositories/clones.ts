@@ -225,17 +225,23 @@ export class CloneRepository {
    * Clones by name; with a prefix or attribute values (all must match), live clones only. Secret
    * attributes cannot be matched: the caller refuses them (AttributeStore.isSecret).
    */
-  async list(filter: { prefix?: string; attributes?: AttributeValue[]; limit: number }, options: ReadOptions = {}): Promise<CloneRecord[]> {
+  /** Clones by name (then id); `after` the key of the last one of the page before (listCursorKey). */
+  async list(
+    filter: { prefix?: string; attributes?: AttributeValue[]; limit: number; after?: readonly [name: string, id: string] },
+    options: ReadOptions = {},
+  ): Promise<CloneRecord[]> {
     const attributeMatch = filter.attributes?.length ? this.attributes.hasValues(filter.attributes) : undefined
-    const where =
+    const where = and(
       filter.prefix || attributeMatch
         ? and(
             filter.prefix ? like(clones.name, `${escapeLike(filter.prefix)}%`) : undefined,
             attributeMatch,
             notInArray(clones.status, [...NOT_LIVE_STATUSES]),
           )
-        : undefined
-    const rows = await this.joined().where(where).orderBy(asc(clones.name), asc(clones.createdAt)).limit(filter.limit)
+        : undefined,
+      filter.after ? sql`(${clones.name}, ${clones.id}) > (${filter.after[0]}, ${filter.after[1]}::uuid)` : undefined,
+    )
+    const rows = await this.joined().where(where).orderBy(asc(clones.name), asc(clones.id)).limit(filter.limit)
     return this.withAttributes(rows, options)
   }
 

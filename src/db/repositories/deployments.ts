@@ -220,6 +220,16 @@ export class DeploymentRepository {
   }
 
   /** Of these names, those a live clone of the service already holds (possibly not yet in vCenter). */
+  /** The names of the service's clones that start with `prefix` and are not failed or destroyed. */
+  async namesWithPrefix(prefix: string): Promise<string[]> {
+    const pattern = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%'
+    const rows = await this.db
+      .select({ name: clones.name })
+      .from(clones)
+      .where(and(sql`${clones.name} LIKE ${pattern}`, notInArray(clones.status, ['failed', 'destroyed'])))
+    return rows.map((r) => r.name)
+  }
+
   async namesInUse(names: string[]): Promise<string[]> {
     if (names.length === 0) return []
     const rows = await this.db

@@ -68,17 +68,21 @@ export function liftNamedSchemas(schema: unknown, components: Map<string, Json>)
   if (!schema || typeof schema !== 'object') return schema
   const input = schema as Json
   const output: Json = {}
+  const id = input.$id
   for (const [key, value] of Object.entries(input)) {
-    if (key === '$id' || key === RESPONSE_DESCRIPTION) continue
+    // A response's headers (Location, Link) belong to the response, not to the named schema.
+    if (key === '$id' || key === RESPONSE_DESCRIPTION || (key === 'headers' && typeof id === 'string')) continue
     output[key] = liftNamedSchemas(value, components)
   }
-  const id = input.$id
   const text = input[RESPONSE_DESCRIPTION]
   if (typeof id === 'string') {
     const known = components.get(id)
     if (known && JSON.stringify(known) !== JSON.stringify(output)) throw new Error(`two different schemas have the $id ${id}`)
     components.set(id, output)
-    return typeof text === 'string' ? { $ref: `#/components/schemas/${id}`, description: text } : { $ref: `#/components/schemas/${id}` }
+    const ref: Json = { $ref: `#/components/schemas/${id}` }
+    if (typeof text === 'string') ref.description = text
+    if (input.headers) ref.headers = input.headers
+    return ref
   }
   if (typeof text === 'string') output.description = text
   return output

@@ -8,6 +8,7 @@ import type { Caller } from './attribute-service.js'
 import { hasScope } from '../../http/auth-plugin.js'
 import { historySchema, setAttributesSchema } from './attribute-schemas.js'
 import { presentClone } from './clone-presenters.js'
+import { linkNext } from '../../http/pagination.js'
 
 const callerOf = (request: FastifyRequest): Caller => ({
   sub: request.principal!.sub,
@@ -29,9 +30,10 @@ const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.get('/clones/:name/history', { schema: historySchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/clones/:name/history', { schema: historySchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
     const { limit, cursor } = request.query
     const { record, entries, nextCursor } = await app.assets.attributes.history(request.params.name, callerOf(request), { limit, cursor })
+    linkNext(request, reply, nextCursor)
     return {
       clone: record.clone.name,
       entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })),

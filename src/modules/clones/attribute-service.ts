@@ -55,14 +55,19 @@ export class AttributeService {
    * Clones by prefix and attribute filters (`name:value` texts, see attribute-filter.ts; all must
    * match). Throws VALIDATION_FAILED for a malformed filter or one on a secret attribute.
    */
-  async listClones(filter: { prefix?: string; attributes?: readonly string[]; limit: number }, caller: Caller): Promise<CloneRecord[]> {
+  async listClones(
+    filter: { prefix?: string; attributes?: readonly string[]; limit: number; after?: readonly [name: string, id: string] },
+    caller: Caller,
+  ): Promise<{ records: CloneRecord[]; more: boolean }> {
     const attributes = (filter.attributes ?? []).map((text) => this.parseFilter(text))
-    const records = await this.clones.list(
-      { prefix: filter.prefix, attributes, limit: filter.limit },
+    // One more than asked: its presence says there is a next page (it is not shown, so not revealed).
+    const read = await this.clones.list(
+      { prefix: filter.prefix, attributes, limit: filter.limit + 1, after: filter.after },
       { revealSecrets: caller.canReadSecrets },
     )
+    const records = read.slice(0, filter.limit)
     await this.recordRevealed(caller, records)
-    return records
+    return { records, more: read.length > filter.limit }
   }
 
   /** Find clones by attribute values (for GraphQL): `[{ name, value }]`, all must match. */

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { Attribute, ErrorResponse, Nullable, RecordedError, authErrors } from '../../http/common-schemas.js'
 import { Provenance } from './provenance-schemas.js'
+import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 export const Clone = Type.Object({
   name: Type.String(),
@@ -32,7 +33,7 @@ export const getCloneSchema = {
 
 export const listClonesSchema = {
   operationId: 'listClones',
-  summary: 'Clones made by the service',
+  summary: 'Clones made by the service, by name, a page at a time',
   tags: ['clones'],
   querystring: Type.Object(
     {
@@ -43,9 +44,9 @@ export const listClonesSchema = {
           description: 'name:value (repeatable, all must match); a colon inside the name is written \\:',
         }),
       ),
-      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 500 })),
+      ...PageQuery,
     },
     { additionalProperties: false },
   ),
-  response: { 200: Type.Object({ clones: Type.Array(Clone) }), 400: ErrorResponse, ...authErrors },
+  response: { 200: { ...Type.Object({ clones: Type.Array(Clone), nextCursor: NextCursor }), headers: pageHeaders }, 400: ErrorResponse, ...authErrors },
 }

@@ -22,6 +22,7 @@ import type { CloneStatus } from '../../domain/progress.js'
 import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, ValidationFailed } from '../../errors.js'
 import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
+import { lowestFreeStart } from '../../domain/naming.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { enqueueProvisioning } from './provision-clone-job.js'
@@ -112,11 +113,17 @@ export class DeploymentService {
    * records this deployment (a reconcile's missing clones), not counted as taken.
    */
   async plan(request: DeploymentRequest, options: { releasing?: string[] } = {}): Promise<DeploymentPlan> {
-    const normalized = normalizeRequest(request)
+    const choosing = request.startNumber === undefined
+    let normalized = normalizeRequest({ ...request, startNumber: request.startNumber ?? 1 })
+    // Without a startNumber, every name with the prefix is read (in the same call), to choose the lowest free start.
     const inventory = await forClient(
-      this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names),
+      this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, normalized.names, choosing ? normalized.prefix : undefined),
     )
     const parent = parentOf(inventory, normalized.parent)
+    if (choosing) {
+      const own = (await this.repository.namesWithPrefix(normalized.prefix)).filter((n) => !options.releasing?.includes(n))
+      normalized = normalizeRequest({ ...request, startNumber: lowestFreeStart(normalized.prefix, normalized.count, [...inventory.existingNames, ...own]) })
+    }
     const [ownNames, parentClonesByHost, pendingClones] = await Promise.all([
       this.repository.namesInUse(normalized.names),
       this.repository.parentClonesByHost(parent.moref),
@@ -129,6 +136,7 @@ export class DeploymentService {
       hosts: inventory.hosts,
       parentClonesByHost,
     })
+    if (choosing) plan.startNumberChosen = true
     // 422 INSUFFICIENT_SPACE when the clones would not fit (src/domain/space.ts), after every other check.
     if (inventory.space) {
       checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB, pendingClones })

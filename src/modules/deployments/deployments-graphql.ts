@@ -86,7 +86,8 @@ export const typeDefs = /* GraphQL */ `
     parent: String!
     "1 to 500"
     count: Int!
-    startNumber: Int!
+    "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
+    startNumber: Int
     "Default: the parent name's second word"
     prefix: String
     "Custom attributes to copy from the parent; default the seed's ten"
@@ -99,18 +100,21 @@ export const typeDefs = /* GraphQL */ `
     hostLimit: Int
     "This deployment's operations at once, 1 to 640"
     maxConcurrent: Int
-    "Answer the plan (a DeploymentPlan) and change nothing"
-    dryRun: Boolean
     "The parent's snapshot to clone from, by moref or name (default its current one); SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS"
     snapshot: String
   }
 
-  "What a dry run answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
+  "What planLinkedClones answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
   type DeploymentPlan {
     "Always true: nothing was deployed."
     dryRun: Boolean!
     parent: ParentRef!
     snapshot: SnapshotRef!
+    prefix: String!
+    "The first number: the one asked for, or the lowest free one (startNumberChosen)."
+    startNumber: Int!
+    "True when the input gave no startNumber and the plan chose it."
+    startNumberChosen: Boolean!
     customizationSpec: String!
     copiedAttributes: [String!]!
     "The clones it would make, in number order, each with the host it would go on."
@@ -149,24 +153,26 @@ export const typeDefs = /* GraphQL */ `
     secondsPerClone: Float!
   }
 
-  "A queued deployment, or with dryRun its plan."
-  union DeployLinkedClonesResult = Deployment | DeploymentPlan
-
   extend type Query {
     "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
     deployment(id: ID!): Deployment
     "Newest first."
     deployments(filter: DeploymentFilter, first: Int = 100, after: String): DeploymentConnection!
+    """
+    The plan deployLinkedClones would follow (names, hosts, checks, estimate) with the same checks and
+    errors, from read-only calls: nothing is recorded or changed.
+    """
+    planLinkedClones(input: DeployLinkedClonesInput!): DeploymentPlan!
   }
 
   extend type Mutation {
     """
     Deploys linked clones of a parent, with the checks and error codes of POST /v1/deployments
     (PARENT_NOT_FOUND, SNAPSHOT_MISSING, CUSTOMIZATION_SPEC_NOT_FOUND, NAME_CONFLICT, VALIDATION_FAILED,
-    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress. With dryRun, the
-    same checks and the DeploymentPlan; nothing is recorded or changed.
+    VCENTER_UNAVAILABLE). Returns at once, queued; follow it with deploymentProgress. planLinkedClones
+    answers the plan without deploying.
     """
-    deployLinkedClones(input: DeployLinkedClonesInput!): DeployLinkedClonesResult!
+    deployLinkedClones(input: DeployLinkedClonesInput!): Deployment!
   }
 `
 
@@ -202,10 +208,19 @@ interface DeploymentsArgs extends PageArgs {
   } | null
 }
 
-/** A dry run's answer, told apart from a Deployment by DeployLinkedClonesResult's resolveType. */
+/** What planLinkedClones answers: POST /v1/deployments' dry run. */
 type PresentedPlan = ReturnType<typeof presentPlan>
 
 export const queries = {
+  /** As POST /v1/deployments with dryRun: the same read-only checks and the same presentation. */
+  async planLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
+    const { config } = context.app
+    return presentPlan(await context.app.deployments.plan(deploymentRequest(args.input)), {
+      limits: config.limits,
+      secondsPerClone: config.estimatedSecondsPerClone,
+    })
+  },
+
   async deployment(_: unknown, args: { id: string }, context: GraphqlContext) {
     const found = isUuid(args.id) ? await context.loaders.deployment.load(args.id.toLowerCase()) : undefined
     if (!found) throw new DeploymentNotFound({ id: args.id }, args.id)
@@ -238,14 +253,6 @@ export const queries = {
 export const mutations = {
   async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const request = deploymentRequest(args.input)
-    if (request.dryRun) {
-      // As POST /v1/deployments with dryRun: the same read-only checks and the same presentation.
-      const { config } = context.app
-      return presentPlan(await context.app.deployments.plan(request), {
-        limits: config.limits,
-        secondsPerClone: config.estimatedSecondsPerClone,
-      })
-    }
     const created = await context.app.deployments.create(request, context.principal!.sub)
     context.app.log.info(
       { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
@@ -258,9 +265,6 @@ export const mutations = {
 }
 
 export const resolvers = {
-  DeployLinkedClonesResult: {
-    resolveType: (result: DeploymentRow | PresentedPlan) => ('dryRun' in result ? 'DeploymentPlan' : 'Deployment'),
-  },
   DeploymentPlan: {
     copiedAttributes: (p: PresentedPlan) => p.attributes,
   },

@@ -4,14 +4,14 @@ import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { DEPLOYMENT_KINDS } from '../../domain/progress.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
 import { inputValidator } from '../../http/validation.js'
-import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 
 
 export const CreateDeploymentBody = Type.Object(
   {
     parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
     count: Type.Integer({ minimum: 1, maximum: MAX_CLONES_PER_DEPLOYMENT }),
-    startNumber: Type.Integer({ minimum: 0, maximum: 999_999 }),
+    startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
     prefix: Type.Optional(
       Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: "Default: the parent name's second word" }),
     ),
@@ -36,7 +36,7 @@ export const CreateDeploymentBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ parent: 'Tmpl Capture 1.0', count: 25, startNumber: 1, ticket: 'RITM0012345' }] },
 )
 export type CreateDeploymentBody = Static<typeof CreateDeploymentBody>
 
@@ -106,6 +106,9 @@ export const DryRunPlan = Type.Object({
     moref: Type.String(),
     createdAt: Nullable(Type.String({ format: 'date-time', description: 'When vCenter took it' })),
   }),
+  prefix: Type.String(),
+  startNumber: Type.Integer(),
+  startNumberChosen: Type.Boolean({ description: 'True when the request gave no startNumber and the plan chose the lowest free one' }),
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   clones: Type.Array(Type.Object({ name: Type.String(), host: Type.String() })),
@@ -128,7 +131,7 @@ export const createDeploymentSchema = {
   body: CreateDeploymentBody,
   response: {
     200: described(DryRunPlan, 'The plan of a dry run (`dryRun: true`); nothing was changed'),
-    202: described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'),
+    202: { ...described(Deployment, 'Accepted; the clones are made in the background, Location names the deployment'), headers: locationHeader },
     400: ErrorResponse,
     ...authErrors,
     404: ErrorResponse,

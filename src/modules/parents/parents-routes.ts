@@ -11,6 +11,7 @@ import {
   removeSnapshotSchema,
   revertSnapshotSchema,
 } from './parents-schemas.js'
+import { linkNext, pageOfList } from '../../http/pagination.js'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -75,17 +76,21 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       .send(presentPreparation(preparation))
   })
 
-  app.get('/parents/:name/preparations', { schema: listPreparationsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    return { preparations: (await app.parents.preparations(request.params.name)).map(presentPreparation) }
+  app.get('/parents/:name/preparations', { schema: listPreparationsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
+    const page = pageOfList(await app.parents.preparations(request.params.name), request.query, (p) => p.id)
+    linkNext(request, reply, page.nextCursor)
+    return { preparations: page.items.map(presentPreparation), nextCursor: page.nextCursor }
   })
 
   app.get('/parents/:name/preparations/:id', { schema: getPreparationSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
     return presentPreparation(await app.parents.preparation(request.params.name, request.params.id))
   })
 
-  app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
+  app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
     const { parent, snapshots } = await app.parents.snapshots(request.params.name)
-    return { parent: presentParent(parent), snapshots: snapshots.map(presentSnapshot) }
+    const page = pageOfList(snapshots, request.query, (s) => s.moref)
+    linkNext(request, reply, page.nextCursor)
+    return { parent: presentParent(parent), snapshots: page.items.map(presentSnapshot), nextCursor: page.nextCursor }
   })
 
   app.delete(

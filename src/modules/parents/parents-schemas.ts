@@ -1,7 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_SNAPSHOT_DESCRIPTION_LENGTH, MAX_SNAPSHOT_NAME_LENGTH } from '../../domain/snapshots.js'
-import { ErrorResponse, Nullable, RecordedError, authErrors, described } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, RecordedError, authErrors, described, locationHeader } from '../../http/common-schemas.js'
+import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 export const PrepareParentBody = Type.Object(
   {
@@ -103,16 +104,17 @@ export const prepareParentSchema = {
   body: PrepareParentBody,
   response: {
     200: described(Preparation, 'The same request made before, already finished'),
-    202: described(Preparation, 'Accepted (or the same request, still running); Location names the preparation'),
+    202: { ...described(Preparation, 'Accepted (or the same request, still running); Location names the preparation'), headers: locationHeader },
     ...writeErrors,
   },
 }
 export const listPreparationsSchema = {
   operationId: 'listPreparations',
-  summary: "A parent's preparations, newest first",
+  summary: "A parent's preparations, newest first, a page at a time",
   tags: ['parents'],
   params: ParentParams,
-  response: { 200: Type.Object({ preparations: Type.Array(Preparation) }), ...readErrors },
+  querystring: Type.Object(PageQuery, { additionalProperties: false }),
+  response: { 200: { ...Type.Object({ preparations: Type.Array(Preparation), nextCursor: NextCursor }), headers: pageHeaders }, ...readErrors },
 }
 export const getPreparationSchema = {
   operationId: 'getPreparation',
@@ -123,10 +125,11 @@ export const getPreparationSchema = {
 }
 export const listSnapshotsSchema = {
   operationId: 'listSnapshots',
-  summary: "A parent's snapshots with the live clones using each",
+  summary: "A parent's snapshots (depth first) with the live clones using each, a page at a time",
   tags: ['parents'],
   params: ParentParams,
-  response: { 200: Type.Object({ parent: ParentVm, snapshots: Type.Array(Snapshot) }), ...readErrors },
+  querystring: Type.Object(PageQuery, { additionalProperties: false }),
+  response: { 200: { ...Type.Object({ parent: ParentVm, snapshots: Type.Array(Snapshot), nextCursor: NextCursor }), headers: pageHeaders }, ...readErrors },
 }
 export const removeSnapshotSchema = {
   operationId: 'removeSnapshot',

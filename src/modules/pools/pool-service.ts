@@ -28,7 +28,8 @@ export interface CreatePoolRequest {
   name: string
   parent: string
   prefix?: string
-  startNumber: number
+  /** Default: the lowest number from which all the pool's names are free (the plan chooses it). */
+  startNumber?: number
   size: number
   attributes?: string[]
   customizationAttribute?: string
@@ -113,14 +114,15 @@ export class PoolService {
   // free) and records the pool, the deployments and their jobs on that same connection. Between
   // requests, the pool's unfinished deployment is what keeps it busy.
 
-  async create(request: CreatePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+  /** Every refusal create can give before the lock, and the plan: read-only calls, nothing recorded. */
+  private async planCreate(request: CreatePoolRequest) {
     checkSize(request.size, 1)
     const expiresAt = parseExpiry(request.expiresAt)
     // The prefix as a deployment would choose it (and 400 for a parent name without one).
-    const { prefix } = normalizeRequest({ parent: request.parent, prefix: request.prefix, startNumber: request.startNumber, count: request.size })
+    const { prefix } = normalizeRequest({ parent: request.parent, prefix: request.prefix, startNumber: request.startNumber ?? 1, count: request.size })
     // Refusals the records give at once, before vCenter is asked (checked again under the lock).
     await this.checkNameFree(request.name)
-    await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
+    if (request.startNumber !== undefined) await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
     const plan = await this.deployments.plan({
       prefix,
       ...(request.attributes ? { attributes: request.attributes } : {}),
@@ -128,15 +130,29 @@ export class PoolService {
       ...(request.hostLimit ? { hostLimit: request.hostLimit } : {}),
       ...(request.snapshot !== undefined ? { snapshot: request.snapshot } : {}),
       parent: request.parent,
-      startNumber: request.startNumber,
+      ...(request.startNumber !== undefined ? { startNumber: request.startNumber } : {}),
       count: request.size,
     })
+    // A chosen start is checked against the other pools' numbers too.
+    if (request.startNumber === undefined) await this.checkRange(request.name, poolRange(prefix, plan.startNumber, request.size))
+    return { plan, prefix, expiresAt }
+  }
+
+  /** What create would deploy, with the same refusals, from read-only calls: nothing is recorded. */
+  async plan(request: CreatePoolRequest): Promise<DeploymentPlan> {
+    return (await this.planCreate(request)).plan
+  }
+
+  async create(request: CreatePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+    const { plan, prefix, expiresAt } = await this.planCreate(request)
+    // Given, or the plan's choice.
+    const startNumber = plan.startNumber
     try {
       return await this.locked(request.name, plan.names, this.tagged(ticket, async (tx) => {
         const earlier = await this.checkNameFree(request.name, tx)
         // A stripped pool of this name may still be destroying its clones.
         if (earlier) await this.checkIdle(earlier, tx)
-        await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size), tx)
+        await this.checkRange(request.name, poolRange(prefix, startNumber, request.size), tx)
         // A new record, even under a stripped pool's name (whose record, deployments and clones stay as
         // they are); in the same transaction as its first deployment, so a refused one leaves no pool.
         const pool = await this.pools.insert(
@@ -145,7 +161,7 @@ export class PoolService {
             name: request.name,
             parentName: request.parent,
             prefix,
-            startNumber: request.startNumber,
+            startNumber,
             size: request.size,
             copiedAttributes: request.attributes ?? null,
             customizationAttribute: request.customizationAttribute ?? null,

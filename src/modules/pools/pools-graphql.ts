@@ -13,6 +13,7 @@ import type { GraphqlContext } from '../../graphql/context.js'
 import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from './pools-schemas.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
 import { toEnum } from '../../graphql/common.js'
+import { presentPlan } from '../deployments/deployment-presenters.js'
 
 export const typeDefs = /* GraphQL */ `
   enum PoolStatus {
@@ -97,7 +98,8 @@ export const typeDefs = /* GraphQL */ `
     parent: String!
     "Default: the parent name's second word"
     prefix: String
-    startNumber: Int!
+    "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
+    startNumber: Int
     "Clones in the pool, 1 to 500"
     size: Int!
     "Custom attributes to copy from the parent; default the seed's ten"
@@ -117,6 +119,8 @@ export const typeDefs = /* GraphQL */ `
     pools: [Pool!]!
     "A pool; POOL_NOT_FOUND when there is none with this name."
     pool(name: String!): Pool
+    "What createPool would deploy, with its checks and refusals, from read-only calls: nothing is recorded or changed."
+    planPool(input: CreatePoolInput!): DeploymentPlan!
   }
 
   extend type Mutation {
@@ -190,6 +194,12 @@ export const queries = {
     const pool = await context.app.pools.find(args.name)
     if (!pool) throw new PoolNotFound({ pool: args.name }, args.name)
     return pool
+  },
+
+  /** As planLinkedClones, for a pool: createPool's checks (the name, other pools' numbers too), nothing changed. */
+  async planPool(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
+    const { config } = context.app
+    return presentPlan(await context.app.pools.plan(createPoolRequest(args.input)), { limits: config.limits, secondsPerClone: config.estimatedSecondsPerClone })
   },
 }
 

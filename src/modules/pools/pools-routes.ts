@@ -11,6 +11,7 @@ import {
   stripPoolSchema,
 } from './pools-schemas.js'
 import { presentPool, presentPoolChange, presentPoolDetail } from './pool-presenters.js'
+import { linkNext, pageOfList } from '../../http/pagination.js'
 
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
@@ -19,8 +20,11 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 
-  app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async () => {
-    return { pools: (await app.pools.list()).map(presentPool) }
+  app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
+    const pools = (await app.pools.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const page = pageOfList(pools, request.query, (p) => p.name)
+    linkNext(request, reply, page.nextCursor)
+    return { pools: page.items.map(presentPool), nextCursor: page.nextCursor }
   })
 
   app.get('/pools/:name', { schema: getPoolSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {

@@ -1,8 +1,9 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
-import { ErrorResponse, Nullable, authErrors, described } from '../../http/common-schemas.js'
+import { ErrorResponse, Nullable, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 import { inputValidator } from '../../http/validation.js'
+import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 const PoolName = Type.String({ minLength: 1, maxLength: 80, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' })
 
@@ -11,7 +12,7 @@ export const CreatePoolBody = Type.Object(
     name: PoolName,
     parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
     prefix: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH })),
-    startNumber: Type.Integer({ minimum: 0, maximum: 999_999 }),
+    startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
     size: Type.Integer({ description: 'Clones in the pool, 1 to 500' }),
     attributes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 100 })),
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
@@ -26,7 +27,7 @@ export const CreatePoolBody = Type.Object(
     ),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'wave1', parent: 'Tmpl Capture 1.0', prefix: 'Wave', startNumber: 1, size: 25 }] },
 )
 
 export const ChangePoolBody = Type.Object(
@@ -35,7 +36,7 @@ export const ChangePoolBody = Type.Object(
     expiresAt: Type.Optional(Type.String({ description: 'New expiry (renew), in the future' })),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ size: 30 }] },
 )
 
 export const RefreshPoolBody = Type.Object(
@@ -152,7 +153,7 @@ const ReconcileOutcome = Type.Object({
 })
 
 const writeErrors = { 400: ErrorResponse, ...authErrors, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 503: ErrorResponse }
-const started = (description: string) => ({ 202: described(PoolChange, description) })
+const started = (description: string) => ({ 202: { ...described(PoolChange, description), headers: locationHeader } })
 
 export const createPoolSchema = {
   operationId: 'createPool',
@@ -163,9 +164,10 @@ export const createPoolSchema = {
 }
 export const listPoolsSchema = {
   operationId: 'listPools',
-  summary: 'Pools',
+  summary: 'Pools, by name, a page at a time',
   tags: ['pools'],
-  response: { 200: Type.Object({ pools: Type.Array(Pool) }), ...authErrors },
+  querystring: Type.Object(PageQuery, { additionalProperties: false }),
+  response: { 200: { ...Type.Object({ pools: Type.Array(Pool), nextCursor: NextCursor }), headers: pageHeaders }, 400: ErrorResponse, ...authErrors },
 }
 export const getPoolSchema = {
   operationId: 'getPool',

@@ -29,6 +29,7 @@ const CHANGE = /* GraphQL */ `
 const CREATE = `mutation($input: CreatePoolInput!) { createPool(input: $input) { ...Change } } ${CHANGE}`
 const RESIZE = `mutation($name: String!, $size: Int, $expiresAt: String) { resizePool(name: $name, size: $size, expiresAt: $expiresAt) { ...Change } } ${CHANGE}`
 const STRIP = `mutation($name: String!) { stripPool(name: $name) { ...Change } } ${CHANGE}`
+const PLAN = `query($input: CreatePoolInput!) { planPool(input: $input) { prefix startNumber startNumberChosen clones { name } } }`
 const POOL = `query($name: String!) { pool(name: $name) { name status size expiresAt clones { name number status } deployments { id kind status } } }`
 
 const create = (input: Record<string, unknown>, scope = WRITE, sub = 'portal-user') => gql(service, CREATE, { input }, scope, sub)
@@ -161,7 +162,13 @@ t.test('refusals: the codes of /v1/pools, and a refused pool is not made', async
     const restDetails = JSON.parse(JSON.stringify(rest.json().details ?? null).replaceAll('"body/', '"input/'))
     t.same(res.body.errors![0]!.extensions!.details ?? null, restDetails, `${what}: same details`)
     t.equal(res.body.data, null)
+    t.same(codes(await gql(service, PLAN, { input }, WRITE)), [code], `${what}: planPool refuses it alike`)
   }
+  // planPool: the plan createPool would follow, the start chosen past the taken names; nothing recorded.
+  const planned = await gql(service, PLAN, { input: { name: 'delta', parent: PARENT, prefix: 'Gamma', size: 2 } }, WRITE)
+  t.equal(planned.statusCode, 200, JSON.stringify(planned.body.errors))
+  t.match(planned.body.data!.planPool, { prefix: 'Gamma', startNumber: 2, startNumberChosen: true, clones: [{ name: 'Gamma02' }, { name: 'Gamma03' }] })
+  t.same(codes(await gql(service, PLAN, { input: { name: 'delta', parent: PARENT, prefix: 'Delta', size: 1 } }, READ)), ['FORBIDDEN'], 'planPool needs deployments:write')
   t.equal(await count('pools'), pools, 'no pool was made')
   t.equal(await count('deployments'), deployments, 'no deployment was recorded')
   const missing = await gql(service, POOL, { name: 'delta' }, READ)
