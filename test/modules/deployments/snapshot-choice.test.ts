@@ -122,16 +122,16 @@ t.test('a pool takes a snapshot by moref and keeps to it', async (t) => {
 t.test('GraphQL takes the snapshot too', async (t) => {
   const res = await gql(
     service,
-    `mutation ($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { ... on DeploymentPlan { snapshot { name moref createdAt } } } }`,
-    { input: { parent: PARENT, count: 1, startNumber: 50, prefix: 'Gql', dryRun: true, snapshot: 'Base' } },
+    `query ($input: DeployLinkedClonesInput!) { planLinkedClones(input: $input) { snapshot { name moref createdAt } } }`,
+    { input: { parent: PARENT, count: 1, startNumber: 50, prefix: 'Gql', snapshot: 'Base' } },
   )
   t.equal(res.body.errors, undefined, JSON.stringify(res.body.errors))
-  t.match(res.body.data?.deployLinkedClones.snapshot, { name: 'Base', moref: snaps.Base!.value })
-  t.ok(res.body.data?.deployLinkedClones.snapshot.createdAt)
+  t.match(res.body.data?.planLinkedClones.snapshot, { name: 'Base', moref: snaps.Base!.value })
+  t.ok(res.body.data?.planLinkedClones.snapshot.createdAt)
 
   const ambiguous = await gql(
     service,
-    `mutation ($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { __typename } }`,
+    `mutation ($input: DeployLinkedClonesInput!) { deployLinkedClones(input: $input) { id } }`,
     { input: { parent: PARENT, count: 1, startNumber: 50, prefix: 'Gql', snapshot: 'Twin' } },
   )
   t.equal(ambiguous.body.errors?.[0]?.extensions?.code, 'SNAPSHOT_AMBIGUOUS')
