@@ -1,6 +1,6 @@
 /** `deploy` and `status`: a deployment of linked clones, and following one. */
 import type { Command } from 'commander'
-import { LinkedClonesError, type DeployBody, type Deployment } from '../client/index.js'
+import { type DeployBody, type Deployment } from '../client/index.js'
 import { collect, contextOf, EXIT, integer, record, table, type Context } from './context.js'
 import { followDeployments, isFinal, stepsOf, passed, underWay } from './progress.js'
 
@@ -27,7 +27,7 @@ export function registerDeploymentCommands(program: Command): void {
     .requiredOption('-n, --count <n>', 'how many clones', integer('--count', 1, 1000))
     .option('-p, --prefix <prefix>', "the clones' name prefix (default: the parent name's second word)")
     .option('--start-number <n>', 'the first number (default: the lowest from which every name is free)', integer('--start-number', 0, 999_999))
-    .option('-s, --snapshot <snapshot>', "refuse unless this is the parent's current snapshot (name or moref): the one clones are made from")
+    .option('-s, --snapshot <snapshot>', "the parent's snapshot to clone from, by name or moref (default its current one)")
     .option('-t, --ticket <ticket>', 'an external reference recorded with every clone, e.g. RITM0012345')
     .option('-a, --attribute <name>', 'a custom attribute to copy from the parent (repeat; default the usual ten)', collect)
     .option('--host-limit <n>', 'at most this many hosts for the clones', integer('--host-limit', 1, 64))
@@ -37,12 +37,12 @@ export function registerDeploymentCommands(program: Command): void {
     .option('--timeout <seconds>', 'how long --wait waits', integer('--timeout', 1, 86_400), DEFAULT_WAIT_SECONDS)
     .action(async (parent: string, options, command: Command) => {
       const ctx = contextOf(command)
-      if (options.snapshot) await checkCurrentSnapshot(ctx, parent, options.snapshot)
       const body: DeployBody = {
         parent,
         count: options.count,
         ...(options.startNumber !== undefined ? { startNumber: options.startNumber } : {}),
         ...(options.prefix ? { prefix: options.prefix } : {}),
+        ...(options.snapshot ? { snapshot: options.snapshot } : {}),
         ...(options.ticket ? { ticket: options.ticket } : {}),
         ...(options.attribute ? { attributes: options.attribute } : {}),
         ...(options.hostLimit ? { hostLimit: options.hostLimit } : {}),
@@ -72,20 +72,6 @@ export function registerDeploymentCommands(program: Command): void {
       printDeployment(ctx, deployment)
       if (options.watch && deployment.status !== 'succeeded') process.exitCode = EXIT.failed
     })
-}
-
-/** --snapshot: the service clones from the parent's current snapshot; refuse when that is not the one named. */
-async function checkCurrentSnapshot(ctx: Context, parent: string, wanted: string): Promise<void> {
-  const { snapshots } = await ctx.client.snapshots(parent)
-  const current = snapshots?.find((s) => s.current)
-  if (!current || (current.name !== wanted && current.moref !== wanted)) {
-    throw new LinkedClonesError(
-      'SNAPSHOT_NOT_CURRENT',
-      `"${wanted}" is not the current snapshot of ${parent} (${current ? `"${current.name}" is` : 'it has none'}); linked clones are made from the current one`,
-      409,
-      { current: current?.name ?? null },
-    )
-  }
 }
 
 const describeNames = (d: Deployment) => {

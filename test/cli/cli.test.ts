@@ -129,10 +129,13 @@ t.test('a name conflict prints the details naming the clones in the way', async 
   t.match(run.stderr, /details: .*Cli03/)
 })
 
-t.test('--snapshot: refused unless it is the parent\'s current snapshot', async (t) => {
+t.test('--snapshot: the plan names it; an unknown one is refused and nothing is made', async (t) => {
+  const plan = await runCli(['deploy', 'Tmpl Capture 1.0', '--count', '1', '--prefix', 'Snap', '--snapshot', 'Base', '--dry-run', '--json'], env)
+  t.equal(plan.code, 0, plan.stderr)
+  t.equal(JSON.parse(plan.stdout).snapshot.name, 'Base')
   const run = await runCli(['deploy', 'Tmpl Capture 1.0', '--count', '1', '--prefix', 'Snap', '--start-number', '1', '--snapshot', 'Not This One'], env)
   t.equal(run.code, 1)
-  t.match(run.stderr, /^SNAPSHOT_NOT_CURRENT: /)
+  t.match(run.stderr, /^SNAPSHOT_NOT_FOUND: /)
   t.same((await api('/v1/clones?prefix=Snap')).clones, [])
 })
 
