@@ -692,6 +692,7 @@ export interface components {
                 faultType?: string;
             } | null;
             requester: string;
+            ticket: string | null;
             /** Format: date-time */
             createdAt: string;
             startedAt: string | null;

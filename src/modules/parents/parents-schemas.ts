@@ -53,6 +53,7 @@ export const Preparation = Type.Object(
     deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
     error: Nullable(RecordedError),
     requester: Type.String(),
+    ticket: Nullable(Type.String({ description: 'The external reference given with the request, e.g. RITM0012345' })),
     createdAt: DateTime,
     startedAt: Nullable(DateTime),
     finishedAt: Nullable(DateTime),

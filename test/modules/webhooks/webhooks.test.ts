@@ -183,6 +183,13 @@ t.test("subscriptions are their owner's: others get 404; rotate, patch, delete",
   t.same(patched.json().events, ['pool.expired'])
   const badEvent = await service.app.inject({ method: 'PATCH', url: `/v1/webhooks/${own.id}`, headers: service.auth('deployments:write', 'owner-1'), payload: { events: ['pool.eaten'] } })
   t.equal(badEvent.statusCode, 400)
+  const unknownDelivery = await service.app.inject({
+    method: 'POST',
+    url: `/v1/webhooks/${own.id}/deliveries/00000000-0000-4000-8000-000000000000/retry`,
+    headers: service.auth('deployments:write', 'owner-1'),
+  })
+  t.equal(unknownDelivery.statusCode, 404)
+  t.equal(unknownDelivery.json().code, 'WEBHOOK_DELIVERY_NOT_FOUND', 'a delivery the subscription never made')
   const deleted = await service.app.inject({ method: 'DELETE', url: `/v1/webhooks/${own.id}`, headers: service.auth('deployments:write', 'owner-1') })
   t.equal(deleted.statusCode, 204)
   const gone = await service.app.inject({ url: `/v1/webhooks/${own.id}`, headers: service.auth('deployments:read', 'owner-1') })
@@ -193,6 +200,7 @@ t.test("subscriptions are their owner's: others get 404; rotate, patch, delete",
     headers: service.auth('deployments:write', 'owner-1'),
   })
   t.equal(missingDelivery.statusCode, 404)
+  t.equal(missingDelivery.json().code, 'WEBHOOK_NOT_FOUND', 'the subscription is gone')
 })
 
 t.test('a preparation for a ticket: preparation.succeeded with the ticket', async (t) => {
