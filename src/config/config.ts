@@ -60,6 +60,8 @@ export interface Config {
   nodeEnv: string
   /** Typical time for one linked clone (clone, customize, power on, attributes), for estimates. */
   estimatedSecondsPerClone: number
+  /** How long a clone waits for its guest's customization after power-on, unless its deployment says. */
+  customizationTimeoutMinutes: number
 }
 
 export class ConfigError extends Error {
@@ -201,5 +203,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
+    customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 1440),
   }
 }

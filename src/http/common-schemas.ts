@@ -24,3 +24,18 @@ export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(sch
 
 /** The error statuses every authenticated route can answer. */
 export const authErrors = { 401: ErrorResponse, 403: ErrorResponse }
+
+/** A clone's guest after power-on: its customization's outcome, host name and IPs (null until known). */
+export const Guest = Type.Object({
+  customization: Nullable(
+    Type.Object({
+      outcome: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('timeout')]),
+      eventType: Nullable(Type.String({ description: 'The event that ended it, e.g. CustomizationSucceeded, CustomizationSysprepFailed' })),
+      startedAt: Nullable(Type.String({ format: 'date-time' })),
+      endedAt: Nullable(Type.String({ format: 'date-time' })),
+      message: Nullable(Type.String()),
+    }),
+  ),
+  hostName: Nullable(Type.String({ description: 'guest.hostName' })),
+  ipAddresses: Type.Array(Type.String(), { description: 'guest.ipAddress and guest.net' }),
+})
