@@ -62,6 +62,8 @@ export interface Config {
   estimatedSecondsPerClone: number
   /** How long a clone waits for its guest's customization after power-on, unless its deployment says. */
   customizationTimeoutMinutes: number
+  /** Typical time of a guest's customization after power-on (Sysprep, Linux prep), for estimates. */
+  estimatedGuestSeconds: number
 }
 
 export class ConfigError extends Error {
@@ -204,5 +206,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
     customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 1440),
+    estimatedGuestSeconds: integer(env, 'ESTIMATED_GUEST_SECONDS', 120, 0, 86400),
   }
 }

@@ -144,6 +144,8 @@ export const typeDefs = /* GraphQL */ `
     waves: Int!
     seconds: Float!
     secondsPerClone: Float!
+    "The guest's customization after power-on, counted once: guests customize in parallel."
+    guestSeconds: Float!
   }
 
   "A queued deployment, or with dryRun its plan."
@@ -231,6 +233,7 @@ export const mutations = {
       return presentPlan(await context.app.deployments.plan(request), {
         limits: config.limits,
         secondsPerClone: config.estimatedSecondsPerClone,
+        guestSeconds: config.estimatedGuestSeconds,
       })
     }
     const created = await context.app.deployments.create(request, context.principal!.sub)

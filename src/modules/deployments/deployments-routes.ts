@@ -5,7 +5,7 @@ import { createDeploymentSchema, getDeploymentSchema } from './deployments-schem
 import { presentDeployment, presentPlan, type EstimateBasis } from './deployment-presenters.js'
 
 const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
+  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone, guestSeconds: app.config.estimatedGuestSeconds }
 
   app.post(
     '/deployments',

@@ -126,6 +126,7 @@ export const DryRunPlan = Type.Object({
     waves: Type.Integer(),
     seconds: Type.Number(),
     secondsPerClone: Type.Number(),
+    guestSeconds: Type.Number({ description: "The guest's customization after power-on, once: guests customize in parallel" }),
   }),
 })
 
