@@ -8,7 +8,8 @@
  *
  *   npm run bench                 # both sizes
  *   npm run bench -- --sizes 10   # one size
- * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
+ * Then powered-on and guest-ready times with guests that customize in --guest-ms (default 10000),
+ * and the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API).
  */
 import { parseArgs } from 'node:util'
 import { effectiveConcurrency } from '../src/domain/estimate.js'
@@ -16,6 +17,7 @@ import { loadConfig } from '../src/config/config.js'
 import { VimClient } from '../src/vim25/index.js'
 import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
 import { runSeedFlow } from './bench/seed-flow.js'
+import { benchGuestReady } from './bench/guest-ready.js'
 import { apiClient, startLab, type Lab } from './lib/lab.js'
 
 const DELAYS = { CloneVM_Task: 1000, CustomizeVM_Task: 200, PowerOnVM_Task: 200 }
@@ -26,7 +28,11 @@ const HOSTS = 8
 const WARM_UP_START_NUMBER = 900
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '10,25' }, 'graphql-seconds': { type: 'string', default: '10' } },
+  options: {
+    sizes: { type: 'string', default: '10,25' },
+    'graphql-seconds': { type: 'string', default: '10' },
+    'guest-ms': { type: 'string', default: '10000' },
+  },
 })
 const sizes = values.sizes.split(',').map(Number)
 const say = (line = '') => process.stdout.write(line + '\n')
@@ -146,6 +152,15 @@ async function main() {
   say('ratio: service / seed wall time (goal <= 0.10); x bound: service / lower bound (goal <= 1.25);')
   say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
   say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
+  say()
+  say(`Guest-ready: ${values['guest-ms']} ms guests (+/- 20%) customize after power-on, in parallel`)
+  for (const size of sizes) {
+    const g = await benchGuestReady(size, Number(values['guest-ms']), DELAYS, () => {})
+    say(
+      `  ${PARENTS.length} x ${size}: powered on in ${g.poweredOnSeconds.toFixed(1)} s, guest-ready in ${g.guestReadySeconds.toFixed(1)} s; ` +
+        `guest-ready / (powered on + guest delay) = ${g.ratio.toFixed(2)} (goal <= 1.15)`,
+    )
+  }
   say()
   say('Listing 1,000 clones with provenance and attributes, 50 concurrent clients: GraphQL next to REST')
   for (const line of await benchGraphqlLatencyInLab(Number(values['graphql-seconds']), (l) => say(`  ${l}`))) say(line)

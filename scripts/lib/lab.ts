@@ -25,6 +25,8 @@ export interface Lab {
 
 export interface LabOptions {
   delays?: Record<string, number>
+  /** The guest's customization time after power-on, ms (the simulator's -guest-ms). */
+  guestMs?: number
   /** Extra service environment (limits...). */
   env?: Record<string, string>
   log?: (line: string) => void
@@ -37,7 +39,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'linked-clones-lab-'))
   log('starting the vCenter simulator and an embedded PostgreSQL...')
   const [sim, database] = await Promise.all([
-    startSimulator({ delays: options.delays }),
+    startSimulator({ delays: options.delays, ...(options.guestMs !== undefined ? { guestMs: options.guestMs } : {}) }),
     startEmbeddedPostgres({ dataDir }),
   ])
   const secret = randomBytes(32).toString('hex')
