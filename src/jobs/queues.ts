@@ -9,6 +9,7 @@ import type PgBoss from 'pg-boss'
 import type { Config, Limits } from '../config/config.js'
 import { ownerLockId } from './operation-limiter.js'
 import { ownershipLockId } from './ownership.js'
+import { MAX_CUSTOMIZATION_TIMEOUT_MINUTES } from '../domain/guest.js'
 
 export const QUEUES = {
   /** One job per clone: clone, customize, power on, copy attributes. */
@@ -72,9 +73,10 @@ export const PROVISION_RETRY = {
   retryLimit: 8,
   retryDelay: 5,
   retryBackoff: true,
-  // A linked clone takes seconds; vCenter's own queue can add minutes. Past this, the attempt is
-  // presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
-  expireInSeconds: 15 * 60,
+  // A linked clone takes seconds; vCenter's own queue can add minutes; then its guest customizes for
+  // up to the longest customization limit. Past this, the attempt is presumed dead (its worker killed)
+  // and the job is handed to another worker, which resumes it.
+  expireInSeconds: 15 * 60 + MAX_CUSTOMIZATION_TIMEOUT_MINUTES * 60,
 }
 
 /** A busy pool's expiry is retried until the pool is idle. */
