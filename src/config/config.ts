@@ -205,7 +205,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     },
     nodeEnv: env.NODE_ENV || 'development',
     estimatedSecondsPerClone: integer(env, 'ESTIMATED_CLONE_SECONDS', 20, 1, 3600),
-    customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 1440),
+    customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 720),
     estimatedGuestSeconds: integer(env, 'ESTIMATED_GUEST_SECONDS', 120, 0, 86400),
   }
 }

@@ -4,7 +4,8 @@
  */
 
 export const DEFAULT_CUSTOMIZATION_TIMEOUT_MINUTES = 30
-export const MAX_CUSTOMIZATION_TIMEOUT_MINUTES = 24 * 60
+/** pg-boss lets a job run at most 24 h: a clone job must fit its longest guest wait and its vCenter work. */
+export const MAX_CUSTOMIZATION_TIMEOUT_MINUTES = 12 * 60
 
 export interface GuestCustomization {
   outcome: 'succeeded' | 'failed' | 'timeout'

@@ -98,7 +98,7 @@ export const typeDefs = /* GraphQL */ `
     dryRun: Boolean
     "The parent's snapshot to clone from, by moref or name (default its current one); SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS"
     snapshot: String
-    "Minutes each clone waits for its guest's customization after power-on, 1 to 1440 (default CUSTOMIZATION_TIMEOUT_MINUTES, 30)"
+    "Minutes each clone waits for its guest's customization after power-on, 1 to 720 (default CUSTOMIZATION_TIMEOUT_MINUTES, 30)"
     customizationTimeoutMinutes: Int
   }
 
