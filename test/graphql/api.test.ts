@@ -154,10 +154,10 @@ t.test('deployLinkedClones with dryRun answers the plan of POST /v1/deployments 
       deployLinkedClones(input: $input) {
         __typename
         ... on DeploymentPlan {
-          dryRun parent { name moref } snapshot { name moref } customizationSpec copiedAttributes
+          dryRun parent { name moref } snapshot { name moref createdAt } customizationSpec copiedAttributes
           clones { name host } hosts { moref name clones } hostLimit
           checks { check passed detail } warnings { code message }
-          estimate { concurrency waves seconds secondsPerClone }
+          estimate { concurrency waves seconds secondsPerClone guestSeconds }
         }
       }
     }
@@ -288,6 +288,7 @@ t.test('clone(name): provenance, attributes and the steps it went through', asyn
     ['CLONING', 'SUCCEEDED'],
     ['CUSTOMIZING', 'SUCCEEDED'],
     ['POWERING_ON', 'SUCCEEDED'],
+    ['GUEST_CUSTOMIZING', 'SUCCEEDED'],
     ['SETTING_ATTRIBUTES', 'SUCCEEDED'],
   ])
   t.ok(c.steps.slice(0, 3).every((s: any) => /^task-/.test(s.taskMoref)), 'each vCenter step with its task')
