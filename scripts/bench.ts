@@ -10,7 +10,8 @@
  *   npm run bench -- --sizes 10   # one size
  *   npm run bench -- --only concurrency   # one part: throughput, graphql or concurrency
  *   npm run bench -- --scale      # instead: a plan's cost by inventory size (scripts/bench/scale.ts)
- * Then the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API), and
+ * Then powered-on and guest-ready times with guests that customize in --guest-ms (default 10000),
+ * the latency of listing 1,000 clones over GraphQL next to REST (--graphql-seconds per API), and
  * the overlap and sharing of vCenter's work (scripts/bench/concurrency.ts).
  */
 import { parseArgs } from 'node:util'
@@ -21,6 +22,7 @@ import { benchConcurrency } from './bench/concurrency.js'
 import { benchGraphqlLatencyInLab } from './bench/graphql-latency.js'
 import { benchScale } from './bench/scale.js'
 import { runSeedFlow } from './bench/seed-flow.js'
+import { benchGuestReady } from './bench/guest-ready.js'
 import { apiClient, startLab, type Lab } from './lib/lab.js'
 
 const DELAYS = { CloneVM_Task: 1000, CustomizeVM_Task: 200, PowerOnVM_Task: 200 }
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     scale: { type: 'boolean', default: false },
     inventories: { type: 'string', default: '100,5000,20000' },
     only: { type: 'string' },
+    'guest-ms': { type: 'string', default: '10000' },
   },
 })
 const sizes = values.sizes.split(',').map(Number)
@@ -176,6 +179,15 @@ async function throughput() {
   say('ratio: service / seed wall time (goal <= 0.10); x bound: service / lower bound (goal <= 1.25);')
   say('lower bound: waves of clones at the tightest limit x the simulated time of one clone; peak RSS: the')
   say('bench process, which runs the service, PostgreSQL client and HTTP client together.')
+  say()
+  say(`Guest-ready: ${values['guest-ms']} ms guests (+/- 20%) customize after power-on, in parallel`)
+  for (const size of sizes) {
+    const g = await benchGuestReady(size, Number(values['guest-ms']), DELAYS, () => {})
+    say(
+      `  ${PARENTS.length} x ${size}: powered on in ${g.poweredOnSeconds.toFixed(1)} s, guest-ready in ${g.guestReadySeconds.toFixed(1)} s; ` +
+        `guest-ready / (powered on + guest delay) = ${g.ratio.toFixed(2)} (goal <= 1.15)`,
+    )
+  }
   say()
 }
 

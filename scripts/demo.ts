@@ -38,6 +38,8 @@ const GROW_BY = 5
 const MAX_UNAVAILABLE = 5
 /** A real vCenter takes about this long for each step of a linked clone. */
 const REALISTIC_DELAYS = { CloneVM_Task: 1000, CustomizeVM_Task: 200, PowerOnVM_Task: 200 }
+/** The guest's customization after power-on (Sysprep takes minutes on a real vCenter; shortened here). */
+const REALISTIC_GUEST_MS = 5000
 
 const say = (line: string) => process.stdout.write(line + '\n')
 const tty = process.stdout.isTTY
@@ -46,7 +48,11 @@ type Api = LinkedClonesClient
 
 async function main() {
   say(`Linked-clone service demo: a batch's life in pools of ${COUNT} linked clones, one pool per parent of the seed's lab.`)
-  const lab = await startLab({ delays: values.fast ? {} : REALISTIC_DELAYS, log: (l) => say(`  ${l}`) })
+  const lab = await startLab({
+    delays: values.fast ? {} : REALISTIC_DELAYS,
+    guestMs: values.fast ? 0 : REALISTIC_GUEST_MS,
+    log: (l) => say(`  ${l}`),
+  })
   try {
     say(`  service listening on ${lab.baseUrl}; simulated vCenter at ${lab.sim.url}`)
     // The page for people: its token goes to a file only this user can read, not to the output.
@@ -85,6 +91,20 @@ async function main() {
       ]),
     ))
     failures += reportFailures(deployed)
+    say('   Ready means the guest customized: each machine with its guest host name and IP addresses')
+    for (const d of deployed) {
+      say(`   ${d.pool}:`)
+      say(table(
+        ['clone', 'guest host name', 'IP addresses', 'customization', 'linked'],
+        (d.clones ?? []).map((c) => [
+          c.name,
+          c.guest?.hostName ?? '-',
+          c.guest?.ipAddresses?.join(' ') || '-',
+          c.guest?.customization ? `${c.guest.customization.outcome} ${c.guest.customization.eventType ?? ''}`.trim() : '-',
+          String(c.linked),
+        ]),
+      ))
+    }
 
     say('')
     say('2. Space of the batch, measured in vCenter (GET /v1/reports/space)')

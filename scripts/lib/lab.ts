@@ -29,6 +29,8 @@ export interface LabOptions {
   hosts?: number
   /** Filler VMs in the simulator's inventory besides the seed's (default none). */
   filler?: number
+  /** The guest's customization time after power-on, ms (the simulator's -guest-ms). */
+  guestMs?: number
   /** Extra service environment (limits...). */
   env?: Record<string, string>
   log?: (line: string) => void
@@ -41,7 +43,12 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'linked-clones-lab-'))
   log('starting the vCenter simulator and an embedded PostgreSQL...')
   const [sim, database] = await Promise.all([
-    startSimulator({ delays: options.delays, hosts: options.hosts, filler: options.filler }),
+    startSimulator({
+      delays: options.delays,
+      hosts: options.hosts,
+      filler: options.filler,
+      ...(options.guestMs !== undefined ? { guestMs: options.guestMs } : {}),
+    }),
     startEmbeddedPostgres({ dataDir }),
   ])
   const secret = randomBytes(32).toString('hex')

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"net/http"
 	"strings"
@@ -34,6 +35,7 @@ type guestModel struct {
 	marks   map[string]string // VM name -> outcomeFail | outcomeHang
 	storage *storageModel
 	pending sync.WaitGroup
+	leases  int // addresses handed out (leaseAddress)
 }
 
 func newGuestModel(cfg config, storage *storageModel) *guestModel {
@@ -131,6 +133,7 @@ func (g *guestModel) poweredOn(ref types.ManagedObjectReference) {
 	time.AfterFunc(g.guestDelay(), func() {
 		defer g.pending.Done()
 		if outcome == outcomeSucceed {
+			g.leaseAddress(ref)
 			postEvent(&types.CustomizationSucceeded{CustomizationEvent: event("Customization of VM " + arg.Name + " succeeded")})
 			return
 		}
@@ -143,6 +146,32 @@ func (g *guestModel) poweredOn(ref types.ManagedObjectReference) {
 		} else {
 			postEvent(&types.CustomizationLinuxIdentityFailed{CustomizationFailed: failed})
 		}
+	})
+}
+
+// leaseAddress gives a guest without an address (a DHCP NIC mapping: vcsim sets none) one from the
+// lab's DHCP range, as the guest's network would once it is up: guest.ipAddress and guest.net.
+func (g *guestModel) leaseAddress(ref types.ManagedObjectReference) {
+	vm := lookupVM(ref)
+	if vm == nil {
+		return
+	}
+	simulator.Map.WithLock(vm, func() {
+		if vm.Guest == nil || vm.Guest.IpAddress != "" {
+			return
+		}
+		g.mu.Lock()
+		g.leases++
+		n := g.leases
+		g.mu.Unlock()
+		ip := fmt.Sprintf("10.20.%d.%d", n/250, n%250+2)
+		changes := []types.PropertyChange{{Name: "guest.ipAddress", Val: ip}}
+		if len(vm.Guest.Net) > 0 {
+			nets := append([]types.GuestNicInfo(nil), vm.Guest.Net...)
+			nets[0].IpAddress = []string{ip}
+			changes = append(changes, types.PropertyChange{Name: "guest.net", Val: nets})
+		}
+		simulator.Map.Update(vm, changes)
 	})
 }
 

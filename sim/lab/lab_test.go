@@ -523,6 +523,14 @@ func TestSeededLab(t *testing.T) {
 		if len(seen) != 2 || !contains(seen, "CustomizationStartedEvent") || !contains(seen, "CustomizationSucceeded") {
 			t.Fatalf("events: %v", seen)
 		}
+		var o mo.VirtualMachine
+		vm, _ := finder.VirtualMachine(ctx, "CaptureGuestOk")
+		if err := vm.Properties(ctx, vm.Reference(), []string{"guest.ipAddress", "guest.hostName"}, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Guest.IpAddress == "" || o.Guest.HostName == "" {
+			t.Errorf("the customized guest has no address or name: %q %q", o.Guest.IpAddress, o.Guest.HostName)
+		}
 	})
 
 	t.Run("guest customization fails for a parent marked to fail", func(t *testing.T) {

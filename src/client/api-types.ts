@@ -953,6 +953,8 @@ export interface operations {
                     maxConcurrent?: number;
                     /** @description Answer 200 with the plan and change nothing */
                     dryRun?: boolean;
+                    /** @description Minutes each clone waits for its guest's customization after power-on (default CUSTOMIZATION_TIMEOUT_MINUTES, 30) */
+                    customizationTimeoutMinutes?: number;
                     /** @description The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS */
                     snapshot?: string;
                 };
@@ -1008,6 +1010,8 @@ export interface operations {
                             waves: number;
                             seconds: number;
                             secondsPerClone: number;
+                            /** @description The guest's customization after power-on, once: guests customize in parallel */
+                            guestSeconds: number;
                         };
                     };
                 };
@@ -1076,6 +1080,18 @@ export interface operations {
                             instanceUuid: string;
                             host: string | null;
                             reportedHost: string | null;
+                            guest: {
+                                customization: {
+                                    outcome: "succeeded" | "failed" | "timeout";
+                                    eventType: string | null;
+                                    startedAt: string | null;
+                                    endedAt: string | null;
+                                    message: string | null;
+                                } | null;
+                                hostName: string | null;
+                                /** @description guest.ipAddress and guest.net */
+                                ipAddresses: string[];
+                            } | null;
                             linked: boolean | null;
                             error: {
                                 code: string;
@@ -1252,6 +1268,18 @@ export interface operations {
                             instanceUuid: string;
                             host: string | null;
                             reportedHost: string | null;
+                            guest: {
+                                customization: {
+                                    outcome: "succeeded" | "failed" | "timeout";
+                                    eventType: string | null;
+                                    startedAt: string | null;
+                                    endedAt: string | null;
+                                    message: string | null;
+                                } | null;
+                                hostName: string | null;
+                                /** @description guest.ipAddress and guest.net */
+                                ipAddresses: string[];
+                            } | null;
                             linked: boolean | null;
                             error: {
                                 code: string;
@@ -1334,6 +1362,18 @@ export interface operations {
                             status: string;
                             host: string | null;
                             reportedHost: string | null;
+                            guest: {
+                                customization: {
+                                    outcome: "succeeded" | "failed" | "timeout";
+                                    eventType: string | null;
+                                    startedAt: string | null;
+                                    endedAt: string | null;
+                                    message: string | null;
+                                } | null;
+                                hostName: string | null;
+                                /** @description guest.ipAddress and guest.net */
+                                ipAddresses: string[];
+                            } | null;
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;
@@ -1488,6 +1528,18 @@ export interface operations {
                         status: string;
                         host: string | null;
                         reportedHost: string | null;
+                        guest: {
+                            customization: {
+                                outcome: "succeeded" | "failed" | "timeout";
+                                eventType: string | null;
+                                startedAt: string | null;
+                                endedAt: string | null;
+                                message: string | null;
+                            } | null;
+                            hostName: string | null;
+                            /** @description guest.ipAddress and guest.net */
+                            ipAddresses: string[];
+                        } | null;
                         linked: boolean | null;
                         deploymentId: string;
                         requester: string;
@@ -1651,6 +1703,18 @@ export interface operations {
                             status: string;
                             host: string | null;
                             reportedHost: string | null;
+                            guest: {
+                                customization: {
+                                    outcome: "succeeded" | "failed" | "timeout";
+                                    eventType: string | null;
+                                    startedAt: string | null;
+                                    endedAt: string | null;
+                                    message: string | null;
+                                } | null;
+                                hostName: string | null;
+                                /** @description guest.ipAddress and guest.net */
+                                ipAddresses: string[];
+                            } | null;
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;

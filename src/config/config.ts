@@ -77,6 +77,10 @@ export interface Config {
   webhookRetrySeconds: number
   /** WEBHOOK_DISABLE_AFTER_HOURS: a subscription failing this long without a success is disabled (default 72). */
   webhookDisableAfterHours: number
+  /** How long a clone waits for its guest's customization after power-on, unless its deployment says. */
+  customizationTimeoutMinutes: number
+  /** Typical time of a guest's customization after power-on (Sysprep, Linux prep), for estimates. */
+  estimatedGuestSeconds: number
 }
 
 export interface JobRetries {
@@ -253,6 +257,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     metrics: metrics(env),
     webhookRetrySeconds: integer(env, 'WEBHOOK_RETRY_SECONDS', 30, 1, 3600),
     webhookDisableAfterHours: integer(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 24 * 30),
+    customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 720),
+    estimatedGuestSeconds: integer(env, 'ESTIMATED_GUEST_SECONDS', 120, 0, 86400),
   }
 }
 

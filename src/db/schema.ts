@@ -24,6 +24,7 @@ import type { AttributeValue } from '../domain/attributes.js'
 import type { PoolDrift } from '../domain/drift.js'
 import type { CloneStatus, DeploymentKind, DeploymentStatus } from '../domain/progress.js'
 import type { Warning } from '../domain/plan.js'
+import type { GuestRecord } from '../domain/guest.js'
 
 /**
  * A value of deployments.attribute_values: plain, or (a secret) sealed with the deployment's id and
@@ -71,6 +72,8 @@ export const deployments = pgTable(
     copiedAttributes: jsonb('copied_attributes').$type<string[]>().notNull(),
     /** The parent's values at request time, Template included: what every clone receives. Secrets sealed. */
     attributeValues: jsonb('attribute_values').$type<StoredAttributeValue[]>().notNull(),
+    /** Minutes each clone waits for its guest's customization; null: CUSTOMIZATION_TIMEOUT_MINUTES. */
+    customizationTimeoutMinutes: integer('customization_timeout_minutes'),
     warnings: jsonb('warnings').$type<Warning[]>().notNull().default([]),
     /** What the deployment does: make clones, or destroy a pool's clones (strip back, scale down). */
     kind: text('kind').$type<DeploymentKind>().notNull().default('deploy'),
@@ -121,6 +124,10 @@ export const clones = pgTable(
      * deployment's snapshot, false for a full copy (a silent full clone); null until checked.
      */
     linked: boolean('linked'),
+    /** When the wait for the guest's customization began (just before power-on): events are read from then. */
+    guestWaitSince: timestamp('guest_wait_since', { withTimezone: true }),
+    /** The guest customization's outcome and the guest's host name and IPs, once known. */
+    guest: jsonb('guest').$type<GuestRecord>(),
     error: jsonb('error').$type<RecordedError>(),
     readyAt: timestamp('ready_at', { withTimezone: true }),
     /** The deployment (strip back, scale down) that destroys this clone; its record is kept. */

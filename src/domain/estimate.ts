@@ -25,9 +25,14 @@ export interface Estimate {
   seconds: number
 }
 
-export function estimateDuration(count: number, concurrency: number, secondsPerClone: number): Estimate {
+/**
+ * Waves of vCenter operations, then the guest step once: guests customize in parallel and hold no
+ * operation slot, so only the last wave's guests add their time to the end.
+ */
+export function estimateDuration(count: number, concurrency: number, secondsPerClone: number, guestSeconds = 0): Estimate {
   const waves = Math.ceil(count / concurrency)
-  return { concurrency, waves, seconds: Math.round(waves * secondsPerClone * 10) / 10 }
+  const guest = count > 0 ? guestSeconds : 0
+  return { concurrency, waves, seconds: Math.round((waves * secondsPerClone + guest) * 10) / 10 }
 }
 
 /** Time left for a running deployment: from its own pace once clones finish, else from the estimate. */

@@ -42,6 +42,8 @@ export interface DeploymentRequest {
   snapshotName?: string
   /** The snapshot asked for: a moref or a name of the parent's snapshots (default: its current one). */
   snapshot?: string
+  /** Minutes each clone waits for its guest's customization (default CUSTOMIZATION_TIMEOUT_MINUTES). */
+  customizationTimeoutMinutes?: number
 }
 
 export interface SnapshotFacts {
@@ -89,6 +91,7 @@ export interface DeploymentPlan {
   warnings: Warning[]
   hostLimit: number
   maxConcurrent?: number
+  customizationTimeoutMinutes?: number
   /** The hosts chosen for this parent's clones, and each planned clone's host (same order as names). */
   hosts: HostCandidate[]
   placement: string[]
@@ -180,6 +183,7 @@ export function buildPlan(request: NormalizedRequest, facts: PlanFacts): Deploym
     warnings,
     hostLimit: request.hostLimit,
     maxConcurrent: request.maxConcurrent,
+    customizationTimeoutMinutes: request.customizationTimeoutMinutes,
     hosts,
     placement: placeClones(request.names.length, hosts, byHost),
   }

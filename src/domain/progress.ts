@@ -3,7 +3,7 @@
  */
 
 /** A clone's steps in order; `ready` and `failed` are final. */
-export const CLONE_STEPS = ['pending', 'cloning', 'customizing', 'powering_on', 'setting_attributes', 'ready'] as const
+export const CLONE_STEPS = ['pending', 'cloning', 'customizing', 'powering_on', 'guest_customizing', 'setting_attributes', 'ready'] as const
 /** A pool's clone being destroyed (strip back, scale down): `destroying`, then `destroyed` (final). */
 export const DESTROY_STEPS = ['destroying', 'destroyed'] as const
 /**

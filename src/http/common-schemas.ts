@@ -32,3 +32,18 @@ export const locationHeader = { Location: Type.String({ description: 'Where to f
 
 /** The schema, answered with this description of the response (the generated contract shows it). */
 export const described = <T extends TSchema>(schema: T, text: string): T => ({ ...schema, 'x-response-text': text })
+
+/** A clone's guest after power-on: its customization's outcome, host name and IPs (null until known). */
+export const Guest = Type.Object({
+  customization: Nullable(
+    Type.Object({
+      outcome: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('timeout')]),
+      eventType: Nullable(Type.String({ description: 'The event that ended it, e.g. CustomizationSucceeded, CustomizationSysprepFailed' })),
+      startedAt: Nullable(Type.String({ format: 'date-time' })),
+      endedAt: Nullable(Type.String({ format: 'date-time' })),
+      message: Nullable(Type.String()),
+    }),
+  ),
+  hostName: Nullable(Type.String({ description: 'guest.hostName' })),
+  ipAddresses: Type.Array(Type.String(), { description: 'guest.ipAddress and guest.net' }),
+})

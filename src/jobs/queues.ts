@@ -9,6 +9,7 @@ import type PgBoss from 'pg-boss'
 import type { Config, Limits } from '../config/config.js'
 import { ownerLockId } from './operation-limiter.js'
 import { ownershipLockId } from './ownership.js'
+import { MAX_CUSTOMIZATION_TIMEOUT_MINUTES } from '../domain/guest.js'
 
 export const QUEUES = {
   /** One job per clone: clone, customize, power on, copy attributes. */
@@ -92,10 +93,14 @@ export function retryPolicy(config: Pick<Config, 'jobRetries'>): { retryLimit: n
 }
 
 /**
- * Clone jobs: a linked clone takes seconds; vCenter's own queue can add minutes. Past this, the
- * attempt is presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
+ * Clone jobs: a linked clone takes seconds; vCenter's own queue can add minutes; then its guest
+ * customizes for up to the longest customization limit (within pg-boss's 24-hour maximum). Past this,
+ * the attempt is presumed dead (its worker killed) and the job is handed to another worker, which resumes it.
  */
-export const PROVISION_EXPIRY = { expireInSeconds: 15 * 60 }
+export const PROVISION_EXPIRY = { expireInSeconds: 15 * 60 + MAX_CUSTOMIZATION_TIMEOUT_MINUTES * 60 }
+
+/** Destroying a clone takes seconds; vCenter's own queue can add minutes. */
+export const DESTROY_EXPIRY = { expireInSeconds: 15 * 60 }
 
 /** A busy pool's expiry is retried until the pool is idle, whatever JOB_RETRY_*: it waits, it does not fail. */
 const EXPIRE_RETRY = { retryLimit: 20, retryDelay: 5, retryBackoff: true }
@@ -157,7 +162,7 @@ export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
     owner: { field: 'cloneId', lockId: ownerLockId },
   },
   [QUEUES.destroyClone]: {
-    options: (config) => ({ ...retryPolicy(config), ...PROVISION_EXPIRY }),
+    options: (config) => ({ ...retryPolicy(config), ...DESTROY_EXPIRY }),
     // Few: destroying is quick; every worker polls on pg-boss's small pool, and 20 more kept its
     // graceful stop from ending.
     workers: (config) => Math.min(4, config.limits.perVcenter),

@@ -9,6 +9,7 @@ import type { HostCandidate } from '../domain/placement.js'
 import type { ObservedVm } from '../domain/drift.js'
 import type { SnapshotNode } from '../domain/snapshots.js'
 import type { DiskChain } from '../domain/linked.js'
+import type { GuestCustomization } from '../domain/guest.js'
 
 /** A VM that may be a parent, with its snapshot tree (parent preparation, snapshot protection). */
 export interface ParentVm {
@@ -128,6 +129,13 @@ export interface VmGateway {
    * snapshot's disks, read after CloneVM_Task to prove the clone is linked (domain/linked.ts).
    */
   readDiskChains(vmMoref: string, snapshotMoref: string): Promise<{ disks: DiskChain[]; snapshotFiles: string[] }>
+  /**
+   * Waits for the end of the VM's guest customization (its events from `since`, the power-on), through
+   * the session's one event collector; no vCenter operation is in progress meanwhile.
+   */
+  waitForGuestCustomization(vmMoref: string, since: Date, timeoutMs: number, signal?: AbortSignal): Promise<GuestCustomization>
+  /** The guest's host name and IP addresses as VMware Tools report them (guest.hostName, guest.ipAddress, guest.net). */
+  readGuestIdentity(vmMoref: string): Promise<{ hostName: string | null; ipAddresses: string[] }>
   /**
    * Powers off and destroys the VM with this instance UUID, only when it is the VM we recorded
    * (`expectedMoref`): `absent` when no VM has the UUID, `not-owned` when another VM answers to it.

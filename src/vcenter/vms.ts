@@ -13,6 +13,7 @@ import { attributeMap, type CustomFieldKeys } from './attributes.js'
 import { vm, type VsphereConnection } from './connection.js'
 import { TaskFailed, type CloneRequest, type DestroyOutcome, type VmGateway, type VmState } from './gateway.js'
 import type { DiskChain } from '../domain/linked.js'
+import type { GuestCustomization } from '../domain/guest.js'
 
 /** Customization specs change rarely; re-read them after this long. */
 const SPEC_CACHE_MS = 60_000
@@ -128,6 +129,34 @@ export class VsphereVms implements VmGateway {
         disks: virtualDisks(clone['config.hardware.device']).map((d) => ({ label: diskLabel(d), files: backingChain(d.backing) })),
         snapshotFiles,
       }
+    })
+  }
+
+  async waitForGuestCustomization(vmMoref: string, since: Date, timeoutMs: number, signal?: AbortSignal): Promise<GuestCustomization> {
+    return this.connection.use(async (client) => {
+      const o = await client.customizations.wait(vmMoref, since, timeoutMs, signal)
+      return {
+        outcome: o.outcome,
+        eventType: o.eventType ?? null,
+        startedAt: o.startedAt?.toISOString() ?? null,
+        endedAt: o.endedAt?.toISOString() ?? null,
+        message: o.message ?? null,
+      }
+    })
+  }
+
+  async readGuestIdentity(vmMoref: string): Promise<{ hostName: string | null; ipAddresses: string[] }> {
+    return this.connection.use(async (client) => {
+      const props = await client.property.retrieveOne(vm(vmMoref), ['guest.hostName', 'guest.ipAddress', 'guest.net'])
+      const ips = new Set<string>()
+      if (typeof props['guest.ipAddress'] === 'string' && props['guest.ipAddress']) ips.add(props['guest.ipAddress'])
+      const nics = props['guest.net']
+      for (const nic of (Array.isArray(nics) ? nics : nics ? [nics] : []) as { ipAddress?: unknown }[]) {
+        const list = Array.isArray(nic.ipAddress) ? nic.ipAddress : nic.ipAddress === undefined ? [] : [nic.ipAddress]
+        for (const ip of list) if (typeof ip === 'string' && ip) ips.add(ip)
+      }
+      const hostName = props['guest.hostName']
+      return { hostName: typeof hostName === 'string' && hostName ? hostName : null, ipAddresses: [...ips] }
     })
   }
 

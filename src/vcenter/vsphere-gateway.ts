@@ -7,6 +7,7 @@ import type { VcenterConfig } from '../config/config.js'
 import type { AttributeValue } from '../domain/attributes.js'
 import type { ObservedVm } from '../domain/drift.js'
 import type { DiskChain } from '../domain/linked.js'
+import type { GuestCustomization } from '../domain/guest.js'
 import type { ParentFacts } from '../domain/plan.js'
 import { CustomFieldKeys, VsphereAttributes } from './attributes.js'
 import { VsphereConnection, type VcenterObserver } from './connection.js'
@@ -117,6 +118,14 @@ export class VsphereGateway implements VcenterGateway {
 
   readDiskChains(vmMoref: string, snapshotMoref: string): Promise<{ disks: DiskChain[]; snapshotFiles: string[] }> {
     return this.vms.readDiskChains(vmMoref, snapshotMoref)
+  }
+
+  waitForGuestCustomization(vmMoref: string, since: Date, timeoutMs: number, signal?: AbortSignal): Promise<GuestCustomization> {
+    return this.vms.waitForGuestCustomization(vmMoref, since, timeoutMs, signal)
+  }
+
+  readGuestIdentity(vmMoref: string): Promise<{ hostName: string | null; ipAddresses: string[] }> {
+    return this.vms.readGuestIdentity(vmMoref)
   }
 
   destroyOwnedVm(instanceUuid: string, expectedMoref: string | null, onTask: OnTask): Promise<DestroyOutcome> {

@@ -57,3 +57,8 @@ t.test('estimates in waves, then from the observed pace', async (t) => {
   t.equal(secondsLeft(25, 100, 30, fallback), 90, '25 done in 30 s: 75 more take 90 s')
   t.equal(secondsLeft(100, 100, 30, fallback), 0)
 })
+
+t.test('the guest step counts once: guests customize in parallel, after the last wave', async (t) => {
+  t.same(estimateDuration(75, 20, 1.4, 120), { concurrency: 20, waves: 4, seconds: 125.6 })
+  t.same(estimateDuration(0, 20, 1.4, 120), { concurrency: 20, waves: 0, seconds: 0 })
+})

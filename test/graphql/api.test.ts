@@ -156,7 +156,7 @@ t.test('planLinkedClones answers the plan of POST /v1/deployments with dryRun, a
         dryRun parent { name moref } snapshot { name moref createdAt } prefix startNumber startNumberChosen customizationSpec copiedAttributes
         clones { name host } hosts { moref name clones } hostLimit
         checks { check passed detail } warnings { code message }
-        estimate { concurrency waves seconds secondsPerClone }
+        estimate { concurrency waves seconds secondsPerClone guestSeconds }
       }
     }
   `
@@ -305,6 +305,7 @@ t.test('clone(name): provenance, attributes and the steps it went through', asyn
     ['CLONING', 'SUCCEEDED'],
     ['CUSTOMIZING', 'SUCCEEDED'],
     ['POWERING_ON', 'SUCCEEDED'],
+    ['GUEST_CUSTOMIZING', 'SUCCEEDED'],
     ['SETTING_ATTRIBUTES', 'SUCCEEDED'],
   ])
   t.ok(c.steps.slice(0, 3).every((s: any) => /^task-/.test(s.taskMoref)), 'each vCenter step with its task')

@@ -172,6 +172,7 @@ export class DeploymentRepository {
           customizationSpec: plan.customizationSpec,
           hostLimit: plan.hostLimit,
           maxConcurrent: plan.maxConcurrent ?? null,
+          customizationTimeoutMinutes: plan.customizationTimeoutMinutes ?? null,
           copiedAttributes: plan.copiedAttributes,
           attributeValues,
           warnings: plan.warnings,

@@ -17,6 +17,7 @@ export function cloneSummary(c: CloneRow) {
     host: c.hostMoref,
     reportedHost: c.reportedHostMoref,
     linked: c.linked ?? null,
+    guest: c.guest ?? null,
     error: c.error ?? null,
   }
 }

@@ -16,6 +16,22 @@ import { fromEnum, toEnum } from '../../graphql/common.js'
 import { snapshotOf } from '../deployments/deployments-graphql.js'
 
 export const typeDefs = /* GraphQL */ `
+  type GuestCustomization {
+    "succeeded, failed or timeout"
+    outcome: String!
+    "The event that ended it (CustomizationSucceeded, CustomizationSysprepFailed, ...)."
+    eventType: String
+    startedAt: DateTime
+    endedAt: DateTime
+    message: String
+  }
+
+  type Guest {
+    customization: GuestCustomization
+    hostName: String
+    ipAddresses: [String!]!
+  }
+
   type Clone {
     id: ID!
     name: String!
@@ -30,6 +46,8 @@ export const typeDefs = /* GraphQL */ `
     reportedHost: String
     "Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked."
     linked: Boolean
+    "The guest after power-on: its customization's outcome, host name and IP addresses; null until known."
+    guest: Guest
     error: RecordedError
     createdAt: DateTime!
     readyAt: DateTime

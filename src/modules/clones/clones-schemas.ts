@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox'
-import { Attribute, ErrorResponse, Nullable, RecordedError, authErrors } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Guest, Nullable, RecordedError, authErrors } from '../../http/common-schemas.js'
 import { Provenance } from './provenance-schemas.js'
 import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
@@ -10,6 +10,7 @@ export const Clone = Type.Object({
   status: Type.String(),
   host: Nullable(Type.String()),
   reportedHost: Nullable(Type.String()),
+  guest: Nullable(Guest),
   linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   deploymentId: Type.String(),
   requester: Type.String(),

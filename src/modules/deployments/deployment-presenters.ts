@@ -10,6 +10,8 @@ import { cloneSummary, iso } from '../clones/clone-presenters.js'
 export interface EstimateBasis {
   limits: LimitsInForce
   secondsPerClone: number
+  /** The guest step after power-on (ESTIMATED_GUEST_SECONDS); guests customize in parallel. */
+  guestSeconds?: number
 }
 
 export function presentDeployment({ deployment: d, clones, replaced = [] }: DeploymentWithClones, basis: EstimateBasis) {
@@ -52,7 +54,7 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
       done,
       failed: byStatus.failed,
       byStatus,
-      estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone)),
+      estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone, basis.guestSeconds)),
     },
     clones: clones.map((c) => {
       const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
@@ -115,6 +117,10 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
       { check: 'hosts within the host limit', passed: true, detail: `${plan.hosts.length} of at most ${plan.hostLimit}` },
     ],
     warnings: plan.warnings,
-    estimate: { ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone), secondsPerClone: basis.secondsPerClone },
+    estimate: {
+      ...estimateDuration(plan.names.length, concurrency, basis.secondsPerClone, basis.guestSeconds),
+      secondsPerClone: basis.secondsPerClone,
+      guestSeconds: basis.guestSeconds ?? 0,
+    },
   }
 }

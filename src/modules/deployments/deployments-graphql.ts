@@ -102,6 +102,8 @@ export const typeDefs = /* GraphQL */ `
     maxConcurrent: Int
     "The parent's snapshot to clone from, by moref or name (default its current one); SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS"
     snapshot: String
+    "Minutes each clone waits for its guest's customization after power-on, 1 to 720 (default CUSTOMIZATION_TIMEOUT_MINUTES, 30)"
+    customizationTimeoutMinutes: Int
   }
 
   "What planLinkedClones answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
@@ -151,6 +153,8 @@ export const typeDefs = /* GraphQL */ `
     waves: Int!
     seconds: Float!
     secondsPerClone: Float!
+    "The guest's customization after power-on, counted once: guests customize in parallel."
+    guestSeconds: Float!
   }
 
   extend type Query {
@@ -218,6 +222,7 @@ export const queries = {
     return presentPlan(await context.app.deployments.plan(deploymentRequest(args.input)), {
       limits: config.limits,
       secondsPerClone: config.estimatedSecondsPerClone,
+      guestSeconds: config.estimatedGuestSeconds,
     })
   },
 

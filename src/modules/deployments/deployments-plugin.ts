@@ -33,6 +33,7 @@ export default fp(
       app.limiter,
       opts.limits,
       app.jobs.stopping,
+      app.config.customizationTimeoutMinutes,
     )
     await app.jobs.register(QUEUES.provisionClone, (job) => provisioner.run(job.data.cloneId, attemptOf(job)))
   },

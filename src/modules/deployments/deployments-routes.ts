@@ -5,7 +5,7 @@ import { createDeploymentSchema, getDeploymentSchema, listDeploymentsSchema } fr
 import { presentDeployment, presentDeploymentSummary, presentPlan, type EstimateBasis } from './deployment-presenters.js'
 
 const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone }
+  const basis: EstimateBasis = { limits: app.config.limits, secondsPerClone: app.config.estimatedSecondsPerClone, guestSeconds: app.config.estimatedGuestSeconds }
 
   app.post(
     '/deployments',

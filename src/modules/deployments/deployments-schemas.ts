@@ -3,8 +3,9 @@ import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
 import { DEPLOYMENT_KINDS } from '../../domain/progress.js'
 import { MAX_CLONES_PER_DEPLOYMENT } from '../../domain/plan.js'
+import { MAX_CUSTOMIZATION_TIMEOUT_MINUTES } from '../../domain/guest.js'
 import { inputValidator } from '../../http/validation.js'
-import { Attribute, ErrorResponse, Nullable, RecordedError, Warning, authErrors, described, locationHeader } from '../../http/common-schemas.js'
+import { Attribute, ErrorResponse, Guest, Nullable, RecordedError, Warning, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 
 
 export const CreateDeploymentBody = Type.Object(
@@ -28,6 +29,13 @@ export const CreateDeploymentBody = Type.Object(
     ),
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 640, description: "This deployment's operations at once" })),
     dryRun: Type.Optional(Type.Boolean({ description: 'Answer 200 with the plan and change nothing' })),
+    customizationTimeoutMinutes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_CUSTOMIZATION_TIMEOUT_MINUTES,
+        description: "Minutes each clone waits for its guest's customization after power-on (default CUSTOMIZATION_TIMEOUT_MINUTES, 30)",
+      }),
+    ),
     snapshot: Type.Optional(
       Type.String({
         minLength: 1,
@@ -47,6 +55,7 @@ export const CloneSummary = Type.Object({
   instanceUuid: Type.String(),
   host: Nullable(Type.String({ description: 'The host the service placed the clone on' })),
   reportedHost: Nullable(Type.String({ description: 'The host vCenter reports the clone on' })),
+  guest: Nullable(Guest),
   linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   error: Nullable(RecordedError),
   /** A rebuild's clone: its step (`destroying` while the clone it replaces is destroyed) and that clone. */
@@ -121,6 +130,7 @@ export const DryRunPlan = Type.Object({
     waves: Type.Integer(),
     seconds: Type.Number(),
     secondsPerClone: Type.Number(),
+    guestSeconds: Type.Number({ description: "The guest's customization after power-on, once: guests customize in parallel" }),
   }),
 })
 

@@ -11,6 +11,7 @@ import type { Limits } from '../../config/config.js'
 import type { CloneStepRepository } from '../../db/repositories/clone-steps.js'
 import type { CloneRow, DeploymentRow, RecordedError } from '../../db/schema.js'
 import { linkedVerdict, silentFullCloneWarning } from '../../domain/linked.js'
+import { DEFAULT_CUSTOMIZATION_TIMEOUT_MINUTES, guestFailure, remainingWaitMs } from '../../domain/guest.js'
 import { CLONE_STEPS, isFinalCloneStatus, type CloneStatus } from '../../domain/progress.js'
 import { TaskFailed, VcenterUnreachable, type VcenterGateway, type VmState } from '../../vcenter/gateway.js'
 import type { SqlExecutor } from '../../jobs/boss.js'
@@ -69,6 +70,8 @@ export class CloneProvisioner {
     private readonly limits: Limits,
     /** Aborted at shutdown: pauses end, and the job is handed back to the queue. */
     private readonly signal?: AbortSignal,
+    /** How long a clone waits for its guest's customization unless its deployment says. */
+    private readonly customizationTimeoutMinutes = DEFAULT_CUSTOMIZATION_TIMEOUT_MINUTES,
   ) {}
 
   async run(cloneId: string, attempt: Attempt): Promise<void> {
@@ -233,12 +236,25 @@ export class CloneProvisioner {
       }
     }
 
+    let guestWaitSince = clone.guestWaitSince
     if (stepIndex(status) <= stepIndex('powering_on')) {
-      status = 'setting_attributes'
-      if (state?.powerState === 'poweredOn') await this.skipped(clone.id, 'powering_on', 'already powered on', status)
-      else await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask), status)
+      status = 'guest_customizing'
+      if (state?.powerState === 'poweredOn') {
+        await this.skipped(clone.id, 'powering_on', 'already powered on', status)
+      } else {
+        // Recorded before power-on: the guest's events are read from then (after a restart too).
+        guestWaitSince ??= new Date()
+        await this.repository.updateClone(clone.id, { guestWaitSince })
+        await this.taskStep(clone.id, 'powering_on', (onTask) => this.vcenter.powerOn(moref, onTask), status)
+      }
     }
+    // The guest's customization is no vCenter operation: its wait holds no slot.
     await operationsDone()
+
+    if (stepIndex(status) <= stepIndex('guest_customizing')) {
+      status = 'setting_attributes'
+      await this.guestStep(clone, deployment, moref, guestWaitSince, status)
+    }
 
     // The parent's values as the deployment recorded them (secrets sealed at rest, opened here).
     const values = this.repository.attributeValuesOf(deployment)
@@ -252,6 +268,28 @@ export class CloneProvisioner {
       detail: `${values.length} attributes`,
     })
     await this.repository.settleClone(clone.id, { status: 'ready', readyAt: new Date(), error: null })
+  }
+
+  /**
+   * Waits for the guest's customization to end (its events, through the session's one collector),
+   * records its outcome and the guest's host name and IPs; a failed or timed-out customization fails
+   * the clone. A resumed job waits only for what is left of the limit, from the recorded power-on.
+   */
+  private async guestStep(clone: CloneRow, deployment: DeploymentRow, moref: string, since: Date | null, next: CloneStatus): Promise<void> {
+    const timeoutMinutes = deployment.customizationTimeoutMinutes ?? this.customizationTimeoutMinutes
+    // Powered on before the wait was recorded (an older record): its events are looked for over the whole limit.
+    const from = since ?? new Date(Date.now() - timeoutMinutes * 60_000)
+    const customization = await this.vcenter.waitForGuestCustomization(moref, from, remainingWaitMs(from, timeoutMinutes), this.signal)
+    const identity = await this.vcenter.readGuestIdentity(moref)
+    await this.repository.updateClone(clone.id, { guest: { customization, ...identity } })
+    if (customization.outcome !== 'succeeded') {
+      if (this.signal?.aborted) throw new Error('stopping: the guest wait resumes on the next attempt')
+      throw new CloneFailed(guestFailure(clone.name, customization, timeoutMinutes))
+    }
+    await this.repository.recordStep(
+      { cloneId: clone.id, step: 'guest_customizing', outcome: 'succeeded', detail: `${customization.eventType}; ${identity.hostName ?? 'no host name'} ${identity.ipAddresses.join(' ')}`.trim() },
+      { status: next },
+    )
   }
 
   /**

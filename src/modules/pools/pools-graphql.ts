@@ -199,7 +199,11 @@ export const queries = {
   /** As planLinkedClones, for a pool: createPool's checks (the name, other pools' numbers too), nothing changed. */
   async planPool(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const { config } = context.app
-    return presentPlan(await context.app.pools.plan(createPoolRequest(args.input)), { limits: config.limits, secondsPerClone: config.estimatedSecondsPerClone })
+    return presentPlan(await context.app.pools.plan(createPoolRequest(args.input)), {
+      limits: config.limits,
+      secondsPerClone: config.estimatedSecondsPerClone,
+      guestSeconds: config.estimatedGuestSeconds,
+    })
   },
 }
 

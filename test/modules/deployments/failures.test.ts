@@ -109,7 +109,7 @@ t.test('a resumed job adopts the clone an interrupted attempt made, by instance 
     [first.name],
   )
   t.match(steps.rows[0], { step: 'cloning', outcome: 'succeeded', detail: /instance UUID/ })
-  t.same(steps.rows.map((r) => r.step), ['cloning', 'customizing', 'powering_on', 'setting_attributes'])
+  t.same(steps.rows.map((r) => r.step), ['cloning', 'customizing', 'powering_on', 'guest_customizing', 'setting_attributes'])
 })
 
 t.test('a DuplicateName for a VM with our instance UUID adopts it', async (t) => {

@@ -63,7 +63,7 @@ t.test('the dry run answers the plan and changes nothing', async (t) => {
   t.equal(plan.customizationSpec, 'Verification')
   t.same(plan.estimate.concurrency, LIMIT)
   t.equal(plan.estimate.waves, 3)
-  t.equal(plan.estimate.seconds, 3 * plan.estimate.secondsPerClone)
+  t.equal(plan.estimate.seconds, 3 * plan.estimate.secondsPerClone + plan.estimate.guestSeconds)
 
   const stats = await api.sim.stats()
   t.equal(stats.tasks.count, 0, 'no vCenter operation')
