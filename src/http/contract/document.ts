@@ -46,6 +46,7 @@ export const openapiDefinition: NonNullable<Extract<SwaggerOptions, { openapi?: 
     { name: 'pools', description: 'Named pools of clones: create, resize, refresh, recompose, strip back, drift and reconcile' },
     { name: 'parents', description: 'Parent VMs and their snapshots: prepare, list, remove, revert' },
     { name: 'reports', description: 'Space used by linked clones against full clones: measured and forecast' },
+    { name: 'webhooks', description: 'Standard Webhooks subscriptions of the caller: events signed and sent when work ends, their deliveries' },
     { name: 'health', description: 'Liveness and readiness, without a token' },
     { name: 'graphql', description: 'The GraphQL API at /graphql: its published schema' },
   ],
