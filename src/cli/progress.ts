@@ -39,7 +39,7 @@ export const isFinal = (d: Deployment) => d.status === 'succeeded' || d.status =
 
 function note(d: Deployment): string {
   const p = d.progress ?? {}
-  const parts = [d.status ?? '']
+  const parts: string[] = [d.status ?? '']
   if (p.failed) parts.push(`${p.failed} failed`)
   const left = (p as { estimatedSecondsLeft?: number | null }).estimatedSecondsLeft
   if (!isFinal(d) && typeof left === 'number') parts.push(`~${Math.ceil(left)} s left`)
