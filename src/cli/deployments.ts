@@ -26,7 +26,7 @@ export function registerDeploymentCommands(program: Command): void {
     .argument('<parent>', 'the parent VM, e.g. "Tmpl Capture 1.0"')
     .requiredOption('-n, --count <n>', 'how many clones', integer('--count', 1, 1000))
     .option('-p, --prefix <prefix>', "the clones' name prefix (default: the parent name's second word)")
-    .option('--start-number <n>', 'the first number (default: the lowest from which every name is free)', integer('--start-number', 0, 999_999))
+    .option('--start-number <n>', 'the first number (omitted: the service chooses the lowest from which every name is free, once it supports that; before, it is required)', integer('--start-number', 0, 999_999))
     .option('-s, --snapshot <snapshot>', "refuse unless this is the parent's current snapshot (name or moref): the one clones are made from")
     .option('-t, --ticket <ticket>', 'an external reference recorded with every clone, e.g. RITM0012345')
     .option('-a, --attribute <name>', 'a custom attribute to copy from the parent (repeat; default the usual ten)', collect)
