@@ -67,7 +67,7 @@ export function registerPoolCommands(program: Command): void {
       .requiredOption('--parent <parent>', 'the parent VM')
       .requiredOption('--size <n>', 'how many clones', integer('--size', 1, 500))
       .option('--prefix <prefix>', "the clones' name prefix (default: the parent name's second word)")
-      .option('--start-number <n>', 'the first number (omitted: the service chooses the lowest from which every name is free, once it supports that; before, it is required)', integer('--start-number', 0, 999_999))
+      .option('--start-number <n>', 'the first number (default: the lowest from which every name is free)', integer('--start-number', 0, 999_999))
       .option('-a, --attribute <name>', 'a custom attribute to copy from the parent (repeat)', collect)
       .option('--host-limit <n>', 'at most this many hosts for the clones', integer('--host-limit', 1, 64))
       .option('--expires-at <time>', 'strip the pool back then (ISO 8601, in the future)'),
