@@ -4,8 +4,8 @@
  * handed to the vCenter gateway and the operation limiter, a hook on every response, and reads of
  * the database at scrape time (metrics-plugin.ts).
  *
- * Exported for other modules: `webhookDeliveries` (webhook_deliveries_total{outcome}): the webhook
- * sender increments it once per delivery attempt with `ok`, `http_<status>`, `timeout` or `connection`.
+ * `webhookDeliveries` (webhook_deliveries_total{outcome}): the webhooks module counts every delivery
+ * attempt with `ok`, `http_<status>`, `timeout` or `connection` (its plugin's onAttempt).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'

@@ -16,6 +16,13 @@ import { WebhookUrlForbidden } from '../../errors.js'
 export const SEND_TIMEOUT_MS = 10_000
 export const MAX_RESPONSE_BYTES = 64 * 1024
 
+/** The outcome of one attempt as a metrics label: `ok`, `http_<status>`, `timeout` or `connection`. */
+export function outcomeLabel(outcome: SendOutcome): string {
+  if (outcome.ok) return 'ok'
+  if (outcome.statusCode) return `http_${outcome.statusCode}`
+  return outcome.error?.startsWith('no answer within') ? 'timeout' : 'connection'
+}
+
 export interface SendOutcome {
   ok: boolean
   statusCode: number | null

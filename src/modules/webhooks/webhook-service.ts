@@ -19,7 +19,7 @@ import { ValidationFailed, WebhookDeliveryNotFound, WebhookNotFound } from '../.
 import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { QUEUES, WEBHOOK_EVENT_RETRY, webhookDeliverRetry, type WebhookDeliverData, type WebhookEventData } from '../../jobs/queues.js'
 import { isUuid } from '../../domain/ids.js'
-import { checkWebhookUrl, postWebhook } from './safe-http.js'
+import { checkWebhookUrl, outcomeLabel, postWebhook } from './safe-http.js'
 
 export type { WebhookCaller }
 
@@ -27,6 +27,8 @@ export interface WebhookSettings {
   allowedHosts: string[]
   retrySeconds: number
   disableAfterHours: number
+  /** Told of every delivery attempt's outcome (the metrics' webhook_deliveries_total). */
+  onAttempt?: (outcome: string) => void
 }
 
 function decodePageCursor(cursor: string | undefined): string[] | undefined {
@@ -153,6 +155,7 @@ export class WebhookService {
     const signature = new Webhook(this.repository.secretOf(subscription)).sign(msgId, at, body)
     const headers = { 'webhook-id': msgId, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': signature }
     const outcome = await postWebhook(subscription.url, headers, body, this.settings.allowedHosts)
+    this.settings.onAttempt?.(outcomeLabel(outcome))
     const final = !outcome.ok && attempt.lastAttempt
     const failingSince = await this.repository.recordAttempt(delivery, outcome, final)
     const log = this.log.child({ deliveryId: delivery.id, subscriptionId: subscription.id, eventType: event.type })

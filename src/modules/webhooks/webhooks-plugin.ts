@@ -19,7 +19,13 @@ export default fp(
     const service = new WebhookService(
       app.repositories.webhooks!,
       app.boss,
-      { allowedHosts: config.webhookAllowedHosts, retrySeconds: config.webhookRetrySeconds, disableAfterHours: config.webhookDisableAfterHours },
+      {
+        allowedHosts: config.webhookAllowedHosts,
+        retrySeconds: config.webhookRetrySeconds,
+        disableAfterHours: config.webhookDisableAfterHours,
+        // Registered before this plugin (app.ts); absent in an app built without it.
+        onAttempt: (outcome) => app.hasDecorator('metrics') && app.metrics.webhookDeliveries.inc({ outcome }),
+      },
       app.log.child({ component: 'webhooks' }),
     )
     service.connect(app.repositories.webhookOutbox)

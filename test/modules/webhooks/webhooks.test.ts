@@ -134,6 +134,10 @@ t.test('a receiver failing twice gets the third attempt, with the same webhook-i
   }
   t.equal(item.status, 'succeeded')
   t.same(item.attempts.map((a: { statusCode: number }) => a.statusCode), [500, 500, 204], 'each attempt recorded')
+  // The metrics count attempts by outcome (webhook_deliveries_total).
+  const counted = new Map((await service.app.metrics.webhookDeliveries.get()).values.map((v) => [v.labels.outcome, v.value]))
+  t.ok((counted.get('http_500') ?? 0) >= 2, 'the two refused attempts are counted as http_500')
+  t.ok((counted.get('ok') ?? 0) >= 1, 'the delivered one as ok')
 })
 
 t.test('URLs that could reach inside are refused with 422 WEBHOOK_URL_FORBIDDEN; nothing is recorded', async (t) => {
