@@ -83,7 +83,7 @@ t.test('each clone step, run by another process, reaches the subscriber as it ha
     const steps = received.filter((e) => e.clone?.name === name)
     t.same(
       steps.map((e) => e.clone.status),
-      ['CLONING', 'CUSTOMIZING', 'POWERING_ON', 'SETTING_ATTRIBUTES', 'READY'],
+      ['CLONING', 'CUSTOMIZING', 'POWERING_ON', 'GUEST_CUSTOMIZING', 'SETTING_ATTRIBUTES', 'READY'],
       `${name}: every step, once, in order`,
     )
     t.ok(steps.slice(1).every((e) => /^vm-/.test(e.clone.moref)), `${name}: its VM from the moment it exists`)
