@@ -84,7 +84,8 @@ t.test('1,000 clones with parent, snapshot, deployment and attributes: 4 SQL que
     gql(service, `{ clones(first: 1000) { nodes { name deployment { prefix } steps { step } attributes { name } } } }`, {}, 'deployments:read'),
   )
   t.equal(withSteps.result.statusCode, 200, JSON.stringify(withSteps.result.body.errors))
-  t.ok(withSteps.result.body.data!.clones.nodes.every((c: any) => c.steps.length === 4))
+  // Clone, customize, power on, the guest's customization, attributes: each clone's five steps.
+  t.ok(withSteps.result.body.data!.clones.nodes.every((c: any) => c.steps.length === 5), 'every clone with its five steps')
   t.equal(withSteps.queries.length, 4, 'page, deployments, steps, attributes', { queries: withSteps.queries })
 
   // Deployments with all their clones' attributes: one query per kind of record too.
