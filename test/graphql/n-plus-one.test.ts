@@ -84,8 +84,19 @@ t.test('1,000 clones with parent, snapshot, deployment and attributes: 4 SQL que
     gql(service, `{ clones(first: 1000) { nodes { name deployment { prefix } steps { step } attributes { name } } } }`, {}, 'deployments:read'),
   )
   t.equal(withSteps.result.statusCode, 200, JSON.stringify(withSteps.result.body.errors))
-  // Clone, customize, power on, the guest's customization, attributes: each clone's five steps.
-  t.ok(withSteps.result.body.data!.clones.nodes.every((c: any) => c.steps.length === 5), 'every clone with its five steps')
+  // Each clone's steps, batched, are exactly the ones recorded for it (the guest's customization among them).
+  const recorded = await service.app.database.pool.query(
+    `SELECT c.name, array_agg(s.step ORDER BY s.id) AS steps FROM clone_steps s JOIN clones c ON c.id = s.clone_id GROUP BY c.name`,
+  )
+  const stepsByName = new Map(recorded.rows.map((r: { name: string; steps: string[] }) => [r.name, r.steps.join(',')]))
+  const mismatched = withSteps.result.body.data!.clones.nodes.filter(
+    (c: any) => c.steps.map((s: any) => s.step.toLowerCase()).join(',') !== stepsByName.get(c.name),
+  )
+  t.same(mismatched.map((c: any) => c.name), [], 'every clone with the steps recorded for it')
+  t.ok(
+    [...stepsByName.values()].every((steps) => steps.split(',').includes('guest_customizing')),
+    'the guest step is among them',
+  )
   t.equal(withSteps.queries.length, 4, 'page, deployments, steps, attributes', { queries: withSteps.queries })
 
   // Deployments with all their clones' attributes: one query per kind of record too.
