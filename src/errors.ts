@@ -122,6 +122,16 @@ export const IdempotencyKeyInUse = define(
 export const WebhookNotFound = define('WEBHOOK_NOT_FOUND', 404, 'No webhook subscription with id "%s"')
 export const WebhookDeliveryNotFound = define('WEBHOOK_DELIVERY_NOT_FOUND', 404, 'The webhook subscription "%s" has no delivery "%s"')
 export const WebhookUrlForbidden = define('WEBHOOK_URL_FORBIDDEN', 422, 'The webhook URL is not allowed: %s')
+// Teams, quotas and limits (domain/teams.ts).
+export const TeamRequired = define(
+  'TEAM_REQUIRED',
+  400,
+  'This token belongs to several teams ("%s"); say which one owns the new object in the "team" field',
+)
+export const TeamForbidden = define('TEAM_FORBIDDEN', 403, 'This token is not a member of the team "%s"')
+export const TeamNotFound = define('TEAM_NOT_FOUND', 404, 'No team "%s" is known to this service')
+export const QuotaExceeded = define('QUOTA_EXCEEDED', 422, 'The team "%s" would exceed its quota: %s')
+export const RateLimited = define('RATE_LIMITED', 429, 'Too many requests from this caller; retry after %s seconds')
 export const InternalError = define('INTERNAL_ERROR', 500, 'Something went wrong on our side; the error was logged')
 
 /** Every code a client can receive. */

@@ -18,6 +18,8 @@ export interface JwtConfig {
   key: string
   issuer?: string
   audience?: string
+  /** The claim holding the caller's teams, an array of strings (JWT_TEAMS_CLAIM, default `groups`). */
+  teamsClaim: string
 }
 
 export interface VcenterConfig {
@@ -164,11 +166,15 @@ function jwt(env: Env): JwtConfig {
   const publicKey = env.JWT_PUBLIC_KEY
   const issuer = env.JWT_ISSUER || undefined
   const audience = env.JWT_AUDIENCE || undefined
+  const teamsClaim = env.JWT_TEAMS_CLAIM || 'groups'
+  if (!/^[A-Za-z0-9_:./-]{1,100}$/.test(teamsClaim)) {
+    throw new ConfigError('JWT_TEAMS_CLAIM', `must be a claim name (letters, digits, _ : . / -), got "${teamsClaim}"`)
+  }
   if (secret && publicKey) throw new ConfigError('JWT_SECRET', 'and JWT_PUBLIC_KEY are both set; set only one')
   if (secret) {
     // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
     if (Buffer.byteLength(secret) < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long')
-    return { algorithm: 'HS256', key: secret, issuer, audience }
+    return { algorithm: 'HS256', key: secret, issuer, audience, teamsClaim }
   }
   if (publicKey) {
     const key = publicKey.replace(/\\n/g, '\n')
@@ -176,7 +182,7 @@ function jwt(env: Env): JwtConfig {
     if (!['RS256', 'ES256', 'EdDSA'].includes(algorithm)) {
       throw new ConfigError('JWT_ALGORITHM', `must be RS256, ES256 or EdDSA with JWT_PUBLIC_KEY, got "${algorithm}"`)
     }
-    return { algorithm, key, issuer, audience }
+    return { algorithm, key, issuer, audience, teamsClaim }
   }
   throw new ConfigError('JWT_SECRET', 'or JWT_PUBLIC_KEY is required but neither is set')
 }

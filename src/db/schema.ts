@@ -8,6 +8,7 @@ import {
   bigserial,
   boolean,
   check,
+  numeric,
   index,
   type AnyPgColumn,
   integer,
@@ -50,6 +51,8 @@ export const deployments = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     status: text('status').$type<DeploymentStatus>().notNull().default('queued'),
     requester: text('requester').notNull(),
+    /** The team that owns it (domain/teams.ts): only its members (and admins) see or change it. */
+    team: text('team').notNull(),
     ticket: text('ticket'),
     parentName: text('parent_name').notNull(),
     parentMoref: text('parent_moref').notNull(),
@@ -96,6 +99,7 @@ export const deployments = pgTable(
     // Which live clones use a parent's snapshot (modules/parents/parent-service.ts).
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
     index('deployments_ticket_idx').on(t.ticket, t.createdAt),
+    index('deployments_team_idx').on(t.team, t.createdAt),
   ],
 )
 
@@ -107,6 +111,8 @@ export const clones = pgTable(
       .notNull()
       .references(() => deployments.id),
     name: text('name').notNull(),
+    /** Its deployment's team, kept on the clone so that lists filter without a join. */
+    team: text('team').notNull(),
     number: integer('number').notNull(),
     status: text('status').$type<CloneStatus>().notNull().default('pending'),
     /** Chosen and recorded before CloneVM_Task, so an unknown outcome can be settled by looking it up. */
@@ -267,6 +273,7 @@ export const pools = pgTable(
     /** active, or stripped (its clones destroyed; the record kept). */
     status: text('status').$type<'active' | 'stripped'>().notNull().default('active'),
     requester: text('requester').notNull(),
+    team: text('team').notNull(),
     /** What the last drift check found (src/domain/drift.ts); null before the first check. */
     drift: jsonb('drift').$type<PoolDrift>(),
     driftCheckedAt: timestamp('drift_checked_at', { withTimezone: true }),
@@ -276,6 +283,7 @@ export const pools = pgTable(
     // The current pool of a name; stripped ones keep theirs.
     uniqueIndex('pools_current_name_idx').on(t.name).where(sql`status <> 'stripped'`),
     index('pools_name_idx').on(t.name, t.createdAt),
+    index('pools_team_idx').on(t.team, t.name),
   ],
 )
 
@@ -317,6 +325,7 @@ export const parentPreparations = pgTable(
     deploymentIds: jsonb('deployment_ids').$type<string[]>().notNull().default([]),
     error: jsonb('error').$type<RecordedError>(),
     requester: text('requester').notNull(),
+    team: text('team').notNull(),
     /** The external reference it was asked for, e.g. RITM0012345. */
     ticket: text('ticket'),
     startedAt: timestamp('started_at', { withTimezone: true }),
@@ -375,6 +384,8 @@ export const webhookSubscriptions = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     ownerSub: text('owner_sub').notNull(),
     ownerAdmin: boolean('owner_admin').notNull().default(false),
+    /** The team it belongs to: it receives that team's events (an admin's receives every event). */
+    team: text('team').notNull(),
     url: text('url').notNull(),
     events: jsonb('events').$type<string[]>().notNull(),
     description: text('description'),
@@ -387,7 +398,7 @@ export const webhookSubscriptions = pgTable(
     deletedAt: timestamp('deleted_at', { withTimezone: true }),
     ...timestamps,
   },
-  (t) => [index('webhook_subscriptions_owner_idx').on(t.ownerSub, t.createdAt)],
+  (t) => [index('webhook_subscriptions_owner_idx').on(t.ownerSub, t.createdAt), index('webhook_subscriptions_team_idx').on(t.team, t.createdAt)],
 )
 
 /** An event, recorded in the transaction of the change that causes it: `payload` is what is sent. */
@@ -395,6 +406,8 @@ export const webhookEvents = pgTable('webhook_events', {
   id: uuid('id').primaryKey().defaultRandom(),
   type: text('type').notNull(),
   requester: text('requester'),
+  /** The team whose object it concerns; null for events recorded before teams. */
+  team: text('team'),
   payload: jsonb('payload').$type<{ type: string; timestamp: string; data: Record<string, unknown> }>().notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 })
@@ -437,3 +450,54 @@ export type WebhookSubscriptionRow = typeof webhookSubscriptions.$inferSelect
 export type WebhookEventRow = typeof webhookEvents.$inferSelect
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect
 export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect
+
+/** A team's limits, set by an admin (PUT /v1/teams/{team}/quota); a null limit is no limit. */
+export const teamQuotas = pgTable(
+  'team_quotas',
+  {
+    team: text('team').primaryKey(),
+    maxClones: integer('max_clones'),
+    maxProvisionedGB: numeric('max_provisioned_gb', { precision: 12, scale: 1, mode: 'number' }),
+    updatedBy: text('updated_by').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    check('team_quotas_max_clones_check', sql`${t.maxClones} IS NULL OR ${t.maxClones} >= 0`),
+    check('team_quotas_max_gb_check', sql`${t.maxProvisionedGB} IS NULL OR ${t.maxProvisionedGB} >= 0`),
+  ],
+)
+export type TeamQuotaRow = typeof teamQuotas.$inferSelect
+
+export type AuditOutcome = 'succeeded' | 'failed' | 'refused'
+
+/**
+ * Every write (REST or GraphQL), accepted or refused for authorization: when, who, which team and
+ * scope, what and on which object, the outcome. A trigger refuses updates and deletes.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    sub: text('sub'),
+    team: text('team'),
+    scope: text('scope'),
+    /** What was asked: "POST /v1/pools" or "mutation createPool". */
+    operation: text('operation').notNull(),
+    objectType: text('object_type'),
+    objectId: text('object_id'),
+    outcome: text('outcome').$type<AuditOutcome>().notNull(),
+    statusCode: integer('status_code'),
+    errorCode: text('error_code'),
+    requestId: text('request_id'),
+    ticket: text('ticket'),
+    details: jsonb('details').$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index('audit_events_at_idx').on(t.at, t.id),
+    index('audit_events_team_idx').on(t.team, t.at),
+    index('audit_events_sub_idx').on(t.sub, t.at),
+    index('audit_events_object_idx').on(t.objectType, t.objectId, t.at),
+  ],
+)
+export type AuditEventRow = typeof auditEvents.$inferSelect

@@ -25,6 +25,8 @@ export const MAX_CLONES_PER_DEPLOYMENT = 500
 
 export interface DeploymentRequest {
   parent: string
+  /** The team that owns it, when the caller is in several (domain/teams.ts). */
+  team?: string
   count: number
   /** Default: the lowest number from which every requested name is free (lowestFreeStart). */
   startNumber?: number

@@ -1,26 +1,41 @@
 /**
  * Authentication: a Bearer JWT on every /v1 route and /graphql, checked with the one configured
  * algorithm (an `alg: none` or other-algorithm token is refused), with `exp` and `sub` required and
- * `iss`/`aud` checked when configured. Authorization: scopes from the space-separated `scope` claim.
+ * `iss`/`aud` checked when configured. Authorization: scopes from the space-separated `scope` claim,
+ * and teams from the teams claim (JWT_TEAMS_CLAIM; domain/teams.ts): objects belong to teams.
  */
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { JwtConfig } from '../config/config.js'
+import { teamsFromClaim, type TeamMember } from '../domain/teams.js'
 import { Forbidden, Unauthorized } from '../errors.js'
 
-export const SCOPES = ['deployments:read', 'deployments:write', 'secrets:read', 'admin', 'metrics:read'] as const
+/**
+ * deployments:read/write: deployments and pools of the caller's teams; parents:write: prepare a
+ * parent, delete or revert its snapshots; secrets:read/write: read or write attributes holding
+ * secrets; admin: everything, every team's objects.
+ */
+export const SCOPES = [
+  'deployments:read',
+  'deployments:write',
+  'parents:write',
+  'secrets:read',
+  'secrets:write',
+  'admin',
+  'metrics:read',
+] as const
 export type Scope = (typeof SCOPES)[number]
 
-export interface Principal {
+export interface Principal extends TeamMember {
   sub: string
   scopes: ReadonlySet<string>
 }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string; scope?: string; exp: number }
-    user: { sub: string; scope?: string; exp: number }
+    payload: { sub: string; scope?: string; exp: number; [claim: string]: unknown }
+    user: { sub: string; scope?: string; exp: number; [claim: string]: unknown }
   }
 }
 
@@ -46,7 +61,7 @@ export function hasScope(principal: Principal | undefined, scope: Scope): boolea
 
 export default fp(
   async function jwtPlugin(app, opts: { jwt: JwtConfig }) {
-    const { algorithm, key, issuer, audience } = opts.jwt
+    const { algorithm, key, issuer, audience, teamsClaim } = opts.jwt
     await app.register(fastifyJwt, {
       secret: algorithm === 'HS256' ? key : { public: key },
       verify: {
@@ -73,7 +88,8 @@ export default fp(
       }
       if (payload.sub.includes('\u0000')) throw new Unauthorized(undefined, 'the token\'s "sub" claim contains a NUL character')
       const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [])
-      request.principal = { sub: payload.sub, scopes }
+      const teams = teamsFromClaim(payload[teamsClaim], payload.sub)
+      request.principal = { sub: payload.sub, scopes, teams, admin: scopes.has('admin') }
       return request.principal
     }
 

@@ -46,10 +46,10 @@ t.test('the CloneStatus enum and the counts follow the statuses of the domain', 
 
 t.test('requireScope: no principal is UNAUTHORIZED, a missing scope FORBIDDEN, admin holds all', async (t) => {
   t.throws(() => requireScope({}, 'deployments:read'), { code: 'UNAUTHORIZED', statusCode: 401 })
-  const reader = { sub: 'a', scopes: new Set(['deployments:read']) }
+  const reader = { sub: 'a', scopes: new Set(['deployments:read']), teams: ['user:a'], admin: false }
   t.throws(() => requireScope({ principal: reader }, 'deployments:write'), { code: 'FORBIDDEN', details: { required: 'deployments:write' } })
   t.equal(requireScope({ principal: reader }, 'deployments:read'), reader)
-  t.ok(requireScope({ principal: { sub: 'r', scopes: new Set(['admin']) } }, 'deployments:write'))
+  t.ok(requireScope({ principal: { sub: 'r', scopes: new Set(['admin']), teams: ['user:r'], admin: true } }, 'deployments:write'))
 })
 
 t.test('page sizes and cursors', async (t) => {

@@ -21,10 +21,13 @@ export interface TestService {
   /** Between the service and the simulator when asked for (TestServiceOptions.faultProxy). */
   proxy?: FaultProxy
   secret: string
-  /** A token for `sub` with these scopes. */
+  /**
+   * A token for `sub` with these scopes; by default a member's (deployments, parents and secrets
+   * writes) of its personal team `user:<sub>`; `claims` adds others (`groups`: its teams).
+   */
   token(scope?: string, sub?: string, claims?: Record<string, unknown>): string
-  /** Authorization header for a token with these scopes. */
-  auth(scope?: string, sub?: string): { authorization: string }
+  /** Authorization header for a token with these scopes (and these teams, the `groups` claim). */
+  auth(scope?: string, sub?: string, teams?: string[]): { authorization: string }
   stop(): Promise<void>
 }
 
@@ -54,7 +57,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const app = await buildApp({ config, databaseUrl: db.url, runWorkers: options.runWorkers })
   await app.ready()
   const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })
-  const token = (scope = 'deployments:read deployments:write', sub = 'portal-user', claims: Record<string, unknown> = {}) =>
+  const token = (scope = 'deployments:read deployments:write parents:write secrets:write', sub = 'portal-user', claims: Record<string, unknown> = {}) =>
     sign({ sub, scope, ...claims })
   return {
     app,
@@ -64,7 +67,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     proxy,
     secret,
     token,
-    auth: (scope, sub) => ({ authorization: `Bearer ${token(scope, sub)}` }),
+    auth: (scope, sub, teams) => ({ authorization: `Bearer ${token(scope, sub, teams ? { groups: teams } : {})}` }),
     async stop() {
       await app.close()
       await proxy?.stop()

@@ -26,6 +26,8 @@ import { clones, deployments, type CloneRow, type DeploymentRow } from '../schem
 export interface NewDeployment {
   plan: DeploymentPlan
   requester: string
+  /** The team that owns it (a pool's deployment: the pool's team). */
+  team: string
   ticket?: string
   /** The pool this deployment grows (or rebuilds): its record and name. */
   pool?: { id: string; name: string }
@@ -51,6 +53,8 @@ export function derivedDeployment(
     ...rest,
     poolId: pool.id,
     poolName: pool.name,
+    // A pool's deployments all belong to the pool's team: the source's.
+    team: source.team,
     parentName: source.parentName,
     parentMoref: source.parentMoref,
     parentInstanceUuid: source.parentInstanceUuid,
@@ -156,6 +160,7 @@ export class DeploymentRepository {
           id: deploymentId,
           kind: input.kind ?? 'deploy',
           requester: input.requester,
+          team: input.team,
           ticket: input.ticket ?? null,
           parentName: plan.parent.name,
           parentMoref: plan.parent.moref,
@@ -189,6 +194,7 @@ export class DeploymentRepository {
         .values(
           plan.names.map((name, i) => ({
             deploymentId: deployment.id,
+            team: deployment.team,
             name,
             number: replacing ? replacing[i]!.number : plan.startNumber + i,
             instanceUuid: randomUUID(),

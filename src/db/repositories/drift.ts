@@ -5,6 +5,7 @@
  */
 import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { PoolDrift, RecordedClone } from '../../domain/drift.js'
+import type { PoolRef } from './pools.js'
 import type { Database, Db } from '../database.js'
 import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
 import { inTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
@@ -110,7 +111,7 @@ export class DriftRepository {
    * deployment that made the clones it repairs) and lets `enqueue` add its job, in one transaction.
    */
   async createReconcile(
-    input: { pool: { id: string; name: string }; requester: string; source: DeploymentRow; count: number },
+    input: { pool: PoolRef; requester: string; source: DeploymentRow; count: number },
     enqueue: (sql: TransactionSql, deploymentId: string) => Promise<void>,
     tx?: JobTransaction,
   ): Promise<DeploymentRow> {

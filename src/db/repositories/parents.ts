@@ -16,7 +16,7 @@ import type { WebhookOutbox } from './webhooks.js'
 
 export type NewPreparation = Pick<
   PreparationRow,
-  'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester'
+  'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester' | 'team'
 > & { ticket?: string | null }
 
 export class ParentRepository {

@@ -15,7 +15,7 @@ export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snap
   Partial<Pick<PoolRow, 'snapshotName' | 'snapshotMoref'>>
 
 /** A pool's record and its name: what a deployment of the pool refers to. */
-export type PoolRef = Pick<PoolRow, 'id' | 'name'>
+export type PoolRef = Pick<PoolRow, 'id' | 'name' | 'team'>
 
 export class PoolRepository {
   private readonly db: Db

@@ -117,6 +117,7 @@ export class WebhookOutbox {
 
 export interface WebhookCaller {
   sub: string
+  teams: readonly string[]
   admin: boolean
 }
 
@@ -124,6 +125,8 @@ export interface NewSubscription {
   url: string
   events: string[]
   description?: string
+  /** The owning team (domain/teams.ts owningTeam). */
+  team: string
 }
 
 export type DeliveryWithAttempts = WebhookDeliveryRow & { eventType: string; attemptList: WebhookAttemptRow[]; cursorAt: string }
@@ -159,6 +162,7 @@ export class WebhookRepository {
         id,
         ownerSub: caller.sub,
         ownerAdmin: caller.admin,
+        team: input.team,
         url: input.url,
         events: input.events,
         description: input.description ?? null,

@@ -23,6 +23,7 @@ import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, ValidationFail
 import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { lowestFreeStart } from '../../domain/naming.js'
+import { owningTeam, type TeamMember } from '../../domain/teams.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { enqueueProvisioning } from './provision-clone-job.js'
@@ -145,9 +146,11 @@ export class DeploymentService {
   }
 
   /** Plans (read-only calls), then records the deployment and its jobs in one short transaction. */
-  async create(request: DeploymentRequest, requester: string): Promise<DeploymentWithClones> {
+  async create(request: DeploymentRequest, caller: TeamMember): Promise<DeploymentWithClones> {
+    // Refused before any vCenter call: a caller of several teams must say which one owns it.
+    const team = owningTeam(caller, request.team)
     const plan = await this.plan(request)
-    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester, ticket: request.ticket }))
+    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester: caller.sub, team, ticket: request.ticket }))
   }
 
   /**
@@ -157,7 +160,7 @@ export class DeploymentService {
    */
   record(
     plan: DeploymentPlan,
-    meta: { requester: string; ticket?: string; pool?: PoolRef; kind?: 'deploy' | 'reconcile' },
+    meta: { requester: string; team: string; ticket?: string; pool?: PoolRef; kind?: 'deploy' | 'reconcile' },
     tx?: JobTransaction,
   ): Promise<DeploymentWithClones> {
     return this.repository.create({ plan, ...meta }, (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql), tx)
@@ -214,7 +217,7 @@ export class DeploymentService {
   async recordRebuild(input: RebuildInput, plan: DeploymentPlan, requester: string, tx?: JobTransaction): Promise<DeploymentWithClones> {
     try {
       return await this.repository.create(
-        { plan, requester, pool: input.pool, kind: input.kind, replacing: input.replacing },
+        { plan, requester, team: input.pool.team, pool: input.pool, kind: input.kind, replacing: input.replacing },
         (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql),
         tx,
       )

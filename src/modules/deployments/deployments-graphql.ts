@@ -258,7 +258,7 @@ export const queries = {
 export const mutations = {
   async deployLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const request = deploymentRequest(args.input)
-    const created = await context.app.deployments.create(request, context.principal!.sub)
+    const created = await context.app.deployments.create(request, context.principal!)
     context.app.log.info(
       { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
       'deployment accepted (graphql)',

@@ -14,7 +14,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (request.body.dryRun) {
         return reply.code(200).send(presentPlan(await app.deployments.plan(request.body), basis))
       }
-      const created = await app.deployments.create(request.body, request.principal!.sub)
+      const created = await app.deployments.create(request.body, request.principal!)
       request.log.info(
         { deploymentId: created.deployment.id, parent: created.deployment.parentName, count: created.deployment.count },
         'deployment accepted',

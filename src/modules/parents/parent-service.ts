@@ -42,12 +42,15 @@ import { enqueuePreparation } from './prepare-parent-job.js'
 import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
+import { owningTeam, type TeamMember } from '../../domain/teams.js'
 
 /** The records this service hands out (for REST and GraphQL). */
 export type { PreparationRow } from '../../db/schema.js'
 export type { ParentVm } from '../../vcenter/gateway.js'
 
 export interface PrepareRequest {
+  /** The team that owns the preparation, when the caller is in several (domain/teams.ts). */
+  team?: string
   /** Default "<parent> YYYY-MM-DD" (UTC). */
   snapshotName?: string
   description?: string
@@ -89,7 +92,9 @@ export class ParentService {
     return this.clones.byParentMorefs(morefs)
   }
 
-  async prepare(name: string, request: PrepareRequest, requester: string, now = new Date()): Promise<PrepareOutcome> {
+  async prepare(name: string, request: PrepareRequest, caller: TeamMember, now = new Date()): Promise<PrepareOutcome> {
+    const team = owningTeam(caller, request.team)
+    const requester = caller.sub
     if (request.snapshotName !== undefined) {
       const reason = invalidSnapshotNameReason(request.snapshotName)
       if (reason) throw new ValidationFailed({ field: 'snapshotName' }, `"snapshotName" ${reason}`)
@@ -136,6 +141,7 @@ export class ParentService {
           description: request.description ?? null,
           recompose: request.recompose === true,
           requester,
+          team,
           ticket: request.ticket ?? null,
         },
         (sql, id) => enqueuePreparation(this.boss, id, sql),

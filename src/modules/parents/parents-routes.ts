@@ -67,7 +67,7 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     onRequest: app.requireScope('deployments:write'),
   }
   app.post('/parents/:name/prepare', prepareOptions, async (request, reply) => {
-    const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!.sub)
+    const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!)
     if (created) request.log.info({ preparationId: preparation.id, parent: preparation.parentName }, 'parent preparation accepted')
     // A repeated request answers with the earlier preparation: 202 while it runs, 200 once done.
     return reply

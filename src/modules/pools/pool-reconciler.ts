@@ -121,12 +121,12 @@ export class PoolReconciler {
         const redeploys: string[] = []
         for (const { ids: missing, plan } of recreate) {
           await this.drift.markMissing(missing, MISSING, tx)
-          redeploys.push((await this.deployments.record(plan, { requester, pool: { id: now.id, name: now.name }, kind: 'reconcile' }, tx)).deployment.id)
+          redeploys.push((await this.deployments.record(plan, { requester, team: now.team, pool: { id: now.id, name: now.name, team: now.team }, kind: 'reconcile' }, tx)).deployment.id)
         }
         if (actions.length && source) {
           const repaired = new Set(actions.map((a) => a.cloneId))
           const deployment = await this.drift.createReconcile(
-            { pool: { id: now.id, name: now.name }, requester, source, count: repaired.size },
+            { pool: { id: now.id, name: now.name, team: now.team }, requester, source, count: repaired.size },
             (sql, id) => enqueueReconcile(this.boss, id, actions, sql),
             tx,
           )
@@ -134,7 +134,7 @@ export class PoolReconciler {
         }
         outcome.deploymentIds.push(...redeploys)
         for (const plan of adds) {
-          outcome.deploymentIds.push((await this.deployments.record(plan, { requester, pool: { id: now.id, name: now.name }, kind: 'reconcile' }, tx)).deployment.id)
+          outcome.deploymentIds.push((await this.deployments.record(plan, { requester, team: now.team, pool: { id: now.id, name: now.name, team: now.team }, kind: 'reconcile' }, tx)).deployment.id)
         }
         return outcome
       }),

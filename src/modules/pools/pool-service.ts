@@ -20,6 +20,7 @@ import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../er
 import { enqueueDestroy } from './destroy-clone-job.js'
 import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
+import { owningTeam, type TeamMember } from '../../domain/teams.js'
 
 /** The record this service hands out (for REST and GraphQL). */
 export type { PoolRow } from '../../db/schema.js'
@@ -27,6 +28,8 @@ export type { PoolRow } from '../../db/schema.js'
 export interface CreatePoolRequest {
   name: string
   parent: string
+  /** The team that owns it, when the caller is in several (domain/teams.ts). */
+  team?: string
   prefix?: string
   /** Default: the lowest number from which all the pool's names are free (the plan chooses it). */
   startNumber?: number
@@ -143,7 +146,10 @@ export class PoolService {
     return (await this.planCreate(request)).plan
   }
 
-  async create(request: CreatePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+  async create(request: CreatePoolRequest, caller: TeamMember, ticket?: string): Promise<PoolChange> {
+    // Refused before any vCenter call: a caller of several teams must say which one owns it.
+    const team = owningTeam(caller, request.team)
+    const requester = caller.sub
     const { plan, prefix, expiresAt } = await this.planCreate(request)
     // Given, or the plan's choice.
     const startNumber = plan.startNumber
@@ -172,10 +178,11 @@ export class PoolService {
             snapshotName: plan.snapshot.name,
             snapshotMoref: plan.snapshot.moref,
             requester,
+            team,
           },
           tx,
         )
-        const { deployment } = await this.deployments.record(plan, { requester, pool }, tx)
+        const { deployment } = await this.deployments.record(plan, { requester, team: pool.team, pool }, tx)
         if (expiresAt) await scheduleExpiry(this.boss, request.name, expiresAt, tx.sql)
         return { pool, deploymentIds: [deployment.id] }
       }))
@@ -217,7 +224,7 @@ export class PoolService {
           await this.checkUnchanged(planned, live, pool, tx)
           if (adding.length) {
             await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, resize, [...numbers, ...adding]), tx)
-            for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, pool }, tx)).deployment.id)
+            for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, team: pool.team, pool }, tx)).deployment.id)
           } else if (removing.size) {
             const deployment = await this.destroy(pool, 'scale-down', live.filter((c) => removing.has(c.number)), requester, tx)
             deploymentIds.push(deployment.id)
@@ -397,7 +404,7 @@ export class PoolService {
   ): RebuildInput {
     return {
       kind,
-      pool: { id: pool.id, name: pool.name },
+      pool: { id: pool.id, name: pool.name, team: pool.team },
       replacing: clones,
       request: {
         ...requestFields(pool),
@@ -414,7 +421,7 @@ export class PoolService {
     if (!source) throw new Error(`pool ${pool.name} has no deployment`)
     const clonesSource = clones[0] ? await this.deploymentRepository.getDeployment(clones[0].deploymentId, tx) : undefined
     return this.pools.createDestroy(
-      { pool: { id: pool.id, name: pool.name }, kind, requester, source: clonesSource ?? source, clones },
+      { pool: { id: pool.id, name: pool.name, team: pool.team }, kind, requester, source: clonesSource ?? source, clones },
       (sql, cloneIds, deploymentId) => enqueueDestroy(this.boss, cloneIds, deploymentId, sql),
       tx,
     )

@@ -158,8 +158,8 @@ export const typeDefs = /* GraphQL */ `
 type PoolChangeCall = (args: any, requester: string, context: GraphqlContext) => Promise<PoolChange>
 
 export const POOL_CHANGES = {
-  createPool: (args: { input: Record<string, unknown> }, requester, context) =>
-    context.app.pools.create(createPoolRequest(args.input), requester),
+  createPool: (args: { input: Record<string, unknown> }, _requester, context) =>
+    context.app.pools.create(createPoolRequest(args.input), context.principal!),
   resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, requester, context) =>
     context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), requester),
   stripPool: (args: { name: string }, requester, context) => context.app.pools.strip(args.name, requester),

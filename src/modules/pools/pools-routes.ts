@@ -16,7 +16,7 @@ import { linkNext, pageOfList } from '../../http/pagination.js'
 const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/pools', { schema: createPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const { ticket, ...body } = request.body
-    const change = await app.pools.create(body, request.principal!.sub, ticket)
+    const change = await app.pools.create(body, request.principal!, ticket)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
 

@@ -15,6 +15,7 @@ import type { TransactionSql } from '../../db/job-transaction.js'
 import type { WebhookOutbox, WebhookRepository, WebhookCaller, NewSubscription } from '../../db/repositories/webhooks.js'
 import type { WebhookSubscriptionRow } from '../../db/schema.js'
 import { TEST_EVENT_TYPE } from '../../domain/webhooks.js'
+import { owningTeam } from '../../domain/teams.js'
 import { ValidationFailed, WebhookDeliveryNotFound, WebhookNotFound } from '../../errors.js'
 import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { QUEUES, WEBHOOK_EVENT_RETRY, webhookDeliverRetry, type WebhookDeliverData, type WebhookEventData } from '../../jobs/queues.js'
@@ -66,9 +67,10 @@ export class WebhookService {
     )
   }
 
-  async create(input: NewSubscription, caller: WebhookCaller) {
+  async create(input: Omit<NewSubscription, 'team'> & { team?: string }, caller: WebhookCaller) {
+    const team = owningTeam(caller, input.team)
     const url = await checkWebhookUrl(input.url, this.settings.allowedHosts)
-    return this.repository.create({ ...input, url, events: [...new Set(input.events)] }, caller)
+    return this.repository.create({ ...input, team, url, events: [...new Set(input.events)] }, caller)
   }
 
   async list(caller: WebhookCaller, limit: number, cursor?: string) {

@@ -17,7 +17,8 @@ import type { WebhookCaller } from './webhook-service.js'
 
 /** Subscriptions are the caller's own; an admin sees and manages all. */
 function callerOf(request: FastifyRequest): WebhookCaller {
-  return { sub: request.principal!.sub, admin: request.principal!.scopes.has('admin') }
+  const { sub, teams, admin } = request.principal!
+  return { sub, teams, admin }
 }
 
 const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -205,6 +205,7 @@ t.test('a retried job adopts the snapshot an earlier attempt took instead of tak
       description: null,
       recompose: false,
       requester: 'portal-user',
+      team: 'user:portal-user',
     },
     async () => {}, // no job: this test runs the job itself
   )
@@ -254,6 +255,7 @@ t.test('a request repeated after a preparation failed adopts the snapshot that p
       description: null,
       recompose: false,
       requester: 'portal-user',
+      team: 'user:portal-user',
     },
     async () => {},
   )

@@ -116,7 +116,7 @@ t.test('a new pool under a stripped pool\'s name is a new record; the old one an
   t.equal((await records('wave')).length, 2)
   await t.rejects(
     service.app.database.pool.query(
-      `INSERT INTO pools (name, parent_name, prefix, start_number, size, requester) VALUES ('wave', 'x', 'X', 1, 1, 'eve')`,
+      `INSERT INTO pools (name, parent_name, prefix, start_number, size, requester, team) VALUES ('wave', 'x', 'X', 1, 1, 'eve', 'user:eve')`,
     ),
     /pools_current_name_idx/,
   )
@@ -128,10 +128,10 @@ t.test('a new pool under a stripped pool\'s name is a new record; the old one an
 
 t.test('pools and preparations are never deleted', async (t) => {
   const sql = (text: string) => service.app.database.pool.query(text)
-  await sql(`INSERT INTO pools (name, parent_name, prefix, start_number, size, requester) VALUES ('kept', 'x', 'Kept', 1, 1, 'portal-user')`)
+  await sql(`INSERT INTO pools (name, parent_name, prefix, start_number, size, requester, team) VALUES ('kept', 'x', 'Kept', 1, 1, 'portal-user', 'user:portal-user')`)
   await sql(
-    `INSERT INTO parent_preparations (parent_name, parent_moref, snapshot_name, requester, finished_at)
-     VALUES ('x', 'vm-0', 'x 2026-01-01', 'portal-user', now())`,
+    `INSERT INTO parent_preparations (parent_name, parent_moref, snapshot_name, requester, team, finished_at)
+     VALUES ('x', 'vm-0', 'x 2026-01-01', 'portal-user', 'user:portal-user', now())`,
   )
   await t.rejects(sql(`DELETE FROM pools WHERE name = 'kept'`), /never deleted/)
   await t.rejects(sql(`DELETE FROM pools`), /never deleted/)
