@@ -11,6 +11,7 @@ import { registerDeploymentCommands } from './deployments.js'
 import { registerParentCommands } from './parents.js'
 import { registerPoolCommands } from './pools.js'
 import { registerReportCommands } from './reports.js'
+import { registerWebhookCommands } from './webhooks.js'
 
 export function buildProgram(): Command {
   const program = new Command('linked-clones')
@@ -41,6 +42,7 @@ Examples:
   registerCloneCommands(program)
   registerParentCommands(program)
   registerReportCommands(program)
+  registerWebhookCommands(program)
   exitOverride(program)
   return program
 }

@@ -227,6 +227,25 @@ export function createLinkedClonesClient(options: LinkedClonesClientOptions) {
       return waitUntilFinal(`preparation ${id}`, () => client.preparation(parentName, id), wait)
     },
 
+    // Webhooks (Standard Webhooks subscriptions of the caller's team)
+    async webhooks(max?: number) {
+      const first = await unwrapWithResponse(http.GET('/v1/webhooks'))
+      return collect(first, (page) => page.items, max)
+    },
+    webhook: (id: string) => unwrap(http.GET('/v1/webhooks/{id}', { params: { path: { id } } })),
+    /** Answers the subscription with its signing secret: the only time the secret is shown. */
+    createWebhook: (body: CreateWebhookBody) => unwrap(http.POST('/v1/webhooks', { body })),
+    changeWebhook: (id: string, body: ChangeWebhookBody) => unwrap(http.PATCH('/v1/webhooks/{id}', { params: { path: { id } }, body })),
+    deleteWebhook: (id: string) => unwrap(http.DELETE('/v1/webhooks/{id}', { params: { path: { id } } })),
+    rotateWebhookSecret: (id: string) => unwrap(http.POST('/v1/webhooks/{id}/rotate-secret', { params: { path: { id } } })),
+    testWebhook: (id: string) => unwrap(http.POST('/v1/webhooks/{id}/test', { params: { path: { id } } })),
+    async webhookDeliveries(id: string, max?: number) {
+      const first = await unwrapWithResponse(http.GET('/v1/webhooks/{id}/deliveries', { params: { path: { id } } }))
+      return collect(first, (page) => page.items, max)
+    },
+    retryWebhookDelivery: (id: string, delivery: string) =>
+      unwrap(http.POST('/v1/webhooks/{id}/deliveries/{delivery}/retry', { params: { path: { id, delivery } } })),
+
     // Reports
     spaceReport: () => unwrap(http.GET('/v1/reports/space')),
     /** The space chart as SVG text. */
@@ -258,6 +277,8 @@ export type ChangePoolBody = JsonBody<paths['/v1/pools/{name}']['patch']>
 export type RefreshPoolBody = JsonBody<paths['/v1/pools/{name}/refresh']['post']>
 export type RecomposePoolBody = JsonBody<paths['/v1/pools/{name}/recompose']['post']>
 export type PrepareParentBody = JsonBody<paths['/v1/parents/{name}/prepare']['post']>
+export type CreateWebhookBody = JsonBody<paths['/v1/webhooks']['post']>
+export type ChangeWebhookBody = JsonBody<paths['/v1/webhooks/{id}']['patch']>
 export type ClonesQuery = QueryOf<paths['/v1/clones']['get']>
 type Ok<T> = T extends { responses: { 200: { content: { 'application/json': infer R } } } } ? R : never
 export type Deployment = Ok<paths['/v1/deployments/{id}']['get']>
