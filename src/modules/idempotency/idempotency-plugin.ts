@@ -7,12 +7,16 @@
  * comes free and a retry runs again. Requests refused before their handler (authentication, scopes,
  * validation) claim nothing, as at Stripe.
  *
+ * GraphQL mutations too: a POST /graphql whose operation is a mutation claims its key the same way
+ * (the body hash covers the query text, operation name and variables); queries ignore the header.
+ *
  * The claim is a preHandler rather than an onRequest hook: it needs the caller (authenticated in the
  * routes' onRequest) and the parsed body. The answer is kept in onSend, where its bytes are final.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { getOperationAST, parse } from 'graphql'
 import { bodyFingerprint, isValidIdempotencyKey } from '../../domain/idempotency.js'
 import { IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed } from '../../errors.js'
 import { IdempotencyKeyRepository } from '../../db/repositories/idempotency-keys.js'
@@ -45,13 +49,18 @@ export default fp(
     const keys = new IdempotencyKeyRepository(app.database.db, ttlSeconds, opts.leaseSeconds ?? 300)
 
     app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!METHODS.has(request.method) || !request.url.startsWith('/v1/')) return
       const header = request.headers[IDEMPOTENCY_KEY_HEADER]
       if (header === undefined) return
+      // Parsed here only when a key is sent: GraphQL parses (and caches) it again.
+      const graphqlMutation = isGraphqlMutation(request)
+      if (!graphqlMutation && (!METHODS.has(request.method) || !request.url.startsWith('/v1/'))) return
       const key = Array.isArray(header) ? header[0] ?? '' : header
       if (!isValidIdempotencyKey(key)) {
         throw new ValidationFailed({ field: 'Idempotency-Key' }, 'the Idempotency-Key header must be 1-255 printable ASCII characters')
       }
+      // /graphql authenticates in its own route preHandler, after this one: the same check, earlier.
+      // A caller it refuses claims nothing; the route answers it as GraphQL does.
+      if (graphqlMutation) await app.authenticate(request).catch(() => undefined)
       const principal = request.principal
       if (!principal) return
       const wanted = {
@@ -114,3 +123,17 @@ export default fp(
   },
   { name: 'idempotency', dependencies: ['database'] },
 )
+
+/** A POST /graphql whose operation (the one named, or the only one) is a mutation. */
+function isGraphqlMutation(request: FastifyRequest): boolean {
+  if (request.method !== 'POST' || request.url.split('?')[0] !== '/graphql') return false
+  const body = request.body as { query?: unknown; operationName?: unknown } | undefined
+  if (!body || typeof body.query !== 'string') return false
+  try {
+    const operationName = typeof body.operationName === 'string' ? body.operationName : undefined
+    return getOperationAST(parse(body.query, { noLocation: true }), operationName)?.operation === 'mutation'
+  } catch {
+    // Not a parsable document: GraphQL answers it, and nothing is claimed.
+    return false
+  }
+}
