@@ -206,6 +206,9 @@ export const QUEUE_REGISTRY: { readonly [Q in QueueName]: QueueDefinition } = {
     // Deliveries wait on other hosts, not on vCenter: a few at once.
     workers: () => 4,
     pollingIntervalSeconds: 1,
+    // A delivery whose worker died mid-way (its answer unrecorded) is sent again at once, with the
+    // same webhook-id, rather than when pg-boss expires the job.
+    owner: { field: 'deliveryId', lockId: (deliveryId) => ownershipLockId(QUEUES.webhookDeliver, deliveryId) },
   },
 }
 

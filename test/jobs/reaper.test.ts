@@ -11,10 +11,10 @@ import { RECONCILE_POOL_QUEUE, reconcileOwnerLockId } from '../../src/modules/po
 const ID = '0b7e3c52-9a61-4c1e-8f0d-2a4b6c8d0e1f'
 const lockFor = (queue: string, data: Record<string, unknown>) => REAPED_QUEUES.find((q) => q.queue === queue)?.lockId(data)
 
-t.test('the reaper sweeps the clone, preparation and reconcile queues, not the expiry or drift check ones', async (t) => {
+t.test('the reaper sweeps the clone, preparation, reconcile and webhook delivery queues, not the expiry or drift check ones', async (t) => {
   t.same(
     REAPED_QUEUES.map((q) => q.queue).sort(),
-    [QUEUES.provisionClone, QUEUES.destroyClone, PREPARE_PARENT_QUEUE, RECONCILE_POOL_QUEUE].sort(),
+    [QUEUES.provisionClone, QUEUES.destroyClone, PREPARE_PARENT_QUEUE, RECONCILE_POOL_QUEUE, QUEUES.webhookDeliver].sort(),
   )
   t.equal(lockFor(QUEUES.expirePool, { pool: 'alpha' }), undefined)
   t.equal(lockFor(DRIFT_CHECK_QUEUE, {}), undefined)
@@ -34,10 +34,12 @@ t.test("each queue's job is looked up by the lock its worker holds, keyed on wha
     lockFor(RECONCILE_POOL_QUEUE, { deploymentId: ID, actions: [{ cloneId: 'c', action: 'power_on' }] }),
     reconcileOwnerLockId({ deploymentId: ID }),
   )
+  // A webhook delivery: its id (the webhook-id of every attempt).
+  t.equal(lockFor(QUEUES.webhookDeliver, { deliveryId: ID }), ownershipLockId(QUEUES.webhookDeliver, ID))
 })
 
 t.test('the same id owned by jobs of different kinds takes different locks', async (t) => {
-  const locks = REAPED_QUEUES.map((q) => q.lockId({ cloneId: ID, preparationId: ID, deploymentId: ID }))
+  const locks = REAPED_QUEUES.map((q) => q.lockId({ cloneId: ID, preparationId: ID, deploymentId: ID, deliveryId: ID }))
   t.equal(new Set(locks).size, REAPED_QUEUES.length, 'one lock per queue')
   for (const lock of locks) t.match(lock, /^-?\d+$/, 'a 64-bit integer, as text for pg')
   for (const lock of locks) t.ok(BigInt(lock!) >= -(2n ** 63n) && BigInt(lock!) < 2n ** 63n, 'in bigint range')
@@ -48,6 +50,6 @@ t.test('the same id owned by jobs of different kinds takes different locks', asy
 t.test('a job whose data lacks its key is never reaped', async (t) => {
   for (const q of REAPED_QUEUES) {
     t.equal(q.lockId({}), undefined, q.queue)
-    t.equal(q.lockId({ cloneId: 42, preparationId: null, deploymentId: {} }), undefined, q.queue)
+    t.equal(q.lockId({ cloneId: 42, preparationId: null, deploymentId: {}, deliveryId: [] }), undefined, q.queue)
   }
 })

@@ -4,7 +4,8 @@
  */
 import fp from 'fastify-plugin'
 import { attemptOf } from '../../jobs/queue-plugin.js'
-import { QUEUES } from '../../jobs/queues.js'
+import { withOwnership } from '../../jobs/ownership.js'
+import { QUEUES, jobOwnerLockId } from '../../jobs/queues.js'
 import { WebhookService } from './webhook-service.js'
 
 declare module 'fastify' {
@@ -32,7 +33,12 @@ export default fp(
     app.decorate('webhooks', service)
     if (!opts.runWorkers) return
     await app.jobs.register(QUEUES.webhookEvent, (job) => service.fanOut(job.data.eventId))
-    await app.jobs.register(QUEUES.webhookDeliver, (job) => service.deliver(job.data.deliveryId, attemptOf(job)))
+    // Each delivery's job holds its ownership lock (the reaper hands back a dead worker's at once).
+    await app.jobs.register(QUEUES.webhookDeliver, (job) =>
+      withOwnership(app.jobOwnership, jobOwnerLockId(QUEUES.webhookDeliver, job.data.deliveryId), () =>
+        service.deliver(job.data.deliveryId, attemptOf(job)),
+      ),
+    )
   },
   { name: 'webhooks', dependencies: ['database', 'queue'] },
 )
