@@ -26,6 +26,8 @@ import { genReqId, installRequestIdHeader } from './http/request-id.js'
 import { installBrowserSecurity } from './http/browser-security.js'
 import idempotencyPlugin from './modules/idempotency/idempotency-plugin.js'
 import webhooksPlugin from './modules/webhooks/webhooks-plugin.js'
+import teamsPlugin from './modules/teams/teams-plugin.js'
+import teamRoutes from './modules/teams/teams-routes.js'
 import webhookRoutes from './modules/webhooks/webhooks-routes.js'
 import attributeRoutes from './modules/clones/attribute-routes.js'
 import cloneRoutes from './modules/clones/clones-routes.js'
@@ -90,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(poolsPlugin, { limits: config.limits, runWorkers })
   await app.register(parentsPlugin, { runWorkers })
   await app.register(webhooksPlugin, { runWorkers })
+  await app.register(teamsPlugin)
 
   // Before every route, so that the generated contract sees them all.
   await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
@@ -114,6 +117,7 @@ async function registerRoutes(app: FastifyInstance): Promise<void> {
       await v1.register(poolRoutes)
       await v1.register(parentRoutes)
       await v1.register(webhookRoutes)
+      await v1.register(teamRoutes)
     },
     { prefix: '/v1' },
   )

@@ -522,6 +522,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's teams with their quotas and usage (admin: every team with a quota, deployments or pools) */
+        get: operations["listTeams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/teams/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A team's quota and usage (a member of the team, or admin) */
+        get: operations["getTeam"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/teams/{team}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets a team's quota (admin): null is no limit, an omitted limit is kept */
+        put: operations["setTeamQuota"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -532,7 +583,7 @@ export interface components {
              * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "TEAM_REQUIRED" | "TEAM_FORBIDDEN" | "TEAM_NOT_FOUND" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "INTERNAL_ERROR";
             /** @description What went wrong, for a person */
             message: string;
             details?: {
@@ -888,7 +939,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +957,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1112,7 +1163,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1181,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,7 +1190,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1226,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1309,7 +1360,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,7 +1369,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1475,7 +1526,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1544,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1648,7 +1699,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,7 +1708,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1815,7 +1866,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1884,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1999,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +2017,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +2026,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2117,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,7 +2135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2242,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2289,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2337,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2355,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2366,7 +2417,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2384,7 +2435,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2429,7 +2480,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2478,7 +2529,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +2538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2523,7 +2574,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +2592,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2601,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2619,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2686,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2704,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2662,7 +2713,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,7 +2749,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,7 +2802,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2820,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2829,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,7 +2865,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2920,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2938,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +2947,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2983,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,7 +3026,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2993,7 +3044,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3053,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3071,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3095,7 +3146,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +3164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +3173,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,7 +3191,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3203,7 +3254,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3221,7 +3272,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3281,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3316,7 +3367,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3385,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3394,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,7 +3444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3411,7 +3462,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3420,7 +3471,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,7 +3531,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +3549,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,7 +3558,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3563,7 +3614,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,7 +3632,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3641,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3655,7 +3706,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3682,7 +3733,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3760,7 +3811,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3829,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3834,7 +3885,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +3903,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +3930,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3935,7 +3986,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3995,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3983,7 +4034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +4043,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4101,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4068,7 +4119,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4077,7 +4128,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4155,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,7 +4199,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4157,7 +4208,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,7 +4261,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4267,7 +4318,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +4336,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,7 +4345,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4337,7 +4388,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4346,8 +4397,232 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listTeams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            team: string;
+                            quota: {
+                                /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
+                                maxClones: number | null;
+                                /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
+                                maxProvisionedGB: number | null;
+                                updatedBy: string | null;
+                                updatedAt: string | null;
+                            };
+                            usage: {
+                                /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
+                                clones: number;
+                                /** @description The provisioned GB of those clones */
+                                provisionedGB: number;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (a JWT group, or user:<sub>) */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        team: string;
+                        quota: {
+                            /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
+                            maxClones: number | null;
+                            /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
+                            maxProvisionedGB: number | null;
+                            updatedBy: string | null;
+                            updatedAt: string | null;
+                        };
+                        usage: {
+                            /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
+                            clones: number;
+                            /** @description The provisioned GB of those clones */
+                            provisionedGB: number;
+                        };
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setTeamQuota: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The team's name (a JWT group, or user:<sub>) */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Live clones at most; null: no limit */
+                    maxClones?: number | null;
+                    /** @description Provisioned GB at most (kept to 0.1 GB); null: no limit */
+                    maxProvisionedGB?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        team: string;
+                        quota: {
+                            /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
+                            maxClones: number | null;
+                            /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
+                            maxProvisionedGB: number | null;
+                            updatedBy: string | null;
+                            updatedAt: string | null;
+                        };
+                        usage: {
+                            /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
+                            clones: number;
+                            /** @description The provisioned GB of those clones */
+                            provisionedGB: number;
+                        };
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -144,6 +144,11 @@ export const clones = pgTable(
      * made under the same name and number. Both records are kept, linked by this column.
      */
     replacesCloneId: uuid('replaces_clone_id').references((): AnyPgColumn => clones.id),
+    /**
+     * What it counts against its team's provisioned-GB quota (domain/quota.ts): its delta estimate plus
+     * a swap file of its parent's memory. Null for clones recorded before quotas (the delta estimate).
+     */
+    provisionedGB: numeric('provisioned_gb', { precision: 12, scale: 2, mode: 'number' }),
     ...timestamps,
   },
   (t) => [

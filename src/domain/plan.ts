@@ -97,6 +97,8 @@ export interface DeploymentPlan {
   /** The hosts chosen for this parent's clones, and each planned clone's host (same order as names). */
   hosts: HostCandidate[]
   placement: string[]
+  /** What each clone counts against its team's provisioned-GB quota (domain/quota.ts), when known. */
+  provisionedGBPerClone?: number
 }
 
 export interface NormalizedRequest extends DeploymentRequest {

@@ -29,6 +29,8 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     // A plan, as REST's dry run: behind the scope that could deploy it.
     planLinkedClones: 'deployments:write',
     planPool: 'deployments:write',
+    // A team of the caller's, its quota and usage; setting a quota is admin's.
+    team: 'deployments:read',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',
@@ -38,6 +40,7 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     stripPool: 'deployments:write',
     refreshPool: 'deployments:write',
     recomposePool: 'deployments:write',
+    setTeamQuota: 'admin',
   },
   Subscription: {
     deploymentProgress: 'deployments:read',

@@ -9,6 +9,7 @@ import * as deployments from './deployments/deployments-graphql.js'
 import * as parents from './parents/parents-graphql.js'
 import * as pools from './pools/pools-graphql.js'
 import * as progress from './deployments/progress-graphql.js'
+import * as teams from './teams/teams-graphql.js'
 import type { ProgressListener } from '../graphql/progress/pg-listener.js'
 
 const roots = /* GraphQL */ `
@@ -17,7 +18,7 @@ const roots = /* GraphQL */ `
   type Subscription
 `
 
-export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs].join('\n')
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, teams.typeDefs].join('\n')
 
 export function buildResolvers(options: { listener: ProgressListener }) {
   return {
@@ -27,9 +28,10 @@ export function buildResolvers(options: { listener: ProgressListener }) {
     ...parents.resolvers,
     ...pools.resolvers,
     ...progress.resolvers,
+    ...teams.resolvers,
     ...guardRootResolvers({
-      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries },
-      Mutation: { ...deployments.mutations, ...clones.mutations, ...pools.mutations },
+      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries, ...teams.queries },
+      Mutation: { ...deployments.mutations, ...clones.mutations, ...pools.mutations, ...teams.mutations },
       Subscription: progress.subscriptions(options.listener),
     }),
   }

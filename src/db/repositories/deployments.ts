@@ -19,6 +19,8 @@ import {
 import { ParentBusy } from '../../errors.js'
 import { inTransaction, onDb, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { PARENT_LOCK_SCOPE, tryXactLockShared } from './locks.js'
+import { checkQuota, provisionedGBPerClone } from '../../domain/quota.js'
+import { lockedQuotaAndUsage } from './teams.js'
 import type { AttributeStore } from './attributes.js'
 import type { Database, Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
@@ -154,6 +156,15 @@ export class DeploymentRepository {
         throw new ParentBusy({ parent: plan.parent.name }, plan.parent.name, 'a snapshot of it is being removed or reverted to')
       }
       const empty = plan.names.length === 0
+      // Each clone's share of its team's provisioned-GB quota (domain/quota.ts: delta + swap).
+      const provisionedGB = plan.provisionedGBPerClone ?? provisionedGBPerClone()
+      // The team's quota, under its lock until COMMIT (waiting for the team's other records): a
+      // rebuild replaces clones one for one and adds nothing; any other deployment (a pool's growth, a
+      // reconcile's redeploy) counts. 422 QUOTA_EXCEEDED before anything is inserted.
+      if (!replacing && !empty) {
+        const { quota, usage } = await lockedQuotaAndUsage(tx, input.team)
+        checkQuota(input.team, quota, usage, { clones: plan.names.length, provisionedGB: plan.names.length * provisionedGB })
+      }
       const [deployment] = await tx.db
         .insert(deployments)
         .values({
@@ -200,6 +211,7 @@ export class DeploymentRepository {
             instanceUuid: randomUUID(),
             hostMoref: plan.placement[i] ?? plan.parent.host ?? null,
             datastoreMoref: plan.parent.datastore ?? null,
+            provisionedGB,
             ...(replacing ? { status: 'waiting' as const, replacesCloneId: replacing[i]!.id } : {}),
           })),
         )

@@ -105,3 +105,11 @@ export async function tryNamedLock(db: AnySql, scope: number, name: string): Pro
 export async function unlockNamed(db: AnySql, scope: number, name: string): Promise<void> {
   await db.query('SELECT pg_advisory_unlock($1::int, hashtext($2))', [scope, name])
 }
+
+/** A team's quota: its usage is read and its new clones recorded under it (repositories/teams.ts). */
+export const TEAM_LOCK_SCOPE = 730199425
+
+/** Exclusive until the end of the transaction on `db`, waiting for it: for short transactions only. */
+export async function xactLock(db: AnySql, scope: number, name: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [scope, name])
+}

@@ -26,6 +26,7 @@ import { lowestFreeStart } from '../../domain/naming.js'
 import { owningTeam, type TeamMember } from '../../domain/teams.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
+import { provisionedGBPerClone } from '../../domain/quota.js'
 import { enqueueProvisioning } from './provision-clone-job.js'
 import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
@@ -138,6 +139,8 @@ export class DeploymentService {
       parentClonesByHost,
     })
     if (choosing) plan.startNumberChosen = true
+    // Its share of the team's provisioned-GB quota: the space the check below sets aside per clone.
+    plan.provisionedGBPerClone = provisionedGBPerClone(inventory.space?.memoryMB)
     // 422 INSUFFICIENT_SPACE when the clones would not fit (src/domain/space.ts), after every other check.
     if (inventory.space) {
       checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB, pendingClones })
@@ -204,13 +207,16 @@ export class DeploymentService {
     }
     const inventory = await forClient(this.vcenter.readPlanInventory(normalized.parent, normalized.customizationAttribute, []))
     const parent = parentOf(inventory, normalized.parent)
-    return buildPlan(normalized, {
+    const plan = buildPlan(normalized, {
       parent: withChosenSnapshot(parent, request),
       customizationSpecExists: inventory.customizationSpecExists,
       takenNames: [],
       hosts: inventory.hosts,
       parentClonesByHost: await this.repository.parentClonesByHost(parent.moref),
     })
+    // Recorded on the replacements (a recompose may change the parent); the rebuild adds no usage.
+    plan.provisionedGBPerClone = provisionedGBPerClone(inventory.space?.memoryMB)
+    return plan
   }
 
   /** Records a planned rebuild; 409 POOL_BUSY when a clone to replace changed meanwhile. */
