@@ -39,6 +39,9 @@ interface Fixture {
   /** Snapshots red's preparations took of PACKAGING before the one red's pools use: removal aims at the first, revert at the second. */
   snapshot: string
   revertSnapshot: string
+  /** The owner's own targets, chosen before its destructive calls among the snapshots no live clone uses. */
+  ownerRevert?: string
+  ownerRemove?: string
   webhookId: string
   deliveryId: string
 }
@@ -209,7 +212,8 @@ const REST: Record<string, RestEntry> = {
     method: 'POST', path: '/v1/parents/{name}/prepare', scope: 'parents:write', access: { kind: 'sharedParent' }, write: true,
     params: () => ({ name: PACKAGING }),
     // recompose: red's live pools use an older snapshot, and without it any caller is refused PARENT_IN_USE.
-    body: () => ({ snapshotName: 'Matrix owner snapshot', recompose: true }),
+    // Each call its own snapshot name: a repeated name answers the earlier preparation.
+    body: () => ({ snapshotName: `Matrix snapshot ${++snapshotNames}`, recompose: true }),
     owner: {
       status: 202,
       then: async (body) => {
@@ -236,13 +240,13 @@ const REST: Record<string, RestEntry> = {
   },
   removeSnapshot: {
     method: 'DELETE', path: '/v1/parents/{name}/snapshots/{snapshot}', scope: 'parents:write', access: { kind: 'sharedParent' }, write: true,
-    params: (f) => ({ name: PACKAGING, snapshot: f.snapshot }),
+    params: (f) => ({ name: PACKAGING, snapshot: ownerPhase ? f.ownerRemove! : f.snapshot }),
     owner: { status: 200 },
     destructive: true,
   },
   revertSnapshot: {
     method: 'POST', path: '/v1/parents/{name}/snapshots/{snapshot}/revert', scope: 'parents:write', access: { kind: 'sharedParent' }, write: true,
-    params: (f) => ({ name: PACKAGING, snapshot: f.revertSnapshot }),
+    params: (f) => ({ name: PACKAGING, snapshot: ownerPhase ? f.ownerRevert! : f.revertSnapshot }),
     owner: { status: 200 },
     destructive: true,
   },
@@ -456,6 +460,7 @@ let receiver: http.Server
 let receiverBase = ''
 let wsUrl = ''
 let ownerPhase = false
+let snapshotNames = 0
 const fixture = {} as Fixture
 let contractOps = new Map<string, { method: string; path: string }>()
 let schemaFields = new Set<string>()
@@ -710,6 +715,8 @@ function restCases(id: string, entry: RestEntry): Record<Who, Case['run'] | unde
       t.equal(res.json().code, 'TEAM_FORBIDDEN')
     } else if (a.kind === 'sharedParent') {
       t.ok([403, 409].includes(res.statusCode), `refused while red's live pool uses the parent: ${res.statusCode} ${res.body.slice(0, 300)}`)
+      // The target is a snapshot no live clone uses: only the team rule may refuse it.
+      t.not(res.json().code, 'SNAPSHOT_IN_USE', 'refused for the team rule, not because live clones use the snapshot')
     } else if (a.kind === 'adminOnly') {
       t.equal(res.statusCode, 403, `admin's only: ${res.body.slice(0, 300)}`)
       t.equal(res.json().code, 'FORBIDDEN')
@@ -846,6 +853,14 @@ t.test("the owner's destructive calls, last", async (t) => {
   ownerPhase = true
   const destructive = rows.filter((r) => r.destructive)
   t.same(destructive.map((r) => r.key).sort(), [...DESTRUCTIVE_ORDER].sort(), 'every destructive row has its place in DESTRUCTIVE_ORDER')
+  // The owner's revert and removal aim at Matrix snapshots no live clone uses (the others' calls, if
+  // wrongly accepted, may have moved red's pools): revert to one, then remove another.
+  const listed = await service.app.inject({ method: 'GET', url: `/v1/parents/${enc(PACKAGING)}/snapshots`, headers: auth.admin() })
+  const free = (listed.json().snapshots as { moref: string; name: string; liveClones: number; current: boolean }[])
+    .filter((s) => s.name.startsWith('Matrix') && s.liveClones === 0 && !s.current)
+    .map((s) => s.moref)
+  t.ok(free.length >= 2, `two snapshots of ${PACKAGING} that no live clone uses: ${listed.body.slice(0, 600)}`)
+  ;[fixture.ownerRevert, fixture.ownerRemove] = free
   for (const key of DESTRUCTIVE_ORDER) {
     const row = rows.find((r) => r.key === key)!
     if (!row.exists()) continue
