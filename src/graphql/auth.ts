@@ -29,6 +29,8 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     // A plan, as REST's dry run: behind the scope that could deploy it.
     planLinkedClones: 'deployments:write',
     planPool: 'deployments:write',
+    // The audit of every team's writes.
+    auditEvents: 'admin',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',

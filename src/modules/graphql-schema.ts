@@ -3,6 +3,7 @@
  * Subscription) pass through auth.ts's guard, each behind the scope ROOT_FIELD_SCOPES declares.
  */
 import { guardRootResolvers } from '../graphql/auth.js'
+import * as audit from './audit/audit-graphql.js'
 import * as clones from './clones/clones-graphql.js'
 import * as common from '../graphql/common.js'
 import * as deployments from './deployments/deployments-graphql.js'
@@ -17,7 +18,7 @@ const roots = /* GraphQL */ `
   type Subscription
 `
 
-export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs].join('\n')
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, audit.typeDefs].join('\n')
 
 export function buildResolvers(options: { listener: ProgressListener }) {
   return {
@@ -27,8 +28,9 @@ export function buildResolvers(options: { listener: ProgressListener }) {
     ...parents.resolvers,
     ...pools.resolvers,
     ...progress.resolvers,
+    ...audit.resolvers,
     ...guardRootResolvers({
-      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries },
+      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries, ...audit.queries },
       Mutation: { ...deployments.mutations, ...clones.mutations, ...pools.mutations },
       Subscription: progress.subscriptions(options.listener),
     }),
