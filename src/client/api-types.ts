@@ -522,6 +522,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every write, REST or GraphQL, accepted or refused, newest first, filtered, in cursor pages (admin) */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -532,7 +549,7 @@ export interface components {
              * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "TEAM_REQUIRED" | "TEAM_FORBIDDEN" | "TEAM_NOT_FOUND" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "INTERNAL_ERROR";
             /** @description What went wrong, for a person */
             message: string;
             details?: {
@@ -888,7 +905,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -906,8 +923,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1112,7 +1138,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1156,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,7 +1165,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,8 +1201,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1309,7 +1344,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,8 +1353,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1475,7 +1519,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,8 +1537,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1648,7 +1701,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,8 +1710,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1815,7 +1877,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1895,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1904,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1880,6 +1942,15 @@ export interface operations {
             };
             /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1948,7 +2019,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +2037,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,8 +2046,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2066,7 +2146,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,7 +2164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2104,6 +2184,15 @@ export interface operations {
             };
             /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2191,8 +2280,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2238,8 +2336,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2286,7 +2393,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,8 +2411,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2366,7 +2482,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2384,7 +2500,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2509,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2429,8 +2545,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2478,7 +2603,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,8 +2612,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2523,7 +2657,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +2675,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2684,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,8 +2702,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2635,7 +2778,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2796,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2662,7 +2805,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,8 +2841,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2751,7 +2903,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2921,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2930,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,8 +2966,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2869,7 +3030,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +3048,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +3057,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,8 +3093,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2975,7 +3145,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2993,7 +3163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3172,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,8 +3190,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3095,7 +3274,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +3292,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +3301,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,8 +3319,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3203,7 +3391,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3221,7 +3409,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3418,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3259,6 +3447,15 @@ export interface operations {
             };
             /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3316,7 +3513,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3531,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3540,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3354,6 +3551,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3393,7 +3599,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3411,7 +3617,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3420,7 +3626,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3431,6 +3637,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3480,7 +3695,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +3713,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,7 +3722,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3518,6 +3733,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3563,7 +3787,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,7 +3805,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3814,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3601,6 +3825,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3655,7 +3888,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3682,7 +3915,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3693,6 +3926,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3760,7 +4002,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,8 +4020,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3834,7 +4085,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +4103,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,8 +4130,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3935,7 +4195,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,8 +4204,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3983,7 +4252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,8 +4261,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4050,7 +4328,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4068,7 +4346,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4077,7 +4355,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,8 +4382,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4148,7 +4435,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4157,8 +4444,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4201,7 +4497,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,8 +4506,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4267,7 +4572,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +4590,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,8 +4599,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4337,7 +4651,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4346,8 +4660,116 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description The team */
+                team?: string;
+                /** @description The caller's sub */
+                sub?: string;
+                /** @description deployment, pool, parent, clone, webhook... */
+                objectType?: string;
+                /** @description The object's id or name */
+                objectId?: string;
+                /** @description From this instant, included */
+                since?: string;
+                /** @description Until this instant, excluded */
+                until?: string;
+                /** @description Items in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /** @description In order of recording */
+                            id: string;
+                            /** Format: date-time */
+                            at: string;
+                            sub: string | null;
+                            team: string | null;
+                            scope: string | null;
+                            /** @description "POST /v1/pools/{name}/refresh" or "mutation refreshPool" */
+                            operation: string;
+                            objectType: string | null;
+                            objectId: string | null;
+                            /** @description refused: 401 or 403; failed: any other error */
+                            outcome: "succeeded" | "failed" | "refused";
+                            statusCode: number | null;
+                            errorCode: string | null;
+                            requestId: string | null;
+                            ticket: string | null;
+                            details: {
+                                [key: string]: unknown;
+                            } | null;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

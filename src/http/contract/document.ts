@@ -117,6 +117,7 @@ const ERROR_TEXT: Record<string, string> = {
   '413': 'The body is over 256 KiB',
   '415': 'The body is not sent as `application/json`',
   '422': 'Understood but cannot be done with what vCenter has; nothing was changed',
+  '429': 'Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again',
   '502': 'vCenter refused the change',
   '503': 'vCenter or the database cannot answer now; nothing was changed, try again',
 }
