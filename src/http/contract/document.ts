@@ -47,6 +47,7 @@ export const openapiDefinition: NonNullable<Extract<SwaggerOptions, { openapi?: 
     { name: 'parents', description: 'Parent VMs and their snapshots: prepare, list, remove, revert' },
     { name: 'reports', description: 'Space used by linked clones against full clones: measured and forecast' },
     { name: 'webhooks', description: 'Standard Webhooks subscriptions of the caller: events signed and sent when work ends, their deliveries' },
+    { name: 'audit', description: 'Every write, REST or GraphQL, accepted or refused (admin)' },
     { name: 'health', description: 'Liveness and readiness, without a token' },
     { name: 'graphql', description: 'The GraphQL API at /graphql: its published schema' },
   ],
