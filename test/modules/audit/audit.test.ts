@@ -280,3 +280,18 @@ t.test('a failed audit write fails no request: the answer is sent, the failure l
   const { rows } = await pool.query("SELECT count(*)::int AS n FROM pools WHERE name = 'unaudited'")
   t.equal(rows[0].n, 1, 'the pool was made')
 })
+
+t.test('concurrent writes: each recorded once', async (t) => {
+  const ids = Array.from({ length: 12 }, (_, i) => `audit-concurrent-${i}`)
+  const answers = await Promise.all(
+    ids.map((id, i) =>
+      service.app.inject({ method: 'POST', url: `/v1/pools/busy-${i}/refresh`, headers: { ...service.auth(i % 2 ? 'deployments:read' : undefined, `c-${i}`), 'x-request-id': id }, payload: {} }),
+    ),
+  )
+  for (const [i, id] of ids.entries()) {
+    const row = await auditOf(id)
+    t.equal(row.status_code, answers[i]!.statusCode, id)
+    t.equal(row.sub, `c-${i}`)
+    t.equal(row.outcome, i % 2 ? 'refused' : 'failed', i % 2 ? 'no scope: refused' : 'no such pool: failed')
+  }
+})
