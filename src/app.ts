@@ -40,6 +40,9 @@ import { printGraphqlSchema } from './graphql/sdl.js'
 import metricsPlugin from './modules/operations/metrics-plugin.js'
 import { ServiceMetrics } from './modules/operations/metrics.js'
 import uiPlugin from './modules/ui/ui-plugin.js'
+import auditPlugin from './modules/audit/audit-plugin.js'
+import auditRoutes from './modules/audit/audit-routes.js'
+import { installRateLimit } from './http/rate-limit.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -80,6 +83,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Made first: the vCenter gateway and the job runtime report to it as they start.
   const metrics = new ServiceMetrics()
   await app.register(jwtPlugin, { jwt: config.jwt })
+  // Per caller, before any route's own hooks (http/rate-limit.ts).
+  await installRateLimit(app, config.rateLimit)
   await app.register(databasePlugin, { databaseUrl: options.databaseUrl, secrets: config.secrets, dataDir: config.dataDir })
   await app.register(vcenterPlugin, { vcenter: config.vcenter, observer: metrics.vcenterObserver })
   // After the vCenter gateway, so that it stops first (onClose hooks run last to first): running jobs use the gateway.
@@ -93,6 +98,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(parentsPlugin, { runWorkers })
   await app.register(webhooksPlugin, { runWorkers })
   await app.register(teamsPlugin)
+  // Before every route, /graphql included: its hooks record the writes of routes made after it.
+  await app.register(auditPlugin)
 
   // Before every route, so that the generated contract sees them all.
   await app.register(contractPlugin, { graphqlSchema: printGraphqlSchema(graphqlSchema.typeDefs) })
@@ -118,6 +125,7 @@ async function registerRoutes(app: FastifyInstance): Promise<void> {
       await v1.register(parentRoutes)
       await v1.register(webhookRoutes)
       await v1.register(teamRoutes)
+      await v1.register(auditRoutes)
     },
     { prefix: '/v1' },
   )

@@ -522,50 +522,16 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/teams": {
+    "/v1/audit": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The caller's teams with their quotas and usage (admin: every team with a quota, deployments or pools) */
-        get: operations["listTeams"];
+        /** Every write, REST or GraphQL, accepted or refused, newest first, filtered, in cursor pages (admin) */
+        get: operations["listAuditEvents"];
         put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/teams/{team}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** A team's quota and usage (a member of the team, or admin) */
-        get: operations["getTeam"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/teams/{team}/quota": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /** Sets a team's quota (admin): null is no limit, an omitted limit is kept */
-        put: operations["setTeamQuota"];
         post?: never;
         delete?: never;
         options?: never;
@@ -966,6 +932,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     createDeployment: {
@@ -1235,6 +1210,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -1371,6 +1355,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1553,6 +1546,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getClone: {
@@ -1710,6 +1712,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1938,6 +1949,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `VCENTER_REFUSED`: vCenter refused the change. */
             502: {
                 headers: {
@@ -2028,6 +2048,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2162,6 +2191,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getSpaceReport: {
@@ -2251,6 +2289,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -2291,6 +2338,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2357,6 +2413,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2489,6 +2554,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -2540,6 +2614,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2621,6 +2704,15 @@ export interface operations {
             };
             /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2758,6 +2850,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -2867,6 +2968,15 @@ export interface operations {
             };
             /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2992,6 +3102,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -3073,6 +3192,15 @@ export interface operations {
             };
             /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3200,6 +3328,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -3317,6 +3454,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `VCENTER_REFUSED`: vCenter refused the change. */
             502: {
                 headers: {
@@ -3412,6 +3558,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -3482,6 +3637,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3576,6 +3740,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `DATABASE_BUSY`, `VCENTER_UNAVAILABLE`: vCenter or the database cannot answer now; nothing was changed, try again. */
             503: {
                 headers: {
@@ -3652,6 +3825,15 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3751,6 +3933,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `VCENTER_REFUSED`: vCenter refused the change. */
             502: {
                 headers: {
@@ -3831,6 +4022,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3939,6 +4139,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getWebhook: {
@@ -4004,6 +4213,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteWebhook: {
@@ -4045,6 +4263,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4164,6 +4391,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     rotateWebhookSecret: {
@@ -4217,6 +4453,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     testWebhook: {
@@ -4263,6 +4508,15 @@ export interface operations {
             };
             /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4354,6 +4608,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     retryWebhookDelivery: {
@@ -4406,11 +4669,37 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
-    listTeams: {
+    listAuditEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The team */
+                team?: string;
+                /** @description The caller's sub */
+                sub?: string;
+                /** @description deployment, pool, parent, clone, webhook... */
+                objectType?: string;
+                /** @description The object's id or name */
+                objectId?: string;
+                /** @description From this instant, included */
+                since?: string;
+                /** @description Until this instant, excluded */
+                until?: string;
+                /** @description Items in the page */
+                limit?: number;
+                /** @description The page before's nextCursor: the items after it */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4420,84 +4709,35 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description The next page: `<path?cursor=...>; rel="next"`; absent on the last page */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         items: {
-                            team: string;
-                            quota: {
-                                /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
-                                maxClones: number | null;
-                                /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
-                                maxProvisionedGB: number | null;
-                                updatedBy: string | null;
-                                updatedAt: string | null;
-                            };
-                            usage: {
-                                /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
-                                clones: number;
-                                /** @description The provisioned GB of those clones */
-                                provisionedGB: number;
-                            };
+                            /** @description In order of recording */
+                            id: string;
+                            /** Format: date-time */
+                            at: string;
+                            sub: string | null;
+                            team: string | null;
+                            scope: string | null;
+                            /** @description "POST /v1/pools/{name}/refresh" or "mutation refreshPool" */
+                            operation: string;
+                            objectType: string | null;
+                            objectId: string | null;
+                            /** @description refused: 401 or 403; failed: any other error */
+                            outcome: "succeeded" | "failed" | "refused";
+                            statusCode: number | null;
+                            errorCode: string | null;
+                            requestId: string | null;
+                            ticket: string | null;
+                            details: {
+                                [key: string]: unknown;
+                            } | null;
                         }[];
-                    };
-                };
-            };
-            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    getTeam: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The team's name (a JWT group, or user:<sub>) */
-                team: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        team: string;
-                        quota: {
-                            /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
-                            maxClones: number | null;
-                            /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
-                            maxProvisionedGB: number | null;
-                            updatedBy: string | null;
-                            updatedAt: string | null;
-                        };
-                        usage: {
-                            /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
-                            clones: number;
-                            /** @description The provisioned GB of those clones */
-                            provisionedGB: number;
-                        };
+                        nextCursor: string | null;
                     };
                 };
             };
@@ -4528,101 +4768,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    setTeamQuota: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The team's name (a JWT group, or user:<sub>) */
-                team: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** @description Live clones at most; null: no limit */
-                    maxClones?: number | null;
-                    /** @description Provisioned GB at most (kept to 0.1 GB); null: no limit */
-                    maxProvisionedGB?: number | null;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        team: string;
-                        quota: {
-                            /** @description Live clones at most (accepted and not failed or destroyed); null: no limit */
-                            maxClones: number | null;
-                            /** @description Provisioned GB at most (each clone: its delta estimate and a swap file of its parent's memory); null: no limit */
-                            maxProvisionedGB: number | null;
-                            updatedBy: string | null;
-                            updatedAt: string | null;
-                        };
-                        usage: {
-                            /** @description Live clones: accepted and not failed or destroyed (pending ones included); a rebuild counts once per clone replaced */
-                            clones: number;
-                            /** @description The provisioned GB of those clones */
-                            provisionedGB: number;
-                        };
-                    };
-                };
-            };
-            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNAUTHORIZED`: No token, or one expired, malformed, wrongly signed or of another algorithm. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
-            415: {
+            /** @description `RATE_LIMITED`: Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

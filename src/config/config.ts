@@ -83,6 +83,8 @@ export interface Config {
   customizationTimeoutMinutes: number
   /** Typical time of a guest's customization after power-on (Sysprep, Linux prep), for estimates. */
   estimatedGuestSeconds: number
+  /** Requests per caller (token's sub, else IP) to /v1 and /graphql: RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS; max 0: no limit. */
+  rateLimit: { max: number; windowSeconds: number }
 }
 
 export interface JobRetries {
@@ -265,6 +267,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     webhookDisableAfterHours: integer(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 24 * 30),
     customizationTimeoutMinutes: integer(env, 'CUSTOMIZATION_TIMEOUT_MINUTES', 30, 1, 720),
     estimatedGuestSeconds: integer(env, 'ESTIMATED_GUEST_SECONDS', 120, 0, 86400),
+    rateLimit: {
+      max: integer(env, 'RATE_LIMIT_MAX', 1200, 0, 1_000_000),
+      windowSeconds: integer(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86400),
+    },
   }
 }
 

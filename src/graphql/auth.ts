@@ -31,6 +31,8 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     planPool: 'deployments:write',
     // A team of the caller's, its quota and usage; setting a quota is admin's.
     team: 'deployments:read',
+    // The audit of every team's writes.
+    auditEvents: 'admin',
   },
   Mutation: {
     deployLinkedClones: 'deployments:write',

@@ -8,7 +8,9 @@
  *   25,000. Lists count at their largest: a connection at its `first` (a variable: the largest page),
  *   a deployment's clones at 500... Listing 1,000 clones with their deployment costs 2,000; each of
  *   those clones' deployment's clones again would cost 500,000 and is refused;
- * - introspection: refused in production.
+ * - introspection: refused in production;
+ * - mutations: one root field per mutation (each starts vCenter work or changes records: one audited
+ *   write per request, and no batch of deployments hidden in one request).
  *
  * A union counts its members' fields through the fragments that select them (`... on Deployment`).
  *
@@ -41,7 +43,7 @@ import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
-export const LIMITS = { depth: 10, aliases: 15, cost: 25_000 } as const
+export const LIMITS = { depth: 10, aliases: 15, cost: 25_000, mutations: 1 } as const
 
 /** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
 const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry', 'Pool'])
@@ -257,9 +259,38 @@ export const noNulStrings: ValidationRule = (context) => ({
   },
 })
 
+/** The root fields of a selection, through fragments (`__typename` does nothing: not counted). */
+function rootFields(set: SelectionSetNode, walk: Walk, inFragments: ReadonlySet<string> = new Set()): string[] {
+  return set.selections.flatMap((selection) => {
+    if (selection.kind === Kind.FIELD) return selection.name.value === '__typename' ? [] : [selection.name.value]
+    if (selection.kind === Kind.INLINE_FRAGMENT) return rootFields(selection.selectionSet, walk, inFragments)
+    const name = selection.name.value
+    const fragment = walk.fragments.get(name)
+    return !fragment || inFragments.has(name) ? [] : rootFields(fragment.selectionSet, walk, new Set([...inFragments, name]))
+  })
+}
+
+/** At most `max` root fields in a mutation. */
+export function mutationLimit(max: number): ValidationRule {
+  return (context) => ({
+    OperationDefinition(op) {
+      if (op.operation !== 'mutation') return
+      const fields = rootFields(op.selectionSet, { fragments: fragmentsOf(context), variables: [] })
+      if (fields.length > max) {
+        context.reportError(
+          refusal('TOO_MANY_MUTATIONS', `${operationName(op)} asks for ${fields.length} mutations (${fields.join(', ')}); send one mutation per request`, {
+            nodes: op,
+            details: { mutations: fields.length, limit: max },
+          }),
+        )
+      }
+    },
+  })
+}
+
 /** The rules added to the specification's own. */
 export function hardeningRules(options: { introspection: boolean }): ValidationRule[] {
-  const rules = [depthLimit(LIMITS.depth), aliasLimit(LIMITS.aliases), costLimit(LIMITS.cost), noNulStrings]
+  const rules = [depthLimit(LIMITS.depth), aliasLimit(LIMITS.aliases), costLimit(LIMITS.cost), mutationLimit(LIMITS.mutations), noNulStrings]
   return options.introspection ? rules : [...rules, noIntrospection]
 }
 

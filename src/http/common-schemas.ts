@@ -24,8 +24,8 @@ export const Attribute = Type.Object({ name: Type.String(), value: Type.String()
 export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T, options?: { description?: string }) =>
   Type.Union([schema, Type.Null()], options)
 
-/** The error statuses every authenticated route can answer. */
-export const authErrors = { 401: ErrorResponse, 403: ErrorResponse }
+/** The error statuses every authenticated route can answer (429: the rate limit per caller, http/rate-limit.ts). */
+export const authErrors = { 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse }
 
 /** The Location header of an accepted (202) answer, documented on the response: `{ ...described(X, '...'), headers: locationHeader }`. */
 export const locationHeader = { Location: Type.String({ description: 'Where to follow the work: /v1/deployments/{id} or the preparation' }) }

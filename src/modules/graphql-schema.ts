@@ -3,6 +3,7 @@
  * Subscription) pass through auth.ts's guard, each behind the scope ROOT_FIELD_SCOPES declares.
  */
 import { guardRootResolvers } from '../graphql/auth.js'
+import * as audit from './audit/audit-graphql.js'
 import * as clones from './clones/clones-graphql.js'
 import * as common from '../graphql/common.js'
 import * as deployments from './deployments/deployments-graphql.js'
@@ -18,7 +19,8 @@ const roots = /* GraphQL */ `
   type Subscription
 `
 
-export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, teams.typeDefs].join('\n')
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, teams.typeDefs, audit.typeDefs].join('
+')
 
 export function buildResolvers(options: { listener: ProgressListener }) {
   return {
@@ -29,8 +31,9 @@ export function buildResolvers(options: { listener: ProgressListener }) {
     ...pools.resolvers,
     ...progress.resolvers,
     ...teams.resolvers,
+    ...audit.resolvers,
     ...guardRootResolvers({
-      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries, ...teams.queries },
+      Query: { ...deployments.queries, ...clones.queries, ...parents.queries, ...pools.queries, ...teams.queries, ...audit.queries },
       Mutation: { ...deployments.mutations, ...clones.mutations, ...pools.mutations, ...teams.mutations },
       Subscription: progress.subscriptions(options.listener),
     }),

@@ -52,6 +52,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // No scheduled drift check unless a test asks: its jobs would fall into tests that count jobs.
     DRIFT_CHECK_MINUTES: '0',
+    // No rate limit unless a test asks (test/http/rate-limit.test.ts): tests send bursts from one sub.
+    RATE_LIMIT_MAX: '0',
     ...options.env,
   })
   const app = await buildApp({ config, databaseUrl: db.url, runWorkers: options.runWorkers })

@@ -48,6 +48,7 @@ export const openapiDefinition: NonNullable<Extract<SwaggerOptions, { openapi?: 
     { name: 'reports', description: 'Space used by linked clones against full clones: measured and forecast' },
     { name: 'webhooks', description: 'Standard Webhooks subscriptions of the caller: events signed and sent when work ends, their deliveries' },
     { name: 'teams', description: "Teams' quotas (live clones, provisioned GB; set by admin) and their usage" },
+    { name: 'audit', description: 'Every write, REST or GraphQL, accepted or refused (admin)' },
     { name: 'health', description: 'Liveness and readiness, without a token' },
     { name: 'graphql', description: 'The GraphQL API at /graphql: its published schema' },
   ],
@@ -118,6 +119,7 @@ const ERROR_TEXT: Record<string, string> = {
   '413': 'The body is over 256 KiB',
   '415': 'The body is not sent as `application/json`',
   '422': 'Understood but cannot be done with what vCenter has; nothing was changed',
+  '429': 'Too many requests from this caller (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_SECONDS); `Retry-After` says when to try again',
   '502': 'vCenter refused the change',
   '503': 'vCenter or the database cannot answer now; nothing was changed, try again',
 }
