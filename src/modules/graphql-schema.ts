@@ -19,8 +19,7 @@ const roots = /* GraphQL */ `
   type Subscription
 `
 
-export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, teams.typeDefs, audit.typeDefs].join('
-')
+export const typeDefs = [roots, common.typeDefs, deployments.typeDefs, clones.typeDefs, parents.typeDefs, pools.typeDefs, progress.typeDefs, teams.typeDefs, audit.typeDefs].join('\n')
 
 export function buildResolvers(options: { listener: ProgressListener }) {
   return {
