@@ -532,7 +532,7 @@ export interface components {
              * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "TEAM_REQUIRED" | "TEAM_FORBIDDEN" | "TEAM_NOT_FOUND" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "INTERNAL_ERROR";
             /** @description What went wrong, for a person */
             message: string;
             details?: {
@@ -571,6 +571,11 @@ export interface components {
             hostLimit: number | null;
             expiresAt: string | null;
             requester: string;
+            /**
+             * @description The team that owns it
+             * @example red
+             */
+            team: string;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -603,6 +608,11 @@ export interface components {
             hostLimit: number | null;
             expiresAt: string | null;
             requester: string;
+            /**
+             * @description The team that owns it
+             * @example red
+             */
+            team: string;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -888,7 +898,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +916,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1112,7 +1122,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1140,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,7 +1149,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1185,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1309,7 +1319,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,7 +1328,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1475,7 +1485,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1503,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1648,7 +1658,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,7 +1667,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1815,7 +1825,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1843,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1852,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1958,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +1976,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +1985,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2076,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,7 +2094,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2201,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2248,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2296,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2314,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2337,6 +2347,8 @@ export interface operations {
                     name: string;
                     /** @description Name of the parent VM */
                     parent: string;
+                    /** @description The owning team: required when the caller is in several teams; default its only team */
+                    team?: string;
                     prefix?: string;
                     /** @description Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25) */
                     startNumber?: number;
@@ -2366,7 +2378,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2384,7 +2396,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2405,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2429,7 +2441,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2478,7 +2490,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +2499,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2523,7 +2535,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +2553,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2562,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2580,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2647,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2665,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2662,7 +2674,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,7 +2710,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,7 +2763,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2781,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2790,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,7 +2826,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2881,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2899,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +2908,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2944,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,7 +2987,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2993,7 +3005,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3014,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3032,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3095,7 +3107,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +3125,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +3134,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,7 +3152,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3203,7 +3215,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3221,7 +3233,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3242,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3316,7 +3328,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3346,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3355,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,7 +3405,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3411,7 +3423,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3420,7 +3432,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,7 +3492,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +3510,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,7 +3519,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3563,7 +3575,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,7 +3593,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3602,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3655,7 +3667,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3685,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3682,7 +3694,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3760,7 +3772,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3790,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3834,7 +3846,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +3864,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +3891,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3935,7 +3947,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3956,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3983,7 +3995,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +4004,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4062,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4068,7 +4080,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4077,7 +4089,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4116,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,7 +4160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4157,7 +4169,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4213,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,7 +4222,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4267,7 +4279,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +4297,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,7 +4306,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4337,7 +4349,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4346,7 +4358,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
