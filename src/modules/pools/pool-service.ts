@@ -71,7 +71,7 @@ export interface PoolChange {
 }
 
 /**
- * The service itself acting (an expiry, a preparation's recompose): on any team's pool, whose own team
+ * The service itself acting (a pool's expiry): on any team's pool, whose own team
  * its deployments and events keep. Never built from a request.
  */
 export function serviceCaller(requester: string): TeamMember {
