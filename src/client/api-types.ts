@@ -639,6 +639,11 @@ export interface components {
             hostLimit: number | null;
             expiresAt: string | null;
             requester: string;
+            /**
+             * @description The team that owns it
+             * @example red
+             */
+            team: string;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -671,6 +676,11 @@ export interface components {
             hostLimit: number | null;
             expiresAt: string | null;
             requester: string;
+            /**
+             * @description The team that owns it
+             * @example red
+             */
+            team: string;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -2504,6 +2514,8 @@ export interface operations {
                     name: string;
                     /** @description Name of the parent VM */
                     parent: string;
+                    /** @description The owning team: required when the caller is in several teams; default its only team */
+                    team?: string;
                     prefix?: string;
                     /** @description Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25) */
                     startNumber?: number;

@@ -78,6 +78,7 @@ export class DriftRepository {
             links: { pool: `/v1/pools/${encodeURIComponent(row.name)}` },
           },
           tx,
+          row.team,
         )
       }
     })

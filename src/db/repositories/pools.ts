@@ -9,6 +9,8 @@ import { inTransaction, onDb, withJobTransaction, type JobTransaction, type Tran
 import { POOL_LOCK_SCOPE, tryXactLock } from './locks.js'
 import { derivedDeployment } from './deployments.js'
 import type { WebhookOutbox } from './webhooks.js'
+import { teamCondition } from './team-filter.js'
+import type { TeamFilter } from '../../domain/teams.js'
 import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow } from '../schema.js'
 
 export type NewPool = Omit<PoolRow, 'createdAt' | 'updatedAt' | 'status' | 'snapshotName' | 'snapshotMoref' | 'drift' | 'driftCheckedAt'> &
@@ -43,13 +45,14 @@ export class PoolRepository {
 
   /**
    * The pool of this name: the current one (not stripped), else the latest stripped one. Earlier
-   * pools of the name keep their records, read through their deployments.
+   * pools of the name keep their records, read through their deployments. With `teams`, only those
+   * teams' pools (another team's is as if it did not exist).
    */
-  async get(name: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
+  async get(name: string, tx?: JobTransaction, teams?: TeamFilter): Promise<PoolRow | undefined> {
     const [row] = await onDb(this.db, tx)
       .select()
       .from(pools)
-      .where(eq(pools.name, name))
+      .where(and(eq(pools.name, name), teamCondition(pools.team, teams)))
       .orderBy(sql`${pools.status} = 'stripped'`, desc(pools.createdAt))
       .limit(1)
     return row
@@ -60,11 +63,12 @@ export class PoolRepository {
     return row
   }
 
-  /** Every pool name with its pool as get() reads it, by name. */
-  async list(): Promise<PoolRow[]> {
+  /** Every pool name with its pool as get() reads it, by name (of these teams only, when given). */
+  async list(teams?: TeamFilter): Promise<PoolRow[]> {
     return this.db
       .selectDistinctOn([pools.name])
       .from(pools)
+      .where(teamCondition(pools.team, teams))
       .orderBy(asc(pools.name), sql`${pools.status} = 'stripped'`, desc(pools.createdAt))
   }
 

@@ -42,12 +42,12 @@ export class WebhookOutbox {
     this.dispatcher = dispatcher
   }
 
-  /** Records an event (and queues its fan-out) in `tx`, or in a transaction of its own. */
-  async record(type: string, requester: string | null, data: Record<string, unknown>, tx?: JobTransaction): Promise<string> {
+  /** Records an event (and queues its fan-out) in `tx`, or in a transaction of its own; `team`: the team whose object it concerns. */
+  async record(type: string, requester: string | null, data: Record<string, unknown>, tx?: JobTransaction, team: string | null = null): Promise<string> {
     return inTransaction(this.database.pool, tx, async (tx) => {
       const [row] = await tx.db
         .insert(webhookEvents)
-        .values({ type, requester, payload: webhookPayload(type, data) })
+        .values({ type, requester, team, payload: webhookPayload(type, data) })
         .returning({ id: webhookEvents.id })
       await this.dispatcher?.(tx.sql, row!.id)
       return row!.id
@@ -100,6 +100,7 @@ export class WebhookOutbox {
         links: { pool: `/v1/pools/${encodeURIComponent(pool.name)}`, deployment: `/v1/deployments/${deploymentId}` },
       },
       tx,
+      pool.team,
     )
   }
 

@@ -18,6 +18,7 @@ import { TaskFailed, VcenterUnreachable, type VcenterGateway } from '../../vcent
 import type { SqlExecutor } from '../../jobs/boss.js'
 import { withOwnership } from '../../jobs/ownership.js'
 import { QUEUES, jobOwnerLockId, type PrepareParentData } from '../../jobs/queues.js'
+import type { TeamMember } from '../../domain/teams.js'
 
 export type { PrepareParentData }
 
@@ -28,7 +29,7 @@ export interface PoolRecomposer {
   recompose(
     name: string,
     request: { snapshot?: string; parent?: string; maxUnavailable?: number },
-    requester: string,
+    caller: TeamMember,
   ): Promise<{ pool: PoolRow; deploymentIds: string[] }>
 }
 
@@ -165,7 +166,7 @@ export class ParentPreparer {
     const failures: string[] = []
     for (const pool of pools) {
       try {
-        const change = await this.recomposer.recompose(pool.name, { snapshot: p.snapshotName, parent: p.parentName }, p.requester)
+        const change = await this.recomposer.recompose(pool.name, { snapshot: p.snapshotName, parent: p.parentName }, preparationCaller(p))
         await this.repository.addDeployments(p.id, change.deploymentIds)
         await this.repository.addStep(p.id, { step: 'recompose', outcome: 'succeeded', pool: pool.name, deploymentIds: change.deploymentIds, detail: snapshotMoref })
       } catch (err) {
@@ -185,6 +186,11 @@ export class ParentPreparer {
       throw new Refused({ code: 'RECOMPOSE_FAILED', message: `the snapshot was taken; recomposing these pools failed: ${failures.join(', ')}` })
     }
   }
+}
+
+/** A preparation recomposes as its requester in its own team: another team's pool is POOL_NOT_FOUND, left as it is. */
+function preparationCaller(p: PreparationRow): TeamMember {
+  return { sub: p.requester, teams: [p.team], admin: false }
 }
 
 /** A failure not worth retrying: recorded as the preparation's error. */

@@ -17,6 +17,7 @@ export function presentPool(p: PoolRow) {
     hostLimit: p.hostLimit,
     expiresAt: iso(p.expiresAt),
     requester: p.requester,
+    team: p.team,
     createdAt: p.createdAt.toISOString(),
     updatedAt: p.updatedAt.toISOString(),
   }

@@ -30,6 +30,7 @@ import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 import type { DeploymentService } from '../deployments/deployment-service.js'
 import { poolDeploymentRequest } from './pool-service.js'
+import { visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 const MISSING = {
   code: 'MISSING',
@@ -56,9 +57,9 @@ export class PoolReconciler {
     private readonly log: FastifyBaseLogger,
   ) {}
 
-  /** Checks one pool now and records the findings. */
-  async check(name: string): Promise<PoolDrift> {
-    const pool = await this.activePool(name)
+  /** Checks one pool of the caller's teams now and records the findings (another team's: POOL_NOT_FOUND, vCenter not asked). */
+  async check(name: string, caller: TeamMember): Promise<PoolDrift> {
+    const pool = await this.activePool(name, visibleTeams(caller))
     return (await this.checkPools([pool])).get(name)!
   }
 
@@ -75,8 +76,11 @@ export class PoolReconciler {
    * transaction under the pool's lock that checks the pool is idle and unchanged and records every
    * repair with its jobs.
    */
-  async reconcile(name: string, requester: string): Promise<ReconcileOutcome> {
-    const pool = await this.activePool(name)
+  async reconcile(name: string, caller: TeamMember): Promise<ReconcileOutcome> {
+    const teams = visibleTeams(caller)
+    const requester = caller.sub
+    // Another team's pool: POOL_NOT_FOUND before vCenter is asked or anything recorded.
+    const pool = await this.activePool(name, teams)
     await this.checkIdle(pool)
     const live = await this.clones.liveOfPool(pool.id)
     const drift = (await this.checkPools([pool])).get(name)!
@@ -112,7 +116,7 @@ export class PoolReconciler {
     const names = [...recreate.flatMap((r) => r.plan.names), ...adds.flatMap((p) => p.names)]
     const result = await this.deployments.refusingTakenNames(names, () =>
       this.pools.withPoolLock(name, async (tx) => {
-        const now = await this.activePool(name, tx)
+        const now = await this.activePool(name, teams, tx)
         await this.checkIdle(now, tx)
         const ids = (rows: { id: string }[]) => rows.map((c) => c.id).join(',')
         if (now.updatedAt.getTime() !== pool.updatedAt.getTime() || ids(await this.clones.liveOfPool(now.id, tx)) !== ids(live)) {
@@ -190,8 +194,8 @@ export class PoolReconciler {
     return seen
   }
 
-  private async activePool(name: string, tx?: JobTransaction): Promise<PoolRow> {
-    const pool = await this.pools.get(name, tx)
+  private async activePool(name: string, teams: TeamFilter, tx?: JobTransaction): Promise<PoolRow> {
+    const pool = await this.pools.get(name, tx, teams)
     if (!pool || pool.status !== 'active') throw new PoolNotFound({ pool: name }, name)
     return pool
   }

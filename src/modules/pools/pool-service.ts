@@ -20,7 +20,7 @@ import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../er
 import { enqueueDestroy } from './destroy-clone-job.js'
 import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
-import { owningTeam, type TeamMember } from '../../domain/teams.js'
+import { canSee, owningTeam, visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 /** The record this service hands out (for REST and GraphQL). */
 export type { PoolRow } from '../../db/schema.js'
@@ -70,6 +70,14 @@ export interface PoolChange {
   deploymentIds: string[]
 }
 
+/**
+ * The service itself acting (a pool's expiry): on any team's pool, whose own team
+ * its deployments and events keep. Never built from a request.
+ */
+export function serviceCaller(requester: string): TeamMember {
+  return { sub: requester, teams: [], admin: true }
+}
+
 export class PoolService {
   constructor(
     private readonly pools: PoolRepository,
@@ -81,19 +89,22 @@ export class PoolService {
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  /** Every pool, by name. */
-  list(): Promise<PoolRow[]> {
-    return this.pools.list()
+  // Every read and change sees only the caller's teams' pools (admin: all): another team's pool is
+  // POOL_NOT_FOUND, found before any vCenter call, lock or write.
+
+  /** Every pool of the caller's teams, by name. */
+  list(caller: TeamMember): Promise<PoolRow[]> {
+    return this.pools.list(visibleTeams(caller))
   }
 
-  /** The pool of this name, if any. */
-  find(name: string): Promise<PoolRow | undefined> {
-    return this.pools.get(name)
+  /** The pool of this name, if any the caller may see. */
+  find(name: string, caller: TeamMember): Promise<PoolRow | undefined> {
+    return this.pools.get(name, undefined, visibleTeams(caller))
   }
 
   /** The pool with its live clones and last deployments (GET /v1/pools/{name}); throws POOL_NOT_FOUND. */
-  async detail(name: string): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
-    const pool = await this.pools.get(name)
+  async detail(name: string, caller: TeamMember): Promise<{ pool: PoolRow; clones: CloneRow[]; deployments: DeploymentRow[] }> {
+    const pool = await this.pools.get(name, undefined, visibleTeams(caller))
     if (!pool) throw new PoolNotFound({ pool: name }, name)
     const [clones, deployments] = await Promise.all([this.clones.liveOfPool(pool.id), this.pools.deployments(pool.id)])
     return { pool, clones, deployments }
@@ -118,14 +129,14 @@ export class PoolService {
   // requests, the pool's unfinished deployment is what keeps it busy.
 
   /** Every refusal create can give before the lock, and the plan: read-only calls, nothing recorded. */
-  private async planCreate(request: CreatePoolRequest) {
+  private async planCreate(request: CreatePoolRequest, teams: TeamFilter) {
     checkSize(request.size, 1)
     const expiresAt = parseExpiry(request.expiresAt)
     // The prefix as a deployment would choose it (and 400 for a parent name without one).
     const { prefix } = normalizeRequest({ parent: request.parent, prefix: request.prefix, startNumber: request.startNumber ?? 1, count: request.size })
     // Refusals the records give at once, before vCenter is asked (checked again under the lock).
     await this.checkNameFree(request.name)
-    if (request.startNumber !== undefined) await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size))
+    if (request.startNumber !== undefined) await this.checkRange(request.name, poolRange(prefix, request.startNumber, request.size), teams)
     const plan = await this.deployments.plan({
       prefix,
       ...(request.attributes ? { attributes: request.attributes } : {}),
@@ -137,28 +148,31 @@ export class PoolService {
       count: request.size,
     })
     // A chosen start is checked against the other pools' numbers too.
-    if (request.startNumber === undefined) await this.checkRange(request.name, poolRange(prefix, plan.startNumber, request.size))
+    if (request.startNumber === undefined) await this.checkRange(request.name, poolRange(prefix, plan.startNumber, request.size), teams)
     return { plan, prefix, expiresAt }
   }
 
   /** What create would deploy, with the same refusals, from read-only calls: nothing is recorded. */
-  async plan(request: CreatePoolRequest): Promise<DeploymentPlan> {
-    return (await this.planCreate(request)).plan
+  async plan(request: CreatePoolRequest, caller: TeamMember): Promise<DeploymentPlan> {
+    // The same team refusals as create, before anything is planned.
+    owningTeam(caller, request.team)
+    return (await this.planCreate(request, visibleTeams(caller))).plan
   }
 
   async create(request: CreatePoolRequest, caller: TeamMember, ticket?: string): Promise<PoolChange> {
     // Refused before any vCenter call: a caller of several teams must say which one owns it.
     const team = owningTeam(caller, request.team)
     const requester = caller.sub
-    const { plan, prefix, expiresAt } = await this.planCreate(request)
+    const teams = visibleTeams(caller)
+    const { plan, prefix, expiresAt } = await this.planCreate(request, teams)
     // Given, or the plan's choice.
     const startNumber = plan.startNumber
     try {
       return await this.locked(request.name, plan.names, this.tagged(ticket, async (tx) => {
         const earlier = await this.checkNameFree(request.name, tx)
         // A stripped pool of this name may still be destroying its clones.
-        if (earlier) await this.checkIdle(earlier, tx)
-        await this.checkRange(request.name, poolRange(prefix, startNumber, request.size), tx)
+        if (earlier) await this.checkIdle(earlier, tx, teams)
+        await this.checkRange(request.name, poolRange(prefix, startNumber, request.size), teams, tx)
         // A new record, even under a stripped pool's name (whose record, deployments and clones stay as
         // they are); in the same transaction as its first deployment, so a refused one leaves no pool.
         const pool = await this.pools.insert(
@@ -195,13 +209,15 @@ export class PoolService {
     }
   }
 
-  async change(name: string, request: ChangePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+  async change(name: string, request: ChangePoolRequest, caller: TeamMember, ticket?: string): Promise<PoolChange> {
+    const teams = visibleTeams(caller)
+    const requester = caller.sub
     if (request.size === undefined && request.expiresAt === undefined) {
       throw new ValidationFailed({ field: 'size' }, 'give "size", "expiresAt" or both')
     }
     if (request.size !== undefined) checkSize(request.size, 0)
     const expiresAt = parseExpiry(request.expiresAt)
-    const planned = await this.activePool(name)
+    const planned = await this.activePool(name, teams)
     const resize = request.size !== undefined && request.size !== planned.size ? request.size : undefined
     const live = resize === undefined ? [] : await this.clones.liveOfPool(planned.id)
     const numbers = live.map((c) => c.number)
@@ -210,20 +226,20 @@ export class PoolService {
     const plans: DeploymentPlan[] = []
     if (resize !== undefined) {
       await this.checkIdle(planned)
-      if (adding.length) await this.checkRange(name, poolRange(planned.prefix, planned.startNumber, resize, [...numbers, ...adding]))
+      if (adding.length) await this.checkRange(name, poolRange(planned.prefix, planned.startNumber, resize, [...numbers, ...adding]), teams)
       for (const run of contiguousRuns(adding)) plans.push(await this.deployments.plan(poolDeploymentRequest(planned, run.startNumber, run.count)))
     }
     return this.locked(
       name,
       plans.flatMap((p) => p.names),
       this.tagged(ticket, async (tx) => {
-        const pool = await this.activePool(name, tx)
+        const pool = await this.activePool(name, teams, tx)
         const deploymentIds: string[] = []
         if (resize !== undefined) {
           await this.checkIdle(pool, tx)
           await this.checkUnchanged(planned, live, pool, tx)
           if (adding.length) {
-            await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, resize, [...numbers, ...adding]), tx)
+            await this.checkRange(name, poolRange(pool.prefix, pool.startNumber, resize, [...numbers, ...adding]), teams, tx)
             for (const plan of plans) deploymentIds.push((await this.deployments.record(plan, { requester, team: pool.team, pool }, tx)).deployment.id)
           } else if (removing.size) {
             const deployment = await this.destroy(pool, 'scale-down', live.filter((c) => removing.has(c.number)), requester, tx)
@@ -245,9 +261,13 @@ export class PoolService {
   }
 
   /** Strip back: destroy every live clone of the pool; the pool and the clones' records are kept. */
-  async strip(name: string, requester: string, ticket?: string): Promise<PoolChange> {
+  async strip(name: string, caller: TeamMember, ticket?: string): Promise<PoolChange> {
+    const teams = visibleTeams(caller)
+    const requester = caller.sub
+    // Before the lock: another team's pool is not even locked.
+    await this.activePool(name, teams)
     return this.locked(name, [], this.tagged(ticket, async (tx) => {
-      const pool = await this.activePool(name, tx)
+      const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id, tx), requester, tx)
       const updated = await this.pools.markStripped(pool.id, requester, deployment.id, ticket ?? null, tx)
@@ -259,9 +279,11 @@ export class PoolService {
    * Refresh: each chosen clone is destroyed and made again from the pool's snapshot, under the same
    * name and number, at most `maxUnavailable` at once (a deployment of kind `refresh`).
    */
-  async refresh(name: string, request: RefreshPoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+  async refresh(name: string, request: RefreshPoolRequest, caller: TeamMember, ticket?: string): Promise<PoolChange> {
+    const teams = visibleTeams(caller)
+    const requester = caller.sub
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
-    const planned = await this.activePool(name)
+    const planned = await this.activePool(name, teams)
     await this.checkIdle(planned)
     const live = await this.clones.liveOfPool(planned.id)
     const chosen = selectClones(live, request.clones)
@@ -269,7 +291,7 @@ export class PoolService {
     const input = this.rebuildInput(planned, 'refresh', chosen, request.maxUnavailable, target)
     const plan = await this.deployments.planRebuild(input)
     return this.locked(name, [], this.tagged(ticket, async (tx) => {
-      const pool = await this.activePool(name, tx)
+      const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
       const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
@@ -286,21 +308,23 @@ export class PoolService {
    * deployment of kind `recompose`). Each new clone's provenance names the new snapshot and the clone
    * it replaced, whose record keeps the old one.
    */
-  async recompose(name: string, request: RecomposePoolRequest, requester: string, ticket?: string): Promise<PoolChange> {
+  async recompose(name: string, request: RecomposePoolRequest, caller: TeamMember, ticket?: string): Promise<PoolChange> {
+    const teams = visibleTeams(caller)
+    const requester = caller.sub
     if (request.maxUnavailable !== undefined) maxUnavailableFor(request.maxUnavailable, 1)
     for (const field of ['snapshot', 'parent'] as const) {
       if (request[field] !== undefined && request[field]!.trim() === '') {
         throw new ValidationFailed({ field }, `"${field}" is empty; leave it out for the default`)
       }
     }
-    const planned = await this.activePool(name)
+    const planned = await this.activePool(name, teams)
     await this.checkIdle(planned)
     const parent = request.parent ?? planned.parentName
     const live = await this.clones.liveOfPool(planned.id)
     const input = this.rebuildInput(planned, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot })
     const plan = await this.deployments.planRebuild(input)
     return this.locked(name, [], this.tagged(ticket, async (tx) => {
-      const pool = await this.activePool(name, tx)
+      const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
       const { deployment } = await this.deployments.recordRebuild(input, plan, requester, tx)
@@ -317,7 +341,8 @@ export class PoolService {
   async expire(name: string, now = new Date()): Promise<'stripped' | 'not-due'> {
     const pool = await this.pools.get(name)
     if (!pool || pool.status !== 'active' || !pool.expiresAt || pool.expiresAt.getTime() > now.getTime()) return 'not-due'
-    await this.strip(name, 'expiry')
+    // The service itself: the pool's deployments and events keep its own team.
+    await this.strip(name, serviceCaller('expiry'))
     return 'stripped'
   }
 
@@ -354,13 +379,17 @@ export class PoolService {
     return result.value
   }
 
-  private async activePool(name: string, tx?: JobTransaction): Promise<PoolRow> {
-    const pool = await this.pools.get(name, tx)
+  private async activePool(name: string, teams: TeamFilter, tx?: JobTransaction): Promise<PoolRow> {
+    const pool = await this.pools.get(name, tx, teams)
     if (!pool || pool.status !== 'active') throw new PoolNotFound({ pool: name }, name)
     return pool
   }
 
-  /** 409 NAME_CONFLICT when a current pool holds the name; else the latest stripped pool of the name, if any. */
+  /**
+   * 409 NAME_CONFLICT when a current pool holds the name; else the latest stripped pool of the name, if any.
+   * Names are global (they are vCenter's VM names), so another team's pool holds it too; the answer is
+   * the same whoever owns it and never names the owning team.
+   */
   private async checkNameFree(name: string, tx?: JobTransaction): Promise<PoolRow | undefined> {
     const existing = await this.pools.get(name, tx)
     if (existing && existing.status === 'active') {
@@ -369,9 +398,10 @@ export class PoolService {
     return existing
   }
 
-  private async checkIdle(pool: PoolRow, tx?: JobTransaction): Promise<void> {
+  /** 409 POOL_BUSY while a deployment of the pool runs (its id shown only to who may see the pool). */
+  private async checkIdle(pool: PoolRow, tx?: JobTransaction, teams: TeamFilter = 'all'): Promise<void> {
     const running = await this.pools.unfinishedDeployment(pool.id, tx)
-    if (running) throw new PoolBusy({ pool: pool.name, deploymentId: running.id }, pool.name)
+    if (running) throw new PoolBusy({ pool: pool.name, ...(canSee(teams, pool.team) ? { deploymentId: running.id } : {}) }, pool.name)
   }
 
   /** 409 POOL_BUSY when the pool or its live clones changed between the plan and the lock (another change got there first). */
@@ -382,11 +412,17 @@ export class PoolService {
     }
   }
 
-  /** 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range. */
-  private async checkRange(name: string, range: ReturnType<typeof poolRange>, tx?: JobTransaction): Promise<void> {
+  /**
+   * 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range (any team's: the
+   * VM names are global); another team's pool is not named, only its prefix, which the names show anyway.
+   */
+  private async checkRange(name: string, range: ReturnType<typeof poolRange>, teams: TeamFilter, tx?: JobTransaction): Promise<void> {
     for (const other of await this.pools.others(name, tx)) {
       const live = (await this.clones.liveOfPool(other.id, tx)).map((c) => c.number)
       if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
+        if (!canSee(teams, other.team)) {
+          throw new NameConflict({ prefix: other.prefix }, `another team's pool already uses the prefix "${other.prefix}" with these numbers`)
+        }
         throw new NameConflict(
           { pool: other.name, prefix: other.prefix },
           `the pool "${other.name}" already uses the prefix "${other.prefix}" with these numbers`,

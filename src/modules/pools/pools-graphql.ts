@@ -10,6 +10,7 @@ import type { PoolRow } from './pool-service.js'
 import { PoolNotFound } from '../../errors.js'
 import type { PoolChange } from './pool-service.js'
 import type { GraphqlContext } from '../../graphql/context.js'
+import type { TeamMember } from '../../domain/teams.js'
 import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from './pools-schemas.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
 import { toEnum } from '../../graphql/common.js'
@@ -40,6 +41,8 @@ export const typeDefs = /* GraphQL */ `
     "When the pool is stripped back; null: never."
     expiresAt: DateTime
     requester: String!
+    "The team that owns it."
+    team: String!
     createdAt: DateTime!
     updatedAt: DateTime!
     "Its live clones (neither failed nor destroyed), by number."
@@ -96,6 +99,8 @@ export const typeDefs = /* GraphQL */ `
     name: String!
     "Name of the parent VM"
     parent: String!
+    "The owning team, 1 to 200 characters: required when the caller is in several teams (TEAM_REQUIRED, TEAM_FORBIDDEN); default its only team"
+    team: String
     "Default: the parent name's second word"
     prefix: String
     "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
@@ -115,9 +120,9 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    "Every pool, active and stripped, by name."
+    "Every pool of the caller's teams (admin: all), active and stripped, by name."
     pools: [Pool!]!
-    "A pool; POOL_NOT_FOUND when there is none with this name."
+    "A pool; POOL_NOT_FOUND when there is none with this name among the caller's teams' pools."
     pool(name: String!): Pool
     "What createPool would deploy, with its checks and refusals, from read-only calls: nothing is recorded or changed."
     planPool(input: CreatePoolInput!): DeploymentPlan!
@@ -152,30 +157,29 @@ export const typeDefs = /* GraphQL */ `
   }
 `
 
-/** Each pool mutation: the pool service's call, given the field's arguments and the caller's sub. */
+/** Each pool mutation: the pool service's call, given the field's arguments and the caller (its teams). */
 // `any`: each mutation types its own arguments (a narrower type would refuse them as parameters).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type PoolChangeCall = (args: any, requester: string, context: GraphqlContext) => Promise<PoolChange>
+type PoolChangeCall = (args: any, caller: TeamMember, context: GraphqlContext) => Promise<PoolChange>
 
 export const POOL_CHANGES = {
-  createPool: (args: { input: Record<string, unknown> }, _requester, context) =>
-    context.app.pools.create(createPoolRequest(args.input), context.principal!),
-  resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, requester, context) =>
-    context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), requester),
-  stripPool: (args: { name: string }, requester, context) => context.app.pools.strip(args.name, requester),
-  refreshPool: ({ name, ...request }: { name: string; maxUnavailable?: number | null; clones?: string[] | null }, requester, context) =>
-    context.app.pools.refresh(name, refreshPoolRequest(request), requester),
+  createPool: (args: { input: Record<string, unknown> }, caller, context) => context.app.pools.create(createPoolRequest(args.input), caller),
+  resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, caller, context) =>
+    context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), caller),
+  stripPool: (args: { name: string }, caller, context) => context.app.pools.strip(args.name, caller),
+  refreshPool: ({ name, ...request }: { name: string; maxUnavailable?: number | null; clones?: string[] | null }, caller, context) =>
+    context.app.pools.refresh(name, refreshPoolRequest(request), caller),
   recomposePool: (
     { name, ...request }: { name: string; snapshot?: string | null; parent?: string | null; maxUnavailable?: number | null },
-    requester,
+    caller,
     context,
-  ) => context.app.pools.recompose(name, recomposePoolRequest(request), requester),
+  ) => context.app.pools.recompose(name, recomposePoolRequest(request), caller),
 } satisfies Record<string, PoolChangeCall>
 
 /** A pool service call as a mutation: its change's pool, and its deployments read through the loaders. */
 function poolChangeMutation(call: PoolChangeCall) {
   return async (_: unknown, args: Record<string, unknown>, context: GraphqlContext) => {
-    const change = await call(args, context.principal!.sub, context)
+    const change = await call(args, context.principal!, context)
     context.app.log.info({ pool: change.pool.name, deploymentIds: change.deploymentIds }, 'pool changed (graphql)')
     context.loaders.liveClonesOfPool.clear(change.pool.id)
     context.loaders.deploymentsOfPool.clear(change.pool.id)
@@ -188,10 +192,10 @@ export const mutations = Object.fromEntries(
 )
 
 export const queries = {
-  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.pools.list(),
+  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.pools.list(context.principal!),
 
   async pool(_: unknown, args: { name: string }, context: GraphqlContext) {
-    const pool = await context.app.pools.find(args.name)
+    const pool = await context.app.pools.find(args.name, context.principal!)
     if (!pool) throw new PoolNotFound({ pool: args.name }, args.name)
     return pool
   },
@@ -199,7 +203,7 @@ export const queries = {
   /** As planLinkedClones, for a pool: createPool's checks (the name, other pools' numbers too), nothing changed. */
   async planPool(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const { config } = context.app
-    return presentPlan(await context.app.pools.plan(createPoolRequest(args.input)), {
+    return presentPlan(await context.app.pools.plan(createPoolRequest(args.input), context.principal!), {
       limits: config.limits,
       secondsPerClone: config.estimatedSecondsPerClone,
       guestSeconds: config.estimatedGuestSeconds,

@@ -21,20 +21,20 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/pools', { schema: listPoolsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
-    const pools = (await app.pools.list()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const pools = (await app.pools.list(request.principal!)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     const page = pageOfList(pools, request.query, (p) => p.name)
     linkNext(request, reply, page.nextCursor)
     return { pools: page.items.map(presentPool), nextCursor: page.nextCursor }
   })
 
   app.get('/pools/:name', { schema: getPoolSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    const { pool, clones, deployments } = await app.pools.detail(request.params.name)
+    const { pool, clones, deployments } = await app.pools.detail(request.params.name, request.principal!)
     return presentPoolDetail(pool, clones, deployments)
   })
 
   app.patch('/pools/:name', { schema: changePoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
     const { ticket, ...body } = request.body
-    const change = await app.pools.change(request.params.name, body, request.principal!.sub, ticket)
+    const change = await app.pools.change(request.params.name, body, request.principal!, ticket)
     if (change.deploymentIds.length === 0) return reply.code(200).send(presentPoolChange(change))
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
@@ -49,7 +49,7 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: refreshPoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       const { ticket, ...body } = request.body
-      const change = await app.pools.refresh(request.params.name, body, request.principal!.sub, ticket)
+      const change = await app.pools.refresh(request.params.name, body, request.principal!, ticket)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
     },
   )
@@ -59,21 +59,21 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: recomposePoolSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       const { ticket, ...body } = request.body
-      const change = await app.pools.recompose(request.params.name, body, request.principal!.sub, ticket)
+      const change = await app.pools.recompose(request.params.name, body, request.principal!, ticket)
       return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
     },
   )
 
   app.delete('/pools/:name', { schema: stripPoolSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const change = await app.pools.strip(request.params.name, request.principal!.sub, request.query.ticket)
+    const change = await app.pools.strip(request.params.name, request.principal!, request.query.ticket)
     return reply.code(202).header('Location', `/v1/deployments/${change.deploymentIds[0]}`).send(presentPoolChange(change))
   })
   app.post('/pools/:name/drift', { schema: checkDriftSchema, onRequest: app.requireScope('deployments:write') }, async (request) => {
-    return { pool: request.params.name, drift: await app.reconciler.check(request.params.name) }
+    return { pool: request.params.name, drift: await app.reconciler.check(request.params.name, request.principal!) }
   })
 
   app.post('/pools/:name/reconcile', { schema: reconcileSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const outcome = await app.reconciler.reconcile(request.params.name, request.principal!.sub)
+    const outcome = await app.reconciler.reconcile(request.params.name, request.principal!)
     const body = { ...outcome, deploymentId: outcome.deploymentIds[0] ?? null }
     if (outcome.deploymentIds.length === 0) return reply.code(200).send(body)
     request.log.info({ pool: outcome.pool, repairs: outcome.repairs, deploymentIds: outcome.deploymentIds }, 'pool reconcile accepted')

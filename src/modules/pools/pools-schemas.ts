@@ -11,6 +11,9 @@ export const CreatePoolBody = Type.Object(
   {
     name: PoolName,
     parent: Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH, description: 'Name of the parent VM' }),
+    team: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The owning team: required when the caller is in several teams; default its only team' }),
+    ),
     prefix: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH })),
     startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
     size: Type.Integer({ description: 'Clones in the pool, 1 to 500' }),
@@ -80,6 +83,7 @@ export const Pool = Type.Object(
     hostLimit: Nullable(Type.Integer()),
     expiresAt: Nullable(DateTime),
     requester: Type.String(),
+    team: Type.String({ description: 'The team that owns it', examples: ['red'] }),
     createdAt: DateTime,
     updatedAt: DateTime,
   },

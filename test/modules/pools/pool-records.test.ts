@@ -18,8 +18,9 @@ t.teardown(async () => {
   await service?.stop()
 })
 
+/** Every caller here is of one team, 'ops' (teams.test.ts has other teams' pools): who asked is the requester. */
 function call(method: 'GET' | 'POST' | 'DELETE', url: string, sub: string, payload?: object) {
-  return service.app.inject({ method, url, headers: service.auth(undefined, sub), ...(payload ? { payload } : {}) })
+  return service.app.inject({ method, url, headers: service.auth(undefined, sub, ['ops']), ...(payload ? { payload } : {}) })
 }
 
 interface PoolRecord {
@@ -102,7 +103,7 @@ t.test('a new pool under a stripped pool\'s name is a new record; the old one an
   const gql = await service.app.inject({
     method: 'POST',
     url: '/graphql',
-    headers: service.auth(undefined, 'ticket-bot'),
+    headers: service.auth(undefined, 'ticket-bot', ['ops']),
     payload: { query: '{ pool(name: "wave") { name status parent deployments { id } clones { name } } }' },
   })
   t.equal(gql.statusCode, 200, gql.body)

@@ -51,7 +51,8 @@ const service = await startTestService({
 })
 t.teardown(() => service.stop())
 const base = (await listen(service.app)).replace(/^ws/, 'http').replace(/\/graphql$/, '')
-const writer = service.auth('deployments:read deployments:write')
+// Every token is of one team, 'room': a caller sees only its teams' pools.
+const writer = service.auth('deployments:read deployments:write', 'portal-user', ['room'])
 
 async function api(method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) {
   const res = await service.app.inject({ method, url, headers: writer, payload })
@@ -99,7 +100,7 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
   })
 
   await t.test('signed in, it lists the pools made through the API', async (t) => {
-    await page.getByLabel('Access token').fill(service.token('deployments:read deployments:write', 'room-lead'))
+    await page.getByLabel('Access token').fill(service.token('deployments:read deployments:write', 'room-lead', { groups: ['room'] }))
     await page.getByRole('button', { name: 'Sign in' }).click()
     const row = page.locator('tr[data-pool="room-alpha"]')
     await row.waitFor()
@@ -257,7 +258,7 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     const reader = await context.newPage()
     t.teardown(() => reader.close())
     await reader.goto(`${base}/ui/`)
-    await reader.getByLabel('Access token').fill(service.token('deployments:read', 'observer'))
+    await reader.getByLabel('Access token').fill(service.token('deployments:read', 'observer', { groups: ['room'] }))
     await reader.getByRole('button', { name: 'Sign in' }).click()
     await reader.locator('tr[data-pool="room-beta"]').waitFor()
     t.equal(await reader.getByRole('button', { name: /^Resize pool/ }).count(), 0)
@@ -286,7 +287,7 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
   await t.test('a token that expires while the page is open: signed out, and told why', async (t) => {
     const tab = await context.newPage()
     t.teardown(() => tab.close())
-    const shortLived = createSigner({ key: service.secret, algorithm: 'HS256', expiresIn: 6_000 })({ sub: 'short', scope: 'deployments:read' })
+    const shortLived = createSigner({ key: service.secret, algorithm: 'HS256', expiresIn: 6_000 })({ sub: 'short', scope: 'deployments:read', groups: ['room'] })
     await tab.goto(`${base}/ui/`)
     await tab.getByLabel('Access token').fill(shortLived)
     await tab.getByRole('button', { name: 'Sign in' }).click()
