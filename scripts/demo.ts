@@ -3,10 +3,12 @@
  * vCenter seeded like the seed's lab (three parents with a snapshot, custom attributes and
  * customization specs), an embedded PostgreSQL and the service, then:
  *   1. creates three pools of 25 linked clones (one per parent), showing progress;
- *   2. prints the space measured in vCenter: the seed's traditional / thin / linked figures;
- *   3. resizes one pool (25 -> 30: the next free numbers);
- *   4. refreshes one pool (every clone destroyed and made again from the snapshot, 5 at a time);
- *   5. strips every pool back, and prints the space measured again.
+ *   2. shows two teams sharing the service: another team sees none of these pools, cannot touch them,
+ *      and is held to the quota an admin sets;
+ *   3. prints the space measured in vCenter: the seed's traditional / thin / linked figures;
+ *   4. resizes one pool (25 -> 30: the next free numbers);
+ *   5. refreshes one pool (every clone destroyed and made again from the snapshot, 5 at a time);
+ *   6. strips every pool back, and prints the space measured again.
  * It ends by writing the space chart of the full batch to a file it names.
  *
  *   npm run demo               # the simulator answers as slowly as a real vCenter
@@ -107,13 +109,17 @@ async function main() {
     }
 
     say('')
-    say('2. Space of the batch, measured in vCenter (GET /v1/reports/space)')
+    say('2. Two teams share the service: the pools above belong to the team "training"')
+    failures += await twoTeams(lab, api)
+
+    say('')
+    say('3. Space of the batch, measured in vCenter (GET /v1/reports/space)')
     await reportSpace(api)
     const chart = await writeChart(api)
 
     say('')
     const grown = POOLS[0]!.name
-    say(`3. Resize ${grown} to ${COUNT + GROW_BY} (PATCH /v1/pools/${grown})`)
+    say(`4. Resize ${grown} to ${COUNT + GROW_BY} (PATCH /v1/pools/${grown})`)
     const resize = await api.changePool(grown, { size: COUNT + GROW_BY })
     const resized = await follow(api, (resize.deploymentIds ?? []).map((id) => ({ label: grown, id })))
     say(`   added ${resized.flatMap((d) => (d.clones ?? []).map((c) => c.name)).join(', ')} in ${resized.seconds.toFixed(1)} s`)
@@ -121,7 +127,7 @@ async function main() {
 
     say('')
     const refreshed = POOLS[1]!.name
-    say(`4. Refresh ${refreshed}, at most ${MAX_UNAVAILABLE} clones down at once (POST /v1/pools/${refreshed}/refresh)`)
+    say(`5. Refresh ${refreshed}, at most ${MAX_UNAVAILABLE} clones down at once (POST /v1/pools/${refreshed}/refresh)`)
     const before = await api.pool(refreshed)
     const refresh = await api.refreshPool(refreshed, { maxUnavailable: MAX_UNAVAILABLE })
     const rebuilt = await follow(api, [{ label: refreshed, id: refresh.deploymentIds![0]! }])
@@ -132,7 +138,7 @@ async function main() {
     failures += reportFailures(rebuilt)
 
     say('')
-    say('5. Strip every pool back (DELETE /v1/pools/{name}): clones powered off and destroyed, records kept')
+    say('6. Strip every pool back (DELETE /v1/pools/{name}): clones powered off and destroyed, records kept')
     const strips: Step[] = []
     for (const pool of POOLS) strips.push({ label: pool.name, id: (await api.stripPool(pool.name)).deploymentIds![0]! })
     const stripped = await follow(api, strips)
@@ -154,6 +160,39 @@ async function main() {
 interface Step {
   label: string
   id: string
+}
+
+/**
+ * Another team (`qa`) on the same service: it lists no pool of "training", another team's pool is
+ * 404 to it (reading or stripping it), and a quota set by an admin refuses its pool past 10 clones.
+ * Answers the number of surprises (0 when every refusal happened as it should).
+ */
+async function twoTeams(lab: Awaited<ReturnType<typeof startLab>>, training: Api): Promise<number> {
+  const qa = createLinkedClonesClient({ baseUrl: lab.baseUrl, token: lab.tokenFor('qa-bot', ['qa']) })
+  const admin = createLinkedClonesClient({ baseUrl: lab.baseUrl, token: lab.tokenFor('platform-admin', ['platform'], 'admin') })
+  let surprises = 0
+  const expect = async (what: string, call: () => Promise<unknown>, code: string) => {
+    try {
+      await call()
+      say(`   ${what}: accepted (unexpected)`)
+      surprises++
+    } catch (err) {
+      const got = (err as { code?: string }).code
+      say(`   ${what}: ${got}`)
+      if (got !== code) surprises++
+    }
+  }
+  const mine = (await training.pools()).map((p) => p.name)
+  const theirs = (await qa.pools()).map((p) => p.name)
+  say(`   training lists ${mine.length} pools (${mine.join(', ')}); qa lists ${theirs.length}`)
+  if (theirs.some((name) => mine.includes(name))) surprises++
+  await expect(`qa reads ${POOLS[0]!.name}`, () => qa.pool(POOLS[0]!.name), 'POOL_NOT_FOUND')
+  await expect(`qa strips ${POOLS[0]!.name}`, () => qa.stripPool(POOLS[0]!.name), 'POOL_NOT_FOUND')
+  await admin.http.PUT('/v1/teams/{team}/quota', { params: { path: { team: 'qa' } }, body: { maxClones: 10 } })
+  const quota = await qa.http.GET('/v1/teams/{team}', { params: { path: { team: 'qa' } } })
+  say(`   an admin sets qa's quota: ${JSON.stringify(quota.data?.quota ?? quota.error)}`)
+  await expect('qa asks for a pool of 12', () => qa.createPool({ name: 'qa-wave', parent: POOLS[0]!.parent, size: 12 }), 'QUOTA_EXCEEDED')
+  return surprises
 }
 
 /** Follows the deployments with a progress bar each until they all end; answers their final state and how long it took. */

@@ -18,8 +18,10 @@ export interface Lab {
   baseUrl: string
   sim: RunningSimulator
   app: FastifyInstance
-  /** A bearer token with every scope but secrets:read. */
+  /** A bearer token of the team `training` with every scope but secrets:read and admin. */
   token: string
+  /** A bearer token for another caller: its sub, its teams (the `groups` claim) and scopes. */
+  tokenFor(sub: string, teams: string[], scope?: string): string
   stop(): Promise<void>
 }
 
@@ -66,15 +68,16 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   })
   const app = await buildApp({ config, databaseUrl: database.url })
   await app.listen({ port, host: '127.0.0.1' })
-  const token = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })({
-    sub: 'demo',
-    scope: 'deployments:read deployments:write',
-  })
+  const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3_600_000 })
+  const tokenFor = (sub: string, teams: string[], scope = 'deployments:read deployments:write parents:write secrets:write') =>
+    sign({ sub, scope, groups: teams })
+  const token = tokenFor('demo', ['training'])
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     sim,
     app,
     token,
+    tokenFor,
     async stop() {
       await app.close()
       await Promise.all([sim.stop(), database.stop()])
