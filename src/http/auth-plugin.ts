@@ -6,6 +6,7 @@
  * fetched again for an unknown `kid`: rotation). Authorization: scopes from the space-separated `scope` claim,
  * and teams from the teams claim (JWT_TEAMS_CLAIM; domain/teams.ts): objects belong to teams.
  */
+import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { DecodedJwt } from 'fast-jwt'
 import buildGetJwks from 'get-jwks'
@@ -134,6 +135,8 @@ function jwksSecret(jwksUrl: string) {
   const url = new URL(jwksUrl)
   const getJwks = buildGetJwks({ max: 100, ttl: 10 * 60_000, jwksPath: `${url.pathname}${url.search}` })
   const domain = url.origin
+  // get-jwks's own PEM conversion knows RSA and EC only: node:crypto's also knows Ed25519 (EdDSA).
+  const pems = new WeakMap<object, string>()
   return async (_request: FastifyRequest, token: DecodedJwt | Record<string, unknown>): Promise<string> => {
     const header = (token as DecodedJwt).header ?? {}
     const kid: unknown = header.kid
@@ -142,19 +145,31 @@ function jwksSecret(jwksUrl: string) {
     if (typeof alg !== 'string' || !(JWKS_ALGORITHMS as readonly string[]).includes(alg)) {
       throw new JwksError('the token is signed with an algorithm this service does not accept')
     }
+    let jwk: JsonWebKey & { use?: string }
     try {
-      return await getJwks.getPublicKey({ domain, alg, kid })
+      jwk = await getJwks.getJwk({ domain, alg, kid })
     } catch (err) {
       const code = (err as { code?: string }).code ?? ''
       if (code === 'JWK_NOT_FOUND') throw new JwksError('the token\'s "kid" names no key of the identity provider')
-      throw new JwksError('the identity provider\'s keys could not be read', true)
+      throw new JwksError('the identity provider\'s keys could not be read')
     }
+    if (jwk.use !== undefined && jwk.use !== 'sig') throw new JwksError('the token\'s "kid" names a key that is not for signatures')
+    let pem = pems.get(jwk)
+    if (pem === undefined) {
+      try {
+        pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
+      } catch {
+        throw new JwksError('the token\'s "kid" names a key this service cannot use')
+      }
+      pems.set(jwk, pem)
+    }
+    return pem
   }
 }
 
-/** A token refused while its key was looked up; `unavailable`: the provider could not be read. */
+/** A token refused while its key was looked up. */
 class JwksError extends Error {
-  constructor(readonly reason: string, readonly unavailable = false) {
+  constructor(readonly reason: string) {
     super(reason)
     this.name = 'JwksError'
   }
