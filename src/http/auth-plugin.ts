@@ -10,7 +10,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import fastifyJwt from '@fastify/jwt'
 import type { DecodedJwt } from 'fast-jwt'
 import buildGetJwks from 'get-jwks'
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { JwtConfig } from '../config/config.js'
 import { teamsFromClaim, type TeamMember } from '../domain/teams.js'
@@ -80,7 +80,8 @@ export default fp(
         requiredClaims: maxAgeSeconds ? ['exp', 'sub', 'iat'] : ['exp', 'sub'],
         ...(issuer ? { allowedIss: issuer } : {}),
         ...(audience ? { allowedAud: audience } : {}),
-        ...(maxAgeSeconds ? { maxAge: maxAgeSeconds * 1000 } : {}),
+        // A number is seconds to @fastify/jwt (it converts it to fast-jwt's milliseconds).
+        ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}),
       },
     })
 
@@ -93,7 +94,7 @@ export default fp(
       try {
         payload = await request.jwtVerify()
       } catch (err) {
-        throw new Unauthorized(undefined, describeJwtError(err))
+        throw new Unauthorized(undefined, describeJwtError(err, maxAgeSeconds ? () => expiresLater(app, request) : undefined))
       }
       if (typeof payload.sub !== 'string' || payload.sub === '') {
         throw new Unauthorized(undefined, 'the token has no "sub" claim')
@@ -175,12 +176,23 @@ class JwksError extends Error {
   }
 }
 
+/** Whether the (already refused) token's `exp` is still ahead; read without verifying, for the message only. */
+function expiresLater(app: FastifyInstance, request: FastifyRequest): boolean {
+  try {
+    const exp = (app.jwt.decode(app.jwt.lookupToken(request)) as { exp?: unknown } | null)?.exp
+    return typeof exp === 'number' && exp * 1000 > Date.now()
+  } catch {
+    return false
+  }
+}
+
 /** A reason a person understands, without echoing the token. */
-function describeJwtError(err: unknown): string {
+function describeJwtError(err: unknown, notYetExpired?: () => boolean): string {
   if (err instanceof JwksError) return err.reason
   const code = (err as { code?: string }).code ?? ''
   const message = err instanceof Error ? err.message : ''
-  if (code.includes('EXPIRED') && /\biat\b/.test(message)) return 'the token was issued too long ago (JWT_MAX_AGE); get a new one'
+  // fast-jwt words both alike: an `exp` still ahead means `iat` was too old for JWT_MAX_AGE.
+  if (code.includes('EXPIRED') && notYetExpired?.()) return 'the token was issued too long ago (JWT_MAX_AGE); get a new one'
   if (code.includes('EXPIRED')) return 'the token has expired'
   if (code.includes('NO_AUTHORIZATION') || code.includes('BAD_REQUEST')) return 'the Authorization header must be "Bearer <token>"'
   if (code.includes('MALFORMED')) return 'the token is malformed'
