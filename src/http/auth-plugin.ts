@@ -179,7 +179,9 @@ class JwksError extends Error {
 /** Whether the (already refused) token's `exp` is still ahead; read without verifying, for the message only. */
 function expiresLater(app: FastifyInstance, request: FastifyRequest): boolean {
   try {
-    const exp = (app.jwt.decode(app.jwt.lookupToken(request)) as { exp?: unknown } | null)?.exp
+    // With a JWKS the decoder is set to answer the complete token (header and payload).
+    const decoded = app.jwt.decode<{ exp?: unknown; payload?: { exp?: unknown } }>(app.jwt.lookupToken(request))
+    const exp = (decoded?.payload ?? decoded)?.exp
     return typeof exp === 'number' && exp * 1000 > Date.now()
   } catch {
     return false
