@@ -155,8 +155,16 @@ export class WebhookRepository {
     this.db = database.db
   }
 
+  /**
+   * The team's subscriptions; an admin's receives every team's events, so only admins see and
+   * change it (a member of its team redirecting its URL would read every team's events).
+   */
   private visible(caller: WebhookCaller): SQL | undefined {
-    return and(isNull(webhookSubscriptions.deletedAt), teamCondition(webhookSubscriptions.team, visibleTeams(caller)))
+    return and(
+      isNull(webhookSubscriptions.deletedAt),
+      teamCondition(webhookSubscriptions.team, visibleTeams(caller)),
+      caller.admin ? undefined : eq(webhookSubscriptions.ownerAdmin, false),
+    )
   }
 
   /** A new subscription and its secret (the only time the secret leaves the database unsealed). */

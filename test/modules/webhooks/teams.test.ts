@@ -126,6 +126,12 @@ t.test("a deployment of team red is delivered to red's subscription and the admi
   t.equal(toBlue.data.deploymentId, bluePost.json().id)
   await until("the admin's second delivery", () => (received.filter((r) => r.path === '/admin').length === 2 ? true : undefined))
   t.equal(received.filter((r) => r.path === '/red').length, 1, "red's subscription receives nothing of blue's")
+
+  // It receives every team's events: a (non-admin) member of its team may not see or redirect it.
+  const opsMember = service.auth(SCOPES, 'oscar', ['ops'])
+  t.equal((await service.app.inject({ url: `/v1/webhooks/${adminSub.id}`, headers: opsMember })).statusCode, 404)
+  const redirect = await service.app.inject({ method: 'PATCH', url: `/v1/webhooks/${adminSub.id}`, headers: opsMember, payload: { url: `${base}/stolen` } })
+  t.equal(redirect.statusCode, 404, "an admin's subscription is managed by admins only")
 })
 
 t.test("another team's subscription is 404 on every route, and stays as it was; a member of the team manages it", async (t) => {
