@@ -424,7 +424,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's webhook subscriptions (an admin's: all), newest first, in cursor pages */
+        /** The webhook subscriptions of the caller's teams (an admin's: all), newest first, in cursor pages */
         get: operations["listWebhooks"];
         put?: never;
         /** Subscribe a URL to events (Standard Webhooks); answers the signing secret once */
@@ -4054,8 +4054,10 @@ export interface operations {
                             enabled: boolean;
                             disabledReason: string | null;
                             failingSince: string | null;
-                            /** @description The sub that made it (teams: not yet) */
+                            /** @description The sub that made it */
                             owner: string;
+                            /** @description The team it belongs to: its members manage it, and it receives that team's events */
+                            team: string;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -4118,6 +4120,8 @@ export interface operations {
                     /** @description The events to receive */
                     events: ("deployment.succeeded" | "deployment.failed" | "clone.ready" | "clone.failed" | "pool.stripped" | "pool.expired" | "pool.drift_found" | "preparation.succeeded" | "preparation.failed")[];
                     description?: string;
+                    /** @description The owning team; required when the caller is in several (otherwise the caller's only team) */
+                    team?: string;
                 };
             };
         };
@@ -4137,8 +4141,10 @@ export interface operations {
                         enabled: boolean;
                         disabledReason: string | null;
                         failingSince: string | null;
-                        /** @description The sub that made it (teams: not yet) */
+                        /** @description The sub that made it */
                         owner: string;
+                        /** @description The team it belongs to: its members manage it, and it receives that team's events */
+                        team: string;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -4240,8 +4246,10 @@ export interface operations {
                         enabled: boolean;
                         disabledReason: string | null;
                         failingSince: string | null;
-                        /** @description The sub that made it (teams: not yet) */
+                        /** @description The sub that made it */
                         owner: string;
+                        /** @description The team it belongs to: its members manage it, and it receives that team's events */
+                        team: string;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */
@@ -4382,8 +4390,10 @@ export interface operations {
                         enabled: boolean;
                         disabledReason: string | null;
                         failingSince: string | null;
-                        /** @description The sub that made it (teams: not yet) */
+                        /** @description The sub that made it */
                         owner: string;
+                        /** @description The team it belongs to: its members manage it, and it receives that team's events */
+                        team: string;
                         /** Format: date-time */
                         createdAt: string;
                         /** Format: date-time */

@@ -12,12 +12,19 @@ import { DEFAULT_SECRET_PATTERNS, decodeKey } from '../domain/secrets.js'
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256' | 'EdDSA'
 
 export interface JwtConfig {
-  /** The only algorithm accepted; tokens signed with any other are refused. */
+  /** The only algorithm accepted with a static key; tokens signed with any other are refused. */
   algorithm: JwtAlgorithm
-  /** HS256 shared secret, or the PEM public key for the asymmetric algorithms. */
+  /** HS256 shared secret, or the PEM public key for the asymmetric algorithms; empty with `jwksUrl`. */
   key: string
+  /**
+   * JWT_JWKS_URL: the identity provider's key set; the token's `kid` picks the key (RS256, ES256 or
+   * EdDSA), fetched again when a `kid` is unknown (the provider rotated its keys).
+   */
+  jwksUrl?: string
   issuer?: string
   audience?: string
+  /** JWT_MAX_AGE in seconds: a token issued (`iat`) longer ago is refused, and `iat` is required. */
+  maxAgeSeconds?: number
   /** The claim holding the caller's teams, an array of strings (JWT_TEAMS_CLAIM, default `groups`). */
   teamsClaim: string
 }
@@ -166,17 +173,25 @@ function vcenterUrl(env: Env): string {
 function jwt(env: Env): JwtConfig {
   const secret = env.JWT_SECRET
   const publicKey = env.JWT_PUBLIC_KEY
+  const jwksUrl = env.JWT_JWKS_URL || undefined
   const issuer = env.JWT_ISSUER || undefined
   const audience = env.JWT_AUDIENCE || undefined
   const teamsClaim = env.JWT_TEAMS_CLAIM || 'groups'
   if (!/^[A-Za-z0-9_:./-]{1,100}$/.test(teamsClaim)) {
     throw new ConfigError('JWT_TEAMS_CLAIM', `must be a claim name (letters, digits, _ : . / -), got "${teamsClaim}"`)
   }
-  if (secret && publicKey) throw new ConfigError('JWT_SECRET', 'and JWT_PUBLIC_KEY are both set; set only one')
+  const keys = (['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL'] as const).filter((name) => env[name])
+  if (keys.length > 1) throw new ConfigError(keys[0]!, `and ${keys.slice(1).join(' and ')} are ${keys.length === 2 ? 'both' : 'all'} set; set exactly one`)
+  // A provider's key signs tokens for many services: the audience keeps another service's token out.
+  if ((publicKey || jwksUrl) && !audience) {
+    throw new ConfigError('JWT_AUDIENCE', `is required with ${publicKey ? 'JWT_PUBLIC_KEY' : 'JWT_JWKS_URL'} (this service's name in the tokens' "aud")`)
+  }
+  const maxAgeSeconds = jwtMaxAge(env.JWT_MAX_AGE)
+  const common = { issuer, audience, teamsClaim, ...(maxAgeSeconds === undefined ? {} : { maxAgeSeconds }) }
   if (secret) {
     // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
     if (Buffer.byteLength(secret) < 32) throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long')
-    return { algorithm: 'HS256', key: secret, issuer, audience, teamsClaim }
+    return { algorithm: 'HS256', key: secret, ...common }
   }
   if (publicKey) {
     const key = publicKey.replace(/\\n/g, '\n')
@@ -184,9 +199,33 @@ function jwt(env: Env): JwtConfig {
     if (!['RS256', 'ES256', 'EdDSA'].includes(algorithm)) {
       throw new ConfigError('JWT_ALGORITHM', `must be RS256, ES256 or EdDSA with JWT_PUBLIC_KEY, got "${algorithm}"`)
     }
-    return { algorithm, key, issuer, audience, teamsClaim }
+    return { algorithm, key, ...common }
   }
-  throw new ConfigError('JWT_SECRET', 'or JWT_PUBLIC_KEY is required but neither is set')
+  if (jwksUrl) {
+    let url: URL | undefined
+    try {
+      url = new URL(jwksUrl)
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password || url.hash) {
+      throw new ConfigError('JWT_JWKS_URL', `must be a URL like https://idp.example.com/.well-known/jwks.json, got "${jwksUrl}"`)
+    }
+    // The algorithm comes from the key the token's kid names, among RS256, ES256 and EdDSA.
+    return { algorithm: 'RS256', key: '', jwksUrl: url.toString(), ...common }
+  }
+  throw new ConfigError('JWT_SECRET', 'or JWT_PUBLIC_KEY or JWT_JWKS_URL is required but none is set')
+}
+
+/** `3600`, `90s`, `30m`, `1h` or `7d`, in seconds. */
+function jwtMaxAge(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined
+  const match = /^(\d{1,7})([smhd]?)$/.exec(raw.trim())
+  const seconds = match ? Number(match[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'] : 0
+  if (!match || seconds < 1 || seconds > 365 * 86400) {
+    throw new ConfigError('JWT_MAX_AGE', `must be a duration like 3600, 90s, 30m, 1h or 7d (at most 365d), got "${raw}"`)
+  }
+  return seconds
 }
 
 /** Reads the key type from the PEM so that the accepted algorithm follows the key, never the token. */

@@ -136,8 +136,8 @@ function authorizationFrom(payload: unknown): string | undefined {
 
 /**
  * The principal of a WebSocket's connection_init, checked by app.authenticate like an HTTP request:
- * the payload's token is presented as a request's Authorization header, verified by @fastify/jwt's
- * own lookup and verifier (same algorithm, claims, issuer and audience).
+ * the payload's token is presented as a request's Authorization header, looked up by @fastify/jwt and
+ * verified by app.verifyToken (same algorithm or JWKS key, claims, issuer, audience and age).
  */
 export async function authenticateConnectionInit(app: FastifyInstance, payload: unknown): Promise<Principal> {
   const authorization = authorizationFrom(payload)
@@ -145,7 +145,7 @@ export async function authenticateConnectionInit(app: FastifyInstance, payload: 
     headers: authorization === undefined ? {} : { authorization },
     principal: undefined as Principal | undefined,
     async jwtVerify() {
-      return app.jwt.verify(app.jwt.lookupToken(request as unknown as FastifyRequest))
+      return app.verifyToken(app.jwt.lookupToken(request as unknown as FastifyRequest))
     },
   }
   return app.authenticate(request as unknown as FastifyRequest)

@@ -15,6 +15,7 @@ import { formatExecutionErrors } from './errors.js'
 import { hardeningRules, withCode } from './hardening.js'
 import { createLoaders } from './loaders.js'
 import { ProgressListener } from './progress/pg-listener.js'
+import { closeAtTokenExpiry, socketContext, type ExpiringSocket } from './socket-expiry.js'
 import type { Principal } from '../http/auth-plugin.js'
 
 declare module 'mercurius' {
@@ -60,6 +61,8 @@ export default fp(
       additionalRouteOptions: { preHandler: graphqlPreHandler(app) },
       context: (request) => ({ principal: request.principal, loaders: loadersFor(request.principal, { cache: true }) }),
       subscription: {
+        // The socket, for closing it when its token expires (socket-expiry.ts).
+        context: (socket) => socketContext(socket as unknown as ExpiringSocket),
         // The token is checked before the connection is acknowledged; a refused one gets
         // connection_error and the socket is closed (mercurius's answer to a falsy onConnect).
         async onConnect({ payload }) {
@@ -78,7 +81,8 @@ export default fp(
 
     // mercurius does not run validation rules on subscriptions (graphql's subscribe() does not
     // validate): the same rules, and the specification's, before one starts.
-    app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+    app.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
+      closeAtTokenExpiry(context as Parameters<typeof closeAtTokenExpiry>[0])
       const [first] = validate(schema, document, [...specifiedRules, ...rules])
       if (first) throw withCode(first)
     })

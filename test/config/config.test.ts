@@ -16,7 +16,7 @@ t.test('defaults', async (t) => {
   t.equal(config.databaseUrl, undefined)
   t.equal(config.dataDir, '/srv/.data')
   t.equal(config.vcenter.insecure, false)
-  t.same(config.jwt, { algorithm: 'HS256', key: 'a'.repeat(32), issuer: undefined, audience: undefined })
+  t.same(config.jwt, { algorithm: 'HS256', key: 'a'.repeat(32), issuer: undefined, audience: undefined, teamsClaim: 'groups' })
   t.same(config.limits, { perVcenter: 20, perHost: 8, perDatastore: 32 })
 })
 
@@ -30,7 +30,7 @@ t.test('each bad setting is named in one line', async (t) => {
     [{ PORT: '70000' }, /PORT must be between/],
     [{ VCENTER_INSECURE: 'yes' }, /VCENTER_INSECURE must be true or false/],
     [{ JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 bytes/],
-    [{ JWT_SECRET: '' }, /JWT_SECRET or JWT_PUBLIC_KEY is required/],
+    [{ JWT_SECRET: '' }, /JWT_SECRET or JWT_PUBLIC_KEY or JWT_JWKS_URL is required/],
     [{ JWT_PUBLIC_KEY: 'garbage' }, /JWT_PUBLIC_KEY and|JWT_SECRET and JWT_PUBLIC_KEY/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres/],
@@ -44,12 +44,17 @@ t.test('a public key pins the algorithm of its type', async (t) => {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
   const ed = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString()
-  const withKey = (key: string) => loadConfig({ ...base, JWT_SECRET: '', JWT_PUBLIC_KEY: key, JWT_ISSUER: 'idp' })
+  const withKey = (key: string) => loadConfig({ ...base, JWT_SECRET: '', JWT_PUBLIC_KEY: key, JWT_ISSUER: 'idp', JWT_AUDIENCE: 'lcs' })
   t.equal(withKey(rsa).jwt.algorithm, 'RS256')
   t.equal(withKey(ec).jwt.algorithm, 'ES256')
   t.equal(withKey(ed).jwt.algorithm, 'EdDSA')
   t.equal(withKey(rsa).jwt.issuer, 'idp')
   t.throws(() => withKey('not a key'), { message: /JWT_PUBLIC_KEY is not a PEM public key/ })
+  t.throws(() => loadConfig({ ...base, JWT_SECRET: '', JWT_PUBLIC_KEY: rsa }), { message: /JWT_AUDIENCE is required with JWT_PUBLIC_KEY/ })
+  t.throws(() => loadConfig({ ...base, JWT_SECRET: '', JWT_JWKS_URL: 'https://idp.example.com/jwks' }), { message: /JWT_AUDIENCE is required with JWT_JWKS_URL/ })
+  t.throws(() => loadConfig({ ...base, JWT_JWKS_URL: 'https://idp.example.com/jwks', JWT_AUDIENCE: 'lcs' }), { message: /JWT_SECRET and JWT_JWKS_URL are both set/ })
+  t.equal(loadConfig({ ...base, JWT_MAX_AGE: '30m' }).jwt.maxAgeSeconds, 1800)
+  t.throws(() => loadConfig({ ...base, JWT_MAX_AGE: '0' }), { message: /JWT_MAX_AGE must be a duration/ })
 })
 
 t.test('the vCenter URL gets /sdk when given bare', async (t) => {

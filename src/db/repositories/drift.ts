@@ -66,7 +66,7 @@ export class DriftRepository {
       if (row && drift.status === 'found' && before?.drift?.status !== 'found') {
         await this.outbox?.record(
           'pool.drift_found',
-          row.requester,
+          { requester: row.requester, team: row.team },
           {
             pool: row.name,
             poolId: row.id,
@@ -78,7 +78,6 @@ export class DriftRepository {
             links: { pool: `/v1/pools/${encodeURIComponent(row.name)}` },
           },
           tx,
-          row.team,
         )
       }
     })

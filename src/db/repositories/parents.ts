@@ -133,7 +133,7 @@ export class ParentRepository {
       if (row && (status === 'succeeded' || status === 'failed') && this.outbox) {
         await this.outbox.record(
           `preparation.${status}`,
-          row.requester,
+          { requester: row.requester, team: row.team },
           {
             preparationId: row.id,
             parent: row.parentName,

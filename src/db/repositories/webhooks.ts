@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto'
 import { and, asc, desc, eq, inArray, isNull, or, sql, type SQL } from 'drizzle-orm'
 import { generateWebhookSecret, webhookPayload, deploymentEvent, type WebhookPayload } from '../../domain/webhooks.js'
 import type { Keyring } from '../../domain/secrets.js'
+import { personalTeam, visibleTeams } from '../../domain/teams.js'
+import { teamCondition } from './team-filter.js'
 import type { Database, Db } from '../database.js'
 import { inTransaction, withJobTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import {
@@ -29,6 +31,12 @@ import {
 /** Queues the delivery jobs of these deliveries, on the transaction's connection. */
 export type DeliveryEnqueuer = (sql: TransactionSql, deliveryIds: string[]) => Promise<void>
 
+/** Who an event concerns: the requester of the change, and the team owning its object (the subscriptions' filter). */
+export interface EventOwner {
+  requester: string | null
+  team: string | null
+}
+
 /** Queues the fan-out of a recorded event, on the transaction's connection. */
 export type EventDispatcher = (sql: TransactionSql, eventId: string) => Promise<void>
 
@@ -42,12 +50,12 @@ export class WebhookOutbox {
     this.dispatcher = dispatcher
   }
 
-  /** Records an event (and queues its fan-out) in `tx`, or in a transaction of its own; `team`: the team whose object it concerns. */
-  async record(type: string, requester: string | null, data: Record<string, unknown>, tx?: JobTransaction, team: string | null = null): Promise<string> {
+  /** Records an event (and queues its fan-out) in `tx`, or in a transaction of its own. */
+  async record(type: string, owner: EventOwner, data: Record<string, unknown>, tx?: JobTransaction): Promise<string> {
     return inTransaction(this.database.pool, tx, async (tx) => {
       const [row] = await tx.db
         .insert(webhookEvents)
-        .values({ type, requester, team, payload: webhookPayload(type, data) })
+        .values({ type, requester: owner.requester, team: owner.team, payload: webhookPayload(type, data) })
         .returning({ id: webhookEvents.id })
       await this.dispatcher?.(tx.sql, row!.id)
       return row!.id
@@ -65,7 +73,7 @@ export class WebhookOutbox {
     const { clone: c, deployment: d } = row
     await this.record(
       `clone.${row.clone.status}`,
-      d.requester,
+      { requester: d.requester, team: d.team },
       {
         clone: c.name,
         status: c.status,
@@ -87,7 +95,7 @@ export class WebhookOutbox {
     const expired = by === 'expiry'
     await this.record(
       expired ? 'pool.expired' : 'pool.stripped',
-      pool.requester,
+      { requester: pool.requester, team: pool.team },
       {
         pool: pool.name,
         poolId: pool.id,
@@ -100,7 +108,6 @@ export class WebhookOutbox {
         links: { pool: `/v1/pools/${encodeURIComponent(pool.name)}`, deployment: `/v1/deployments/${deploymentId}` },
       },
       tx,
-      pool.team,
     )
   }
 
@@ -112,7 +119,7 @@ export class WebhookOutbox {
       .where(or(eq(clones.deploymentId, deployment.id), eq(clones.destroyDeploymentId, deployment.id)))
       .orderBy(asc(clones.number), asc(clones.name))
     const event = deploymentEvent({ deployment, clones: rows })
-    await this.record(event.type, deployment.requester, event.data, tx)
+    await this.record(event.type, { requester: deployment.requester, team: deployment.team }, event.data, tx)
   }
 }
 
@@ -148,8 +155,16 @@ export class WebhookRepository {
     this.db = database.db
   }
 
+  /**
+   * The team's subscriptions; an admin's receives every team's events, so only admins see and
+   * change it (a member of its team redirecting its URL would read every team's events).
+   */
   private visible(caller: WebhookCaller): SQL | undefined {
-    return and(isNull(webhookSubscriptions.deletedAt), caller.admin ? undefined : eq(webhookSubscriptions.ownerSub, caller.sub))
+    return and(
+      isNull(webhookSubscriptions.deletedAt),
+      teamCondition(webhookSubscriptions.team, visibleTeams(caller)),
+      caller.admin ? undefined : eq(webhookSubscriptions.ownerAdmin, false),
+    )
   }
 
   /** A new subscription and its secret (the only time the secret leaves the database unsealed). */
@@ -236,8 +251,9 @@ export class WebhookRepository {
   }
 
   /**
-   * The deliveries of an event: one per enabled subscription that wants its type and may see it (its
-   * owner asked for the change, or an admin made it). Idempotent (a repeated fan-out adds none).
+   * The deliveries of an event: one per enabled subscription that wants its type and may see it (of
+   * the event's team, or an admin made it; an event recorded before teams has no team and is its
+   * requester's personal team's). Idempotent (a repeated fan-out adds none).
    */
   async fanOut(eventId: string, enqueue: DeliveryEnqueuer): Promise<string[]> {
     return withJobTransaction(this.database.pool, async (tx) => {
@@ -247,10 +263,10 @@ export class WebhookRepository {
       `INSERT INTO webhook_deliveries (subscription_id, event_id)
        SELECT s.id, $1 FROM webhook_subscriptions s
         WHERE s.enabled AND s.deleted_at IS NULL AND jsonb_exists(s.events, $2)
-          AND (s.owner_admin OR s.owner_sub = $3)
+          AND (s.owner_admin OR s.team = $3)
        ON CONFLICT (event_id, subscription_id) DO NOTHING
        RETURNING id`,
-      [eventId, event.type, event.requester],
+      [eventId, event.type, event.team ?? (event.requester === null ? null : personalTeam(event.requester))],
     )
     const ids = rows.rows.map((r: { id: string }) => r.id)
     if (ids.length > 0) await enqueue(tx.sql, ids)
@@ -263,7 +279,7 @@ export class WebhookRepository {
     return withJobTransaction(this.database.pool, async (tx) => {
     const [event] = await tx.db
       .insert(webhookEvents)
-      .values({ type, requester: subscription.ownerSub, payload: webhookPayload(type, data) })
+      .values({ type, requester: subscription.ownerSub, team: subscription.team, payload: webhookPayload(type, data) })
       .returning({ id: webhookEvents.id })
     const [delivery] = await tx.db
       .insert(webhookDeliveries)

@@ -12,6 +12,7 @@ export function presentSubscription(s: WebhookSubscriptionRow) {
     disabledReason: s.disabledReason,
     failingSince: s.failingSince?.toISOString() ?? null,
     owner: s.ownerSub,
+    team: s.team,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
   }

@@ -5,8 +5,8 @@
  * under the same `webhook-id` (the delivery's id) until a 2xx. A subscription failing without a
  * success for WEBHOOK_DISABLE_AFTER_HOURS is disabled and says why.
  *
- * Teams do not exist yet: a subscription belongs to the `sub` that made it and receives the events
- * of what that `sub` asked for; one made with the `admin` scope receives every event.
+ * A subscription belongs to a team (chosen at creation): the team's members see and manage it, and it
+ * receives the events of the team's objects; one made with the `admin` scope receives every event.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type PgBoss from 'pg-boss'

@@ -15,7 +15,7 @@ import {
 import { presentDelivery, presentSubscription } from './webhook-presenters.js'
 import type { WebhookCaller } from './webhook-service.js'
 
-/** Subscriptions are the caller's own; an admin sees and manages all. */
+/** Subscriptions are their team's: its members see and manage them; an admin sees and manages all. */
 function callerOf(request: FastifyRequest): WebhookCaller {
   const { sub, teams, admin } = request.principal!
   return { sub, teams, admin }

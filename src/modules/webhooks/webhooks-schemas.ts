@@ -10,6 +10,11 @@ const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)))
 const Events = Type.Array(EventType, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: 'The events to receive' })
 const Url = Type.String({ minLength: 1, maxLength: 2048, description: 'https URL (http only for WEBHOOK_ALLOWED_HOSTS)' })
 const Description = Type.String({ maxLength: 500 })
+const Team = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: "The owning team; required when the caller is in several (otherwise the caller's only team)",
+})
 const Id = Type.Object({ id: Type.String({ description: "The subscription's id" }) }, { additionalProperties: false })
 const Page = Type.Object(
   {
@@ -27,7 +32,8 @@ export const WebhookSubscription = Type.Object({
   enabled: Type.Boolean(),
   disabledReason: Nullable(Type.String({ description: 'Why it is no longer sent to' })),
   failingSince: Nullable(Type.String({ format: 'date-time', description: 'Since when every delivery failed' })),
-  owner: Type.String({ description: 'The sub that made it (teams: not yet)' }),
+  owner: Type.String({ description: 'The sub that made it' }),
+  team: Type.String({ description: "The team it belongs to: its members manage it, and it receives that team's events" }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 })
@@ -59,13 +65,13 @@ export const createWebhookSchema = {
   operationId: 'createWebhook',
   summary: 'Subscribe a URL to events (Standard Webhooks); answers the signing secret once',
   tags,
-  body: Type.Object({ url: Url, events: Events, description: Type.Optional(Description) }, { additionalProperties: false }),
+  body: Type.Object({ url: Url, events: Events, description: Type.Optional(Description), team: Type.Optional(Team) }, { additionalProperties: false }),
   response: { 201: WithSecret, 400: ErrorResponse, ...authErrors, 422: ErrorResponse },
 }
 
 export const listWebhooksSchema = {
   operationId: 'listWebhooks',
-  summary: "The caller's webhook subscriptions (an admin's: all), newest first, in cursor pages",
+  summary: "The webhook subscriptions of the caller's teams (an admin's: all), newest first, in cursor pages",
   tags,
   querystring: Page,
   response: {
