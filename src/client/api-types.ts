@@ -532,7 +532,7 @@ export interface components {
              * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "TEAM_REQUIRED" | "TEAM_FORBIDDEN" | "TEAM_NOT_FOUND" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "INTERNAL_ERROR";
             /** @description What went wrong, for a person */
             message: string;
             details?: {
@@ -692,6 +692,8 @@ export interface components {
                 faultType?: string;
             } | null;
             requester: string;
+            /** @description The team that owns the preparation */
+            team: string;
             ticket: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -888,7 +890,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +908,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1112,7 +1114,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1132,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,7 +1141,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1177,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1309,7 +1311,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,7 +1320,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1475,7 +1477,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1495,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1648,7 +1650,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,7 +1659,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1815,7 +1817,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1835,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1844,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1950,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +1968,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +1977,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2068,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,7 +2086,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2193,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2240,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2288,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2306,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2366,7 +2368,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2384,7 +2386,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2395,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2429,7 +2431,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2478,7 +2480,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +2489,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2523,7 +2525,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +2543,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2552,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2570,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2637,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2655,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2662,7 +2664,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,7 +2700,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,7 +2753,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2771,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2780,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,7 +2816,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2871,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2889,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +2898,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2934,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,7 +2977,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2993,7 +2995,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3004,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3022,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3095,7 +3097,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +3115,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +3124,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,7 +3142,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3172,6 +3174,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description The team that owns the preparation; required when the caller is in several */
+                    team?: string;
                     /** @description Default "<parent> YYYY-MM-DD" (UTC) */
                     snapshotName?: string;
                     description?: string;
@@ -3203,7 +3207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3221,7 +3225,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3234,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3316,7 +3320,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3338,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,7 +3397,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3411,7 +3415,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3420,7 +3424,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,7 +3484,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +3502,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,7 +3511,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3563,7 +3567,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,7 +3585,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3594,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3655,7 +3659,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3677,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3682,7 +3686,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3760,7 +3764,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3782,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3834,7 +3838,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +3856,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +3883,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3935,7 +3939,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3948,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3983,7 +3987,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +3996,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4054,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4068,7 +4072,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4077,7 +4081,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4108,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,7 +4152,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4157,7 +4161,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4205,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,7 +4214,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4267,7 +4271,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +4289,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,7 +4298,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4337,7 +4341,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4346,7 +4350,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
