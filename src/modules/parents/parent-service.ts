@@ -202,6 +202,8 @@ export class ParentService {
       throw new SnapshotAmbiguous({ parent: name, snapshot: ref, morefs: resolved.ambiguous.map((s) => s.moref) }, name, ref)
     }
     const snapshot = resolved.found
+    // Another team's pool refuses at once (checked again under the lock, for pools accepted meanwhile).
+    await this.checkOtherTeams(name, caller)
     // The parent's lock, exclusively, on a connection of its own for the vCenter task's length:
     // deployments and preparations of the parent are refused meanwhile (409 PARENT_BUSY), and this
     // waits for no one. The checks below run once it is held, so they see everything accepted before.

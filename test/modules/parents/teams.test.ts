@@ -179,6 +179,19 @@ t.test("another team's live pool blocks prepare, snapshot removal and revert, fo
   t.same(current(alphaView).pools, [])
   t.same(current(betaView).pools, ['beta-secret-pool'])
 
+  // GraphQL's Parent.clones: the caller's teams' clones only.
+  const clonesSeen = async (caller: Caller) => {
+    const res = await service.app.inject({
+      method: 'POST',
+      url: '/graphql',
+      headers: service.auth('deployments:read', caller.sub, caller.teams),
+      payload: { query: '{ parents { name clones { name } } }' },
+    })
+    return res.json().data.parents.find((p: { name: string }) => p.name === PACKAGING).clones.map((c: { name: string }) => c.name)
+  }
+  t.same(await clonesSeen(ALPHA), [])
+  t.same(await clonesSeen(BETA), ['BetaPkg01'])
+
   // The pool's own team is not blocked by it (only by its running clone, as before teams).
   const own = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/${snapshot}`, BETA)
   t.equal(own.json().code, 'SNAPSHOT_IN_USE', own.body)
