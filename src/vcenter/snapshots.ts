@@ -6,17 +6,21 @@ import { flattenSnapshots, type SnapshotTreeInput } from '../domain/snapshots.js
 import { decodeSnapshotInfo, type MoRef, type VirtualMachineSnapshotTree } from '../vim25/index.js'
 import { vm, type VsphereConnection } from './connection.js'
 import { TaskFailed, type ParentVm, type SnapshotGateway } from './gateway.js'
+import type { ParentFolders } from './parent-folders.js'
 import type { VmNameView } from './vm-names.js'
 
 export class VsphereSnapshots implements SnapshotGateway {
   constructor(
     private readonly connection: VsphereConnection,
     private readonly vmNames: VmNameView,
+    private readonly parentFolders: ParentFolders,
   ) {}
 
   async findVmsByName(name: string): Promise<ParentVm[]> {
     return this.connection.use(async (client) => {
-      const refs = (await this.vmNames.readVmNames(client)).filter((o) => o.props.name === name).map((o) => o.obj)
+      const named = (await this.vmNames.readVmNames(client)).filter((o) => o.props.name === name).map((o) => o.obj)
+      const allowed = await this.parentFolders.allowed(client, named)
+      const refs = named.filter((r) => allowed.has(r.value))
       if (refs.length === 0) return []
       const found = await client.property.retrieveMany(refs, PARENT_VM_PATHS)
       return found.map((o) => toParentVm(o.obj, o.props))
@@ -28,6 +32,11 @@ export class VsphereSnapshots implements SnapshotGateway {
       const [found] = await client.property.retrieveMany([vm(vmMoref)], PARENT_VM_PATHS)
       return found && found.props.name !== undefined ? toParentVm(found.obj, found.props) : undefined
     })
+  }
+
+  async mayBeParent(vmMoref: string): Promise<boolean> {
+    if (!this.parentFolders.restricted) return true
+    return this.connection.use(async (client) => (await this.parentFolders.allowed(client, [vm(vmMoref)])).has(vmMoref))
   }
 
   async createSnapshot(

@@ -22,6 +22,7 @@ import type {
   VmStorage,
 } from './gateway.js'
 import { VsphereInventory } from './inventory.js'
+import { ParentFolders } from './parent-folders.js'
 import { VsphereSnapshots } from './snapshots.js'
 import { VmNameView } from './vm-names.js'
 import { VsphereVms } from './vms.js'
@@ -39,9 +40,10 @@ export class VsphereGateway implements VcenterGateway {
     this.connection = new VsphereConnection(config, log, observer)
     const fields = new CustomFieldKeys()
     const vmNames = new VmNameView()
-    this.inventory = new VsphereInventory(this.connection, fields, vmNames)
+    const parentFolders = new ParentFolders(config.parentFolders)
+    this.inventory = new VsphereInventory(this.connection, fields, vmNames, parentFolders)
     this.vms = new VsphereVms(this.connection, fields)
-    this.snapshots = new VsphereSnapshots(this.connection, vmNames)
+    this.snapshots = new VsphereSnapshots(this.connection, vmNames, parentFolders)
     this.attributes = new VsphereAttributes(this.connection, fields)
   }
 
@@ -140,6 +142,10 @@ export class VsphereGateway implements VcenterGateway {
 
   readParentVm(vmMoref: string): Promise<ParentVm | undefined> {
     return this.snapshots.readParentVm(vmMoref)
+  }
+
+  mayBeParent(vmMoref: string): Promise<boolean> {
+    return this.snapshots.mayBeParent(vmMoref)
   }
 
   createSnapshot(vmMoref: string, name: string, description: string | undefined, onTask: OnTask): Promise<string> {

@@ -37,7 +37,7 @@ t.test('502 VCENTER_REFUSED: vCenter refuses the snapshot removal a request wait
   const res = await service.app.inject({
     method: 'DELETE',
     url: `/v1/parents/${encodeURIComponent(PACKAGING)}/snapshots/${snapshot.value}`,
-    headers: service.auth('deployments:write'),
+    headers: service.auth('parents:write'),
   })
   t.equal(res.statusCode, 502, res.body)
   t.equal(res.json().code, 'VCENTER_REFUSED')

@@ -48,7 +48,7 @@ async function startWorkers(t: Test): Promise<FastifyInstance> {
 }
 
 function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) {
-  return api.app.inject({ method, url, headers: api.auth('deployments:read deployments:write'), ...(payload ? { payload } : {}) })
+  return api.app.inject({ method, url, headers: api.auth('deployments:read deployments:write parents:write'), ...(payload ? { payload } : {}) })
 }
 
 const pool = async (name: string) => (await call('GET', `/v1/pools/${name}`)).json()

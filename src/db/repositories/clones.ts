@@ -44,6 +44,7 @@ export interface ReadOptions {
 /** A live clone of a parent with its VM's moref (for reading power states). */
 export interface LiveCloneOfParent extends CloneUse {
   moref: string | null
+  team: string
 }
 
 /** GraphQL's filter of a page of clones (every status unless `status`). */
@@ -141,6 +142,7 @@ export class CloneRepository {
         status: clones.status,
         pool: deployments.poolName,
         snapshotMoref: deployments.snapshotMoref,
+        team: clones.team,
       })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))

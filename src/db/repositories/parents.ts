@@ -1,10 +1,13 @@
 /**
  * Parent preparations (which live clones use a parent's snapshots is CloneRepository.liveOfParent's).
  */
-import { and, desc, eq, isNull, sql } from 'drizzle-orm'
+import { and, count, desc, eq, isNull, notInArray, sql } from 'drizzle-orm'
 import type { Database, Db } from '../database.js'
+import type { TeamFilter } from '../../domain/teams.js'
+import { teamCondition } from './team-filter.js'
 import {
   parentPreparations,
+  pools,
   type PreparationRow,
   type PreparationStatus,
   type PreparationStep,
@@ -46,17 +49,21 @@ export class ParentRepository {
     })
   }
 
-  async get(id: string): Promise<PreparationRow | undefined> {
-    const [row] = await this.db.select().from(parentPreparations).where(eq(parentPreparations.id, id))
+  /** `teams`: only a preparation of these teams (a caller's read). */
+  async get(id: string, teams?: TeamFilter): Promise<PreparationRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(parentPreparations)
+      .where(and(eq(parentPreparations.id, id), teamCondition(parentPreparations.team, teams)))
     return row
   }
 
-  /** The parent's preparations, newest first. */
-  async list(parentMoref: string, limit = 20): Promise<PreparationRow[]> {
+  /** The parent's preparations of these teams, newest first. */
+  async list(parentMoref: string, teams: TeamFilter, limit = 20): Promise<PreparationRow[]> {
     return this.db
       .select()
       .from(parentPreparations)
-      .where(eq(parentPreparations.parentMoref, parentMoref))
+      .where(and(eq(parentPreparations.parentMoref, parentMoref), teamCondition(parentPreparations.team, teams)))
       .orderBy(desc(parentPreparations.createdAt))
       .limit(limit)
   }
@@ -69,12 +76,14 @@ export class ParentRepository {
     return row
   }
 
-  /** The latest preparation of the parent that asked for this snapshot name. */
-  async latestFor(parentMoref: string, snapshotName: string, tx?: JobTransaction): Promise<PreparationRow | undefined> {
+  /** The latest preparation of the parent by this team that asked for this snapshot name. */
+  async latestFor(parentMoref: string, snapshotName: string, team: string, tx?: JobTransaction): Promise<PreparationRow | undefined> {
     const [row] = await onDb(this.db, tx)
       .select()
       .from(parentPreparations)
-      .where(and(eq(parentPreparations.parentMoref, parentMoref), eq(parentPreparations.snapshotName, snapshotName)))
+      .where(
+        and(eq(parentPreparations.parentMoref, parentMoref), eq(parentPreparations.snapshotName, snapshotName), eq(parentPreparations.team, team)),
+      )
       .orderBy(desc(parentPreparations.createdAt))
       .limit(1)
     return row
@@ -87,6 +96,15 @@ export class ParentRepository {
       .from(parentPreparations)
       .where(and(eq(parentPreparations.parentMoref, parentMoref), sql`${parentPreparations.snapshotMoref} IS NOT NULL`))
     return new Set(rows.map((r) => r.moref!))
+  }
+
+  /** How many live (not stripped) pools of teams other than these are made from the parent of this name. */
+  async otherTeamsPools(parentName: string, teams: readonly string[], tx?: JobTransaction): Promise<number> {
+    const [row] = await onDb(this.db, tx)
+      .select({ n: count() })
+      .from(pools)
+      .where(and(eq(pools.parentName, parentName), sql`${pools.status} <> 'stripped'`, teams.length > 0 ? notInArray(pools.team, [...teams]) : undefined))
+    return row?.n ?? 0
   }
 
   async markRunning(id: string): Promise<void> {

@@ -42,7 +42,7 @@ import { enqueuePreparation } from './prepare-parent-job.js'
 import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
-import { owningTeam, type TeamMember } from '../../domain/teams.js'
+import { canSee, owningTeam, visibleTeams, type TeamMember } from '../../domain/teams.js'
 
 /** The records this service hands out (for REST and GraphQL). */
 export type { PreparationRow } from '../../db/schema.js'
@@ -106,27 +106,28 @@ export class ParentService {
     }
     const parent = await this.resolve(name)
     const snapshotName = request.snapshotName ?? defaultSnapshotName(name, now)
+    await this.checkOtherTeams(name, caller)
 
     // Every check needing vCenter first, with no lock held: which running clones use the parent.
     const ours = await this.repository.preparedSnapshots(parent.moref)
     // Clones already made from this preparation's own snapshot (an earlier, failed attempt) are not older.
     const target = parent.snapshots.find((s) => s.name === snapshotName && ours.has(s.moref))?.moref
-    const repeated = await this.repository.latestFor(parent.moref, snapshotName)
+    const repeated = await this.repository.latestFor(parent.moref, snapshotName, team)
     const answered =
       (repeated && !repeated.finishedAt) || (repeated?.status === 'succeeded' && parent.snapshots.some((s) => s.moref === repeated.snapshotMoref))
-    if (!answered) await this.checkInUse(name, parent, request.recompose === true, target)
+    if (!answered) await this.checkInUse(name, parent, request.recompose === true, caller, target)
 
     // Then one short transaction holding the parent's lock shared (refused while a snapshot is removed
     // or reverted to), which checks the records again and records the preparation and its job.
     const outcome = await this.repository.withParentShared(parent.moref, async (tx): Promise<PrepareOutcome> => {
       // The same request again: its preparation, unfinished or done (and its snapshot still there).
-      const earlier = await this.repository.latestFor(parent.moref, snapshotName, tx)
+      const earlier = await this.repository.latestFor(parent.moref, snapshotName, team, tx)
       if (earlier && !earlier.finishedAt) return { preparation: earlier, created: false }
       if (earlier?.status === 'succeeded' && parent.snapshots.some((s) => s.moref === earlier.snapshotMoref)) {
         return { preparation: earlier, created: false }
       }
       const running = await this.repository.unfinished(parent.moref, tx)
-      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, `preparation ${running.id}`)
+      if (running) throw busyWith(name, running, caller)
 
       const ours = await this.repository.preparedSnapshots(parent.moref, tx)
       const taken = parent.snapshots.find((s) => s.name === snapshotName && !ours.has(s.moref))
@@ -155,26 +156,31 @@ export class ParentService {
     return outcome.value
   }
 
-  async preparation(name: string, id: string): Promise<PreparationRow> {
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.repository.get(id) : undefined
+  /** One of the caller's teams' preparations; outside PARENT_FOLDERS, 404 PARENT_NOT_FOUND. */
+  async preparation(name: string, id: string, caller: TeamMember): Promise<PreparationRow> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.repository.get(id, visibleTeams(caller)) : undefined
     if (!row || row.parentName !== name) throw new PreparationNotFound({ parent: name, id }, id, name)
+    if (!(await forClient(() => this.vcenter.mayBeParent(row.parentMoref)))) throw new ParentNotFound({ parent: name }, name)
     return row
   }
 
-  async preparations(name: string): Promise<PreparationRow[]> {
+  /** The parent's preparations of the caller's teams. */
+  async preparations(name: string, caller: TeamMember): Promise<PreparationRow[]> {
     const parent = await this.resolve(name)
-    return this.repository.list(parent.moref)
+    return this.repository.list(parent.moref, visibleTeams(caller))
   }
 
   /** The parent's snapshot tree, each snapshot with the live clones made from it. */
-  async snapshots(name: string): Promise<{ parent: ParentVm; snapshots: SnapshotUsage[] }> {
+  async snapshots(name: string, caller: TeamMember): Promise<{ parent: ParentVm; snapshots: SnapshotUsage[] }> {
     const parent = await this.resolve(name)
     const clones = await this.clones.liveOfParent(parent.moref)
+    const teams = visibleTeams(caller)
     return {
       parent,
+      // Every team's clones count; only the caller's teams' pools are named.
       snapshots: parent.snapshots.map((s) => {
         const using = clones.filter((c) => c.snapshotMoref === s.moref)
-        return { ...s, liveClones: using.length, pools: [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort() }
+        return { ...s, liveClones: using.length, pools: poolNames(using.filter((c) => canSee(teams, c.team))) }
       }),
     }
   }
@@ -187,6 +193,7 @@ export class ParentService {
     name: string,
     ref: string,
     action: SnapshotAction,
+    caller: TeamMember,
   ): Promise<{ parent: ParentVm; snapshot: SnapshotNode; taskMoref?: string }> {
     const parent = await this.resolve(name)
     const resolved = resolveSnapshot(parent.snapshots, ref)
@@ -195,18 +202,23 @@ export class ParentService {
       throw new SnapshotAmbiguous({ parent: name, snapshot: ref, morefs: resolved.ambiguous.map((s) => s.moref) }, name, ref)
     }
     const snapshot = resolved.found
+    // Another team's pool refuses at once (checked again under the lock, for pools accepted meanwhile).
+    await this.checkOtherTeams(name, caller)
     // The parent's lock, exclusively, on a connection of its own for the vCenter task's length:
     // deployments and preparations of the parent are refused meanwhile (409 PARENT_BUSY), and this
     // waits for no one. The checks below run once it is held, so they see everything accepted before.
     const outcome = await this.repository.withParentExclusive(parent.moref, async () => {
       const running = await this.repository.unfinished(parent.moref)
-      if (running) throw new ParentBusy({ parent: name, preparationId: running.id }, name, `preparation ${running.id}`)
+      if (running) throw busyWith(name, running, caller)
+      await this.checkOtherTeams(name, caller)
       // Removing a snapshot merges its disk into its parent's: clones of the snapshots taken after it on
       // its branch depend on it too. Reverting changes no snapshot: only its own clones count.
       const protectedMorefs = action === 'remove' ? withDescendants(parent.snapshots, snapshot.moref) : new Set([snapshot.moref])
       const using = (await this.clones.liveOfParent(parent.moref)).filter((c) => protectedMorefs.has(c.snapshotMoref))
       if (using.length > 0) {
-        const pools = [...new Set(using.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()
+        // Counted across teams, named only for the caller's teams.
+        const seen = using.filter((c) => canSee(visibleTeams(caller), c.team))
+        const pools = poolNames(seen)
         throw new SnapshotInUse(
           {
             parent: name,
@@ -214,7 +226,7 @@ export class ParentService {
             moref: snapshot.moref,
             liveClones: using.length,
             pools,
-            clones: using.map((c) => c.name),
+            clones: seen.map((c) => c.name),
             usedSnapshots: [...new Set(using.map((c) => c.snapshotMoref))],
           },
           snapshot.name,
@@ -235,6 +247,18 @@ export class ParentService {
     return outcome.value
   }
 
+  /**
+   * 409 PARENT_IN_USE while a live pool of a team the caller is not in is made from the parent: a
+   * destructive operation (prepare, snapshot remove or revert) would break or change another team's
+   * clones. Admin too (its own teams count as its). The other teams' pools are counted, not named.
+   */
+  private async checkOtherTeams(name: string, caller: TeamMember): Promise<void> {
+    const pools = await this.repository.otherTeamsPools(name, caller.teams)
+    if (pools === 0) return
+    const reason = `${pools} live pool${pools === 1 ? '' : 's'} of other teams`
+    throw new ParentInUse({ parent: name, otherTeamsPools: pools, reason: `${reason} use this parent` }, name, reason)
+  }
+
   /** The one VM with this name: 404 PARENT_NOT_FOUND, 409 PARENT_AMBIGUOUS. */
   private async resolve(name: string): Promise<ParentVm> {
     const vms = await forClient(() => this.vcenter.findVmsByName(name))
@@ -247,7 +271,7 @@ export class ParentService {
    * 409 PARENT_IN_USE while clones made from an older snapshot run (powered on, or still being made),
    * unless `recompose`; even then, running clones of no pool refuse it (recompose cannot move them).
    */
-  private async checkInUse(name: string, parent: ParentVm, recompose: boolean, targetSnapshotMoref?: string): Promise<void> {
+  private async checkInUse(name: string, parent: ParentVm, recompose: boolean, caller: TeamMember, targetSnapshotMoref?: string): Promise<void> {
     const clones = await this.clones.liveOfParent(parent.moref)
     if (clones.length === 0) return
     const states = await forClient(() => this.vcenter.readVmStates(clones.flatMap((c) => (c.moref ? [c.moref] : []))))
@@ -257,17 +281,30 @@ export class ParentService {
     )
     if (use.running.length === 0) return
     if (recompose && use.unpooled === 0) return
+    // Counted across teams, named only for the caller's teams.
+    const teams = new Map(clones.map((c) => [c.name, c.team]))
+    const seen = use.running.filter((c) => canSee(visibleTeams(caller), teams.get(c.name) ?? ''))
+    const pools = poolNames(seen)
     throw new ParentInUse(
       {
         parent: name,
-        pools: use.pools,
+        pools,
         runningClones: use.running.length,
         unpooled: use.unpooled,
-        clones: use.running.map((c) => c.name),
+        clones: seen.map((c) => c.name),
         ...(recompose ? { reason: 'running clones of no pool cannot be recomposed' } : {}),
       },
       name,
-      use.pools.join(', ') || 'none',
+      pools.join(', ') || 'none',
     )
   }
 }
+
+/** 409 PARENT_BUSY with a preparation under way, naming it only to a caller who may see it. */
+function busyWith(name: string, running: PreparationRow, caller: TeamMember): InstanceType<typeof ParentBusy> {
+  return canSee(visibleTeams(caller), running.team)
+    ? new ParentBusy({ parent: name, preparationId: running.id }, name, `preparation ${running.id}`)
+    : new ParentBusy({ parent: name }, name, "another team's preparation")
+}
+
+const poolNames = (clones: { pool: string | null }[]): string[] => [...new Set(clones.flatMap((c) => (c.pool ? [c.pool] : [])))].sort()

@@ -3,6 +3,7 @@ import { DEFAULT_CUSTOMIZATION_ATTRIBUTE } from '../../domain/attributes.js'
 import type { ParentFacts } from '../../domain/plan.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { parentReadiness, type Readiness } from './readiness.js'
+import { canSee, visibleTeams } from '../../domain/teams.js'
 
 export const typeDefs = /* GraphQL */ `
   type Problem {
@@ -62,6 +63,10 @@ export const resolvers = {
         ? { name: p.facts.currentSnapshot.name, moref: p.facts.currentSnapshot.moref, createdAt: p.facts.currentSnapshot.createdAt ?? null }
         : null,
     hasNonPersistentDisk: (p: ParentNode) => p.facts.hasNonPersistentDisk,
-    clones: (p: ParentNode, _: unknown, context: GraphqlContext) => context.loaders.clonesOfParent.load(p.facts.moref),
+    // Only the caller's teams' clones (the loader reads every team's, batched across parents).
+    clones: async (p: ParentNode, _: unknown, context: GraphqlContext) => {
+      const teams = visibleTeams(context.principal!)
+      return (await context.loaders.clonesOfParent.load(p.facts.moref)).filter((c) => canSee(teams, c.team))
+    },
   },
 }

@@ -12,6 +12,7 @@ import {
   revertSnapshotSchema,
 } from './parents-schemas.js'
 import { linkNext, pageOfList } from '../../http/pagination.js'
+import type { TeamMember } from '../../domain/teams.js'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -31,6 +32,7 @@ export function presentPreparation(p: PreparationRow) {
     deploymentIds: p.deploymentIds,
     error: p.error,
     requester: p.requester,
+    team: p.team,
     ticket: p.ticket,
     createdAt: p.createdAt.toISOString(),
     startedAt: iso(p.startedAt),
@@ -64,7 +66,7 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: async (request: { body: unknown }) => {
       request.body ??= {}
     },
-    onRequest: app.requireScope('deployments:write'),
+    onRequest: app.requireScope('parents:write'),
   }
   app.post('/parents/:name/prepare', prepareOptions, async (request, reply) => {
     const { preparation, created } = await app.parents.prepare(request.params.name, request.body, request.principal!)
@@ -77,17 +79,17 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/parents/:name/preparations', { schema: listPreparationsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
-    const page = pageOfList(await app.parents.preparations(request.params.name), request.query, (p) => p.id)
+    const page = pageOfList(await app.parents.preparations(request.params.name, request.principal!), request.query, (p) => p.id)
     linkNext(request, reply, page.nextCursor)
     return { preparations: page.items.map(presentPreparation), nextCursor: page.nextCursor }
   })
 
   app.get('/parents/:name/preparations/:id', { schema: getPreparationSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    return presentPreparation(await app.parents.preparation(request.params.name, request.params.id))
+    return presentPreparation(await app.parents.preparation(request.params.name, request.params.id, request.principal!))
   })
 
   app.get('/parents/:name/snapshots', { schema: listSnapshotsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
-    const { parent, snapshots } = await app.parents.snapshots(request.params.name)
+    const { parent, snapshots } = await app.parents.snapshots(request.params.name, request.principal!)
     const page = pageOfList(snapshots, request.query, (s) => s.moref)
     linkNext(request, reply, page.nextCursor)
     return { parent: presentParent(parent), snapshots: page.items.map(presentSnapshot), nextCursor: page.nextCursor }
@@ -95,19 +97,19 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/parents/:name/snapshots/:snapshot',
-    { schema: removeSnapshotSchema, onRequest: app.requireScope('deployments:write') },
-    async (request) => snapshotAction(request.params, request.log, 'remove'),
+    { schema: removeSnapshotSchema, onRequest: app.requireScope('parents:write') },
+    async (request) => snapshotAction(request.params, request.log, 'remove', request.principal!),
   )
 
   app.post(
     '/parents/:name/snapshots/:snapshot/revert',
-    { schema: revertSnapshotSchema, onRequest: app.requireScope('deployments:write') },
-    async (request) => snapshotAction(request.params, request.log, 'revert'),
+    { schema: revertSnapshotSchema, onRequest: app.requireScope('parents:write') },
+    async (request) => snapshotAction(request.params, request.log, 'revert', request.principal!),
   )
 
   /** Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what was done. */
-  async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction) {
-    const done = await app.parents.snapshotAction(params.name, params.snapshot, action)
+  async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction, caller: TeamMember) {
+    const done = await app.parents.snapshotAction(params.name, params.snapshot, action, caller)
     const outcome = action === 'remove' ? ('removed' as const) : ('reverted' as const)
     log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, `snapshot ${outcome}`)
     return { action: outcome, snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }

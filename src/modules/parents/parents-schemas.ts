@@ -6,6 +6,9 @@ import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
 
 export const PrepareParentBody = Type.Object(
   {
+    team: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'The team that owns the preparation; required when the caller is in several' }),
+    ),
     snapshotName: Type.Optional(
       Type.String({ minLength: 1, maxLength: MAX_SNAPSHOT_NAME_LENGTH, description: 'Default "<parent> YYYY-MM-DD" (UTC)' }),
     ),
@@ -53,6 +56,7 @@ export const Preparation = Type.Object(
     deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
     error: Nullable(RecordedError),
     requester: Type.String(),
+    team: Type.String({ description: 'The team that owns the preparation' }),
     ticket: Nullable(Type.String({ description: 'The external reference given with the request, e.g. RITM0012345' })),
     createdAt: DateTime,
     startedAt: Nullable(DateTime),

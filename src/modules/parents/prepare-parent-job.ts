@@ -162,7 +162,10 @@ export class ParentPreparer {
   private async recompose(p: PreparationRow, snapshotMoref: string, lastAttempt: boolean): Promise<void> {
     const current = (await this.repository.get(p.id))!
     const done = new Set(current.steps.filter((s) => s.step === 'recompose' && s.outcome === 'succeeded').map((s) => s.pool))
-    const pools = (await this.pools.list()).filter((pool) => pool.status === 'active' && pool.parentName === p.parentName && !done.has(pool.name))
+    // The preparation's team's pools only: another team's are not its to change.
+    const pools = (await this.pools.list()).filter(
+      (pool) => pool.status === 'active' && pool.parentName === p.parentName && pool.team === p.team && !done.has(pool.name),
+    )
     const failures: string[] = []
     for (const pool of pools) {
       try {

@@ -212,7 +212,7 @@ t.test('a preparation for a ticket: preparation.succeeded with the ticket', asyn
   const res = await service.app.inject({
     method: 'POST',
     url: `/v1/parents/${encodeURIComponent('Tmpl Packaging 1.0')}/prepare`,
-    headers: service.auth('deployments:write deployments:read'),
+    headers: service.auth('deployments:write deployments:read parents:write'),
     payload: { snapshotName: 'webhook prep', ticket: 'CHG0000042' },
   })
   t.equal(res.statusCode, 202, res.body)
