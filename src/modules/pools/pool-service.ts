@@ -20,7 +20,7 @@ import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../er
 import { enqueueDestroy } from './destroy-clone-job.js'
 import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
-import { owningTeam, type TeamMember } from '../../domain/teams.js'
+import { owningTeam, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 /** The record this service hands out (for REST and GraphQL). */
 export type { PoolRow } from '../../db/schema.js'
@@ -100,13 +100,13 @@ export class PoolService {
   }
 
   /** Each pool's clones that are neither failed nor destroyed, by number, by pool id (GraphQL's Pool.clones, many pools in one read). */
-  liveClonesOfPools(poolIds: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.liveByPoolIds(poolIds)
+  liveClonesOfPools(poolIds: readonly string[], teams: TeamFilter): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolIds(poolIds, teams)
   }
 
   /** Each pool's latest `limit` deployments, newest first, by pool id (GraphQL's Pool.deployments, many pools in one read). */
-  latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
-    return this.deploymentRepository.latestByPoolIds(poolIds, limit)
+  latestDeploymentsOfPools(poolIds: readonly string[], limit: number, teams: TeamFilter): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolIds(poolIds, limit, teams)
   }
 
   // ---- changes --------------------------------------------------------------------------------

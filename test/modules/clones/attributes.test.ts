@@ -279,7 +279,7 @@ t.test('the sync records changes made in vCenter, reading every clone in one cal
 })
 
 t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
-  const caller = { sub: 'lab-admin', canReadSecrets: false }
+  const caller = { sub: 'lab-admin', canReadSecrets: false, canWriteSecrets: true, teams: 'all' as const }
   const carolEntries = async () => (await history('Capture03')).filter((e) => e.actor === 'lab-admin')
 
   await t.test('vCenter fails part-way: what was written is restored', async (t) => {
