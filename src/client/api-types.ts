@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
+        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
         get: operations["listDeployments"];
         put?: never;
         /** Deploy linked clones of a parent VM */
@@ -183,7 +183,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Space of the service's parents and clones, measured from vCenter */
+        /** Space of the caller's teams' clones and their parents (admin: every team's), measured from vCenter */
         get: operations["getSpaceReport"];
         put?: never;
         post?: never;
@@ -200,7 +200,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The measured figures as an SVG bar chart per parent */
+        /** The measured figures as an SVG bar chart per parent (the caller's teams' clones) */
         get: operations["getSpaceChart"];
         put?: never;
         post?: never;
@@ -532,7 +532,7 @@ export interface components {
              * @example PARENT_NOT_FOUND
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "UNAUTHORIZED" | "FORBIDDEN" | "DEPLOYMENT_NOT_FOUND" | "CLONE_NOT_FOUND" | "CLONE_NOT_READY" | "CLONE_GONE" | "INSUFFICIENT_SPACE" | "POOL_NOT_FOUND" | "POOL_BUSY" | "PARENT_AMBIGUOUS" | "PARENT_IN_USE" | "PARENT_BUSY" | "PREPARATION_NOT_FOUND" | "SNAPSHOT_AMBIGUOUS" | "SNAPSHOT_NAME_TAKEN" | "SNAPSHOT_IN_USE" | "VCENTER_REFUSED" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PARENT_NOT_FOUND" | "NAME_CONFLICT" | "SNAPSHOT_MISSING" | "SNAPSHOT_NOT_FOUND" | "CUSTOMIZATION_SPEC_NOT_FOUND" | "NO_HOST_AVAILABLE" | "DATABASE_BUSY" | "VCENTER_UNAVAILABLE" | "UNSUPPORTED_MEDIA_TYPE" | "PAYLOAD_TOO_LARGE" | "IDEMPOTENCY_KEY_REUSED" | "IDEMPOTENCY_KEY_IN_USE" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_URL_FORBIDDEN" | "TEAM_REQUIRED" | "TEAM_FORBIDDEN" | "TEAM_NOT_FOUND" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "INTERNAL_ERROR";
             /** @description What went wrong, for a person */
             message: string;
             details?: {
@@ -863,6 +863,8 @@ export interface operations {
                             startNumber: number;
                             count: number;
                             requester: string;
+                            /** @description The team that owns it */
+                            team: string;
                             ticket: string | null;
                             /** Format: date-time */
                             createdAt: string;
@@ -888,7 +890,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +908,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -957,6 +959,8 @@ export interface operations {
                     customizationTimeoutMinutes?: number;
                     /** @description The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS */
                     snapshot?: string;
+                    /** @description The team that owns it; required (400 TEAM_REQUIRED) when the token is in several teams, 403 TEAM_FORBIDDEN for a team it is not in. Checked by a dry run too */
+                    team?: string;
                 };
             };
         };
@@ -1048,6 +1052,8 @@ export interface operations {
                         customizationSpec: string;
                         attributes: string[];
                         requester: string;
+                        /** @description The team that owns it */
+                        team: string;
                         ticket: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -1112,7 +1118,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1130,7 +1136,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,7 +1145,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +1181,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1236,6 +1242,8 @@ export interface operations {
                         customizationSpec: string;
                         attributes: string[];
                         requester: string;
+                        /** @description The team that owns it */
+                        team: string;
                         ticket: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -1309,7 +1317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1318,7 +1326,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1377,6 +1385,8 @@ export interface operations {
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;
+                            /** @description The team that owns it (its deployment's) */
+                            team: string;
                             ticket: string | null;
                             parent: {
                                 name: string;
@@ -1475,7 +1485,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1503,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1543,6 +1553,8 @@ export interface operations {
                         linked: boolean | null;
                         deploymentId: string;
                         requester: string;
+                        /** @description The team that owns it (its deployment's) */
+                        team: string;
                         ticket: string | null;
                         parent: {
                             name: string;
@@ -1648,7 +1660,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1657,7 +1669,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1718,6 +1730,8 @@ export interface operations {
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;
+                            /** @description The team that owns it (its deployment's) */
+                            team: string;
                             ticket: string | null;
                             parent: {
                                 name: string;
@@ -1815,7 +1829,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1833,7 +1847,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1856,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +1962,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +1980,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +1989,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2080,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,7 +2098,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2191,7 +2205,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2286,7 +2300,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2318,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2366,7 +2380,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2384,7 +2398,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2393,7 +2407,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2429,7 +2443,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2478,7 +2492,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +2501,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2523,7 +2537,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2541,7 +2555,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2550,7 +2564,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2568,7 +2582,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,7 +2649,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2667,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2662,7 +2676,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2698,7 +2712,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2751,7 +2765,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2783,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2778,7 +2792,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2814,7 +2828,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2883,7 @@ export interface operations {
                     "application/json": components["schemas"]["PoolChange"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2901,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +2910,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2932,7 +2946,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2975,7 +2989,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2993,7 +3007,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3002,7 +3016,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,7 +3034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3095,7 +3109,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,7 +3127,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3122,7 +3136,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,7 +3154,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3203,7 +3217,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3221,7 +3235,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3230,7 +3244,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3316,7 +3330,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3334,7 +3348,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3343,7 +3357,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3393,7 +3407,7 @@ export interface operations {
                     "application/json": components["schemas"]["Preparation"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3411,7 +3425,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3420,7 +3434,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3480,7 +3494,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3498,7 +3512,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3507,7 +3521,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3563,7 +3577,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,7 +3595,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3604,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3655,7 +3669,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3673,7 +3687,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3682,7 +3696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3760,7 +3774,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3792,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3834,7 +3848,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +3866,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3879,7 +3893,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3935,7 +3949,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3958,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3983,7 +3997,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3992,7 +4006,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4064,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4068,7 +4082,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4077,7 +4091,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4104,7 +4118,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`: Understood but cannot be done with what vCenter has; nothing was changed. */
+            /** @description `INSUFFICIENT_SPACE`, `SNAPSHOT_MISSING`, `CUSTOMIZATION_SPEC_NOT_FOUND`, `NO_HOST_AVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, `WEBHOOK_URL_FORBIDDEN`, `QUOTA_EXCEEDED`: Understood but cannot be done with what vCenter has; nothing was changed. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4148,7 +4162,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4157,7 +4171,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4215,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4210,7 +4224,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4267,7 +4281,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `VALIDATION_FAILED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
+            /** @description `VALIDATION_FAILED`, `TEAM_REQUIRED`: The request is not valid (malformed JSON, a missing field, a wrong type, a value out of range); `details.issues` says where. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4285,7 +4299,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4294,7 +4308,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4337,7 +4351,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `FORBIDDEN`: The token lacks the scope; `details.required` names it. */
+            /** @description `FORBIDDEN`, `TEAM_FORBIDDEN`: The token lacks the scope; `details.required` names it. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4346,7 +4360,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`: Not found; the code says what. */
+            /** @description `DEPLOYMENT_NOT_FOUND`, `CLONE_NOT_FOUND`, `POOL_NOT_FOUND`, `PREPARATION_NOT_FOUND`, `NOT_FOUND`, `PARENT_NOT_FOUND`, `SNAPSHOT_NOT_FOUND`, `WEBHOOK_NOT_FOUND`, `WEBHOOK_DELIVERY_NOT_FOUND`, `TEAM_NOT_FOUND`: Not found; the code says what. */
             404: {
                 headers: {
                     [name: string]: unknown;
