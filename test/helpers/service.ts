@@ -108,7 +108,8 @@ export async function waitForDeployment(
 ): Promise<Record<string, any>> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const res = await service.app.inject({ method: 'GET', url: `/v1/deployments/${id}`, headers: service.auth('deployments:read') })
+    // admin: a deployment of any team (teams' reads are filtered).
+    const res = await service.app.inject({ method: 'GET', url: `/v1/deployments/${id}`, headers: service.auth('admin', 'test-helper') })
     const body = res.json()
     if (body.status === 'succeeded' || body.status === 'failed') return body
     if (Date.now() > deadline) throw new Error(`deployment ${id} still ${body.status} after ${timeoutMs} ms`)
