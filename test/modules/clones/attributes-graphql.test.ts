@@ -39,6 +39,7 @@ t.before(async () => {
     { input: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1 } },
     'deployments:write',
     'portal-user',
+    LAB,
   )
   deploymentId = res.body.data!.deployLinkedClones.id
   const done = await waitForDeployment(service, deploymentId)
@@ -318,7 +319,7 @@ t.test('Clone.history pages with cursors; only the entries shown are recorded as
   let after: string | null = null
   let pages = 0
   do {
-    const res: any = await gql(
+    const res: any = await labGql(
       service,
       `query($after: String) { clone(name: "Capture01") { history(first: 4, after: $after) {
          totalCount pageInfo { hasNextPage endCursor } edges { cursor node { at name actor newValue } } } } }`,
