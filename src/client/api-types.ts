@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
+        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
         get: operations["listDeployments"];
         put?: never;
         /** Deploy linked clones of a parent VM */
@@ -183,7 +183,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Space of the service's parents and clones, measured from vCenter */
+        /** Space of the caller's teams' clones and their parents (admin: every team's), measured from vCenter */
         get: operations["getSpaceReport"];
         put?: never;
         post?: never;
@@ -200,7 +200,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The measured figures as an SVG bar chart per parent */
+        /** The measured figures as an SVG bar chart per parent (the caller's teams' clones) */
         get: operations["getSpaceChart"];
         put?: never;
         post?: never;
@@ -943,6 +943,8 @@ export interface operations {
                             startNumber: number;
                             count: number;
                             requester: string;
+                            /** @description The team that owns it */
+                            team: string;
                             ticket: string | null;
                             /** Format: date-time */
                             createdAt: string;
@@ -1046,6 +1048,8 @@ export interface operations {
                     customizationTimeoutMinutes?: number;
                     /** @description The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS */
                     snapshot?: string;
+                    /** @description The team that owns it; required (400 TEAM_REQUIRED) when the token is in several teams, 403 TEAM_FORBIDDEN for a team it is not in. Checked by a dry run too */
+                    team?: string;
                 };
             };
         };
@@ -1137,6 +1141,8 @@ export interface operations {
                         customizationSpec: string;
                         attributes: string[];
                         requester: string;
+                        /** @description The team that owns it */
+                        team: string;
                         ticket: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -1334,6 +1340,8 @@ export interface operations {
                         customizationSpec: string;
                         attributes: string[];
                         requester: string;
+                        /** @description The team that owns it */
+                        team: string;
                         ticket: string | null;
                         /** Format: date-time */
                         createdAt: string;
@@ -1484,6 +1492,8 @@ export interface operations {
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;
+                            /** @description The team that owns it (its deployment's) */
+                            team: string;
                             ticket: string | null;
                             parent: {
                                 name: string;
@@ -1659,6 +1669,8 @@ export interface operations {
                         linked: boolean | null;
                         deploymentId: string;
                         requester: string;
+                        /** @description The team that owns it (its deployment's) */
+                        team: string;
                         ticket: string | null;
                         parent: {
                             name: string;
@@ -1843,6 +1855,8 @@ export interface operations {
                             linked: boolean | null;
                             deploymentId: string;
                             requester: string;
+                            /** @description The team that owns it (its deployment's) */
+                            team: string;
                             ticket: string | null;
                             parent: {
                                 name: string;

@@ -16,6 +16,7 @@ import type { Attribute, HistoryEntry } from '../db/repositories/attributes.js'
 import type { CloneRow, CloneStepRow, DeploymentRow } from '../db/schema.js'
 import type { CloneStatus } from '../domain/progress.js'
 import { hasScope, type Principal } from '../http/auth-plugin.js'
+import { visibleTeams, type TeamFilter } from '../domain/teams.js'
 
 /** A pool's latest deployments shown with it, as GET /v1/pools/{name} shows them. */
 export const POOL_DEPLOYMENTS_SHOWN = 10
@@ -48,12 +49,14 @@ export function historyPageKey(cloneId: string, beforeSeq: number | undefined, l
 }
 
 type BatchRead<V> = (keys: readonly string[]) => Promise<Map<string, V>>
+/** A batch read of rows that belong to teams: only the rows of the caller's teams (TeamFilter). */
+type TeamBatchRead<V> = (keys: readonly string[], teams: TeamFilter) => Promise<Map<string, V>>
 
 /** The services' batch reads the loaders use (src/graphql/graphql-plugin.ts wires them). */
 export interface LoaderSources {
   deployments: {
-    byIds: BatchRead<DeploymentRow>
-    clonesOf: BatchRead<CloneRow[]>
+    byIds: TeamBatchRead<DeploymentRow>
+    clonesOf: TeamBatchRead<CloneRow[]>
     statusCounts: BatchRead<{ status: CloneStatus; n: number }[]>
     stepsOf: BatchRead<CloneStepRow[]>
   }
@@ -64,10 +67,10 @@ export interface LoaderSources {
     historyCounts: BatchRead<number>
     recordReveals(sub: string, reveals: readonly { cloneId: string; names: readonly string[] }[]): Promise<void>
   }
-  parents: { clonesOfParents: BatchRead<CloneRow[]> }
+  parents: { clonesOfParents: TeamBatchRead<CloneRow[]> }
   pools: {
-    liveClonesOfPools: BatchRead<CloneRow[]>
-    latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>>
+    liveClonesOfPools: TeamBatchRead<CloneRow[]>
+    latestDeploymentsOfPools(poolIds: readonly string[], limit: number, teams: TeamFilter): Promise<Map<string, DeploymentRow[]>>
   }
   /** Whose request: decides whether secrets are revealed (and recorded as revealed to whom). */
   principal?: Principal
@@ -135,17 +138,21 @@ async function readHistoryPages({ clones: store, principal }: LoaderSources, key
  */
 export function createLoaders(sources: LoaderSources, options: { cache: boolean } = { cache: true }): Loaders {
   const { deployments, clones, parents, pools } = sources
+  // Loaders keyed by an id a caller may give (a deployment, a parent, a pool) read only the caller's
+  // teams' rows, so that no nested list shows another team's; no principal: no team's. Those keyed by
+  // a clone id (attributes, steps, history) are reached only through a clone read so filtered.
+  const teams: TeamFilter = sources.principal ? visibleTeams(sources.principal) : []
   return {
-    deployment: loader<DeploymentRow | undefined>((ids) => deployments.byIds(ids), () => undefined, options),
-    clonesOfDeployment: loader((ids) => deployments.clonesOf(ids), () => [], options),
+    deployment: loader<DeploymentRow | undefined>((ids) => deployments.byIds(ids, teams), () => undefined, options),
+    clonesOfDeployment: loader((ids) => deployments.clonesOf(ids, teams), () => [], options),
     statusCounts: loader((ids) => deployments.statusCounts(ids), () => [], options),
     attributes: loader((ids) => readAttributes(sources, ids), () => [], options),
     vanishedAt: loader<Date | null>((ids) => clones.vanishedSince(ids), () => null, options),
     steps: loader((ids) => deployments.stepsOf(ids), () => [], options),
-    clonesOfParent: loader((morefs) => parents.clonesOfParents(morefs), () => [], options),
+    clonesOfParent: loader((morefs) => parents.clonesOfParents(morefs, teams), () => [], options),
     historyPage: loader((keys) => readHistoryPages(sources, keys), () => [], options),
     historyCount: loader((ids) => clones.historyCounts(ids), () => 0, options),
-    liveClonesOfPool: loader((ids) => pools.liveClonesOfPools(ids), () => [], options),
-    deploymentsOfPool: loader((ids) => pools.latestDeploymentsOfPools(ids, POOL_DEPLOYMENTS_SHOWN), () => [], options),
+    liveClonesOfPool: loader((ids) => pools.liveClonesOfPools(ids, teams), () => [], options),
+    deploymentsOfPool: loader((ids) => pools.latestDeploymentsOfPools(ids, POOL_DEPLOYMENTS_SHOWN, teams), () => [], options),
   }
 }

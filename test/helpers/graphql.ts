@@ -20,8 +20,9 @@ export async function gql(
   variables: Record<string, unknown> = {},
   scope: string | null = 'deployments:read deployments:write',
   sub = 'portal-user',
+  teams?: string[],
 ): Promise<GraphqlResponse> {
-  const headers = scope === null ? {} : service.auth(scope, sub)
+  const headers = scope === null ? {} : service.auth(scope, sub, teams)
   const res = await service.app.inject({ method: 'POST', url: '/graphql', headers, payload: { query, variables } })
   return { statusCode: res.statusCode, body: res.json() }
 }

@@ -200,8 +200,16 @@ export class AttributeStore {
   /**
    * Writes these values of one clone inside `tx`: those that differ from the current ones, each with
    * a history entry by `author`. Locks the clone's row until `tx` ends. Returns what changed.
+   * `alwaysRecordSecrets` (a user's write): a secret equal to the current value is written and
+   * recorded too, so that neither the answer nor the history tells a writer whether it guessed it.
    */
-  async write(tx: Tx, cloneId: string, values: readonly AttributeValue[], author: ChangeAuthor): Promise<AttributeChange[]> {
+  async write(
+    tx: Tx,
+    cloneId: string,
+    values: readonly AttributeValue[],
+    author: ChangeAuthor,
+    options: { alwaysRecordSecrets?: boolean } = {},
+  ): Promise<AttributeChange[]> {
     await lockClones(tx, [cloneId])
     const rows = await tx.select().from(cloneAttributes).where(eq(cloneAttributes.cloneId, cloneId))
     const existing = new Map(rows.map((r) => [r.name, r]))
@@ -210,8 +218,8 @@ export class AttributeStore {
     for (const [name, value] of latest) {
       const row = existing.get(name)
       const oldValue = row ? this.plainValue(row) : null
-      if (oldValue === value) continue
       const secret = this.isSecret(name) || (row ? this.rowIsSecret(row) : false)
+      if (oldValue === value && !(secret && options.alwaysRecordSecrets)) continue
       changes.push({ id: row?.id ?? randomUUID(), name, oldValue, newValue: value, secret })
     }
     if (changes.length === 0) return []

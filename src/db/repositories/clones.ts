@@ -14,6 +14,8 @@ import type { CloneUse } from '../../domain/snapshots.js'
 import type { Db } from '../database.js'
 import { onDb, type JobTransaction } from '../job-transaction.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
+import type { TeamFilter } from '../../domain/teams.js'
+import { teamCondition } from './team-filter.js'
 
 export interface CloneRecord {
   clone: CloneRow
@@ -39,6 +41,8 @@ export interface Lineage {
 export interface ReadOptions {
   /** Open secrets (the caller has secrets:read and records the reveal). Default: redact them. */
   revealSecrets?: boolean
+  /** Only clones of these teams (domain/teams.ts); absent: every team's (internal reads). */
+  teams?: TeamFilter
 }
 
 /** A live clone of a parent with its VM's moref (for reading power states). */
@@ -54,6 +58,8 @@ export interface CloneFilter {
   status?: CloneStatus
   /** Clones with every one of these values (not secrets: the caller refuses them, see AttributeStore.isSecret). */
   attributes?: AttributeValue[]
+  /** The teams whose clones the caller sees; absent: every team's (internal reads). */
+  teams?: TeamFilter
 }
 
 /** A page's cursor key: the list's order, by name then id (failed clones share a live one's name). */
@@ -88,7 +94,7 @@ export class CloneRepository {
   }
 
   /** ofDeployment for many deployments in one query, by deployment id. */
-  async byDeploymentIds(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  async byDeploymentIds(ids: readonly string[], teams?: TeamFilter): Promise<Map<string, CloneRow[]>> {
     const wanted = new Set(ids)
     // A rebuild (refresh, recompose) also destroys clones, but shows the clones it makes in their place.
     const destroyer = alias(deployments, 'destroyer')
@@ -97,7 +103,7 @@ export class CloneRepository {
       .select({ clone: clones, destroyedByDestroyKind: sql<boolean>`coalesce(${destroyedByDestroyKind}, false)` })
       .from(clones)
       .leftJoin(destroyer, eq(destroyer.id, clones.destroyDeploymentId))
-      .where(or(inArray(clones.deploymentId, [...ids]), destroyedByDestroyKind))
+      .where(and(or(inArray(clones.deploymentId, [...ids]), destroyedByDestroyKind), teamCondition(clones.team, teams)))
       .orderBy(asc(clones.number), asc(clones.createdAt))
     const groups = new Map<string, CloneRow[]>()
     const add = (id: string, row: CloneRow) => groups.set(id, [...(groups.get(id) ?? []), row])
@@ -109,12 +115,12 @@ export class CloneRepository {
   }
 
   /** Clones the service made from these parents (by the parent's moref, which survives a rename), by moref. */
-  async byParentMorefs(morefs: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  async byParentMorefs(morefs: readonly string[], teams?: TeamFilter): Promise<Map<string, CloneRow[]>> {
     const rows = await this.db
       .select({ clone: clones, parentMoref: deployments.parentMoref })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(inArray(deployments.parentMoref, [...morefs]))
+      .where(and(inArray(deployments.parentMoref, [...morefs]), teamCondition(clones.team, teams)))
       .orderBy(asc(clones.name), asc(clones.id))
     return groupBy(rows, (r) => r.parentMoref, (r) => r.clone)
   }
@@ -152,12 +158,12 @@ export class CloneRepository {
   }
 
   /** Each pool's live clones (neither failed nor destroyed), by number, by pool id. */
-  async liveByPoolIds(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
+  async liveByPoolIds(ids: readonly string[], teams?: TeamFilter): Promise<Map<string, CloneRow[]>> {
     const rows = await this.db
       .select({ clone: clones, poolId: deployments.poolId })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(inArray(deployments.poolId, [...ids]), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(inArray(deployments.poolId, [...ids]), notInArray(clones.status, ['failed', 'destroyed']), teamCondition(clones.team, teams)))
       .orderBy(asc(clones.number))
     return groupBy(rows, (r) => r.poolId!, (r) => r.clone)
   }
@@ -192,12 +198,12 @@ export class CloneRepository {
   }
 
   /** Clones with a VM that are neither failed nor destroyed, each with its parent: what the space report measures. */
-  async liveVmsWithParent(): Promise<{ parentMoref: string; parentName: string; moref: string; linked: boolean | null }[]> {
+  async liveVmsWithParent(teams?: TeamFilter): Promise<{ parentMoref: string; parentName: string; moref: string; linked: boolean | null }[]> {
     const rows = await this.db
       .select({ parentMoref: deployments.parentMoref, parentName: deployments.parentName, moref: clones.moref, linked: clones.linked })
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
-      .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed'])))
+      .where(and(isNotNull(clones.moref), notInArray(clones.status, ['failed', 'destroyed']), teamCondition(clones.team, teams)))
     return rows.map((r) => ({ ...r, moref: r.moref! }))
   }
 
@@ -205,7 +211,7 @@ export class CloneRepository {
 
   /** The clone holding this name: the live one, else the most recent destroyed or failed one. */
   async findByName(name: string, options: ReadOptions = {}): Promise<CloneRecord | undefined> {
-    const rows = await this.joined().where(eq(clones.name, name))
+    const rows = await this.joined().where(and(eq(clones.name, name), teamCondition(clones.team, options.teams)))
     rows.sort((a, b) => rank(a.clones) - rank(b.clones) || b.clones.createdAt.getTime() - a.clones.createdAt.getTime())
     const [row] = rows
     if (!row) return undefined
@@ -242,6 +248,7 @@ export class CloneRepository {
           )
         : undefined,
       filter.after ? sql`(${clones.name}, ${clones.id}) > (${filter.after[0]}, ${filter.after[1]}::uuid)` : undefined,
+      teamCondition(clones.team, options.teams),
     )
     const rows = await this.joined().where(where).orderBy(asc(clones.name), asc(clones.id)).limit(filter.limit)
     return this.withAttributes(rows, options)
@@ -277,6 +284,8 @@ export class CloneRepository {
     }
     const attributeMatch = filter.attributes?.length ? this.attributes.hasValues(filter.attributes) : undefined
     if (attributeMatch) conditions.push(attributeMatch)
+    const team = teamCondition(clones.team, filter.teams)
+    if (team) conditions.push(team)
     return conditions
   }
 }

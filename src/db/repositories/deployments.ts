@@ -24,6 +24,8 @@ import { lockedQuotaAndUsage } from './teams.js'
 import type { AttributeStore } from './attributes.js'
 import type { Database, Db } from '../database.js'
 import { clones, deployments, type CloneRow, type DeploymentRow } from '../schema.js'
+import type { TeamFilter } from '../../domain/teams.js'
+import { teamCondition } from './team-filter.js'
 
 export interface NewDeployment {
   plan: DeploymentPlan
@@ -97,6 +99,8 @@ export interface DeploymentFilter {
   /** The pool's name (any of its records: a stripped pool's deployments included). */
   pool?: string
   kind?: DeploymentKind
+  /** The teams whose deployments the caller sees (domain/teams.ts); absent: every team's (internal reads). */
+  teams?: TeamFilter
 }
 
 export type ListedDeployment = DeploymentRow & { cursorAt: string }
@@ -233,8 +237,12 @@ export class DeploymentRepository {
     })
   }
 
-  async getDeployment(id: string, tx?: JobTransaction): Promise<DeploymentRow | undefined> {
-    const [row] = await onDb(this.db, tx).select().from(deployments).where(eq(deployments.id, id))
+  /** By id; with `teams`, only a deployment of those teams (another team's is as missing). */
+  async getDeployment(id: string, tx?: JobTransaction, teams?: TeamFilter): Promise<DeploymentRow | undefined> {
+    const [row] = await onDb(this.db, tx)
+      .select()
+      .from(deployments)
+      .where(and(eq(deployments.id, id), teamCondition(deployments.team, teams)))
     return row
   }
 
@@ -304,8 +312,11 @@ export class DeploymentRepository {
     return row?.n ?? 0
   }
 
-  async byIds(ids: readonly string[]): Promise<Map<string, DeploymentRow>> {
-    const rows = await this.db.select().from(deployments).where(inArray(deployments.id, [...ids]))
+  async byIds(ids: readonly string[], teams?: TeamFilter): Promise<Map<string, DeploymentRow>> {
+    const rows = await this.db
+      .select()
+      .from(deployments)
+      .where(and(inArray(deployments.id, [...ids]), teamCondition(deployments.team, teams)))
     return new Map(rows.map((r) => [r.id, r]))
   }
 
@@ -328,7 +339,7 @@ export class DeploymentRepository {
   }
 
   /** Each pool's latest `limit` deployments, newest first, by pool id: PoolRepository.deployments for many pools. */
-  async latestByPoolIds(ids: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
+  async latestByPoolIds(ids: readonly string[], limit: number, teams?: TeamFilter): Promise<Map<string, DeploymentRow[]>> {
     const ranked = this.db
       .select({
         id: deployments.id,
@@ -340,7 +351,13 @@ export class DeploymentRepository {
     const rows = await this.db
       .select()
       .from(deployments)
-      .where(and(inArray(deployments.poolId, [...ids]), inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit)))))
+      .where(
+        and(
+          inArray(deployments.poolId, [...ids]),
+          inArray(deployments.id, this.db.select({ id: ranked.id }).from(ranked).where(lte(ranked.rank, limit))),
+          teamCondition(deployments.team, teams),
+        ),
+      )
       .orderBy(desc(deployments.createdAt))
     return groupBy(rows, (r) => r.poolId!)
   }
@@ -348,11 +365,11 @@ export class DeploymentRepository {
   // ---- progress snapshots, for subscriptions --------------------------------------------------
 
   /** The deployment's status and its clones', each with updated_at in exact microseconds (to order against notifications). */
-  async progressSnapshot(deploymentId: string): Promise<ProgressSnapshot | undefined> {
+  async progressSnapshot(deploymentId: string, teams?: TeamFilter): Promise<ProgressSnapshot | undefined> {
     const [deployment] = await this.db
       .select({ kind: deployments.kind, status: deployments.status, error: deployments.error, at: micros(deployments.updatedAt) })
       .from(deployments)
-      .where(eq(deployments.id, deploymentId))
+      .where(and(eq(deployments.id, deploymentId), teamCondition(deployments.team, teams)))
     if (!deployment) return undefined
     // The clones it makes, or for a strip back or scale down those it destroys (as CloneRepository.byDeploymentIds).
     const ownClones = DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, deploymentId) : eq(clones.deploymentId, deploymentId)
@@ -386,6 +403,8 @@ function filterConditions(filter: DeploymentFilter): SQL[] {
   if (filter.ticket) conditions.push(eq(deployments.ticket, filter.ticket))
   if (filter.pool) conditions.push(eq(deployments.poolName, filter.pool))
   if (filter.kind) conditions.push(eq(deployments.kind, filter.kind))
+  const team = teamCondition(deployments.team, filter.teams)
+  if (team) conditions.push(team)
   return conditions
 }
 

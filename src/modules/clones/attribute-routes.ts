@@ -5,15 +5,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Caller } from './attribute-service.js'
-import { hasScope } from '../../http/auth-plugin.js'
+import { cloneCaller } from './caller.js'
 import { historySchema, setAttributesSchema } from './attribute-schemas.js'
 import { presentClone } from './clone-presenters.js'
 import { linkNext } from '../../http/pagination.js'
 
-const callerOf = (request: FastifyRequest): Caller => ({
-  sub: request.principal!.sub,
-  canReadSecrets: hasScope(request.principal, 'secrets:read'),
-})
+const callerOf = (request: FastifyRequest): Caller => cloneCaller(request.principal!)
 
 const attributeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(

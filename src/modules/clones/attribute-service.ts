@@ -12,8 +12,10 @@ import {
   CloneGone,
   CloneNotFound,
   CloneNotReady,
+  Forbidden,
   ValidationFailed,
 } from '../../errors.js'
+import type { TeamFilter } from '../../domain/teams.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { toClientError } from '../../vcenter/client-errors.js'
 import { findInvalidXmlChar } from '../../domain/xml-text.js'
@@ -24,10 +26,14 @@ import { lockClones, type Attribute, type AttributeChange, type AttributeStore, 
 export type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
 export { cloneCursorKey } from '../../db/repositories/clones.js'
 
-/** Who reads or writes: the token's subject, and whether it holds secrets:read. */
+/** Who reads or writes: the token's subject, its teams, and whether it holds secrets:read and secrets:write. */
 export interface Caller {
   sub: string
   canReadSecrets: boolean
+  /** Setting or clearing a secret attribute needs secrets:write (admin holds it). */
+  canWriteSecrets: boolean
+  /** The teams whose clones it sees (domain/teams.ts visibleTeams): another team's clone is CLONE_NOT_FOUND. */
+  teams: TeamFilter
 }
 
 export const MAX_NAME_LENGTH = 255
@@ -45,7 +51,7 @@ export class AttributeService {
 
   /** The clone holding `name`, as `caller` may see it; throws CLONE_NOT_FOUND. */
   async getClone(name: string, caller: Caller): Promise<CloneRecord> {
-    const record = await this.clones.findByName(name, { revealSecrets: caller.canReadSecrets })
+    const record = await this.clones.findByName(name, { revealSecrets: caller.canReadSecrets, teams: caller.teams })
     if (!record) throw new CloneNotFound({ name }, name)
     await this.recordRevealed(caller, [record])
     return record
@@ -63,7 +69,7 @@ export class AttributeService {
     // One more than asked: its presence says there is a next page (it is not shown, so not revealed).
     const read = await this.clones.list(
       { prefix: filter.prefix, attributes, limit: filter.limit + 1, after: filter.after },
-      { revealSecrets: caller.canReadSecrets },
+      { revealSecrets: caller.canReadSecrets, teams: caller.teams },
     )
     const records = read.slice(0, filter.limit)
     await this.recordRevealed(caller, records)
@@ -73,7 +79,7 @@ export class AttributeService {
   /** Find clones by attribute values (for GraphQL): `[{ name, value }]`, all must match. */
   async findClonesByAttributes(filters: readonly AttributeValue[], caller: Caller, limit = 500): Promise<CloneRecord[]> {
     for (const f of filters) this.refuseSecretFilter(f.name)
-    const records = await this.clones.list({ attributes: [...filters], limit }, { revealSecrets: caller.canReadSecrets })
+    const records = await this.clones.list({ attributes: [...filters], limit }, { revealSecrets: caller.canReadSecrets, teams: caller.teams })
     await this.recordRevealed(caller, records)
     return records
   }
@@ -82,9 +88,10 @@ export class AttributeService {
    * GraphQL's filter of a page of clones; VALIDATION_FAILED for an attribute that is secret (its values
    * are sealed, so no one can search them).
    */
-  cloneFilter(filter: { prefix?: string; parent?: string; status?: CloneStatus; attribute?: AttributeValue }): CloneFilter {
+  cloneFilter(filter: { prefix?: string; parent?: string; status?: CloneStatus; attribute?: AttributeValue; teams: TeamFilter }): CloneFilter & { teams: TeamFilter } {
     if (filter.attribute) this.refuseSecretFilter(filter.attribute.name)
     return {
+      teams: filter.teams,
       prefix: filter.prefix,
       parent: filter.parent,
       status: filter.status,
@@ -93,11 +100,11 @@ export class AttributeService {
   }
 
   /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */
-  pageClones(filter: CloneFilter, limit: number, after?: string[]): Promise<CloneRow[]> {
+  pageClones(filter: CloneFilter & { teams: TeamFilter }, limit: number, after?: string[]): Promise<CloneRow[]> {
     return this.clones.page(filter, limit, after)
   }
 
-  countClones(filter: CloneFilter): Promise<number> {
+  countClones(filter: CloneFilter & { teams: TeamFilter }): Promise<number> {
     return this.clones.count(filter)
   }
 
@@ -145,7 +152,7 @@ export class AttributeService {
       throw new ValidationFailed({ field: 'limit', minimum: 1, maximum: MAX_HISTORY_PAGE_SIZE }, `"limit" must be between 1 and ${MAX_HISTORY_PAGE_SIZE}`)
     }
     const beforeSeq = page.cursor === undefined ? undefined : decodeHistoryCursor(page.cursor)
-    const record = await this.clones.findByName(name)
+    const record = await this.clones.findByName(name, { teams: caller.teams })
     if (!record) throw new CloneNotFound({ name }, name)
     // One entry more than asked: its presence says there is an older page.
     const rows = (await this.store.historyPages([record.clone.id], { reveal: caller.canReadSecrets, beforeSeq, limit: limit + 1 })).get(record.clone.id) ?? []
@@ -177,11 +184,19 @@ export class AttributeService {
    * reached for that restore can the two differ: it is logged, and the next sync records vCenter's
    * values as drift, so that the records say what vCenter holds.
    *
-   * Returns the changes made to the records (values equal to the current ones are not changes).
+   * Returns the changes made to the records (values equal to the current ones are not changes), but a
+   * secret is always written, recorded and listed as changed (see AttributeStore.write): whether the
+   * value given was the one held must not be learnt by writing it (no guessing oracle).
+   *
+   * Setting or clearing a secret attribute needs secrets:write: 403 FORBIDDEN before anything is read
+   * or written. Another team's clone is CLONE_NOT_FOUND, as a missing one.
    */
   async setAttributes(name: string, values: readonly AttributeValue[], caller: Caller): Promise<AttributeChange[]> {
     const checked = checkValues(values)
-    const found = await this.clones.findByName(name)
+    if (!caller.canWriteSecrets && checked.some((v) => this.store.isSecret(v.name))) {
+      throw new Forbidden({ required: 'secrets:write' }, 'secrets:write')
+    }
+    const found = await this.clones.findByName(name, { teams: caller.teams })
     if (!found) throw new CloneNotFound({ name }, name)
     const { clone } = found
     if (clone.status !== 'ready' || !clone.moref) {
@@ -197,10 +212,11 @@ export class AttributeService {
         const state = await this.vcenter.readVmState(moref)
         if (!state) throw new CloneGone({ name, moref }, name)
         before = state.attributes
-        const toWrite = checked.filter((v) => (before.get(v.name) ?? '') !== v.value || !before.has(v.name))
+        // A secret is written even when equal, as the records record it (no oracle, see above).
+        const toWrite = checked.filter((v) => (before.get(v.name) ?? '') !== v.value || !before.has(v.name) || this.store.isSecret(v.name))
         touched = toWrite
         await this.vcenter.setAttributes(moref, toWrite)
-        return this.store.write(tx, clone.id, checked, { source: 'user', actor: caller.sub })
+        return this.store.write(tx, clone.id, checked, { source: 'user', actor: caller.sub }, { alwaysRecordSecrets: true })
       })
     } catch (err) {
       if (touched.length) await this.restore(name, moref, touched, before)

@@ -28,6 +28,7 @@ export function presentClone(record: CloneRecord, canReadSecrets: boolean) {
     ...cloneSummary(c),
     deploymentId: d.id,
     requester: d.requester,
+    team: c.team,
     ticket: d.ticket,
     parent: { name: d.parentName, moref: d.parentMoref },
     snapshot: { name: d.snapshotName, moref: d.snapshotMoref },

@@ -8,6 +8,8 @@ import { REDACTED } from '../../domain/attributes.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import { ValidationFailed } from '../../errors.js'
 import { hasScope } from '../../http/auth-plugin.js'
+import { cloneCaller } from './caller.js'
+import { visibleTeams } from '../../domain/teams.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
@@ -38,6 +40,8 @@ export const typeDefs = /* GraphQL */ `
     number: Int!
     status: CloneStatus!
     moref: String
+    "The team that owns it (its deployment's)."
+    team: String!
     "Chosen before cloning; how the service finds the VM again."
     instanceUuid: String!
     "The host the service placed the clone on."
@@ -138,9 +142,9 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    "The clone holding this name (the live one, else the latest failed); CLONE_NOT_FOUND when none."
+    "The clone holding this name (the live one, else the latest failed); CLONE_NOT_FOUND when none (or it is another team's)."
     clone(name: String!): Clone
-    "By name; every status unless filtered."
+    "The caller's teams' clones (admin: every team's), by name; every status unless filtered."
     clones(filter: CloneFilter, first: Int = 100, after: String): CloneConnection!
     "The attribute history of the clone holding this name, as GET /v1/clones/{name}/history; CLONE_NOT_FOUND when none."
     cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection
@@ -152,7 +156,7 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type SetCloneAttributesResult {
-    "The attributes whose value changed (a value equal to the current one is no change)."
+    "The attributes whose value changed (a value equal to the current one is no change); a secret given is always listed."
     changed: [String!]!
     "The clone after the change."
     clone: Clone!
@@ -162,7 +166,8 @@ export const typeDefs = /* GraphQL */ `
     """
     Sets a clone's custom attributes in vCenter (SetField, creating missing definitions) and in the records
     together, or neither, as PATCH /v1/clones/{name}/attributes: CLONE_NOT_FOUND, CLONE_NOT_READY, CLONE_GONE,
-    VALIDATION_FAILED (never echoing a value), VCENTER_REFUSED, VCENTER_UNAVAILABLE.
+    VALIDATION_FAILED (never echoing a value), VCENTER_REFUSED, VCENTER_UNAVAILABLE; FORBIDDEN without secrets:write
+    for a secret attribute.
     """
     setCloneAttributes(clone: String!, attributes: [AttributeInput!]!): SetCloneAttributesResult!
   }
@@ -177,10 +182,7 @@ interface ClonesArgs extends PageArgs {
   } | null
 }
 
-const callerOf = (context: GraphqlContext): Caller => ({
-  sub: context.principal!.sub,
-  canReadSecrets: hasScope(context.principal, 'secrets:read'),
-})
+const callerOf = (context: GraphqlContext): Caller => cloneCaller(context.principal!)
 
 /** The limits of PATCH /v1/clones/{name}/attributes' path and body that GraphQL's types do not carry. */
 const MAX_CLONE_NAME_LENGTH = 255
@@ -224,12 +226,8 @@ function historyConnection(cloneId: string, args: PageArgs, context: GraphqlCont
 
 export const queries = {
   async clone(_: unknown, args: { name: string }, context: GraphqlContext) {
-    const principal = context.principal!
     // As GET /v1/clones/{name}: secrets revealed only with secrets:read, and the reveal recorded.
-    const record = await context.app.assets.attributes.getClone(args.name, {
-      sub: principal.sub,
-      canReadSecrets: hasScope(principal, 'secrets:read'),
-    })
+    const record = await context.app.assets.attributes.getClone(args.name, callerOf(context))
     context.loaders.deployment.prime(record.deployment.id, record.deployment)
     context.loaders.attributes.prime(record.clone.id, record.attributes)
     context.loaders.vanishedAt.prime(record.clone.id, record.vanishedAt)
@@ -245,6 +243,7 @@ export const queries = {
       parent: args.filter?.parent ?? undefined,
       status: fromEnum<CloneStatus>(args.filter?.status),
       attribute: attribute ? { name: attribute.name, value: attribute.value } : undefined,
+      teams: visibleTeams(context.principal!),
     })
     return paginate(args, {
       keyLength: 2,
@@ -256,7 +255,7 @@ export const queries = {
 
   async cloneHistory(_: unknown, args: PageArgs & { name: string }, context: GraphqlContext) {
     // The clone as REST's history finds it; nothing is revealed by finding it.
-    const record = await context.app.assets.attributes.getClone(args.name, { sub: context.principal!.sub, canReadSecrets: false })
+    const record = await context.app.assets.attributes.getClone(args.name, cloneCaller(context.principal!, { revealSecrets: false }))
     return historyConnection(record.clone.id, args, context)
   },
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { hasScope } from '../../http/auth-plugin.js'
+import { cloneCaller } from './caller.js'
 import { getCloneSchema, listClonesSchema } from './clones-schemas.js'
 import { presentClone } from './clone-presenters.js'
 import { DEFAULT_LIMIT, decodeCursor, encodeCursor, linkNext } from '../../http/pagination.js'
@@ -13,10 +13,11 @@ const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (after && (typeof after[0] !== 'string' || typeof after[1] !== 'string' || !isUuid(after[1]))) {
       throw new ValidationFailed({ field: 'cursor' }, '"cursor" is not a cursor given by this API')
     }
-    const canReadSecrets = hasScope(request.principal, 'secrets:read')
+    const caller = cloneCaller(request.principal!)
+    const { canReadSecrets } = caller
     const { records, more } = await app.assets.attributes.listClones(
       { prefix, attributes: attribute, limit, after: after as [string, string] | undefined },
-      { sub: request.principal!.sub, canReadSecrets },
+      caller,
     )
     const last = records.at(-1)
     const page = { items: records, nextCursor: more && last ? encodeCursor([last.clone.name, last.clone.id]) : null }
@@ -25,9 +26,9 @@ const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/clones/:name', { schema: getCloneSchema, onRequest: app.requireScope('deployments:read') }, async (request) => {
-    const canReadSecrets = hasScope(request.principal, 'secrets:read')
-    const record = await app.assets.attributes.getClone(request.params.name, { sub: request.principal!.sub, canReadSecrets })
-    return presentClone(record, canReadSecrets)
+    const caller = cloneCaller(request.principal!)
+    const record = await app.assets.attributes.getClone(request.params.name, caller)
+    return presentClone(record, caller.canReadSecrets)
   })
 }
 

@@ -14,6 +14,7 @@ export const Clone = Type.Object({
   linked: Nullable(Type.Boolean({ description: 'Checked after cloning: true when its disks back onto the snapshot, false for a full copy (SILENT_FULL_CLONE); null until checked' })),
   deploymentId: Type.String(),
   requester: Type.String(),
+  team: Type.String({ description: 'The team that owns it (its deployment\'s)' }),
   ticket: Nullable(Type.String()),
   parent: Type.Object({ name: Type.String(), moref: Type.String() }),
   snapshot: Type.Object({ name: Type.String(), moref: Type.String() }),

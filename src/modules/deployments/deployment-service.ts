@@ -23,7 +23,7 @@ import { NameConflict, ParentAmbiguous, ParentNotFound, PoolBusy, ValidationFail
 import { decodeCursor, encodeCursor } from '../../graphql/pagination.js'
 import { buildPlan, normalizeRequest, type DeploymentPlan, type DeploymentRequest, type ParentFacts } from '../../domain/plan.js'
 import { lowestFreeStart } from '../../domain/naming.js'
-import { owningTeam, type TeamMember } from '../../domain/teams.js'
+import { owningTeam, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { provisionedGBPerClone } from '../../domain/quota.js'
@@ -54,9 +54,12 @@ export class DeploymentService {
 
   // ---- reads ----------------------------------------------------------------------------------
 
-  /** A deployment with its clones (those it made, or those it destroys) and a rebuild's replaced clones. */
-  async get(id: string): Promise<DeploymentWithClones | undefined> {
-    const deployment = await this.repository.getDeployment(id)
+  /**
+   * A deployment with its clones (those it made, or those it destroys) and a rebuild's replaced clones;
+   * undefined when missing or of a team outside `teams` (the caller answers both alike: 404).
+   */
+  async get(id: string, teams: TeamFilter): Promise<DeploymentWithClones | undefined> {
+    const deployment = await this.repository.getDeployment(id, undefined, teams)
     if (!deployment) return undefined
     const rows = await this.clones.ofDeployment(deployment)
     const replacedIds = rows.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
@@ -64,12 +67,12 @@ export class DeploymentService {
     return { deployment, clones: rows, replaced: await this.clones.byIds(replacedIds) }
   }
 
-  /** A page of deployments, newest first, after the cursor's key (deploymentCursorKey). */
-  page(filter: DeploymentFilter, limit: number, after?: string[]): Promise<ListedDeployment[]> {
+  /** A page of deployments, newest first, after the cursor's key (deploymentCursorKey); `filter.teams`: the caller's. */
+  page(filter: DeploymentFilter & { teams: TeamFilter }, limit: number, after?: string[]): Promise<ListedDeployment[]> {
     return this.repository.page(filter, limit, after)
   }
 
-  count(filter: DeploymentFilter): Promise<number> {
+  count(filter: DeploymentFilter & { teams: TeamFilter }): Promise<number> {
     return this.repository.count(filter)
   }
 
@@ -77,7 +80,7 @@ export class DeploymentService {
    * GET /v1/deployments: a page of deployments, newest first, with their clones' counts by status, and
    * the opaque cursor of the next page (null on the last), as GraphQL's deployments connection.
    */
-  async list(filter: DeploymentFilter, limit: number, cursor?: string) {
+  async list(filter: DeploymentFilter & { teams: TeamFilter }, limit: number, cursor?: string) {
     const rows = await this.repository.page(filter, limit + 1, cursor === undefined ? undefined : decodeListCursor(cursor))
     const shown = rows.slice(0, limit)
     const counts = await this.repository.statusCountsByIds(shown.map((d) => d.id))
@@ -85,13 +88,13 @@ export class DeploymentService {
     return { items: shown.map((deployment) => ({ deployment, counts: counts.get(deployment.id) ?? [] })), nextCursor }
   }
 
-  /** Batch reads by many keys at once (GraphQL's loaders). */
-  byIds(ids: readonly string[]): Promise<Map<string, DeploymentRow>> {
-    return this.repository.byIds(ids)
+  /** Batch reads by many keys at once (GraphQL's loaders), of the caller's teams only. */
+  byIds(ids: readonly string[], teams: TeamFilter): Promise<Map<string, DeploymentRow>> {
+    return this.repository.byIds(ids, teams)
   }
 
-  clonesOf(ids: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.byDeploymentIds(ids)
+  clonesOf(ids: readonly string[], teams: TeamFilter): Promise<Map<string, CloneRow[]>> {
+    return this.clones.byDeploymentIds(ids, teams)
   }
 
   statusCounts(ids: readonly string[]): Promise<Map<string, { status: CloneStatus; n: number }[]>> {
@@ -102,9 +105,9 @@ export class DeploymentService {
     return this.steps.stepsByCloneIds(cloneIds)
   }
 
-  /** The deployment's progress now, for a subscription's first event and its resyncs. */
-  progressSnapshot(id: string): Promise<ProgressSnapshot | undefined> {
-    return this.repository.progressSnapshot(id)
+  /** The deployment's progress now, for a subscription's first event and its resyncs; undefined for another team's. */
+  progressSnapshot(id: string, teams: TeamFilter): Promise<ProgressSnapshot | undefined> {
+    return this.repository.progressSnapshot(id, teams)
   }
 
   // ---- accepting work -------------------------------------------------------------------------
@@ -146,6 +149,15 @@ export class DeploymentService {
       checkDatastoreSpace(inventory.space.datastore, { count: plan.count, memoryMB: inventory.space.memoryMB, pendingClones })
     }
     return plan
+  }
+
+  /**
+   * A dry run for `caller`: the team is checked as create checks it (TEAM_REQUIRED, TEAM_FORBIDDEN),
+   * before any vCenter call, so that a dry run answers what the real request would.
+   */
+  dryRun(request: DeploymentRequest, caller: TeamMember): Promise<DeploymentPlan> {
+    owningTeam(caller, request.team)
+    return this.plan(request)
   }
 
   /** Plans (read-only calls), then records the deployment and its jobs in one short transaction. */

@@ -6,6 +6,7 @@ import { presentPlan } from './deployment-presenters.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { isUuid } from '../../domain/ids.js'
+import { visibleTeams } from '../../domain/teams.js'
 import { deploymentRequest } from './deployments-schemas.js'
 import { deploymentCursorKey, type DeploymentFilter } from './deployment-service.js'
 import type { ProgressCounts } from '../../graphql/progress/tracker.js'
@@ -40,6 +41,8 @@ export const typeDefs = /* GraphQL */ `
     "This deployment's operations at once; null: only the service's limits."
     maxConcurrent: Int
     requester: String!
+    "The team that owns it."
+    team: String!
     ticket: String
     warnings: [Warning!]!
     error: RecordedError
@@ -104,6 +107,8 @@ export const typeDefs = /* GraphQL */ `
     snapshot: String
     "Minutes each clone waits for its guest's customization after power-on, 1 to 720 (default CUSTOMIZATION_TIMEOUT_MINUTES, 30)"
     customizationTimeoutMinutes: Int
+    "The team that owns it; required (TEAM_REQUIRED) when the token is in several teams, TEAM_FORBIDDEN for a team it is not in"
+    team: String
   }
 
   "What planLinkedClones answers, as POST /v1/deployments with dryRun: every check passed, nothing was changed."
@@ -158,9 +163,9 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id."
+    "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id (or it is another team's)."
     deployment(id: ID!): Deployment
-    "Newest first."
+    "The caller's teams' deployments (admin: every team's), newest first."
     deployments(filter: DeploymentFilter, first: Int = 100, after: String): DeploymentConnection!
     """
     The plan deployLinkedClones would follow (names, hosts, checks, estimate) with the same checks and
@@ -219,7 +224,7 @@ export const queries = {
   /** As POST /v1/deployments with dryRun: the same read-only checks and the same presentation. */
   async planLinkedClones(_: unknown, args: { input: Record<string, unknown> }, context: GraphqlContext) {
     const { config } = context.app
-    return presentPlan(await context.app.deployments.plan(deploymentRequest(args.input)), {
+    return presentPlan(await context.app.deployments.dryRun(deploymentRequest(args.input), context.principal!), {
       limits: config.limits,
       secondsPerClone: config.estimatedSecondsPerClone,
       guestSeconds: config.estimatedGuestSeconds,
@@ -241,16 +246,17 @@ export const queries = {
       pool: args.filter?.pool ?? undefined,
       kind: fromEnum<DeploymentKind>(args.filter?.kind),
     }
+    const teams = visibleTeams(context.principal!)
     const { deployments } = context.app
     return paginate(args, {
       keyLength: 2,
       read: async (limit, after) => {
-        const rows = await deployments.page(filter, limit, after)
+        const rows = await deployments.page({ ...filter, teams }, limit, after)
         for (const row of rows) context.loaders.deployment.prime(row.id, row)
         return rows
       },
       cursorKey: deploymentCursorKey,
-      count: () => deployments.count(filter),
+      count: () => deployments.count({ ...filter, teams }),
     })
   },
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { isUuid } from '../../domain/ids.js'
+import { visibleTeams } from '../../domain/teams.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { createDeploymentSchema, getDeploymentSchema, listDeploymentsSchema } from './deployments-schemas.js'
 import { presentDeployment, presentDeploymentSummary, presentPlan, type EstimateBasis } from './deployment-presenters.js'
@@ -12,7 +13,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: createDeploymentSchema, onRequest: app.requireScope('deployments:write') },
     async (request, reply) => {
       if (request.body.dryRun) {
-        return reply.code(200).send(presentPlan(await app.deployments.plan(request.body), basis))
+        return reply.code(200).send(presentPlan(await app.deployments.dryRun(request.body, request.principal!), basis))
       }
       const created = await app.deployments.create(request.body, request.principal!)
       request.log.info(
@@ -28,7 +29,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/deployments', { schema: listDeploymentsSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
     const { limit = 100, cursor, ...filter } = request.query
-    const page = await app.deployments.list(filter, limit, cursor)
+    const page = await app.deployments.list({ ...filter, teams: visibleTeams(request.principal!) }, limit, cursor)
     if (page.nextCursor) {
       const next = new URLSearchParams()
       for (const [name, value] of Object.entries({ ...filter, limit })) if (value !== undefined) next.set(name, String(value))
@@ -43,7 +44,7 @@ const deploymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     { schema: getDeploymentSchema, onRequest: app.requireScope('deployments:read') },
     async (request) => {
       const { id } = request.params
-      const found = isUuid(id) ? await app.deployments.get(id) : undefined
+      const found = isUuid(id) ? await app.deployments.get(id, visibleTeams(request.principal!)) : undefined
       if (!found) throw new DeploymentNotFound({ id }, id)
       return presentDeployment(found, basis)
     },

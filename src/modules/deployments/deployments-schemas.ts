@@ -43,6 +43,13 @@ export const CreateDeploymentBody = Type.Object(
         description: "The parent's snapshot to clone from, by moref or name (default its current snapshot); 404 SNAPSHOT_NOT_FOUND, 409 SNAPSHOT_AMBIGUOUS",
       }),
     ),
+    team: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'The team that owns it; required (400 TEAM_REQUIRED) when the token is in several teams, 403 TEAM_FORBIDDEN for a team it is not in. Checked by a dry run too',
+      }),
+    ),
   },
   { additionalProperties: false, examples: [{ parent: 'Tmpl Capture 1.0', count: 25, startNumber: 1, ticket: 'RITM0012345' }] },
 )
@@ -90,6 +97,7 @@ export const Deployment = Type.Object({
   customizationSpec: Type.String(),
   attributes: Type.Array(Type.String()),
   requester: Type.String(),
+  team: Type.String({ description: 'The team that owns it' }),
   ticket: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -162,6 +170,7 @@ export const DeploymentSummary = Type.Object({
   startNumber: Type.Integer(),
   count: Type.Integer(),
   requester: Type.String(),
+  team: Type.String({ description: 'The team that owns it' }),
   ticket: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -181,7 +190,7 @@ export const MAX_DEPLOYMENTS_PAGE_SIZE = 1000
 
 export const listDeploymentsSchema = {
   operationId: 'listDeployments',
-  summary: 'Deployments, newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages',
+  summary: "Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages",
   tags: ['deployments'],
   querystring: Type.Object(
     {

@@ -6,6 +6,7 @@ import { openProgressStream } from '../../graphql/progress/stream.js'
 import type { ProgressEvent } from '../../graphql/progress/tracker.js'
 import { toEnum } from '../../graphql/common.js'
 import { isUuid } from '../../domain/ids.js'
+import { visibleTeams } from '../../domain/teams.js'
 import { presentProgress } from './deployments-graphql.js'
 
 export const typeDefs = /* GraphQL */ `
@@ -41,7 +42,7 @@ export const typeDefs = /* GraphQL */ `
   }
 
   extend type Subscription {
-    "A snapshot, then each clone's step and each status change as it happens; completes when the deployment is final."
+    "A snapshot, then each clone's step and each status change as it happens; completes when the deployment is final; DEPLOYMENT_NOT_FOUND for another team's."
     deploymentProgress(id: ID!): DeploymentProgressEvent!
   }
 `
@@ -54,7 +55,8 @@ export function subscriptions(listener: ProgressListener) {
         return openProgressStream(
           {
             listener,
-            readSnapshot: (id) => context.app.deployments.progressSnapshot(id),
+            // Another team's deployment has no snapshot: the stream refuses it as a missing one.
+            readSnapshot: (id) => context.app.deployments.progressSnapshot(id, visibleTeams(context.principal!)),
             onError: (err) => context.app.log.error({ err, deploymentId: args.id }, 'progress resync failed'),
           },
           args.id.toLowerCase(),

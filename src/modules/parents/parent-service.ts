@@ -42,7 +42,7 @@ import { enqueuePreparation } from './prepare-parent-job.js'
 import { type ParentVm, type VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 import type { ParentFacts } from '../../domain/plan.js'
-import { canSee, owningTeam, visibleTeams, type TeamMember } from '../../domain/teams.js'
+import { canSee, owningTeam, visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 /** The records this service hands out (for REST and GraphQL). */
 export type { PreparationRow } from '../../db/schema.js'
@@ -88,8 +88,8 @@ export class ParentService {
   }
 
   /** The clones the service made from each of these parents (by moref), by name: GraphQL's Parent.clones in one read. */
-  clonesOfParents(morefs: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.byParentMorefs(morefs)
+  clonesOfParents(morefs: readonly string[], teams: TeamFilter): Promise<Map<string, CloneRow[]>> {
+    return this.clones.byParentMorefs(morefs, teams)
   }
 
   async prepare(name: string, request: PrepareRequest, caller: TeamMember, now = new Date()): Promise<PrepareOutcome> {

@@ -111,13 +111,13 @@ export class PoolService {
   }
 
   /** Each pool's clones that are neither failed nor destroyed, by number, by pool id (GraphQL's Pool.clones, many pools in one read). */
-  liveClonesOfPools(poolIds: readonly string[]): Promise<Map<string, CloneRow[]>> {
-    return this.clones.liveByPoolIds(poolIds)
+  liveClonesOfPools(poolIds: readonly string[], teams: TeamFilter): Promise<Map<string, CloneRow[]>> {
+    return this.clones.liveByPoolIds(poolIds, teams)
   }
 
   /** Each pool's latest `limit` deployments, newest first, by pool id (GraphQL's Pool.deployments, many pools in one read). */
-  latestDeploymentsOfPools(poolIds: readonly string[], limit: number): Promise<Map<string, DeploymentRow[]>> {
-    return this.deploymentRepository.latestByPoolIds(poolIds, limit)
+  latestDeploymentsOfPools(poolIds: readonly string[], limit: number, teams: TeamFilter): Promise<Map<string, DeploymentRow[]>> {
+    return this.deploymentRepository.latestByPoolIds(poolIds, limit, teams)
   }
 
   // ---- changes --------------------------------------------------------------------------------

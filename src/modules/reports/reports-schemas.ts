@@ -49,7 +49,7 @@ export const forecastSchema = {
 
 export const spaceReportSchema = {
   operationId: 'getSpaceReport',
-  summary: "Space of the service's parents and clones, measured from vCenter",
+  summary: "Space of the caller's teams' clones and their parents (admin: every team's), measured from vCenter",
   tags: ['reports'],
   response: {
     200: Type.Object({
@@ -72,7 +72,7 @@ export const spaceReportSchema = {
 
 export const spaceChartSchema = {
   operationId: 'getSpaceChart',
-  summary: 'The measured figures as an SVG bar chart per parent',
+  summary: "The measured figures as an SVG bar chart per parent (the caller's teams' clones)",
   tags: ['reports'],
   produces: ['image/svg+xml'],
   response: { 200: Type.String({ description: 'image/svg+xml' }), ...authErrors, 503: ErrorResponse },

@@ -6,6 +6,7 @@
 import type { CloneRepository } from '../../db/repositories/clones.js'
 import { measuredGroupSpace, totalSpace, type GroupSpace, type SpaceTotal } from '../../domain/space.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
+import type { TeamFilter } from '../../domain/teams.js'
 import { forClient } from '../../vcenter/client-errors.js'
 
 export interface ParentSpace extends GroupSpace {
@@ -32,8 +33,9 @@ export class SpaceReporter {
     private readonly vcenter: VcenterGateway,
   ) {}
 
-  async measure(): Promise<SpaceReport> {
-    const rows = await this.clones.liveVmsWithParent()
+  /** The parents and live clones of these teams (a caller's: another team's clones are not counted). */
+  async measure(teams: TeamFilter): Promise<SpaceReport> {
+    const rows = await this.clones.liveVmsWithParent(teams)
     const byParent = new Map<string, { name: string; clones: string[] }>()
     const linked = new Map(rows.map((r) => [r.moref, r.linked]))
     for (const row of rows) {

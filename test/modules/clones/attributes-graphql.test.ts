@@ -18,7 +18,10 @@ import { codes, gql, queryCounter } from '../../helpers/graphql.js'
 const PROJECT = `Training 2010 <&>'" Ünïcødé`
 const SECRETS_KEY = generateKey()
 const READ = 'deployments:read'
-const WRITE = 'deployments:read deployments:write'
+const WRITE = 'deployments:read deployments:write secrets:write'
+// Every caller here is in one team (teams.test.ts tests teams); writing secrets needs secrets:write.
+const LAB = ['lab']
+const labGql = (...args: Parameters<typeof gql>) => gql(args[0], args[1], args[2] ?? {}, args[3] === undefined ? 'deployments:read deployments:write' : args[3], args[4] ?? 'portal-user', LAB)
 const SECRETS = 'deployments:read secrets:read'
 
 let service: TestService
@@ -36,6 +39,7 @@ t.before(async () => {
     { input: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1 } },
     'deployments:write',
     'portal-user',
+    LAB,
   )
   deploymentId = res.body.data!.deployLinkedClones.id
   const done = await waitForDeployment(service, deploymentId)
@@ -55,7 +59,7 @@ const SET = /* GraphQL */ `
   }
 `
 const set = (clone: string, attributes: Record<string, string> | { name: string; value: string }[], scope = WRITE, sub = 'ticket-bot') =>
-  gql(service, SET, { clone, attributes: Array.isArray(attributes) ? attributes : Object.entries(attributes).map(([name, value]) => ({ name, value })) }, scope, sub)
+  labGql(service, SET, { clone, attributes: Array.isArray(attributes) ? attributes : Object.entries(attributes).map(([name, value]) => ({ name, value })) }, scope, sub)
 
 const HISTORY = /* GraphQL */ `
   query History($name: String!, $first: Int, $after: String) {
@@ -67,13 +71,13 @@ const HISTORY = /* GraphQL */ `
   }
 `
 async function gqlHistory(name: string, scope = READ, sub = 'portal-user', first = 1000) {
-  const res = await gql(service, HISTORY, { name, first }, scope, sub)
+  const res = await labGql(service, HISTORY, { name, first }, scope, sub)
   if (res.statusCode !== 200) throw new Error(JSON.stringify(res.body))
   return res.body.data!.cloneHistory.nodes as any[]
 }
 
 async function restHistory(name: string, scope = READ, sub = 'portal-user') {
-  const res = await service.app.inject({ method: 'GET', url: `/v1/clones/${name}/history`, headers: service.auth(scope, sub) })
+  const res = await service.app.inject({ method: 'GET', url: `/v1/clones/${name}/history`, headers: service.auth(scope, sub, LAB) })
   if (res.statusCode !== 200) throw new Error(res.body)
   return res.json().entries as any[]
 }
@@ -163,7 +167,7 @@ t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing w
     ['an empty clone name', '', [{ name: 'Role', value: 'x' }], 'VALIDATION_FAILED', 400, /"clone"/],
   ]
   for (const [what, clone, attributes, code, status, message] of cases) {
-    const res = await gql(service, SET, { clone, attributes }, WRITE, 'ticket-bot')
+    const res = await labGql(service, SET, { clone, attributes }, WRITE, 'ticket-bot')
     t.same(codes(res), [code], what)
     t.equal(res.statusCode, status, `${what}: HTTP ${status}`)
     t.match(res.body.errors![0]!.message, message, what)
@@ -173,7 +177,7 @@ t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing w
   const rest = await service.app.inject({
     method: 'PATCH',
     url: '/v1/clones/Capture02/attributes',
-    headers: service.auth(WRITE, 'ticket-bot'),
+    headers: service.auth(WRITE, 'ticket-bot', LAB),
     payload: { attributes: { Role: 'a\u0001b' } },
   })
   t.equal(rest.json().code, 'VALIDATION_FAILED')
@@ -186,7 +190,7 @@ t.test('refusals: the codes of PATCH /v1/clones/{name}/attributes, and nothing w
   t.same(codes(readOnly), ['FORBIDDEN'])
   t.equal(readOnly.statusCode, 403)
   t.same(readOnly.body.errors![0]!.extensions!.details, { required: 'deployments:write' })
-  const anonymous = await gql(service, SET, { clone: 'Capture02', attributes: [{ name: 'Role', value: 'x' }] }, null)
+  const anonymous = await labGql(service, SET, { clone: 'Capture02', attributes: [{ name: 'Role', value: 'x' }] }, null)
   t.equal(anonymous.statusCode, 401)
 
   t.notOk((await service.sim.stats()).methods.SetField, 'nothing written to vCenter')
@@ -239,7 +243,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     t.equal(values.get('Role'), 'Capture', 'the value written before the failure was restored')
     t.equal(values.get('Project'), PROJECT)
     t.same(await labAdminSets(), [], 'nothing recorded')
-    const clone = await gql(service, `{ clone(name: "Capture03") { attributes { name value } } }`, {}, READ)
+    const clone = await labGql(service, `{ clone(name: "Capture03") { attributes { name value } } }`, {}, READ)
     t.equal(clone.body.data!.clone.attributes.find((a: any) => a.name === 'Role').value, 'Capture')
   })
 
@@ -272,7 +276,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/graphql',
-      headers: service.auth(WRITE, 'lab-admin'),
+      headers: service.auth(WRITE, 'lab-admin', LAB),
       payload: { query: SET, variables: { clone: 'Capture03', attributes: [{ name: 'Role', value: 'x' }] } },
     })
     t.equal(res.statusCode, 503)
@@ -294,7 +298,7 @@ t.test('cloneHistory is GET /v1/clones/{name}/history: the same entries, redacte
   t.same(await revealsBy('portal-user'), [], 'reading without secrets:read reveals nothing')
 
   // As clone(name): null with the error, beside whatever else the query asked.
-  const missing = await gql(service, HISTORY, { name: 'Nobody01' }, READ)
+  const missing = await labGql(service, HISTORY, { name: 'Nobody01' }, READ)
   t.same(missing.body.data, { cloneHistory: null })
   t.match(missing.body.errors, [{ path: ['cloneHistory'], extensions: { code: 'CLONE_NOT_FOUND', details: { name: 'Nobody01' } } }])
 })
@@ -315,7 +319,7 @@ t.test('Clone.history pages with cursors; only the entries shown are recorded as
   let after: string | null = null
   let pages = 0
   do {
-    const res: any = await gql(
+    const res: any = await labGql(
       service,
       `query($after: String) { clone(name: "Capture01") { history(first: 4, after: $after) {
          totalCount pageInfo { hasNextPage endCursor } edges { cursor node { at name actor newValue } } } } }`,
@@ -340,7 +344,7 @@ t.test('Clone.history pages with cursors; only the entries shown are recorded as
   const firstSecret = all.findIndex(withValue)
   const otherSecret = all.findIndex((e, i) => i > firstSecret && withValue(e) && e.name !== all[firstSecret].name)
   t.ok(firstSecret >= 0 && otherSecret > firstSecret, 'two secrets in the history, one after the other')
-  const page = await gql(service, HISTORY, { name: 'Capture01', first: otherSecret }, SECRETS, 'pager')
+  const page = await labGql(service, HISTORY, { name: 'Capture01', first: otherSecret }, SECRETS, 'pager')
   t.equal(page.statusCode, 200, JSON.stringify(page.body.errors))
   const shown = page.body.data!.cloneHistory.nodes
   t.equal(shown.length, otherSecret)
@@ -349,16 +353,16 @@ t.test('Clone.history pages with cursors; only the entries shown are recorded as
   t.same(await revealsBy('pager'), [all[firstSecret].name], 'only the secret shown is recorded')
 
   for (const [after, what] of [['bogus', 'not a cursor'], [Buffer.from(JSON.stringify(['-1'])).toString('base64url'), 'a negative seq']] as [string, string][]) {
-    const bad = await gql(service, `query($after: String) { cloneHistory(name: "Capture01", after: $after) { totalCount } }`, { after }, READ)
+    const bad = await labGql(service, `query($after: String) { cloneHistory(name: "Capture01", after: $after) { totalCount } }`, { after }, READ)
     t.same(codes(bad), ['VALIDATION_FAILED'], what)
   }
-  t.same(codes(await gql(service, `{ cloneHistory(name: "Capture01", first: 0) { totalCount } }`, {}, READ)), ['VALIDATION_FAILED'])
-  t.same(codes(await gql(service, `{ cloneHistory(name: "Capture01") { totalCount } }`, {}, 'secrets:read')), ['FORBIDDEN'])
+  t.same(codes(await labGql(service, `{ cloneHistory(name: "Capture01", first: 0) { totalCount } }`, {}, READ)), ['VALIDATION_FAILED'])
+  t.same(codes(await labGql(service, `{ cloneHistory(name: "Capture01") { totalCount } }`, {}, 'secrets:read')), ['FORBIDDEN'])
 })
 
 t.test('history of many clones: one query for the entries and one for their counts, not one per clone', async (t) => {
   const query = `{ clones(first: 100, filter: { prefix: "Capture" }) { nodes { name history(first: 20) { totalCount nodes { name newValue deployment { id } } } } } }`
-  const { result, queries } = await countQueries(() => gql(service, query, {}, READ))
+  const { result, queries } = await countQueries(() => labGql(service, query, {}, READ))
   t.equal(result.statusCode, 200, JSON.stringify(result.body.errors))
   const nodes = result.body.data!.clones.nodes
   t.equal(nodes.length, 3)
@@ -368,7 +372,7 @@ t.test('history of many clones: one query for the entries and one for their coun
   t.equal(queries.filter((q) => /from "deployments"/.test(q)).length, 1, 'one batch of deployments')
   t.equal(queries.length, 4, 'the page, the entries, their counts, the deployments')
 
-  const revealing = await countQueries(() => gql(service, query, {}, SECRETS, 'bulk-auditor'))
+  const revealing = await countQueries(() => labGql(service, query, {}, SECRETS, 'bulk-auditor'))
   t.equal(revealing.result.statusCode, 200, JSON.stringify(revealing.result.body.errors))
   t.equal(revealing.queries.filter((q) => /insert into "attribute_history"/.test(q)).length, 1, 'the reveals of every clone in one insert')
   t.equal((await revealsBy('bulk-auditor')).length, 3 * 2, "each clone's two secrets")
@@ -376,7 +380,7 @@ t.test('history of many clones: one query for the entries and one for their coun
 
 t.test('secret values never reach the logs, even at trace level', async (t) => {
   const { app, lines } = await appWithLogs(service, t, { env: { SECRETS_KEY } })
-  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin')
+  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin', LAB)
   const post = (query: string, variables: object) => app.inject({ method: 'POST', url: '/graphql', headers, payload: { query, variables } })
   const ok = await post(SET, { clone: 'Capture02', attributes: [{ name: 'Logon User Password', value: 'N3ver-Logged!' }] })
   t.equal(ok.statusCode, 200, ok.body)

@@ -28,7 +28,7 @@ t.before(async () => {
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write', 'portal-user'),
+    headers: service.auth('deployments:write', 'portal-user', LAB),
     payload: { parent: 'Tmpl Capture 1.0', count: 3, startNumber: 1, ticket: 'RITM0012345' },
   })
   if (post.statusCode !== 202) throw new Error(post.body)
@@ -42,10 +42,12 @@ t.teardown(async () => {
 })
 
 function api(method: 'GET' | 'PATCH', url: string, scope: string, sub = 'portal-user', payload?: object) {
-  return service.app.inject({ method, url, headers: service.auth(scope, sub), payload })
+  return service.app.inject({ method, url, headers: service.auth(scope, sub, LAB), payload })
 }
 const READ = 'deployments:read'
-const WRITE = 'deployments:read deployments:write'
+const WRITE = 'deployments:read deployments:write secrets:write'
+// Every caller here is in one team (teams.test.ts tests teams); writing secrets needs secrets:write.
+const LAB = ['lab']
 const SECRETS = 'deployments:read secrets:read'
 
 async function history(name: string, scope = READ, sub = 'portal-user') {
@@ -279,7 +281,7 @@ t.test('the sync records changes made in vCenter, reading every clone in one cal
 })
 
 t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
-  const caller = { sub: 'lab-admin', canReadSecrets: false }
+  const caller = { sub: 'lab-admin', canReadSecrets: false, canWriteSecrets: true, teams: 'all' as const }
   const carolEntries = async () => (await history('Capture03')).filter((e) => e.actor === 'lab-admin')
 
   await t.test('vCenter fails part-way: what was written is restored', async (t) => {
@@ -340,7 +342,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
     })
     const app = await buildApp({ config, databaseUrl: service.db.url, runWorkers: false })
     t.teardown(() => app.close())
-    const res = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture03/attributes', headers: service.auth(WRITE, 'lab-admin'), payload: { attributes: { Role: 'x' } } })
+    const res = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture03/attributes', headers: service.auth(WRITE, 'lab-admin', LAB), payload: { attributes: { Role: 'x' } } })
     t.equal(res.statusCode, 503)
     t.equal(res.json().code, 'VCENTER_UNAVAILABLE')
     t.same(await carolEntries(), [])
@@ -349,7 +351,7 @@ t.test('vCenter and PostgreSQL change together, or neither does', async (t) => {
 
 t.test('secret values never reach the logs, even at trace level', async (t) => {
   const { app, lines } = await appWithLogs(service, t, { env: { SECRETS_KEY } })
-  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin')
+  const headers = service.auth(`${WRITE} secrets:read`, 'secrets-admin', LAB)
   const set = await app.inject({ method: 'PATCH', url: '/v1/clones/Capture02/attributes', headers, payload: { attributes: { 'Logon User Password': 'N3ver-Logged!' } } })
   t.equal(set.statusCode, 200, set.body)
   t.equal(set.json().clone.attributes.find((a: any) => a.name === 'Logon User Password').value, 'N3ver-Logged!')

@@ -7,6 +7,8 @@ import { gql } from '../../helpers/graphql.js'
 import { startTestService, type TestService } from '../../helpers/service.js'
 
 let service: TestService
+// Every caller here is in one team: each sees the others' deployments (teams.test.ts tests the rest).
+const TEAM = ['list-team']
 const made: { id: string; ticket: string; requester: string }[] = []
 t.before(async () => {
   service = await startTestService({ runWorkers: false })
@@ -22,7 +24,7 @@ t.before(async () => {
     const res = await service.app.inject({
       method: 'POST',
       url: '/v1/deployments',
-      headers: service.auth('deployments:write', ask.sub),
+      headers: service.auth('deployments:write', ask.sub, TEAM),
       payload: { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 100 + i, ...(ask.ticket ? { ticket: ask.ticket } : {}) },
     })
     if (res.statusCode !== 202) throw new Error(res.body)
@@ -31,7 +33,7 @@ t.before(async () => {
 })
 t.teardown(() => service?.stop())
 
-const list = (query: string) => service.app.inject({ url: `/v1/deployments${query}`, headers: service.auth('deployments:read') })
+const list = (query: string) => service.app.inject({ url: `/v1/deployments${query}`, headers: service.auth('deployments:read', 'portal-user', TEAM) })
 
 t.test('filters: ticket, requester, status, kind', async (t) => {
   const byTicket = await list('?ticket=RITM-LIST-1')
@@ -56,7 +58,7 @@ t.test('cursor pages follow the Link header to the end', async (t) => {
   let url: string | undefined = '/v1/deployments?limit=2'
   let pages = 0
   while (url) {
-    const res = await service.app.inject({ url, headers: service.auth('deployments:read') })
+    const res = await service.app.inject({ url, headers: service.auth('deployments:read', 'portal-user', TEAM) })
     t.equal(res.statusCode, 200)
     const body = res.json()
     t.ok(body.items.length <= 2)
@@ -86,16 +88,23 @@ t.test('bad queries are 400 VALIDATION_FAILED', async (t) => {
 })
 
 t.test('GraphQL: deployments(filter: {ticket})', async (t) => {
-  const res = await gql(service, '{ deployments(filter: {ticket: "RITM-LIST-2"}) { totalCount edges { node { id ticket } } } }')
+  const res = await gql(service, '{ deployments(filter: {ticket: "RITM-LIST-2"}) { totalCount edges { node { id ticket } } } }', {}, 'deployments:read', 'portal-a')
   t.same(res.body.errors, undefined)
-  t.same(res.body.data!.deployments.edges.map((e: any) => e.node), [{ id: made[2]!.id, ticket: 'RITM-LIST-2' }])
+  t.same(res.body.data!.deployments.edges, [], "portal-a's personal team has none: they are list-team's")
+  const team = await service.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: service.auth('deployments:read', 'portal-user', TEAM),
+    payload: { query: '{ deployments(filter: {ticket: "RITM-LIST-2"}) { totalCount edges { node { id ticket } } } }' },
+  })
+  t.same(team.json().data.deployments.edges.map((e: any) => e.node), [{ id: made[2]!.id, ticket: 'RITM-LIST-2' }])
 })
 
 t.test('a pool write records its ticket on the deployment it causes', async (t) => {
   const created = await service.app.inject({
     method: 'POST',
     url: '/v1/pools',
-    headers: service.auth('deployments:write'),
+    headers: service.auth('deployments:write', 'portal-user', TEAM),
     payload: { name: 'ticket-pool', parent: 'Tmpl Capture 1.0', size: 1, startNumber: 700, ticket: 'RITM-POOL-1' },
   })
   t.equal(created.statusCode, 202)
@@ -104,6 +113,6 @@ t.test('a pool write records its ticket on the deployment it causes', async (t) 
   t.equal(listed[0].pool, 'ticket-pool')
   t.equal(listed[0].kind, 'deploy')
   t.same((await list('?pool=ticket-pool')).json().items.map((d: { id: string }) => d.id), [listed[0].id], 'found by pool too')
-  const bad = await service.app.inject({ method: 'DELETE', url: '/v1/pools/ticket-pool?ticket=', headers: service.auth('deployments:write') })
+  const bad = await service.app.inject({ method: 'DELETE', url: '/v1/pools/ticket-pool?ticket=', headers: service.auth('deployments:write', 'portal-user', TEAM) })
   t.equal(bad.statusCode, 400, 'an empty ticket is refused')
 })
