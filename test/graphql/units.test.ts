@@ -29,9 +29,10 @@ t.test('every root field of the schema declares its scope', async (t) => {
     t.same(Object.keys(type!.getFields()).sort(), Object.keys(declared).sort(), `${name}: fields and scopes match`)
   }
   t.equal(ROOT_FIELD_SCOPES.Mutation.deployLinkedClones, 'deployments:write')
-  // Queries read; only the plans need deployments:write, as REST's dry run does.
-  const plans = new Set(['planLinkedClones', 'planPool'])
-  t.ok(Object.entries(ROOT_FIELD_SCOPES.Query).every(([field, s]) => s === (plans.has(field) ? 'deployments:write' : 'deployments:read')))
+  // Queries read; the plans need deployments:write, as REST's dry run does, and the audit admin.
+  const expected = (field: string) => (field === 'auditEvents' ? 'admin' : ['planLinkedClones', 'planPool'].includes(field) ? 'deployments:write' : 'deployments:read')
+  for (const [field, scope] of Object.entries(ROOT_FIELD_SCOPES.Query)) t.equal(scope, expected(field), `Query.${field}`)
+  t.equal(ROOT_FIELD_SCOPES.Mutation.setTeamQuota, 'admin', 'quotas are set by admins')
 })
 
 t.test('the CloneStatus enum and the counts follow the statuses of the domain', async (t) => {
