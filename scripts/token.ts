@@ -1,6 +1,6 @@
 /**
  * Prints a signed JWT for local use:
- *   npm run token -- --sub portal-user --scope "deployments:read deployments:write" [--expires 1h]
+ *   npm run token -- --sub portal-user --scope "deployments:read deployments:write" [--groups team-a,team-b] [--expires 1h]
  * Signs with JWT_SECRET (HS256), the same secret the service is started with; JWT_ISSUER and
  * JWT_AUDIENCE are added as claims when set.
  */
@@ -11,6 +11,7 @@ const { values } = parseArgs({
   options: {
     sub: { type: 'string' },
     scope: { type: 'string', default: 'deployments:read' },
+    groups: { type: 'string' },
     expires: { type: 'string', default: '1h' },
   },
 })
@@ -21,7 +22,7 @@ if (!secret) {
   process.exit(1)
 }
 if (!values.sub) {
-  process.stderr.write('Usage: npm run token -- --sub <user> [--scope "deployments:read deployments:write"] [--expires 1h]\n')
+  process.stderr.write('Usage: npm run token -- --sub <user> [--scope "deployments:read deployments:write"] [--groups team-a,team-b] [--expires 1h]\n')
   process.exit(1)
 }
 
@@ -33,7 +34,10 @@ const sign = createSigner({
   ...(process.env.JWT_ISSUER ? { iss: process.env.JWT_ISSUER } : {}),
   ...(process.env.JWT_AUDIENCE ? { aud: process.env.JWT_AUDIENCE } : {}),
 })
-process.stdout.write(sign({ sub: values.sub, scope: values.scope }) + '\n')
+// The caller's teams, as an identity provider's `groups` claim (JWT_TEAMS_CLAIM names another).
+const groups = values.groups?.split(',').map((g) => g.trim()).filter(Boolean)
+const claim = process.env.JWT_TEAMS_CLAIM || 'groups'
+process.stdout.write(sign({ sub: values.sub, scope: values.scope, ...(groups?.length ? { [claim]: groups } : {}) }) + '\n')
 
 /** "90s", "15m", "1h", "7d" to milliseconds. */
 function parseDuration(text: string): number {
