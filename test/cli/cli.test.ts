@@ -18,7 +18,7 @@ t.before(async () => {
   service = await startTestService()
   await service.app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = service.app.server.address() as AddressInfo
-  env = { LINKED_CLONES_URL: `http://127.0.0.1:${port}`, LINKED_CLONES_TOKEN: service.token('deployments:read deployments:write') }
+  env = { LINKED_CLONES_URL: `http://127.0.0.1:${port}`, LINKED_CLONES_TOKEN: service.token('deployments:read deployments:write parents:write') }
 })
 t.teardown(async () => {
   await service?.stop()

@@ -5,7 +5,15 @@
  */
 import t from 'tap'
 import { startTestService, waitForDeployment, type TestService } from '../helpers/service.js'
-import { codes, gql, invalidAuthorizations } from '../helpers/graphql.js'
+import { codes, gql as teamGql, invalidAuthorizations } from '../helpers/graphql.js'
+
+/**
+ * Every caller of this file is in one team (`lab`): the tests read, as one sub, what another made
+ * (team isolation has its own tests: test/modules/deployments/teams.test.ts and the matrix).
+ */
+const LAB = ['lab']
+const gql = (...[s, query, variables, scope, sub = 'portal-user']: Parameters<typeof teamGql>) => teamGql(s, query, variables, scope, sub, LAB)
+const auth = (scope?: string, sub?: string) => service.auth(scope, sub, LAB)
 
 let service: TestService
 /** Deployments made in before(): Capture01-03 by portal-user, Packaging01-02 by ticket-bot. */
@@ -69,7 +77,7 @@ t.test('deployLinkedClones answers the queued deployment, as POST /v1/deployment
     ['Verification05', 'PENDING', null],
     ['Verification06', 'PENDING', null],
   ])
-  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: service.auth('deployments:read') })
+  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: auth('deployments:read') })
   t.equal(rest.statusCode, 200, 'the same deployment over REST')
   t.same(rest.json().clones.map((c: any) => c.instanceUuid), d.clones.map((c: any) => c.instanceUuid))
   const done = await waitForDeployment(service, d.id)
@@ -94,7 +102,7 @@ t.test('deployLinkedClones refuses with the codes and statuses of POST /v1/deplo
   const before = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
   for (const [what, input, code, status] of cases) {
     const res = await deploy(input)
-    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: auth('deployments:write'), payload: input })
     t.same(codes(res), [code], what)
     t.equal(res.statusCode, status, `${what}: HTTP ${status}`)
     t.equal(rest.json().code, code, `${what}: REST says ${code} too`)
@@ -127,7 +135,7 @@ t.test('deployLinkedClones takes hostLimit and maxConcurrent as POST /v1/deploym
   const d = res.body.data!.deployLinkedClones
   t.match(d, { hostLimit: 1, maxConcurrent: 2 })
   t.equal(new Set(d.clones.map((c: any) => c.host)).size, 1, 'every clone placed on the one host allowed')
-  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: service.auth('deployments:read') })
+  const rest = await service.app.inject({ method: 'GET', url: `/v1/deployments/${d.id}`, headers: auth('deployments:read') })
   t.match(rest.json(), { hostLimit: 1, maxConcurrent: 2 }, 'recorded as REST records them')
   t.equal((await waitForDeployment(service, d.id)).status, 'succeeded')
 
@@ -141,7 +149,7 @@ t.test('deployLinkedClones takes hostLimit and maxConcurrent as POST /v1/deploym
   ] as [string, Record<string, number>][]) {
     const input = { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 60, ...extra }
     const refused = await deploy(input)
-    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: input })
+    const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: auth('deployments:write'), payload: input })
     t.same(codes(refused), ['VALIDATION_FAILED'], what)
     t.equal(rest.json().code, 'VALIDATION_FAILED', `${what}: REST too`)
     t.same(refused.body.errors![0]!.extensions!.details, JSON.parse(JSON.stringify(rest.json().details).replaceAll('"body/', '"input/')), `${what}: same details`)
@@ -168,7 +176,7 @@ t.test('planLinkedClones answers the plan of POST /v1/deployments with dryRun, a
   const plan = res.body.data!.planLinkedClones
   t.equal(plan.__typename, 'DeploymentPlan')
   t.equal(plan.startNumberChosen, false, 'the startNumber asked for')
-  const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: service.auth('deployments:write'), payload: { ...input, dryRun: true } })
+  const rest = await service.app.inject({ method: 'POST', url: '/v1/deployments', headers: auth('deployments:write'), payload: { ...input, dryRun: true } })
   t.equal(rest.statusCode, 200)
   const { attributes, ...restPlan } = rest.json()
   const { __typename, copiedAttributes, ...graphqlPlan } = plan
@@ -207,7 +215,7 @@ t.test('without a startNumber: the lowest number from which every name is free, 
   const rest = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write'),
+    headers: auth('deployments:write'),
     payload: { parent: 'Tmpl Capture 1.0', count: 2, dryRun: true },
   })
   t.equal(rest.statusCode, 200)
@@ -340,7 +348,7 @@ t.test('clones: filters by prefix, parent, status and attribute; cursor pages', 
   const rest = await service.app.inject({
     method: 'GET',
     url: `/v1/clones?attribute=${encodeURIComponent('Logon User Password:guess')}`,
-    headers: service.auth('deployments:read'),
+    headers: auth('deployments:read'),
   })
   t.equal(rest.json().code, 'VALIDATION_FAILED', 'as REST')
 
@@ -489,7 +497,7 @@ t.test('no data without a valid token; each root field needs its scope', async (
   const viaGet = await service.app.inject({
     method: 'GET',
     url: `/graphql?query=${encodeURIComponent('mutation { deployLinkedClones(input: { parent: "x", count: 1, startNumber: 1 }) { __typename } }')}`,
-    headers: service.auth('deployments:write'),
+    headers: auth('deployments:write'),
   })
   t.equal(viaGet.statusCode, 405)
   t.same(viaGet.json().errors.map((e: any) => e.extensions.code), ['METHOD_NOT_ALLOWED'])
