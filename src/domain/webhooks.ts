@@ -52,13 +52,14 @@ export interface DeploymentEventFacts {
     poolName: string | null
     parentName: string
     requester: string
+    team: string
     ticket: string | null
     count: number
     error: unknown
     createdAt: Date
     finishedAt: Date | null
   }
-  clones: { name: string; status: string; moref: string | null }[]
+  clones: { name: string; status: string; moref: string | null; guest?: { hostName: string | null; ipAddresses: string[] } | null }[]
 }
 
 /** deployment.succeeded / deployment.failed: ids, requester, ticket, counts, the clones and links. */
@@ -74,10 +75,12 @@ export function deploymentEvent({ deployment: d, clones }: DeploymentEventFacts)
       pool: d.poolName,
       parent: d.parentName,
       requester: d.requester,
+      team: d.team,
       ticket: d.ticket,
       count: d.count,
       counts,
-      clones: clones.map((c) => ({ name: c.name, status: c.status, moref: c.moref })),
+      // The guest's host name and addresses once its customization reported them (null before).
+      clones: clones.map((c) => ({ name: c.name, status: c.status, moref: c.moref, hostName: c.guest?.hostName ?? null, ipAddresses: c.guest?.ipAddresses ?? [] })),
       error: d.error ?? null,
       createdAt: d.createdAt.toISOString(),
       finishedAt: d.finishedAt?.toISOString() ?? null,

@@ -71,6 +71,7 @@ export class DriftRepository {
             pool: row.name,
             poolId: row.id,
             requester: row.requester,
+            team: row.team,
             checkedAt: drift.checkedAt,
             findings: drift.findings,
             hosts: drift.hosts,

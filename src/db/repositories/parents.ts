@@ -158,6 +158,7 @@ export class ParentRepository {
             snapshot: { name: row.snapshotName, moref: row.snapshotMoref },
             status: row.status,
             requester: row.requester,
+            team: row.team,
             ticket: row.ticket,
             recompose: row.recompose,
             deploymentIds: row.deploymentIds,

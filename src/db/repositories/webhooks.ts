@@ -82,7 +82,10 @@ export class WebhookOutbox {
         deploymentId: d.id,
         pool: d.poolName,
         requester: d.requester,
+        team: d.team,
         ticket: d.ticket,
+        hostName: c.guest?.hostName ?? null,
+        ipAddresses: c.guest?.ipAddresses ?? [],
         error: c.error ?? null,
         links: { clone: `/v1/clones/${encodeURIComponent(c.name)}`, deployment: `/v1/deployments/${d.id}` },
       },
@@ -101,6 +104,7 @@ export class WebhookOutbox {
         poolId: pool.id,
         parent: pool.parentName,
         requester: pool.requester,
+        team: pool.team,
         strippedBy: by,
         ticket,
         expiresAt: pool.expiresAt?.toISOString() ?? null,
@@ -114,7 +118,7 @@ export class WebhookOutbox {
   /** deployment.succeeded or .failed, with its clones, in the transaction that closed it. */
   async deploymentFinished(deployment: DeploymentRow, tx: JobTransaction): Promise<void> {
     const rows = await tx.db
-      .select({ name: clones.name, status: clones.status, moref: clones.moref })
+      .select({ name: clones.name, status: clones.status, moref: clones.moref, guest: clones.guest })
       .from(clones)
       .where(or(eq(clones.deploymentId, deployment.id), eq(clones.destroyDeploymentId, deployment.id)))
       .orderBy(asc(clones.number), asc(clones.name))

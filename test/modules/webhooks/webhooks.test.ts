@@ -91,6 +91,13 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   t.equal(event.data.deploymentId, post.json().id)
   t.equal(event.data.ticket, 'RITM0012345')
   t.equal(event.data.requester, 'portal-user')
+  t.equal(event.data.team, 'user:portal-user', "the deployment's team")
+  t.same(
+    event.data.clones.map((c: { name: string; hostName: string | null; ipAddresses: string[] }) => [c.name, c.hostName, c.ipAddresses]),
+    done.clones.map((c: { name: string; guest: { hostName: string | null; ipAddresses: string[] } | null }) => [c.name, c.guest?.hostName ?? null, c.guest?.ipAddresses ?? []]),
+    "each clone's guest host name and addresses, as the API shows them",
+  )
+  t.ok(event.data.clones.every((c: { hostName: string | null }) => c.hostName), 'known once the guest is customized')
   t.same(event.data.clones.map((c: { name: string }) => c.name), done.clones.map((c: { name: string }) => c.name))
   t.equal(event.data.links.deployment, `/v1/deployments/${post.json().id}`)
   t.match(delivery.headers['webhook-id'], /^msg_/)
@@ -104,6 +111,7 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   t.same(ready.map((e) => e.type), ['clone.ready', 'clone.ready'], 'one clone.ready per clone')
   t.same(ready.map((e) => e.data.clone).sort(), done.clones.map((c: { name: string }) => c.name).sort())
   t.ok(ready.every((e) => e.data.ticket === 'RITM0012345'))
+  t.ok(ready.every((e) => e.data.hostName && Array.isArray(e.data.ipAddresses)), "clone.ready carries the guest's host name and addresses")
 
   const deliveries = await service.app.inject({ url: `/v1/webhooks/${mine.id}/deliveries`, headers: service.auth('deployments:read') })
   t.equal(deliveries.statusCode, 200)
