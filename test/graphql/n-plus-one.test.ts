@@ -73,8 +73,9 @@ t.test('1,000 clones with parent, snapshot, deployment and attributes: 4 SQL que
   t.equal(queries.filter((q) => /from "deployments"/.test(q)).length, 1, 'one batch of deployments')
   t.equal(queries.filter((q) => /from "clone_attributes"/.test(q)).length, 1, 'one batch of attributes')
 
-  // With secrets:read the secrets are opened, and their reveal recorded: one insert more.
-  const revealing = await countQueries(() => gql(service, LIST, { first: 1000 }, 'deployments:read secrets:read', 'auditor'))
+  // With secrets:read the secrets are opened, and their reveal recorded: one insert more. The auditor
+  // is a member of the deployer's (personal) team, so it sees the same clones.
+  const revealing = await countQueries(() => gql(service, LIST, { first: 1000 }, 'deployments:read secrets:read', 'auditor', ['user:portal-user']))
   t.equal(revealing.result.statusCode, 200, JSON.stringify(revealing.result.body.errors))
   t.ok(revealing.result.body.data!.clones.nodes.every((c: any) => c.attributes.some((a: any) => a.value === 'S3cret<&>')))
   t.equal(revealing.queries.length, 5, 'the same four and the record of the reveals', { queries: revealing.queries })

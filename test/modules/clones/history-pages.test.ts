@@ -8,13 +8,15 @@ import { gql } from '../../helpers/graphql.js'
 import { startTestService, type TestService, waitForDeployment } from '../../helpers/service.js'
 
 let service: TestService
+/** The callers of this file (its deployer, the ticket bot, the readers) are in one team. */
+const LAB = ['lab']
 
 t.before(async () => {
   service = await startTestService({ env: { SECRETS_KEY: generateKey() } })
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write', 'portal-user'),
+    headers: service.auth('deployments:write', 'portal-user', LAB),
     payload: { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1 },
   })
   if (post.statusCode !== 202) throw new Error(post.body)
@@ -27,14 +29,14 @@ const READ = 'deployments:read'
 const SECRETS = 'deployments:read secrets:read'
 
 function get(url: string, scope = READ, sub = 'portal-user') {
-  return service.app.inject({ method: 'GET', url, headers: service.auth(scope, sub) })
+  return service.app.inject({ method: 'GET', url, headers: service.auth(scope, sub, LAB) })
 }
 
 async function setRole(value: string) {
   const res = await service.app.inject({
     method: 'PATCH',
     url: '/v1/clones/Capture01/attributes',
-    headers: service.auth('deployments:read deployments:write', 'ticket-bot'),
+    headers: service.auth('deployments:read deployments:write', 'ticket-bot', LAB),
     payload: { attributes: { Role: value } },
   })
   if (res.statusCode !== 200) throw new Error(res.body)
