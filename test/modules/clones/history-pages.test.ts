@@ -120,6 +120,8 @@ t.test('GraphQL cloneHistory pages the same way: newest first, from the same ent
          pageInfo { hasNextPage endCursor } nodes { at event name actor } } }`,
       { after },
       READ,
+      'portal-user',
+      LAB,
     )
     t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
     const { nodes, pageInfo } = res.body.data.cloneHistory
