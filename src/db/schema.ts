@@ -380,7 +380,7 @@ export const idempotencyKeys = pgTable(
 export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect
 
 /**
- * A webhook subscription: its owner (the `sub` that made it; an admin's sees every event), its URL and
+ * A webhook subscription: its team and the `sub` that made it (an admin's sees every event), its URL and
  * events, its signing secret sealed (AES-256-GCM, bound to its id), and whether it is still sent to.
  */
 export const webhookSubscriptions = pgTable(
