@@ -29,7 +29,7 @@ import { enqueueReconcile, type RepairAction } from './reconcile-pool-job.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
 import type { DeploymentService } from '../deployments/deployment-service.js'
-import { poolDeploymentRequest } from './pool-service.js'
+import { poolDeploymentRequest } from './pool-requests.js'
 import { visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 const MISSING = {

@@ -14,10 +14,11 @@ import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
 import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
 import { maxUnavailableFor, selectClones } from '../../domain/rebuild.js'
-import { MAX_POOL_SIZE, contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../../domain/pool.js'
-import { normalizeRequest, type DeploymentPlan, type DeploymentRequest } from '../../domain/plan.js'
+import { contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../../domain/pool.js'
+import { normalizeRequest, type DeploymentPlan } from '../../domain/plan.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../errors.js'
 import { enqueueDestroy } from './destroy-clone-job.js'
+import { checkSize, parseExpiry, poolDeploymentRequest, requestFields } from './pool-requests.js'
 import { scheduleExpiry } from './expire-pool-job.js'
 import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
 import { canSee, owningTeam, visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
@@ -462,42 +463,4 @@ export class PoolService {
       tx,
     )
   }
-}
-
-/** What a pool's deployments are made from. */
-type PoolSettings = Pick<PoolRow, 'parentName' | 'prefix' | 'copiedAttributes' | 'customizationAttribute' | 'hostLimit' | 'snapshotMoref'>
-
-/** A deployment of these numbers of the pool: from its parent and its recorded snapshot. */
-export function poolDeploymentRequest(pool: PoolSettings, startNumber: number, count: number): DeploymentRequest {
-  return {
-    ...requestFields(pool),
-    parent: pool.parentName,
-    startNumber,
-    count,
-    ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}),
-  }
-}
-
-/** What every deployment of the pool asks for, as the pool records it. */
-function requestFields(pool: PoolSettings) {
-  return {
-    prefix: pool.prefix,
-    ...(pool.copiedAttributes ? { attributes: pool.copiedAttributes } : {}),
-    ...(pool.customizationAttribute ? { customizationAttribute: pool.customizationAttribute } : {}),
-    ...(pool.hostLimit ? { hostLimit: pool.hostLimit } : {}),
-  }
-}
-
-function checkSize(size: number, min: number): void {
-  if (!Number.isInteger(size) || size < min || size > MAX_POOL_SIZE) {
-    throw new ValidationFailed({ field: 'size', minimum: min, maximum: MAX_POOL_SIZE }, `"size" must be an integer from ${min} to ${MAX_POOL_SIZE}`)
-  }
-}
-
-function parseExpiry(value: string | undefined, now = new Date()): Date | undefined {
-  if (value === undefined) return undefined
-  const at = new Date(value)
-  if (Number.isNaN(at.getTime())) throw new ValidationFailed({ field: 'expiresAt' }, '"expiresAt" is not a date-time')
-  if (at.getTime() <= now.getTime()) throw new ValidationFailed({ field: 'expiresAt' }, '"expiresAt" is in the past')
-  return at
 }
