@@ -1,12 +1,12 @@
 # syntax=docker/dockerfile:1
 # The production image: the service compiled to JavaScript (dist/), run by plain node under tini.
 #
-# Base: Node.js 22 LTS on Debian 12. Pinned by tag here: the digest could not be looked up where this
-# file was last changed (no registry access). For a reproducible build pin the digest of the day:
+# Base: Node.js 22 LTS on Debian 12, pinned by digest so that a rebuild gets the same bytes. To move
+# to the digest of the day (security fixes), look it up and replace it here (or let Renovate/Dependabot's
+# docker ecosystem propose it):
 #   docker buildx imagetools inspect node:22-bookworm-slim     # "Digest: sha256:..."
-#   docker build --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:<digest> .
-# (or write that reference as the default below and let Renovate/Dependabot keep it current).
-ARG NODE_IMAGE=node:22-bookworm-slim
+# A build may also pass another base: docker build --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:<d> .
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
 
 # Build stage: every dependency, then tsc (tsconfig.build.json: src/ -> dist/), then production ones only.
 FROM ${NODE_IMAGE} AS build
