@@ -39,7 +39,8 @@ export async function startServiceProcess(env: Record<string, string>, options: 
   process.once('exit', () => child.kill('SIGKILL'))
 
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 60_000
+  // Embedded mode runs initdb first: on a shared 2-core machine under load that alone can take a minute.
+  const deadline = Date.now() + 150_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}) while starting:\n${output.join('\n')}`)
     try {
