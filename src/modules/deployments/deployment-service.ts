@@ -251,7 +251,8 @@ export class DeploymentService {
 }
 
 export interface RebuildInput {
-  kind: 'refresh' | 'recompose'
+  /** `reconcile`: clones failed in the guest step, their VMs still there (pool-reconciler.ts). */
+  kind: 'refresh' | 'recompose' | 'reconcile'
   pool: PoolRef
   request: Omit<DeploymentRequest, 'startNumber' | 'count'>
   replacing: CloneRow[]
