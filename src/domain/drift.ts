@@ -117,9 +117,10 @@ export interface RepairPlan {
 
 export function repairPlan(drift: PoolDrift): RepairPlan {
   const of = (kind: DriftKind) => drift.findings.filter((f) => f.kind === kind)
-  const rebuild = of('guest_failed').map((f) => f.number!)
-  // A guest-failed clone is not live: the pool is short of it too, and its rebuild fills that place.
+  // A guest-failed clone is not live: the pool is short of it too, and its rebuild fills that place
+  // (no more of them than the pool lacks: a pool scaled down meanwhile does not grow back).
   const short = of('short').reduce((n, f) => n + Number(f.expected) - Number(f.actual), 0)
+  const rebuild = of('guest_failed').map((f) => f.number!).slice(0, short)
   return {
     recreate: of('missing').map((f) => f.number!),
     powerOn: of('powered_off').map((f) => f.clone!),

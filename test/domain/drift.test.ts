@@ -76,5 +76,7 @@ t.test('a clone failed in the guest step whose VM is still there is rebuilt, and
   t.same(repairPlan(drift), { recreate: [], powerOn: [], rename: [], rebuild: [2, 3], add: 1 })
   const only = repairPlan(classifyDrift([], new Map(), 8, at, { desired: 1, live: 0 }, [{ name: 'Wave01', number: 1 }]))
   t.same([only.rebuild, only.add], [[1], 0], 'the rebuild is not added again')
+  const smaller = repairPlan(classifyDrift([], new Map(), 8, at, { desired: 1, live: 0 }, [{ name: 'Wave02', number: 2 }, { name: 'Wave01', number: 1 }]))
+  t.same([smaller.rebuild, smaller.add], [[1], 0], 'no more rebuilt than the pool lacks (scaled down meanwhile), lowest numbers first')
   t.notOk(isEmptyRepair(only))
 })

@@ -86,8 +86,10 @@ export class PoolReconciler {
     const pool = await this.activePool(name, teams)
     await this.checkIdle(pool)
     const live = await this.clones.liveOfPool(pool.id)
-    const { drift, guestFailed } = (await this.checkPools([pool])).get(name)!
+    const checked = (await this.checkPools([pool])).get(name)!
+    const drift = checked.drift
     const repairs = repairPlan(drift)
+    const guestFailed = checked.guestFailed.filter((c) => repairs.rebuild.includes(c.number))
     const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
     if (isEmptyRepair(repairs)) return outcome
 
