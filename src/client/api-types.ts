@@ -717,7 +717,8 @@ export interface components {
             hosts: number;
             hostLimit: number;
             findings: {
-                kind: "missing" | "powered_off" | "renamed" | "too_many_hosts" | "short";
+                /** @description guest_failed: the clone's guest customization failed or timed out and its VM is still there (reconcile rebuilds it) */
+                kind: "missing" | "powered_off" | "renamed" | "guest_failed" | "too_many_hosts" | "short";
                 /** @description The clone (absent for the pool's own findings: too_many_hosts, short) */
                 clone?: string;
                 number?: number;
@@ -3323,7 +3324,9 @@ export interface operations {
                             recreate: number[];
                             powerOn: string[];
                             rename: string[];
-                            /** @description Clones added under the pool's next free numbers */
+                            /** @description Numbers of clones failed in the guest step (GUEST_CUSTOMIZATION_FAILED / _TIMEOUT) rebuilt: each VM destroyed, the clone made again under its name and number, the failed record kept */
+                            rebuild: number[];
+                            /** @description Clones added under the pool's next free numbers (the rebuilt ones apart) */
                             add: number;
                         };
                         deploymentIds: string[];
@@ -3345,7 +3348,9 @@ export interface operations {
                             recreate: number[];
                             powerOn: string[];
                             rename: string[];
-                            /** @description Clones added under the pool's next free numbers */
+                            /** @description Numbers of clones failed in the guest step (GUEST_CUSTOMIZATION_FAILED / _TIMEOUT) rebuilt: each VM destroyed, the clone made again under its name and number, the failed record kept */
+                            rebuild: number[];
+                            /** @description Clones added under the pool's next free numbers (the rebuilt ones apart) */
                             add: number;
                         };
                         deploymentIds: string[];

@@ -31,7 +31,7 @@ t.test('each kind of drift is found, by clone number', async (t) => {
     { kind: 'too_many_hosts', expected: 2, actual: 3 },
   ])
   t.equal(drift.hosts, 3)
-  t.same(repairPlan(drift), { recreate: [2], powerOn: ['Wave01', 'Wave04'], rename: ['Wave03', 'Wave04'], add: 0 })
+  t.same(repairPlan(drift), { recreate: [2], powerOn: ['Wave01', 'Wave04'], rename: ['Wave03', 'Wave04'], rebuild: [], add: 0 })
 })
 
 t.test('hosts: at the limit is fine; no limit set means the default', async (t) => {
@@ -61,4 +61,22 @@ t.test('a pool with fewer live clones than its size is short, and a reconcile ad
   t.notOk(isEmptyRepair(repairPlan(short)))
   t.equal(classifyDrift(recorded, observed, 8, at, { desired: 1, live: 1 }).status, 'none', 'at its size')
   t.equal(classifyDrift(recorded, observed, 8, at, { desired: 1, live: 2 }).status, 'none', 'above it (a scale down under way) is not short')
+})
+
+t.test('a clone failed in the guest step whose VM is still there is rebuilt, and fills its own place in a short pool', async (t) => {
+  const at = new Date('2026-01-01T00:00:00Z')
+  const observed = new Map<string, ObservedVm>([['vm-1', { moref: 'vm-1', name: 'Wave01', powerState: 'poweredOn', host: 'host-1' }]])
+  const recorded: RecordedClone[] = [{ id: 'c1', name: 'Wave01', number: 1, moref: 'vm-1' }]
+  const drift = classifyDrift(recorded, observed, 8, at, { desired: 4, live: 1 }, [{ name: 'Wave03', number: 3 }, { name: 'Wave02', number: 2 }])
+  t.same(drift.findings, [
+    { kind: 'guest_failed', clone: 'Wave02', number: 2 },
+    { kind: 'guest_failed', clone: 'Wave03', number: 3 },
+    { kind: 'short', expected: 4, actual: 1 },
+  ])
+  t.same(repairPlan(drift), { recreate: [], powerOn: [], rename: [], rebuild: [2, 3], add: 1 })
+  const only = repairPlan(classifyDrift([], new Map(), 8, at, { desired: 1, live: 0 }, [{ name: 'Wave01', number: 1 }]))
+  t.same([only.rebuild, only.add], [[1], 0], 'the rebuild is not added again')
+  const smaller = repairPlan(classifyDrift([], new Map(), 8, at, { desired: 1, live: 0 }, [{ name: 'Wave02', number: 2 }, { name: 'Wave01', number: 1 }]))
+  t.same([smaller.rebuild, smaller.add], [[1], 0], 'no more rebuilt than the pool lacks (scaled down meanwhile), lowest numbers first')
+  t.notOk(isEmptyRepair(only))
 })

@@ -102,7 +102,7 @@ export class CloneStepRepository {
 
   async updateClone(
     id: string,
-    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt' | 'linked' | 'guestWaitSince' | 'guest'>>,
+    fields: Partial<Pick<CloneRow, 'status' | 'moref' | 'taskMoref' | 'hostMoref' | 'reportedHostMoref' | 'error' | 'readyAt' | 'linked' | 'guestWaitSince' | 'guest' | 'destroyedAt'>>,
   ): Promise<void> {
     await this.db
       .update(clones)

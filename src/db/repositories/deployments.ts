@@ -139,7 +139,8 @@ export class DeploymentRepository {
    *
    * A rebuild (`replacing`, in the order of the plan's names) records each clone as `waiting`, linked
    * to the clone it replaces, and claims the replaced clones for this deployment (their
-   * destroy_deployment_id); a replaced clone that is no longer live refuses the whole rebuild.
+   * destroy_deployment_id); a replaced clone that is no longer live refuses the whole rebuild. A
+   * reconcile's rebuild replaces clones failed in the guest step instead (their VMs not yet destroyed).
    *
    * The parent's lock is taken shared for the transaction: refused at once (409 PARENT_BUSY) while a
    * snapshot of the parent is being removed or reverted (which holds it exclusively). In the caller's
@@ -165,7 +166,9 @@ export class DeploymentRepository {
       // The team's quota, under its lock until COMMIT (waiting for the team's other records): a
       // rebuild replaces clones one for one and adds nothing; any other deployment (a pool's growth, a
       // reconcile's redeploy) counts. 422 QUOTA_EXCEEDED before anything is inserted.
-      if (!replacing && !empty) {
+      // A reconcile's rebuild replaces failed clones, which count no more: its replacements add usage.
+      const replacingFailed = !!replacing && input.kind === 'reconcile'
+      if ((!replacing || replacingFailed) && !empty) {
         const { quota, usage } = await lockedQuotaAndUsage(tx, input.team)
         checkQuota(input.team, quota, usage, { clones: plan.names.length, provisionedGB: plan.names.length * provisionedGB })
       }
@@ -223,8 +226,9 @@ export class DeploymentRepository {
       if (replacing) {
         const claimed = await tx.query(
           `UPDATE clones SET destroy_deployment_id = $1, updated_at = now()
-            WHERE id = ANY($2::uuid[]) AND status NOT IN ('failed', 'destroyed', 'waiting')`,
-          [deployment.id, replacing.map((c) => c.id)],
+            WHERE id = ANY($2::uuid[])
+              AND (status NOT IN ('failed', 'destroyed', 'waiting') OR ($3::boolean AND status = 'failed' AND destroyed_at IS NULL))`,
+          [deployment.id, replacing.map((c) => c.id), replacingFailed],
         )
         if (claimed.rowCount !== replacing.length) throw new ReplacedClonesChanged()
       }

@@ -7,8 +7,8 @@ import { and, asc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { PoolDrift, RecordedClone } from '../../domain/drift.js'
 import type { PoolRef } from './pools.js'
 import type { Database, Db } from '../database.js'
-import { clones, deployments, pools, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
-import { inTransaction, type JobTransaction, type TransactionSql } from '../job-transaction.js'
+import { clones, deployments, pools, type CloneRow, type DeploymentRow, type PoolRow, type RecordedError } from '../schema.js'
+import { inTransaction, onDb, type JobTransaction, type TransactionSql } from '../job-transaction.js'
 import { derivedDeployment } from './deployments.js'
 import type { WebhookOutbox } from './webhooks.js'
 import { withJobTransaction } from '../job-transaction.js'
@@ -52,6 +52,35 @@ export class DriftRepository {
       .where(and(inArray(deployments.poolId, poolIds), eq(clones.status, 'ready'), isNotNull(clones.moref)))
       .orderBy(asc(clones.number))
     return rows.map((r) => ({ ...r, moref: r.moref!, poolId: r.poolId! }))
+  }
+
+  /**
+   * The clones of these pools that failed in the guest step (GUEST_CUSTOMIZATION_FAILED or _TIMEOUT)
+   * and may still have their VM: a moref recorded, not marked destroyed, the newest failed record of
+   * its number, and no live clone (a replacement waiting included) holding that number. Whether the
+   * VM is really there, and ours, is vCenter's to say (by instance UUID). By number.
+   */
+  async guestFailedClones(poolIds: string[], tx?: JobTransaction): Promise<(CloneRow & { poolId: string })[]> {
+    if (poolIds.length === 0) return []
+    const rows = await onDb(this.db, tx)
+      .select({ clone: clones, poolId: deployments.poolId })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(
+        and(
+          inArray(deployments.poolId, poolIds),
+          eq(clones.status, 'failed'),
+          sql`${clones.error}->>'code' IN ('GUEST_CUSTOMIZATION_FAILED', 'GUEST_CUSTOMIZATION_TIMEOUT')`,
+          isNotNull(clones.moref),
+          sql`${clones.destroyedAt} IS NULL`,
+          sql`NOT EXISTS (
+            SELECT 1 FROM clones o JOIN deployments od ON od.id = o.deployment_id
+             WHERE od.pool_id = ${deployments.poolId} AND o.number = ${clones.number} AND o.id <> ${clones.id}
+               AND (o.status NOT IN ('failed', 'destroyed') OR (o.status = 'failed' AND o.moref IS NOT NULL AND o.created_at > ${clones.createdAt})))`,
+        ),
+      )
+      .orderBy(asc(clones.number))
+    return rows.map((r) => ({ ...r.clone, poolId: r.poolId! }))
   }
 
   async saveDrift(poolId: string, drift: PoolDrift): Promise<void> {

@@ -198,7 +198,7 @@ export class DeploymentService {
   }
 
   /**
-   * A pool's rebuild (refresh, recompose): the same checks as a deployment's (parent, snapshot,
+   * A pool's rebuild (refresh, recompose, a reconcile's rebuild of clones failed in the guest step): the same checks as a deployment's (parent, snapshot,
    * customization spec, hosts) for clones that keep the names and numbers of those they replace
    * (which are the service's own VMs, so their names are not conflicts), then the deployment, its
    * `waiting` clones and their jobs in one transaction. `request.maxConcurrent` is the rebuild's
@@ -251,7 +251,8 @@ export class DeploymentService {
 }
 
 export interface RebuildInput {
-  kind: 'refresh' | 'recompose'
+  /** `reconcile`: clones failed in the guest step, their VMs still there (pool-reconciler.ts). */
+  kind: 'refresh' | 'recompose' | 'reconcile'
   pool: PoolRef
   request: Omit<DeploymentRequest, 'startNumber' | 'count'>
   replacing: CloneRow[]

@@ -104,7 +104,8 @@ export class CloneProvisioner {
       await this.repository.markStarted(deployment.id)
       // A replacement keeps its slots until it is ready: the slot of a rebuild's deployment counts the
       // clones unavailable at once (maxUnavailable), from the old VM's destruction to the new one's attributes.
-      const operationsDone = current.replacesCloneId ? async () => {} : () => lease.release()
+      // A reconcile's replacement of a clone failed in the guest step makes nothing unavailable: it frees them as a deployment does.
+      const operationsDone = current.replacesCloneId && deployment.kind !== 'reconcile' ? async () => {} : () => lease.release()
       await this.provisionThroughOutages(current, deployment, attempt, operationsDone, log)
       log.info('clone ready')
     } catch (err) {
@@ -180,6 +181,8 @@ export class CloneProvisioner {
     try {
       const outcome = await this.vcenter.destroyOwnedVm(clone.instanceUuid, clone.moref, async () => {})
       if (outcome === 'not-owned') return
+      // Its VM is gone: a reconcile has nothing left of it to rebuild.
+      await this.repository.updateClone(clone.id, { destroyedAt: new Date() })
       await this.repository.recordStep({
         cloneId: clone.id,
         step: 'destroyed',
@@ -324,6 +327,12 @@ export class CloneProvisioner {
    */
   private async replaceStep(clone: CloneRow, deployment: DeploymentRow): Promise<void> {
     const old = clone.replacesCloneId ? await this.repository.getClone(clone.replacesCloneId) : undefined
+    // A reconcile rebuilds a clone failed in the guest step: its VM, still there, is destroyed first.
+    const failedWithVm = old?.status === 'failed' && old.destroyDeploymentId === deployment.id && !!old.moref && !old.destroyedAt
+    if (old && failedWithVm) {
+      await this.destroyReplaced(old, clone, deployment)
+      return
+    }
     if (!old || old.status === 'destroyed' || old.status === 'failed') {
       // Nothing of it left to destroy (an earlier attempt did, or it failed on its own).
       if (old) await this.repository.completeReplacement(old, clone, deployment.id, 'was already gone')
@@ -348,6 +357,28 @@ export class CloneProvisioner {
       clone,
       deployment.id,
       outcome === 'destroyed' ? 'destroyed' : 'was absent from vCenter (no VM with its instance UUID)',
+    )
+  }
+
+  /**
+   * The VM of a replaced clone that failed in the guest step, powered off if on and destroyed, only
+   * when its recorded instance UUID leads to its recorded moref. Its record stays `failed` with its
+   * error, marked destroyed (destroyedAt) and replaced (this clone's replacesCloneId).
+   */
+  private async destroyReplaced(old: CloneRow, clone: CloneRow, deployment: DeploymentRow): Promise<void> {
+    const outcome = await this.vcenter.destroyOwnedVm(old.instanceUuid, old.moref, (task) => this.repository.updateClone(old.id, { taskMoref: task }))
+    if (outcome === 'not-owned') {
+      throw new CloneFailed({
+        code: 'NOT_OWNED',
+        message: `the VM with instance UUID ${old.instanceUuid} is not ${old.moref}; left untouched, and ${clone.name} not rebuilt`,
+      })
+    }
+    await this.repository.updateClone(old.id, { destroyedAt: new Date(), taskMoref: null })
+    await this.repository.completeReplacement(
+      old,
+      clone,
+      deployment.id,
+      `${outcome === 'destroyed' ? 'destroyed' : 'was absent from vCenter (no VM with its instance UUID)'} (it had failed: ${old.error?.code ?? 'failed'})`,
     )
   }
 

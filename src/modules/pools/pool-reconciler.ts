@@ -10,7 +10,10 @@
  * Reconcile, refused while the pool changes (409 POOL_BUSY): a fresh check and the repairs' plans,
  * then, in one transaction under the pool's lock, missing clones are marked destroyed (reason recorded) and their numbers deployed again
  * (deployments of kind `reconcile`, one per contiguous run), and clones powered off or renamed are
- * powered on and renamed back by one `reconcile` deployment's job. Clones on more hosts than the
+ * powered on and renamed back by one `reconcile` deployment's job. Clones failed in the guest step
+ * (GUEST_CUSTOMIZATION_FAILED / _TIMEOUT) whose VM is still there, ours by instance UUID and moref,
+ * are rebuilt by one `reconcile` rebuild: each replacement destroys that VM first (its job, within the
+ * limits) and takes the name and number; the failed record is kept. Clones on more hosts than the
  * pool's host limit are recorded only: moving running clones is DRS's business, not this service's.
  */
 import type { FastifyBaseLogger } from 'fastify'
@@ -20,7 +23,7 @@ import type { CloneRepository } from '../../db/repositories/clones.js'
 import type { DeploymentRepository } from '../../db/repositories/deployments.js'
 import type { DriftClone, DriftRepository } from '../../db/repositories/drift.js'
 import type { PoolRepository } from '../../db/repositories/pools.js'
-import type { PoolRow } from '../../db/schema.js'
+import type { CloneRow, PoolRow } from '../../db/schema.js'
 import { classifyDrift, isEmptyRepair, repairPlan, type ObservedVm, type PoolDrift, type RepairPlan } from '../../domain/drift.js'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import { contiguousRuns, nextFreeNumbers } from '../../domain/pool.js'
@@ -28,8 +31,8 @@ import { PoolBusy, PoolNotFound } from '../../errors.js'
 import { enqueueReconcile, type RepairAction } from './reconcile-pool-job.js'
 import type { VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
-import type { DeploymentService } from '../deployments/deployment-service.js'
-import { poolDeploymentRequest } from './pool-requests.js'
+import type { DeploymentService, RebuildInput } from '../deployments/deployment-service.js'
+import { poolDeploymentRequest, requestFields } from './pool-requests.js'
 import { visibleTeams, type TeamFilter, type TeamMember } from '../../domain/teams.js'
 
 const MISSING = {
@@ -60,12 +63,12 @@ export class PoolReconciler {
   /** Checks one pool of the caller's teams now and records the findings (another team's: POOL_NOT_FOUND, vCenter not asked). */
   async check(name: string, caller: TeamMember): Promise<PoolDrift> {
     const pool = await this.activePool(name, visibleTeams(caller))
-    return (await this.checkPools([pool])).get(name)!
+    return (await this.checkPools([pool])).get(name)!.drift
   }
 
   /** The scheduled check: every active pool, in one bulk read. */
   async checkAll(): Promise<Map<string, PoolDrift>> {
-    const found = await this.checkPools(await this.drift.activePools())
+    const found = new Map([...(await this.checkPools(await this.drift.activePools()))].map(([name, c]) => [name, c.drift]))
     const drifting = [...found].filter(([, d]) => d.status === 'found').map(([name]) => name)
     if (drifting.length) this.log.info({ pools: drifting }, 'pools drift from vCenter')
     return found
@@ -83,8 +86,10 @@ export class PoolReconciler {
     const pool = await this.activePool(name, teams)
     await this.checkIdle(pool)
     const live = await this.clones.liveOfPool(pool.id)
-    const drift = (await this.checkPools([pool])).get(name)!
+    const checked = (await this.checkPools([pool])).get(name)!
+    const drift = checked.drift
     const repairs = repairPlan(drift)
+    const guestFailed = checked.guestFailed.filter((c) => repairs.rebuild.includes(c.number))
     const outcome: ReconcileOutcome = { pool: name, drift, repairs, deploymentIds: [] }
     if (isEmptyRepair(repairs)) return outcome
 
@@ -104,10 +109,13 @@ export class PoolReconciler {
     ]
     const first = actions.length ? byName.get(repairs.powerOn[0] ?? repairs.rename[0]!)! : undefined
     const source = first ? (await this.deploymentRepository.getDeployment(first.deploymentId))! : undefined
+    // Clones failed in the guest step, their VMs still there: rebuilt under their names and numbers.
+    const rebuild = guestFailed.length ? this.rebuildInput(pool, guestFailed) : undefined
+    const rebuildPlan = rebuild ? await this.deployments.planRebuild(rebuild) : undefined
     // Short of its size: the next free numbers, as a scale up would add them (the missing ones are taken again).
     const adds: DeploymentPlan[] = []
     if (repairs.add > 0) {
-      const taken = live.map((c) => c.number)
+      const taken = [...live.map((c) => c.number), ...repairs.rebuild]
       for (const run of contiguousRuns(nextFreeNumbers(taken, pool.startNumber, repairs.add))) {
         adds.push(await this.deployments.plan(poolDeploymentRequest(pool, run.startNumber, run.count)))
       }
@@ -119,7 +127,12 @@ export class PoolReconciler {
         const now = await this.activePool(name, teams, tx)
         await this.checkIdle(now, tx)
         const ids = (rows: { id: string }[]) => rows.map((c) => c.id).join(',')
-        if (now.updatedAt.getTime() !== pool.updatedAt.getTime() || ids(await this.clones.liveOfPool(now.id, tx)) !== ids(live)) {
+        if (
+          now.updatedAt.getTime() !== pool.updatedAt.getTime() ||
+          ids(await this.clones.liveOfPool(now.id, tx)) !== ids(live) ||
+          // Another reconcile rebuilt them meanwhile: each clone is rebuilt once.
+          (rebuild && !(await this.stillGuestFailed(now.id, rebuild.replacing, tx)))
+        ) {
           throw new PoolBusy({ pool: name, reason: 'changed meanwhile' }, name)
         }
         const redeploys: string[] = []
@@ -137,6 +150,9 @@ export class PoolReconciler {
           outcome.deploymentIds.push(deployment.id)
         }
         outcome.deploymentIds.push(...redeploys)
+        if (rebuild && rebuildPlan) {
+          outcome.deploymentIds.push((await this.deployments.recordRebuild(rebuild, rebuildPlan, requester, tx)).deployment.id)
+        }
         for (const plan of adds) {
           outcome.deploymentIds.push((await this.deployments.record(plan, { requester, team: now.team, pool: { id: now.id, name: now.name, team: now.team }, kind: 'reconcile' }, tx)).deployment.id)
         }
@@ -147,18 +163,36 @@ export class PoolReconciler {
     return result.value
   }
 
+  /** A reconcile's rebuild of clones failed in the guest step: from the pool's parent and snapshot. */
+  private rebuildInput(pool: PoolRow, replacing: CloneRow[]): RebuildInput {
+    return {
+      kind: 'reconcile',
+      pool: { id: pool.id, name: pool.name, team: pool.team },
+      replacing,
+      request: { ...requestFields(pool), parent: pool.parentName, ...(pool.snapshotMoref ? { snapshotMoref: pool.snapshotMoref } : {}) },
+    }
+  }
+
+  /** Whether every clone to rebuild is still failed in the guest step and not rebuilt, in `tx`. */
+  private async stillGuestFailed(poolId: string, replacing: CloneRow[], tx: JobTransaction): Promise<boolean> {
+    const now = new Set((await this.drift.guestFailedClones([poolId], tx)).map((c) => c.id))
+    return replacing.every((c) => now.has(c.id))
+  }
+
   private async checkIdle(pool: PoolRow, tx?: JobTransaction): Promise<void> {
     const running = await this.pools.unfinishedDeployment(pool.id, tx)
     if (running) throw new PoolBusy({ pool: pool.name, deploymentId: running.id }, pool.name)
   }
 
-  /** Each (active) pool's drift, by name. */
-  private async checkPools(pools: PoolRow[]): Promise<Map<string, PoolDrift>> {
+  /** Each (active) pool's drift, and its clones failed in the guest step whose VM is still there, by name. */
+  private async checkPools(pools: PoolRow[]): Promise<Map<string, { drift: PoolDrift; guestFailed: CloneRow[] }>> {
     const clones = await this.drift.readyClones(pools.map((p) => p.id))
     const checkedAt = new Date()
     const observed = await forClient(this.observe(clones))
-    const out = new Map<string, PoolDrift>()
+    const guestFailed = await forClient(this.guestFailedWithVm(pools))
+    const out = new Map<string, { drift: PoolDrift; guestFailed: CloneRow[] }>()
     for (const pool of pools) {
+      const failed = guestFailed.filter((c) => c.poolId === pool.id)
       const live = (await this.clones.liveOfPool(pool.id)).length
       const drift = classifyDrift(
         clones.filter((c) => c.poolId === pool.id),
@@ -166,9 +200,24 @@ export class PoolReconciler {
         pool.hostLimit,
         checkedAt,
         { desired: pool.size, live },
+        failed,
       )
       await this.drift.saveDrift(pool.id, drift)
-      out.set(pool.name, drift)
+      out.set(pool.name, { drift, guestFailed: failed })
+    }
+    return out
+  }
+
+  /**
+   * The pools' clones failed in the guest step whose VM is still in vCenter and is the one recorded:
+   * its instance UUID leads to its recorded moref. A VM gone (nothing to destroy) leaves the number
+   * to the pool's fill-up; a VM of that name that is not ours is never touched (the fill-up's name
+   * check says NAME_CONFLICT).
+   */
+  private async guestFailedWithVm(pools: PoolRow[]): Promise<(CloneRow & { poolId: string })[]> {
+    const out: (CloneRow & { poolId: string })[] = []
+    for (const clone of await this.drift.guestFailedClones(pools.map((p) => p.id))) {
+      if ((await this.vcenter.findByInstanceUuid(clone.instanceUuid)) === clone.moref) out.push(clone)
     }
     return out
   }

@@ -59,6 +59,8 @@ export const typeDefs = /* GraphQL */ `
     MISSING
     POWERED_OFF
     RENAMED
+    "Its guest customization failed or timed out and its VM is still there: reconcile rebuilds it."
+    GUEST_FAILED
     TOO_MANY_HOSTS
     SHORT
   }

@@ -91,7 +91,10 @@ export const Pool = Type.Object(
 )
 
 const DriftFinding = Type.Object({
-  kind: Type.Union([Type.Literal('missing'), Type.Literal('powered_off'), Type.Literal('renamed'), Type.Literal('too_many_hosts'), Type.Literal('short')]),
+  kind: Type.Union(
+    [Type.Literal('missing'), Type.Literal('powered_off'), Type.Literal('renamed'), Type.Literal('guest_failed'), Type.Literal('too_many_hosts'), Type.Literal('short')],
+    { description: "guest_failed: the clone's guest customization failed or timed out and its VM is still there (reconcile rebuilds it)" },
+  ),
   clone: Type.Optional(Type.String({ description: "The clone (absent for the pool's own findings: too_many_hosts, short)" })),
   number: Type.Optional(Type.Integer()),
   expected: Type.Optional(Type.Union([Type.String(), Type.Number()], { description: 'What the records say' })),
@@ -150,7 +153,10 @@ const ReconcileOutcome = Type.Object({
     recreate: Type.Array(Type.Integer(), { description: 'Numbers deployed again' }),
     powerOn: Type.Array(Type.String()),
     rename: Type.Array(Type.String()),
-    add: Type.Integer({ description: "Clones added under the pool's next free numbers" }),
+    rebuild: Type.Array(Type.Integer(), {
+      description: 'Numbers of clones failed in the guest step (GUEST_CUSTOMIZATION_FAILED / _TIMEOUT) rebuilt: each VM destroyed, the clone made again under its name and number, the failed record kept',
+    }),
+    add: Type.Integer({ description: "Clones added under the pool's next free numbers (the rebuilt ones apart)" }),
   }),
   deploymentIds: Type.Array(Type.String({ format: 'uuid' })),
   deploymentId: Nullable(Type.String({ format: 'uuid' })),

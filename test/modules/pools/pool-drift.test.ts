@@ -130,7 +130,7 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   t.equal(res.statusCode, 202, res.body)
   const body = res.json()
   t.equal(res.headers.location, `/v1/deployments/${body.deploymentIds[0]}`)
-  t.same(body.repairs, { recreate: [2], powerOn: ['Drift01'], rename: ['Drift03'], add: 0 })
+  t.same(body.repairs, { recreate: [2], powerOn: ['Drift01'], rename: ['Drift03'], rebuild: [], add: 0 })
   t.equal(body.deploymentIds.length, 2, 'power on and rename back; deploy number 2 again')
   for (const id of body.deploymentIds) {
     const done = await waitForDeployment(service, id)
@@ -167,7 +167,7 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   t.equal(again.statusCode, 200, again.body)
   t.same(again.json().deploymentIds, [])
   t.same(kinds(again.json().drift), ['too_many_hosts:'])
-  t.same(again.json().repairs, { recreate: [], powerOn: [], rename: [], add: 0 })
+  t.same(again.json().repairs, { recreate: [], powerOn: [], rename: [], rebuild: [], add: 0 })
 
   // Back on one host: no drift at all.
   for (const c of (await pool('drifty')).clones) await relocate({ type: 'VirtualMachine', value: c.moref }, hosts[0]!)
