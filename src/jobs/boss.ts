@@ -4,6 +4,7 @@
  * with backoff. Its queues are declared in queues.ts.
  */
 import PgBoss from 'pg-boss'
+import { carryOverV10Jobs, setAsideV10Schema } from '../db/repositories/job-queue.js'
 import { withExclusiveLock } from '../db/repositories/locks.js'
 
 /** Runs SQL on the caller's connection, so that jobs are inserted inside the caller's transaction. */
@@ -27,13 +28,26 @@ export async function startQueue(connectionString: string, onError: (err: Error)
     // pool ends (pg-pool leaves its queue waiting), and pg-boss stops only when every worker has:
     // a stopping service kept polling forever. With a timeout its fetch fails, and it stops.
     connectionTimeoutMillis: 10_000,
-    // Keep finished jobs a week for inspection, then let pg-boss's maintenance delete them.
-    deleteAfterDays: 7,
   }
+  // pg-boss 11 cannot migrate a pg-boss 10 schema (it has no migration from its version 24): that
+  // schema is set aside, pg-boss installs its own, and ensureQueues carries the old jobs over.
+  await withExclusiveLock(connectionString, QUEUE_SETUP_LOCK_KEY, () => setAsideV10Schema(connectionString))
   const boss = new PgBoss(options)
   boss.on('error', onError)
   await boss.start()
   return boss
+}
+
+/** Keep finished jobs a week for inspection, then let pg-boss's maintenance delete them (every queue). */
+export const DELETE_AFTER_SECONDS = 7 * 24 * 60 * 60
+
+/**
+ * Creates every queue (ensureQueue), then carries over the jobs of a pg-boss 10 schema set aside at
+ * start, if any (once, by whichever replica comes first), now that their queues exist.
+ */
+export async function ensureQueues(connectionString: string, boss: PgBoss, queues: PgBoss.Queue[]): Promise<number> {
+  for (const queue of queues) await ensureQueue(connectionString, boss, queue)
+  return withExclusiveLock(connectionString, QUEUE_SETUP_LOCK_KEY, () => carryOverV10Jobs(connectionString))
 }
 
 /**
@@ -42,9 +56,14 @@ export async function startQueue(connectionString: string, onError: (err: Error)
  */
 export async function ensureQueue(connectionString: string, boss: PgBoss, queue: PgBoss.Queue): Promise<void> {
   await withExclusiveLock(connectionString, QUEUE_SETUP_LOCK_KEY, async () => {
-    if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue)
-    // An existing queue takes this process's retry settings (JOB_RETRY_*), which its new jobs inherit.
-    else await boss.updateQueue(queue.name, queue)
+    const options = { deleteAfterSeconds: DELETE_AFTER_SECONDS, ...queue }
+    if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, options)
+    else {
+      // An existing queue takes this process's retry settings (JOB_RETRY_*), which its new jobs inherit.
+      // pg-boss 11 refuses to update a queue's policy or partitioning: both are kept from its creation.
+      const { policy: _policy, partition: _partition, ...updatable } = options
+      await boss.updateQueue(queue.name, updatable)
+    }
   })
 }
 

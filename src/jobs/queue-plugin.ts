@@ -14,7 +14,7 @@ import type pg from 'pg'
 import type PgBoss from 'pg-boss'
 import type { Config } from '../config/config.js'
 import { PgListener } from '../db/notifications.js'
-import { STOP_GRACE_MS, ensureQueue, startQueue, stopQueue } from './boss.js'
+import { STOP_GRACE_MS, ensureQueues, startQueue, stopQueue } from './boss.js'
 import { OperationLimiter, type LimiterObserver } from './operation-limiter.js'
 import { openOwnershipPool } from './ownership.js'
 import { QUEUE_REGISTRY, everyMinutesCron, operationSlotHolders, ownershipHolders, workersOf, type QueueData, type QueueName } from './queues.js'
@@ -74,7 +74,12 @@ export default fp(
       if (stopping) app.log.debug({ err: summary }, 'job queue error while stopping')
       else app.log.error({ err: summary }, 'job queue error')
     })
-    for (const [name, queue] of Object.entries(QUEUE_REGISTRY)) await ensureQueue(opts.databaseUrl, boss, { name, ...queue.options(opts.config) })
+    const carried = await ensureQueues(
+      opts.databaseUrl,
+      boss,
+      Object.entries(QUEUE_REGISTRY).map(([name, queue]) => ({ name, ...queue.options(opts.config) })),
+    )
+    if (carried > 0) app.log.info({ jobs: carried }, 'carried the jobs of the pg-boss 10 schema over to pg-boss 11')
     app.decorate('boss', boss)
     const ownership = openOwnershipPool(opts.databaseUrl, Math.max(1, ownershipHolders(opts.config)))
     app.decorate('jobOwnership', ownership)

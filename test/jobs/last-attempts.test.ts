@@ -71,15 +71,23 @@ async function waitForPreparation(location: string, timeoutMs = 60_000): Promise
   }
 }
 
-/** The attempts pg-boss made of the job with this singleton key, and its state. */
-async function jobOf(queue: string, key: string): Promise<{ state: string; attempts: number }> {
-  const { rows } = await api.app.database.pool.query(
-    `SELECT state, retry_count FROM pgboss.job WHERE name = $1 AND singleton_key = $2
-     UNION ALL SELECT state, retry_count FROM pgboss.archive WHERE name = $1 AND singleton_key = $2`,
-    [queue, key],
-  )
-  if (rows.length !== 1) throw new Error(`${rows.length} jobs ${queue}/${key}`)
-  return { state: rows[0].state, attempts: rows[0].retry_count + 1 }
+/**
+ * The attempts pg-boss made of the job with this singleton key, and its state once finished: the
+ * handler records the outcome before pg-boss marks its job, so the job may still be active a moment.
+ */
+async function jobOf(queue: string, key: string, timeoutMs = 10_000): Promise<{ state: string; attempts: number }> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { rows } = await api.app.database.pool.query(
+      // pg-boss 11 keeps finished jobs in its job table (no archive) until they are deleted.
+      `SELECT state, retry_count FROM pgboss.job WHERE name = $1 AND singleton_key = $2`,
+      [queue, key],
+    )
+    if (rows.length !== 1) throw new Error(`${rows.length} jobs ${queue}/${key}`)
+    const job = { state: rows[0].state, attempts: rows[0].retry_count + 1 }
+    if (!['created', 'retry', 'active'].includes(job.state) || Date.now() > deadline) return job
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 /** Creates a pool and waits until it is deployed, with workers of its own that stop afterwards. */

@@ -30,6 +30,7 @@ const MAX_PRIORITY = 10_000
 export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?: SqlExecutor): Promise<void> {
   if (cloneIds.length === 0) return
   await boss.insert(
+    QUEUES.provisionClone,
     cloneIds.map((cloneId, index) => ({
       name: QUEUES.provisionClone,
       data: { cloneId } satisfies ProvisionCloneData,

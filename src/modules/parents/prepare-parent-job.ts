@@ -38,6 +38,7 @@ export const prepareOwnerLockId = (data: PrepareParentData): string => jobOwnerL
 
 export async function enqueuePreparation(boss: PgBoss, preparationId: string, db: SqlExecutor): Promise<void> {
   await boss.insert(
+    PREPARE_PARENT_QUEUE,
     [{ name: PREPARE_PARENT_QUEUE, data: { preparationId } satisfies PrepareParentData, singletonKey: preparationId }],
     { db },
   )

@@ -25,6 +25,7 @@ export const destroyOwnerLockId = (data: Pick<DestroyCloneData, 'cloneId'>): str
 export async function enqueueDestroy(boss: PgBoss, cloneIds: string[], deploymentId: string, db: SqlExecutor): Promise<void> {
   if (cloneIds.length === 0) return
   await boss.insert(
+    QUEUES.destroyClone,
     cloneIds.map((cloneId) => ({
       name: QUEUES.destroyClone,
       data: { cloneId, deploymentId } satisfies DestroyCloneData,

@@ -26,6 +26,7 @@ export const reconcileOwnerLockId = (data: Pick<ReconcilePoolData, 'deploymentId
 
 export async function enqueueReconcile(boss: PgBoss, deploymentId: string, actions: RepairAction[], db: SqlExecutor): Promise<void> {
   await boss.insert(
+    RECONCILE_POOL_QUEUE,
     [{ name: RECONCILE_POOL_QUEUE, data: { deploymentId, actions } satisfies ReconcilePoolData, singletonKey: deploymentId }],
     { db },
   )

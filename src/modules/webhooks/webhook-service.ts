@@ -58,6 +58,7 @@ export class WebhookService {
 
   private readonly enqueueDeliveries = async (sql: TransactionSql, deliveryIds: string[]) => {
     await this.boss.insert(
+      QUEUES.webhookDeliver,
       deliveryIds.map((deliveryId) => ({
         name: QUEUES.webhookDeliver,
         data: { deliveryId } satisfies WebhookDeliverData,
