@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages */
+        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, status, kind), in cursor pages */
         get: operations["listDeployments"];
         put?: never;
         /** Deploy linked clones of a parent VM */
@@ -774,6 +774,7 @@ export interface components {
             /** @description The team that owns the preparation */
             team: string;
             ticket: string | null;
+            requestId: string | null;
             /** Format: date-time */
             createdAt: string;
             startedAt: string | null;
@@ -901,6 +902,8 @@ export interface operations {
             query?: {
                 /** @description External reference, e.g. RITM0012345 */
                 ticket?: string;
+                /** @description The X-Request-Id of the request that caused it */
+                requestId?: string;
                 /** @description The pool's name */
                 pool?: string;
                 /** @description The token's sub that asked for it */
@@ -947,6 +950,7 @@ export interface operations {
                             /** @description The team that owns it */
                             team: string;
                             ticket: string | null;
+                            requestId: string | null;
                             /** Format: date-time */
                             createdAt: string;
                             startedAt: string | null;
@@ -1145,6 +1149,7 @@ export interface operations {
                         /** @description The team that owns it */
                         team: string;
                         ticket: string | null;
+                        requestId: string | null;
                         /** Format: date-time */
                         createdAt: string;
                         startedAt: string | null;
@@ -1344,6 +1349,7 @@ export interface operations {
                         /** @description The team that owns it */
                         team: string;
                         ticket: string | null;
+                        requestId: string | null;
                         /** Format: date-time */
                         createdAt: string;
                         startedAt: string | null;
@@ -3308,7 +3314,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description External reference recorded on the deployments this causes, e.g. RITM0012345 */
+                    ticket?: string;
+                };
+            };
+        };
         responses: {
             /** @description Nothing to repair */
             200: {
@@ -3396,6 +3409,24 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3848,7 +3879,10 @@ export interface operations {
     };
     removeSnapshot: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description External reference recorded on the audit entry, e.g. RITM0012345 */
+                ticket?: string;
+            };
             header?: never;
             path: {
                 name: string;
@@ -3870,6 +3904,7 @@ export interface operations {
                         snapshot: components["schemas"]["Snapshot"];
                         taskMoref: string | null;
                         parent: components["schemas"]["ParentVm"];
+                        ticket: string | null;
                     };
                 };
             };
@@ -3958,7 +3993,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description External reference recorded on the audit entry, e.g. RITM0012345 */
+                    ticket?: string;
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -3971,6 +4013,7 @@ export interface operations {
                         snapshot: components["schemas"]["Snapshot"];
                         taskMoref: string | null;
                         parent: components["schemas"]["ParentVm"];
+                        ticket: string | null;
                     };
                 };
             };
@@ -4012,6 +4055,24 @@ export interface operations {
             };
             /** @description `CLONE_NOT_READY`, `POOL_BUSY`, `PARENT_AMBIGUOUS`, `PARENT_IN_USE`, `PARENT_BUSY`, `SNAPSHOT_AMBIGUOUS`, `SNAPSHOT_NAME_TAKEN`, `SNAPSHOT_IN_USE`, `NAME_CONFLICT`, `IDEMPOTENCY_KEY_IN_USE`: In conflict with the current state; the code says with what. Nothing was changed. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The body is over 256 KiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is not sent as `application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

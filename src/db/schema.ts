@@ -54,6 +54,8 @@ export const deployments = pgTable(
     /** The team that owns it (domain/teams.ts): only its members (and admins) see or change it. */
     team: text('team').notNull(),
     ticket: text('ticket'),
+    /** The X-Request-Id of the request that caused it (null: started by the service itself). */
+    requestId: text('request_id'),
     parentName: text('parent_name').notNull(),
     parentMoref: text('parent_moref').notNull(),
     parentInstanceUuid: text('parent_instance_uuid'),
@@ -100,6 +102,7 @@ export const deployments = pgTable(
     index('deployments_snapshot_idx').on(t.parentMoref, t.snapshotMoref),
     index('deployments_ticket_idx').on(t.ticket, t.createdAt),
     index('deployments_team_idx').on(t.team, t.createdAt),
+    index('deployments_request_id_idx').on(t.requestId),
   ],
 )
 
@@ -333,6 +336,8 @@ export const parentPreparations = pgTable(
     team: text('team').notNull(),
     /** The external reference it was asked for, e.g. RITM0012345. */
     ticket: text('ticket'),
+    /** The X-Request-Id of the request that asked for it. */
+    requestId: text('request_id'),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
     ...timestamps,

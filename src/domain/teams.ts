@@ -12,6 +12,8 @@ export interface TeamMember {
   teams: readonly string[]
   /** `admin` scope: sees and acts on every team's objects. */
   admin: boolean
+  /** The X-Request-Id of the request acting (http/request-id.ts), recorded on what it causes; none for the service itself. */
+  requestId?: string
 }
 
 /** Which teams' objects a read may return: every team's, or these. */

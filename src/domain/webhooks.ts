@@ -54,6 +54,8 @@ export interface DeploymentEventFacts {
     requester: string
     team: string
     ticket: string | null
+    /** The X-Request-Id of the request that caused it (null: the service itself). */
+    requestId: string | null
     count: number
     error: unknown
     createdAt: Date
@@ -62,7 +64,7 @@ export interface DeploymentEventFacts {
   clones: { name: string; status: string; moref: string | null; guest?: { hostName: string | null; ipAddresses: string[] } | null }[]
 }
 
-/** deployment.succeeded / deployment.failed: ids, requester, ticket, counts, the clones and links. */
+/** deployment.succeeded / deployment.failed: ids, requester, ticket, request id, counts, the clones and links. */
 export function deploymentEvent({ deployment: d, clones }: DeploymentEventFacts): { type: WebhookEventType; data: Record<string, unknown> } {
   const counts: Record<string, number> = {}
   for (const c of clones) counts[c.status] = (counts[c.status] ?? 0) + 1
@@ -77,6 +79,7 @@ export function deploymentEvent({ deployment: d, clones }: DeploymentEventFacts)
       requester: d.requester,
       team: d.team,
       ticket: d.ticket,
+      requestId: d.requestId,
       count: d.count,
       counts,
       // The guest's host name and addresses once its customization reported them (null before).

@@ -42,6 +42,7 @@ export const ROOT_FIELD_SCOPES: Record<'Query' | 'Mutation' | 'Subscription', Re
     stripPool: 'deployments:write',
     refreshPool: 'deployments:write',
     recomposePool: 'deployments:write',
+    reconcilePool: 'deployments:write',
     setTeamQuota: 'admin',
   },
   Subscription: {

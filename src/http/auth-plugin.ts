@@ -102,7 +102,7 @@ export default fp(
       if (payload.sub.includes('\u0000')) throw new Unauthorized(undefined, 'the token\'s "sub" claim contains a NUL character')
       const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [])
       const teams = teamsFromClaim(payload[teamsClaim], payload.sub)
-      request.principal = { sub: payload.sub, scopes, teams, admin: scopes.has('admin'), expiresAt: payload.exp * 1000 }
+      request.principal = { sub: payload.sub, scopes, teams, admin: scopes.has('admin'), expiresAt: payload.exp * 1000, requestId: request.id }
       return request.principal
     }
 

@@ -444,6 +444,12 @@ const GQL: Record<string, GqlEntry> = {
     owner: { includes: (f) => f.pool },
     destructive: true,
   },
+  'Mutation.reconcilePool': {
+    scope: 'deployments:write', access: { kind: 'object', notFound: 'POOL_NOT_FOUND' }, write: true,
+    query: `mutation($name: String!) { reconcilePool(name: $name, ticket: "RITM-MATRIX") { pool { name } deployments { id } } }`,
+    variables: (f) => ({ name: f.pool }),
+    owner: { includes: (f) => f.pool },
+  },
   'Subscription.deploymentProgress': {
     scope: 'deployments:read', access: { kind: 'object', notFound: 'DEPLOYMENT_NOT_FOUND' }, write: false,
     query: `subscription($id: ID!) { deploymentProgress(id: $id) { kind deploymentId } }`,

@@ -33,6 +33,8 @@ export interface NewDeployment {
   /** The team that owns it (a pool's deployment: the pool's team). */
   team: string
   ticket?: string
+  /** The X-Request-Id of the request that caused it. */
+  requestId?: string
   /** The pool this deployment grows (or rebuilds): its record and name. */
   pool?: { id: string; name: string }
   /** Default `deploy`; `reconcile` when it deploys a pool's missing clones again. */
@@ -96,6 +98,8 @@ export interface DeploymentFilter {
   requester?: string
   /** The external reference it was asked for (or its pool operation was). */
   ticket?: string
+  /** The X-Request-Id of the request that caused it. */
+  requestId?: string
   /** The pool's name (any of its records: a stripped pool's deployments included). */
   pool?: string
   kind?: DeploymentKind
@@ -180,6 +184,7 @@ export class DeploymentRepository {
           requester: input.requester,
           team: input.team,
           ticket: input.ticket ?? null,
+          requestId: input.requestId ?? null,
           parentName: plan.parent.name,
           parentMoref: plan.parent.moref,
           parentInstanceUuid: plan.parent.instanceUuid ?? null,
@@ -405,6 +410,7 @@ function filterConditions(filter: DeploymentFilter): SQL[] {
   if (filter.parent) conditions.push(eq(deployments.parentName, filter.parent))
   if (filter.requester) conditions.push(eq(deployments.requester, filter.requester))
   if (filter.ticket) conditions.push(eq(deployments.ticket, filter.ticket))
+  if (filter.requestId) conditions.push(eq(deployments.requestId, filter.requestId))
   if (filter.pool) conditions.push(eq(deployments.poolName, filter.pool))
   if (filter.kind) conditions.push(eq(deployments.kind, filter.kind))
   const team = teamCondition(deployments.team, filter.teams)

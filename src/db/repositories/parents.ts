@@ -20,7 +20,7 @@ import type { WebhookOutbox } from './webhooks.js'
 export type NewPreparation = Pick<
   PreparationRow,
   'parentName' | 'parentMoref' | 'parentInstanceUuid' | 'snapshotName' | 'description' | 'recompose' | 'requester' | 'team'
-> & { ticket?: string | null }
+> & { ticket?: string | null; requestId?: string | null }
 
 export class ParentRepository {
   private readonly db: Db
@@ -160,6 +160,7 @@ export class ParentRepository {
             requester: row.requester,
             team: row.team,
             ticket: row.ticket,
+            requestId: row.requestId,
             recompose: row.recompose,
             deploymentIds: row.deploymentIds,
             error: row.error ?? null,

@@ -30,16 +30,28 @@ export class PoolRepository {
     this.db = database.db
   }
 
-  /** The ticket a pool operation was asked for, on the deployments it made (in its transaction). */
-  async tagDeployments(ids: string[], ticket: string, tx: JobTransaction): Promise<void> {
+  /**
+   * The ticket a pool operation was asked for, and the X-Request-Id of its request, on the deployments
+   * it made (in its transaction); a value already recorded is kept.
+   */
+  async tagDeployments(ids: string[], tags: { ticket?: string | null; requestId?: string | null }, tx: JobTransaction): Promise<void> {
     if (ids.length === 0) return
-    await tx.db.update(deployments).set({ ticket }).where(and(inArray(deployments.id, ids), isNull(deployments.ticket)))
+    if (tags.ticket) await tx.db.update(deployments).set({ ticket: tags.ticket }).where(and(inArray(deployments.id, ids), isNull(deployments.ticket)))
+    if (tags.requestId) {
+      await tx.db.update(deployments).set({ requestId: tags.requestId }).where(and(inArray(deployments.id, ids), isNull(deployments.requestId)))
+    }
   }
 
   /** The pool stripped back (by a caller, or its expiry): marked, and its event recorded, in `tx`. */
-  async markStripped(id: string, by: string, deploymentId: string, ticket: string | null, tx: JobTransaction): Promise<PoolRow | undefined> {
+  async markStripped(
+    id: string,
+    by: string,
+    deploymentId: string,
+    correlation: { ticket: string | null; requestId: string | null },
+    tx: JobTransaction,
+  ): Promise<PoolRow | undefined> {
     const row = await this.update(id, { status: 'stripped' }, tx)
-    if (row) await this.outbox?.poolStripped(row, by, deploymentId, ticket, tx)
+    if (row) await this.outbox?.poolStripped(row, by, deploymentId, correlation, tx)
     return row
   }
 

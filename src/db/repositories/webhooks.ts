@@ -84,6 +84,7 @@ export class WebhookOutbox {
         requester: d.requester,
         team: d.team,
         ticket: d.ticket,
+        requestId: d.requestId,
         hostName: c.guest?.hostName ?? null,
         ipAddresses: c.guest?.ipAddresses ?? [],
         error: c.error ?? null,
@@ -94,7 +95,13 @@ export class WebhookOutbox {
   }
 
   /** pool.stripped (or pool.expired when its expiry stripped it), in the transaction that marked it. */
-  async poolStripped(pool: PoolRow, by: string, deploymentId: string, ticket: string | null, tx: JobTransaction): Promise<void> {
+  async poolStripped(
+    pool: PoolRow,
+    by: string,
+    deploymentId: string,
+    { ticket, requestId }: { ticket: string | null; requestId: string | null },
+    tx: JobTransaction,
+  ): Promise<void> {
     const expired = by === 'expiry'
     await this.record(
       expired ? 'pool.expired' : 'pool.stripped',
@@ -107,6 +114,7 @@ export class WebhookOutbox {
         team: pool.team,
         strippedBy: by,
         ticket,
+        requestId,
         expiresAt: pool.expiresAt?.toISOString() ?? null,
         deploymentId,
         links: { pool: `/v1/pools/${encodeURIComponent(pool.name)}`, deployment: `/v1/deployments/${deploymentId}` },

@@ -20,6 +20,8 @@ export interface AnsweredRequest {
   /** The route's pattern: /v1/pools/:name/refresh. */
   route: string
   params: Json
+  /** The query string's fields (a DELETE's ticket is one). */
+  query?: Json
   body: unknown
   requestId: string
   principal: Principal | undefined
@@ -87,7 +89,7 @@ export function restEntry(r: AnsweredRequest): NewAuditEvent {
     statusCode: r.statusCode,
     errorCode,
     requestId: r.requestId,
-    ticket: text(body.ticket),
+    ticket: text(body.ticket) ?? text(r.query?.ticket),
     details: paramNames.length > 1 ? { params: Object.fromEntries(paramNames.map((n) => [n, text(r.params[n])])) } : null,
   }
 }

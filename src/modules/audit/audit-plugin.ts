@@ -59,6 +59,7 @@ export default fp(
           method: request.method,
           route,
           params: (request.params ?? {}) as Record<string, unknown>,
+          query: (request.query ?? {}) as Record<string, unknown>,
           body: request.body,
           requestId: request.id,
           principal: request.principal,

@@ -165,7 +165,7 @@ export class DeploymentService {
     // Refused before any vCenter call: a caller of several teams must say which one owns it.
     const team = owningTeam(caller, request.team)
     const plan = await this.plan(request)
-    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester: caller.sub, team, ticket: request.ticket }))
+    return this.refusingTakenNames(plan.names, () => this.record(plan, { requester: caller.sub, team, ticket: request.ticket, requestId: caller.requestId }))
   }
 
   /**
@@ -175,7 +175,7 @@ export class DeploymentService {
    */
   record(
     plan: DeploymentPlan,
-    meta: { requester: string; team: string; ticket?: string; pool?: PoolRef; kind?: 'deploy' | 'reconcile' },
+    meta: { requester: string; team: string; ticket?: string; requestId?: string; pool?: PoolRef; kind?: 'deploy' | 'reconcile' },
     tx?: JobTransaction,
   ): Promise<DeploymentWithClones> {
     return this.repository.create({ plan, ...meta }, (sql, cloneIds) => enqueueProvisioning(this.boss, cloneIds, sql), tx)

@@ -44,6 +44,8 @@ export const typeDefs = /* GraphQL */ `
     "The team that owns it."
     team: String!
     ticket: String
+    "The X-Request-Id of the request that caused it; null when the service started it (e.g. a pool's expiry)."
+    requestId: String
     warnings: [Warning!]!
     error: RecordedError
     createdAt: DateTime!
@@ -78,6 +80,8 @@ export const typeDefs = /* GraphQL */ `
     requester: String
     "The external reference it (or its pool operation) was asked for, e.g. RITM0012345."
     ticket: String
+    "The X-Request-Id of the request that caused it."
+    requestId: String
     "The pool's name."
     pool: String
     kind: DeploymentKind
@@ -212,6 +216,7 @@ interface DeploymentsArgs extends PageArgs {
     parent?: string | null
     requester?: string | null
     ticket?: string | null
+    requestId?: string | null
     pool?: string | null
     kind?: string | null
   } | null
@@ -243,6 +248,7 @@ export const queries = {
       parent: args.filter?.parent ?? undefined,
       requester: args.filter?.requester ?? undefined,
       ticket: args.filter?.ticket ?? undefined,
+      requestId: args.filter?.requestId ?? undefined,
       pool: args.filter?.pool ?? undefined,
       kind: fromEnum<DeploymentKind>(args.filter?.kind),
     }

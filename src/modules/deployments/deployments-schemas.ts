@@ -99,6 +99,7 @@ export const Deployment = Type.Object({
   requester: Type.String(),
   team: Type.String({ description: 'The team that owns it' }),
   ticket: Nullable(Type.String()),
+  requestId: Nullable(Type.String({ description: 'The X-Request-Id of the request that caused it; null when the service started it (e.g. an expiry)' })),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   finishedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -172,6 +173,7 @@ export const DeploymentSummary = Type.Object({
   requester: Type.String(),
   team: Type.String({ description: 'The team that owns it' }),
   ticket: Nullable(Type.String()),
+  requestId: Nullable(Type.String({ description: 'The X-Request-Id of the request that caused it; null when the service started it (e.g. an expiry)' })),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Nullable(Type.String({ format: 'date-time' })),
   finishedAt: Nullable(Type.String({ format: 'date-time' })),
@@ -190,11 +192,12 @@ export const MAX_DEPLOYMENTS_PAGE_SIZE = 1000
 
 export const listDeploymentsSchema = {
   operationId: 'listDeployments',
-  summary: "Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, pool, requester, status, kind), in cursor pages",
+  summary: "Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, status, kind), in cursor pages",
   tags: ['deployments'],
   querystring: Type.Object(
     {
       ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference, e.g. RITM0012345' })),
+      requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', description: 'The X-Request-Id of the request that caused it' })),
       pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The pool's name" })),
       requester: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The token's sub that asked for it" })),
       status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')])),

@@ -144,6 +144,7 @@ export class ParentService {
           requester,
           team,
           ticket: request.ticket ?? null,
+          requestId: caller.requestId ?? null,
         },
         (sql, id) => enqueuePreparation(this.boss, id, sql),
         tx,

@@ -34,6 +34,7 @@ export function presentPreparation(p: PreparationRow) {
     requester: p.requester,
     team: p.team,
     ticket: p.ticket,
+    requestId: p.requestId,
     createdAt: p.createdAt.toISOString(),
     startedAt: iso(p.startedAt),
     finishedAt: iso(p.finishedAt),
@@ -98,21 +99,36 @@ const parentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/parents/:name/snapshots/:snapshot',
     { schema: removeSnapshotSchema, onRequest: app.requireScope('parents:write') },
-    async (request) => snapshotAction(request.params, request.log, 'remove', request.principal!),
+    async (request) => snapshotAction(request.params, request.log, 'remove', request.principal!, request.query.ticket),
   )
 
   app.post(
     '/parents/:name/snapshots/:snapshot/revert',
-    { schema: revertSnapshotSchema, onRequest: app.requireScope('parents:write') },
-    async (request) => snapshotAction(request.params, request.log, 'revert', request.principal!),
+    { schema: revertSnapshotSchema, preValidation: prepareOptions.preValidation, onRequest: app.requireScope('parents:write') },
+    async (request) => snapshotAction(request.params, request.log, 'revert', request.principal!, request.body.ticket),
   )
 
-  /** Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what was done. */
-  async function snapshotAction(params: { name: string; snapshot: string }, log: FastifyBaseLogger, action: SnapshotAction, caller: TeamMember) {
+  /**
+   * Removes a snapshot or reverts the parent to it (refused while live clones use it), and answers what
+   * was done. Neither makes a record of its own: the ticket is recorded on the request's audit entry.
+   */
+  async function snapshotAction(
+    params: { name: string; snapshot: string },
+    log: FastifyBaseLogger,
+    action: SnapshotAction,
+    caller: TeamMember,
+    ticket: string | undefined,
+  ) {
     const done = await app.parents.snapshotAction(params.name, params.snapshot, action, caller)
     const outcome = action === 'remove' ? ('removed' as const) : ('reverted' as const)
-    log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref }, `snapshot ${outcome}`)
-    return { action: outcome, snapshot: presentSnapshot(done.snapshot), taskMoref: done.taskMoref ?? null, parent: presentParent(done.parent) }
+    log.info({ parent: done.parent.name, snapshot: done.snapshot.moref, task: done.taskMoref, ticket }, `snapshot ${outcome}`)
+    return {
+      action: outcome,
+      snapshot: presentSnapshot(done.snapshot),
+      taskMoref: done.taskMoref ?? null,
+      parent: presentParent(done.parent),
+      ticket: ticket ?? null,
+    }
   }
 }
 

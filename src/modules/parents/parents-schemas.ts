@@ -58,6 +58,7 @@ export const Preparation = Type.Object(
     requester: Type.String(),
     team: Type.String({ description: 'The team that owns the preparation' }),
     ticket: Nullable(Type.String({ description: 'The external reference given with the request, e.g. RITM0012345' })),
+    requestId: Nullable(Type.String({ description: 'The X-Request-Id of the request that asked for it' })),
     createdAt: DateTime,
     startedAt: Nullable(DateTime),
     finishedAt: Nullable(DateTime),
@@ -96,7 +97,11 @@ const SnapshotActionDone = Type.Object({
   snapshot: Snapshot,
   taskMoref: Nullable(Type.String()),
   parent: ParentVm,
+  ticket: Nullable(Type.String({ description: 'The external reference given with the request (recorded on its audit entry)' })),
 })
+const SnapshotTicket = {
+  ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the audit entry, e.g. RITM0012345' })),
+}
 
 const readErrors = { ...authErrors, 400: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse }
 const writeErrors = { ...readErrors, 502: ErrorResponse }
@@ -141,6 +146,7 @@ export const removeSnapshotSchema = {
   summary: 'Remove a snapshot no live clone uses',
   tags: ['parents'],
   params: SnapshotParams,
+  querystring: Type.Object(SnapshotTicket, { additionalProperties: false }),
   response: { 200: SnapshotActionDone, ...writeErrors },
 }
 export const revertSnapshotSchema = {
@@ -148,5 +154,7 @@ export const revertSnapshotSchema = {
   summary: 'Revert the parent to a snapshot no live clone uses',
   tags: ['parents'],
   params: SnapshotParams,
+  // Optional, as the body itself: a POST without one reverts with no ticket.
+  body: Type.Object(SnapshotTicket, { additionalProperties: false }),
   response: { 200: SnapshotActionDone, ...writeErrors },
 }

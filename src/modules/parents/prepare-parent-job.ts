@@ -30,6 +30,7 @@ export interface PoolRecomposer {
     name: string,
     request: { snapshot?: string; parent?: string; maxUnavailable?: number },
     caller: TeamMember,
+    ticket?: string,
   ): Promise<{ pool: PoolRow; deploymentIds: string[] }>
 }
 
@@ -170,7 +171,7 @@ export class ParentPreparer {
     const failures: string[] = []
     for (const pool of pools) {
       try {
-        const change = await this.recomposer.recompose(pool.name, { snapshot: p.snapshotName, parent: p.parentName }, preparationCaller(p))
+        const change = await this.recomposer.recompose(pool.name, { snapshot: p.snapshotName, parent: p.parentName }, preparationCaller(p), p.ticket ?? undefined)
         await this.repository.addDeployments(p.id, change.deploymentIds)
         await this.repository.addStep(p.id, { step: 'recompose', outcome: 'succeeded', pool: pool.name, deploymentIds: change.deploymentIds, detail: snapshotMoref })
       } catch (err) {
@@ -192,9 +193,12 @@ export class ParentPreparer {
   }
 }
 
-/** A preparation recomposes as its requester in its own team: another team's pool is POOL_NOT_FOUND, left as it is. */
+/**
+ * A preparation recomposes as its requester in its own team: another team's pool is POOL_NOT_FOUND,
+ * left as it is. Its deployments carry the preparation's ticket and request id.
+ */
 function preparationCaller(p: PreparationRow): TeamMember {
-  return { sub: p.requester, teams: [p.team], admin: false }
+  return { sub: p.requester, teams: [p.team], admin: false, ...(p.requestId ? { requestId: p.requestId } : {}) }
 }
 
 /** A failure not worth retrying: recorded as the preparation's error. */

@@ -79,7 +79,7 @@ export class PoolReconciler {
    * transaction under the pool's lock that checks the pool is idle and unchanged and records every
    * repair with its jobs.
    */
-  async reconcile(name: string, caller: TeamMember): Promise<ReconcileOutcome> {
+  async reconcile(name: string, caller: TeamMember, ticket?: string): Promise<ReconcileOutcome> {
     const teams = visibleTeams(caller)
     const requester = caller.sub
     // Another team's pool: POOL_NOT_FOUND before vCenter is asked or anything recorded.
@@ -156,6 +156,8 @@ export class PoolReconciler {
         for (const plan of adds) {
           outcome.deploymentIds.push((await this.deployments.record(plan, { requester, team: now.team, pool: { id: now.id, name: now.name, team: now.team }, kind: 'reconcile' }, tx)).deployment.id)
         }
+        // The ticket and the request id on every repair, as the pool's other changes record them.
+        await this.pools.tagDeployments(outcome.deploymentIds, { ticket, requestId: caller.requestId }, tx)
         return outcome
       }),
     )

@@ -169,7 +169,7 @@ export class PoolService {
     // Given, or the plan's choice.
     const startNumber = plan.startNumber
     try {
-      return await this.locked(request.name, plan.names, this.tagged(ticket, async (tx) => {
+      return await this.locked(request.name, plan.names, this.tagged(caller, ticket, async (tx) => {
         const earlier = await this.checkNameFree(request.name, tx)
         // A stripped pool of this name may still be destroying its clones.
         if (earlier) await this.checkIdle(earlier, tx, teams)
@@ -233,7 +233,7 @@ export class PoolService {
     return this.locked(
       name,
       plans.flatMap((p) => p.names),
-      this.tagged(ticket, async (tx) => {
+      this.tagged(caller, ticket, async (tx) => {
         const pool = await this.activePool(name, teams, tx)
         const deploymentIds: string[] = []
         if (resize !== undefined) {
@@ -267,11 +267,11 @@ export class PoolService {
     const requester = caller.sub
     // Before the lock: another team's pool is not even locked.
     await this.activePool(name, teams)
-    return this.locked(name, [], this.tagged(ticket, async (tx) => {
+    return this.locked(name, [], this.tagged(caller, ticket, async (tx) => {
       const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       const deployment = await this.destroy(pool, 'strip', await this.clones.liveOfPool(pool.id, tx), requester, tx)
-      const updated = await this.pools.markStripped(pool.id, requester, deployment.id, ticket ?? null, tx)
+      const updated = await this.pools.markStripped(pool.id, requester, deployment.id, { ticket: ticket ?? null, requestId: caller.requestId ?? null }, tx)
       return { pool: updated!, deploymentIds: [deployment.id] }
     }))
   }
@@ -291,7 +291,7 @@ export class PoolService {
     const target = { parent: planned.parentName, snapshotMoref: planned.snapshotMoref ?? undefined }
     const input = this.rebuildInput(planned, 'refresh', chosen, request.maxUnavailable, target)
     const plan = await this.deployments.planRebuild(input)
-    return this.locked(name, [], this.tagged(ticket, async (tx) => {
+    return this.locked(name, [], this.tagged(caller, ticket, async (tx) => {
       const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
@@ -324,7 +324,7 @@ export class PoolService {
     const live = await this.clones.liveOfPool(planned.id)
     const input = this.rebuildInput(planned, 'recompose', live, request.maxUnavailable, { parent, snapshotName: request.snapshot })
     const plan = await this.deployments.planRebuild(input)
-    return this.locked(name, [], this.tagged(ticket, async (tx) => {
+    return this.locked(name, [], this.tagged(caller, ticket, async (tx) => {
       const pool = await this.activePool(name, teams, tx)
       await this.checkIdle(pool, tx)
       await this.checkUnchanged(planned, live, pool, tx)
@@ -365,11 +365,15 @@ export class PoolService {
    * clone name taken meanwhile by another deployment (the live-name index) is 409 NAME_CONFLICT with
    * `names`, read once the transaction has rolled back.
    */
-  /** `work`, then the ticket recorded on the deployments it made, in its transaction. */
-  private tagged(ticket: string | undefined, work: (tx: JobTransaction) => Promise<PoolChange>): (tx: JobTransaction) => Promise<PoolChange> {
+  /** `work`, then the ticket and the caller's request id recorded on the deployments it made, in its transaction. */
+  private tagged(
+    caller: TeamMember,
+    ticket: string | undefined,
+    work: (tx: JobTransaction) => Promise<PoolChange>,
+  ): (tx: JobTransaction) => Promise<PoolChange> {
     return async (tx) => {
       const change = await work(tx)
-      if (ticket) await this.pools.tagDeployments(change.deploymentIds, ticket, tx)
+      await this.pools.tagDeployments(change.deploymentIds, { ticket, requestId: caller.requestId }, tx)
       return change
     }
   }

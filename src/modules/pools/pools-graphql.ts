@@ -11,7 +11,8 @@ import { PoolNotFound } from '../../errors.js'
 import type { PoolChange } from './pool-service.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import type { TeamMember } from '../../domain/teams.js'
-import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest } from './pools-schemas.js'
+import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest, ticketRequest } from './pools-schemas.js'
+import type { PoolDrift } from '../../domain/drift.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
 import { toEnum } from '../../graphql/common.js'
 import { presentPlan } from '../deployments/deployment-presenters.js'
@@ -119,6 +120,27 @@ export const typeDefs = /* GraphQL */ `
     expiresAt: String
     "The parent's snapshot the pool's clones come from, by moref or name (default its current one)"
     snapshot: String
+    "External reference recorded on the deployments this causes, 1 to 255 characters, e.g. RITM0012345"
+    ticket: String
+  }
+
+  "The repairs a reconcile planned."
+  type PoolRepairs {
+    "Numbers deployed again."
+    recreate: [Int!]!
+    powerOn: [String!]!
+    rename: [String!]!
+    "Clones added under the pool's next free numbers."
+    add: Int!
+  }
+
+  "What reconcilePool found and started, as POST /v1/pools/{name}/reconcile answers."
+  type PoolReconcile {
+    pool: Pool!
+    drift: PoolDrift!
+    repairs: PoolRepairs!
+    "The repairs' deployments (none when nothing drifted)."
+    deployments: [Deployment!]!
   }
 
   extend type Query {
@@ -141,21 +163,27 @@ export const typeDefs = /* GraphQL */ `
     (expiresAt, ISO 8601 in the future), as PATCH /v1/pools/{name}: POOL_NOT_FOUND, POOL_BUSY, NAME_CONFLICT,
     VALIDATION_FAILED.
     """
-    resizePool(name: String!, size: Int, expiresAt: String): PoolChange!
+    resizePool(name: String!, size: Int, expiresAt: String, ticket: String): PoolChange!
     "Strips a pool back: destroys its live clones, keeps their records, as DELETE /v1/pools/{name}: POOL_NOT_FOUND, POOL_BUSY."
-    stripPool(name: String!): PoolChange!
+    stripPool(name: String!, ticket: String): PoolChange!
     """
     Returns clones to the pool's snapshot (each destroyed and made again under its name), at most
     maxUnavailable (1 to 500; default a quarter, at least 1) at once, as POST /v1/pools/{name}/refresh;
     clones: names of live clones, default all. POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, SNAPSHOT_NOT_FOUND.
     """
-    refreshPool(name: String!, maxUnavailable: Int, clones: [String!]): PoolChange!
+    refreshPool(name: String!, maxUnavailable: Int, clones: [String!], ticket: String): PoolChange!
     """
     Moves a pool to a snapshot of its parent (moref or name; default the parent's current one) or to
     another parent, rebuilding its clones at most maxUnavailable at once, as POST /v1/pools/{name}/recompose.
     POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, PARENT_NOT_FOUND, SNAPSHOT_NOT_FOUND, SNAPSHOT_AMBIGUOUS.
     """
-    recomposePool(name: String!, snapshot: String, parent: String, maxUnavailable: Int): PoolChange!
+    recomposePool(name: String!, snapshot: String, parent: String, maxUnavailable: Int, ticket: String): PoolChange!
+    """
+    Repairs a pool's drift, as POST /v1/pools/{name}/reconcile: a fresh check, then missing clones deployed
+    again, clones powered off or renamed repaired; the ticket (1 to 255 characters) recorded on the repairs'
+    deployments. POOL_NOT_FOUND, POOL_BUSY, NAME_CONFLICT, VALIDATION_FAILED.
+    """
+    reconcilePool(name: String!, ticket: String): PoolReconcile!
   }
 `
 
@@ -164,18 +192,30 @@ export const typeDefs = /* GraphQL */ `
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type PoolChangeCall = (args: any, caller: TeamMember, context: GraphqlContext) => Promise<PoolChange>
 
+// Each takes the ticket as REST does (validated with the other fields, then handed apart).
+type Ticket = { ticket?: string | null }
 export const POOL_CHANGES = {
-  createPool: (args: { input: Record<string, unknown> }, caller, context) => context.app.pools.create(createPoolRequest(args.input), caller),
-  resizePool: (args: { name: string; size?: number | null; expiresAt?: string | null }, caller, context) =>
-    context.app.pools.change(args.name, changePoolRequest({ size: args.size, expiresAt: args.expiresAt }), caller),
-  stripPool: (args: { name: string }, caller, context) => context.app.pools.strip(args.name, caller),
-  refreshPool: ({ name, ...request }: { name: string; maxUnavailable?: number | null; clones?: string[] | null }, caller, context) =>
-    context.app.pools.refresh(name, refreshPoolRequest(request), caller),
+  createPool: (args: { input: Record<string, unknown> }, caller, context) => {
+    const { ticket, ...request } = createPoolRequest(args.input)
+    return context.app.pools.create(request, caller, ticket)
+  },
+  resizePool: ({ name, ...args }: { name: string; size?: number | null; expiresAt?: string | null } & Ticket, caller, context) => {
+    const { ticket, ...request } = changePoolRequest(args)
+    return context.app.pools.change(name, request, caller, ticket)
+  },
+  stripPool: ({ name, ...args }: { name: string } & Ticket, caller, context) => context.app.pools.strip(name, caller, ticketRequest(args).ticket),
+  refreshPool: ({ name, ...args }: { name: string; maxUnavailable?: number | null; clones?: string[] | null } & Ticket, caller, context) => {
+    const { ticket, ...request } = refreshPoolRequest(args)
+    return context.app.pools.refresh(name, request, caller, ticket)
+  },
   recomposePool: (
-    { name, ...request }: { name: string; snapshot?: string | null; parent?: string | null; maxUnavailable?: number | null },
+    { name, ...args }: { name: string; snapshot?: string | null; parent?: string | null; maxUnavailable?: number | null } & Ticket,
     caller,
     context,
-  ) => context.app.pools.recompose(name, recomposePoolRequest(request), caller),
+  ) => {
+    const { ticket, ...request } = recomposePoolRequest(args)
+    return context.app.pools.recompose(name, request, caller, ticket)
+  },
 } satisfies Record<string, PoolChangeCall>
 
 /** A pool service call as a mutation: its change's pool, and its deployments read through the loaders. */
@@ -189,9 +229,20 @@ function poolChangeMutation(call: PoolChangeCall) {
   }
 }
 
-export const mutations = Object.fromEntries(
-  Object.entries(POOL_CHANGES).map(([field, call]) => [field, poolChangeMutation(call as PoolChangeCall)]),
-)
+export const mutations = {
+  ...Object.fromEntries(Object.entries(POOL_CHANGES).map(([field, call]) => [field, poolChangeMutation(call as PoolChangeCall)])),
+
+  /** As POST /v1/pools/{name}/reconcile: the same service call; the pool and the repairs' deployments read through the loaders. */
+  async reconcilePool(_: unknown, { name, ...args }: { name: string } & Ticket, context: GraphqlContext) {
+    const { ticket } = ticketRequest(args)
+    const outcome = await context.app.reconciler.reconcile(name, context.principal!, ticket)
+    const pool = await context.app.pools.find(name, context.principal!)
+    if (!pool) throw new PoolNotFound({ pool: name }, name)
+    context.loaders.liveClonesOfPool.clear(pool.id)
+    context.loaders.deploymentsOfPool.clear(pool.id)
+    return { pool, drift: outcome.drift, repairs: outcome.repairs, deploymentIds: outcome.deploymentIds }
+  },
+}
 
 export const queries = {
   pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.pools.list(context.principal!),
@@ -220,26 +271,37 @@ export const resolvers = {
     clones: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.liveClonesOfPool.load(p.id),
     deployments: (p: PoolRow, _: unknown, context: GraphqlContext) => context.loaders.deploymentsOfPool.load(p.id),
     snapshot: (p: PoolRow) => (p.snapshotMoref ? { name: p.snapshotName, moref: p.snapshotMoref } : null),
-    drift: (p: PoolRow) =>
-      p.drift && {
-        ...p.drift,
-        status: toEnum(p.drift.status),
-        findings: p.drift.findings.map((f) => ({
-          ...f,
-          kind: toEnum(f.kind),
-          expected: f.expected === undefined ? null : String(f.expected),
-          actual: f.actual === undefined ? null : String(f.actual),
-        })),
-      },
+    drift: (p: PoolRow) => p.drift && presentDrift(p.drift),
+  },
+  PoolReconcile: {
+    drift: (r: { drift: PoolDrift }) => presentDrift(r.drift),
+    // The repairs' deployments, as a change's (committed by the reconciler).
+    deployments: (r: { deploymentIds: string[] }, args: unknown, context: GraphqlContext) => changeDeployments(r, args, context),
   },
   PoolChange: {
-    deployments: async (change: { deploymentIds: string[] }, _: unknown, context: GraphqlContext) => {
-      const found = await context.loaders.deployment.loadMany(change.deploymentIds)
-      // The deployments were just committed by the service: a missing one is a broken invariant.
-      return found.map((d, i) => {
-        if (!d || d instanceof Error) throw d instanceof Error ? d : new Error(`deployment ${change.deploymentIds[i]} not found`)
-        return d
-      })
-    },
+    deployments: changeDeployments,
   },
+}
+
+async function changeDeployments(change: { deploymentIds: string[] }, _: unknown, context: GraphqlContext) {
+  const found = await context.loaders.deployment.loadMany(change.deploymentIds)
+  // The deployments were just committed by the service: a missing one is a broken invariant.
+  return found.map((d, i) => {
+    if (!d || d instanceof Error) throw d instanceof Error ? d : new Error(`deployment ${change.deploymentIds[i]} not found`)
+    return d
+  })
+}
+
+/** A drift as the PoolDrift type shows it (enum values upper case, the findings' values as text). */
+function presentDrift(drift: PoolDrift) {
+  return {
+    ...drift,
+    status: toEnum(drift.status),
+    findings: drift.findings.map((f) => ({
+      ...f,
+      kind: toEnum(f.kind),
+      expected: f.expected === undefined ? null : String(f.expected),
+      actual: f.actual === undefined ? null : String(f.actual),
+    })),
+  }
 }

@@ -72,8 +72,9 @@ const poolRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { pool: request.params.name, drift: await app.reconciler.check(request.params.name, request.principal!) }
   })
 
-  app.post('/pools/:name/reconcile', { schema: reconcileSchema, onRequest: app.requireScope('deployments:write') }, async (request, reply) => {
-    const outcome = await app.reconciler.reconcile(request.params.name, request.principal!)
+  const reconcileOptions = { schema: reconcileSchema, preValidation: emptyBodyIsDefaults, onRequest: app.requireScope('deployments:write') }
+  app.post('/pools/:name/reconcile', reconcileOptions, async (request, reply) => {
+    const outcome = await app.reconciler.reconcile(request.params.name, request.principal!, request.body.ticket)
     const body = { ...outcome, deploymentId: outcome.deploymentIds[0] ?? null }
     if (outcome.deploymentIds.length === 0) return reply.code(200).send(body)
     request.log.info({ pool: outcome.pool, repairs: outcome.repairs, deploymentIds: outcome.deploymentIds }, 'pool reconcile accepted')

@@ -63,6 +63,12 @@ export const RecomposePoolBody = Type.Object(
   { additionalProperties: false },
 )
 
+/** A write whose only field is its ticket (reconcile; GraphQL's stripPool). */
+const TicketBody = Type.Object(
+  { ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })) },
+  { additionalProperties: false },
+)
+
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) })
 
 const DateTime = Type.String({ format: 'date-time' })
@@ -234,6 +240,8 @@ export const reconcileSchema = {
   summary: "Repair a pool's drift",
   tags: ['pools'],
   params: NameParams,
+  // Optional, as the body itself: a POST without one reconciles with no ticket.
+  body: TicketBody,
   response: {
     200: described(ReconcileOutcome, 'Nothing to repair'),
     202: described(ReconcileOutcome, 'Repairs started; Location names the first deployment'),
@@ -246,3 +254,4 @@ export const createPoolRequest = inputValidator(CreatePoolBody)
 export const changePoolRequest = inputValidator(ChangePoolBody)
 export const refreshPoolRequest = inputValidator(RefreshPoolBody)
 export const recomposePoolRequest = inputValidator(RecomposePoolBody)
+export const ticketRequest = inputValidator(TicketBody)

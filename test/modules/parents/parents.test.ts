@@ -78,6 +78,18 @@ async function waitForPreparation(location: string, timeoutMs = 60_000): Promise
   }
 }
 
+/** The latest succeeded audit entry of this operation on this object (recorded once answered: waited for, with a deadline). */
+async function auditEntry(objectId: string, operation: string): Promise<{ ticket: string | null; requestId: string }> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const res = await service.app.inject({ url: `/v1/audit?objectId=${enc(objectId)}`, headers: service.auth('admin') })
+    const found = res.json().items.find((e: { operation: string; outcome: string }) => e.operation === operation && e.outcome === 'succeeded')
+    if (found) return found
+    if (Date.now() > deadline) throw new Error(`no audit entry for ${operation} ${objectId}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 const today = () => new Date().toISOString().slice(0, 10)
 
 t.test('unknown parent, preparation and snapshot: stable 404 codes; scopes are checked', async (t) => {
@@ -367,14 +379,20 @@ t.test('snapshots no live clone uses can be reverted to and removed', async (t) 
   const second = listed.snapshots.find((s: { name: string }) => s.name === 'Packaging second')
   t.equal(second.current, true)
 
-  const reverted = await call('POST', `/v1/parents/${enc(PACKAGING)}/snapshots/Base/revert`)
+  const reverted = await call('POST', `/v1/parents/${enc(PACKAGING)}/snapshots/Base/revert`, { ticket: 'CHG0000101' })
   t.equal(reverted.statusCode, 200, reverted.body)
+  t.equal(reverted.json().ticket, 'CHG0000101', 'the ticket, answered')
+  const revertAudit = await auditEntry(PACKAGING, 'POST /v1/parents/{name}/snapshots/{snapshot}/revert')
+  t.equal(revertAudit.ticket, 'CHG0000101', 'and recorded on its audit entry')
   const baseMoref = before.snapshots.find((s) => s.name === 'Base')!.moref
   t.equal((await vm(PACKAGING)).current, baseMoref, 'vCenter: the parent is at Base')
 
-  const removed = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/${enc('Packaging second')}`)
+  const removed = await call('DELETE', `/v1/parents/${enc(PACKAGING)}/snapshots/${enc('Packaging second')}?ticket=CHG0000102`)
   t.equal(removed.statusCode, 200, removed.body)
   t.equal(removed.json().action, 'removed')
+  t.equal(removed.json().ticket, 'CHG0000102')
+  const removeAudit = await auditEntry(PACKAGING, 'DELETE /v1/parents/{name}/snapshots/{snapshot}')
+  t.equal(removeAudit.ticket, 'CHG0000102', "a removal's ticket (a query parameter) is recorded on its audit entry")
   const after = await vm(PACKAGING)
   t.equal(after.snapshots.length, before.snapshots.length - 1)
   t.notOk(after.snapshots.some((s) => s.moref === second.moref), 'gone from vCenter')

@@ -3,7 +3,8 @@
  * behind the service's back, straight through vCenter's API: a clone powered off, one destroyed, one
  * renamed, one moved to another host (over the pool's host limit). The scheduled check finds each;
  * reconcile deploys the missing clone again under its number, powers on and renames back, records
- * the host spread only, and is serialized with the pool's other changes (POOL_BUSY).
+ * the host spread only, and is serialized with the pool's other changes (POOL_BUSY). A reconcile's
+ * ticket and X-Request-Id are recorded on its deployments and its audit entry.
  */
 import t from 'tap'
 import { DRIFT_CHECK_QUEUE } from '../../../src/modules/pools/drift-check-job.js'
@@ -63,6 +64,18 @@ async function vmByMoref(moref: string): Promise<Vm | undefined> {
 async function relocate(vm: MoRef, host: string): Promise<void> {
   const task = moRef(await vc.rt.invoke('RelocateVM_Task', { _this: vm, spec: { host: { type: 'HostSystem', value: host } } }))!
   await vc.tasks.watch(task)
+}
+
+/** The latest audit entry of this operation on this object (recorded once answered: waited for, with a deadline). */
+async function auditEntry(objectId: string, operation: string): Promise<{ ticket: string | null; requestId: string }> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const res = await service.app.inject({ url: `/v1/audit?objectId=${encodeURIComponent(objectId)}`, headers: service.auth('admin') })
+    const found = res.json().items.find((e: { operation: string; outcome: string }) => e.operation === operation && e.outcome === 'succeeded')
+    if (found) return found
+    if (Date.now() > deadline) throw new Error(`no audit entry for ${operation} ${objectId}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 const kinds = (drift: { findings: { kind: string; clone?: string }[] }) => drift.findings.map((f) => `${f.kind}:${f.clone ?? ''}`)
@@ -126,7 +139,12 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   const readOnly = await call('POST', '/v1/pools/drifty/reconcile', undefined, 'deployments:read')
   t.equal(readOnly.statusCode, 403)
 
-  const res = await call('POST', '/v1/pools/drifty/reconcile')
+  const res = await service.app.inject({
+    method: 'POST',
+    url: '/v1/pools/drifty/reconcile',
+    headers: { ...service.auth(), 'x-request-id': 'reconcile-req-1' },
+    payload: { ticket: 'INC0007001' },
+  })
   t.equal(res.statusCode, 202, res.body)
   const body = res.json()
   t.equal(res.headers.location, `/v1/deployments/${body.deploymentIds[0]}`)
@@ -135,7 +153,10 @@ t.test('drift is found by the scheduled check and by request, and reconcile repa
   for (const id of body.deploymentIds) {
     const done = await waitForDeployment(service, id)
     t.equal(done.status, 'succeeded', JSON.stringify(done.error))
+    t.same([done.ticket, done.requestId], ['INC0007001', 'reconcile-req-1'], "each repair's deployment records the ticket and the request id")
   }
+  const audited = await auditEntry('drifty', 'POST /v1/pools/{name}/reconcile')
+  t.same([audited.ticket, audited.requestId], ['INC0007001', 'reconcile-req-1'], 'and so does its audit entry')
   detail = await pool('drifty')
   t.same(
     detail.deployments.slice(0, 2).map((d: { kind: string }) => d.kind),

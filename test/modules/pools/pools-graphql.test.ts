@@ -2,9 +2,10 @@
  * Pools over GraphQL against the simulator and a real PostgreSQL: createPool, resizePool and stripPool
  * do what POST, PATCH and DELETE /v1/pools do and answer the deployments they started (as
  * GET /v1/deployments/{id} shows them), pools and pool read them, with the same refusals and scopes.
+ * reconcilePool repairs as POST /v1/pools/{name}/reconcile does, recording its ticket and request id.
  */
 import t from 'tap'
-import { startTestService, waitForDeployment, type TestService } from '../../helpers/service.js'
+import { connectToSimulator, startTestService, waitForDeployment, type TestService } from '../../helpers/service.js'
 import { codes, gql, queryCounter } from '../../helpers/graphql.js'
 
 const PARENT = 'Tmpl Capture 1.0'
@@ -300,4 +301,46 @@ t.test('refreshPool and recomposePool rebuild the clones as the REST routes do, 
   t.equal((await state()).snapshot.moref, before.snapshot.moref, 'named by its moref')
 
   t.equal((await strip('rho')).statusCode, 200)
+})
+
+const RECONCILE = `mutation($name: String!, $ticket: String) {
+  reconcilePool(name: $name, ticket: $ticket) { pool { name } drift { status findings { kind clone } } repairs { powerOn recreate add } deployments { id kind ticket requestId } }
+}`
+
+t.test('reconcilePool repairs a drifted pool as REST does; its ticket and request id are on the repair', async (t) => {
+  await readyPool('tau', 'Tau', 2)
+  const clone = (await pool('tau')).clones[0]
+  const vc = await connectToSimulator(service.sim)
+  try {
+    const [moref] = (await sql('SELECT moref FROM clones WHERE name = $1 AND destroyed_at IS NULL', [clone.name])).rows.map((r) => r.moref as string)
+    await vc.tasks.watch(await vc.powerOffVM({ type: 'VirtualMachine', value: moref! }))
+  } finally {
+    await vc.close()
+  }
+
+  t.same(codes(await gql(service, RECONCILE, { name: 'tau' }, READ)), ['FORBIDDEN'])
+  t.same(codes(await gql(service, RECONCILE, { name: 'nope' }, WRITE)), ['POOL_NOT_FOUND'])
+  t.same(codes(await gql(service, RECONCILE, { name: 'tau', ticket: '' }, WRITE)), ['VALIDATION_FAILED'], 'the ticket is held to the REST limits')
+
+  const res = await service.app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { ...service.auth(WRITE, 'portal-user'), 'x-request-id': 'gql-reconcile-1' },
+    payload: { query: RECONCILE, variables: { name: 'tau', ticket: 'INC0007002' } },
+  })
+  const body = res.json()
+  t.same(body.errors, undefined)
+  const outcome = body.data.reconcilePool
+  t.equal(outcome.pool.name, 'tau')
+  t.same(outcome.drift.findings, [{ kind: 'POWERED_OFF', clone: clone.name }])
+  t.same(outcome.repairs, { powerOn: [clone.name], recreate: [], add: 0 })
+  t.equal(outcome.deployments.length, 1)
+  t.match(outcome.deployments[0], { kind: 'RECONCILE', ticket: 'INC0007002', requestId: 'gql-reconcile-1' })
+  t.equal((await waitForDeployment(service, outcome.deployments[0].id)).status, 'succeeded')
+
+  const again = await gql(service, RECONCILE, { name: 'tau' }, WRITE)
+  t.same(again.body.data?.reconcilePool.deployments, [], 'nothing left to repair')
+
+  const stripped = await gql(service, `mutation { stripPool(name: "tau", ticket: "INC0007003") { deployments { kind ticket } } }`, {}, WRITE)
+  t.same(stripped.body.data?.stripPool.deployments, [{ kind: 'STRIP', ticket: 'INC0007003' }], "the pool mutations' ticket argument")
 })

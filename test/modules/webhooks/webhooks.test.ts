@@ -1,7 +1,8 @@
 /**
  * Webhooks end to end, against a local receiver that verifies every delivery with the
  * `standardwebhooks` library: a deployment for a ticket sends one signed deployment.succeeded with the
- * ticket to its requester's subscription and nothing to another caller's; a receiver failing twice gets
+ * ticket and the request's X-Request-Id to its requester's subscription and nothing to another caller's
+ * (the deployment shows that request id in REST and GraphQL); a receiver failing twice gets
  * the third attempt with the same webhook-id; private addresses are refused; subscriptions are their
  * owner's.
  */
@@ -10,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import { startTestService, waitForDeployment, type TestService } from '../../helpers/service.js'
+import { gql } from '../../helpers/graphql.js'
 
 interface Received {
   path: string
@@ -69,7 +71,7 @@ async function until<T>(what: string, check: () => T | undefined, timeoutMs = 60
 
 const verified = (r: Received, secret: string) => new Webhook(secret).verify(r.body, r.headers) as { type: string; timestamp: string; data: Record<string, any> }
 
-t.test('a deployment for a ticket: one signed deployment.succeeded to its requester, none to another caller', async (t) => {
+t.test('a deployment for a ticket: one signed deployment.succeeded to its requester (ticket, request id), none to another caller', async (t) => {
   const mine = await subscribe('/mine', ['deployment.succeeded', 'deployment.failed'])
   t.match(mine.secret, /^whsec_[A-Za-z0-9+/]+=*$/, 'the secret, shown once')
   const foreign = await subscribe('/foreign', ['deployment.succeeded'], 'someone-else')
@@ -78,18 +80,28 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write deployments:read'),
+    headers: { ...service.auth('deployments:write deployments:read'), 'x-request-id': 'abc-123' },
     payload: { parent: 'Tmpl Capture 1.0', count: 2, startNumber: 301, ticket: 'RITM0012345' },
   })
   t.equal(post.statusCode, 202)
+  t.equal(post.headers['x-request-id'], 'abc-123')
+  t.equal(post.json().requestId, 'abc-123', 'the request id on the answer')
   const done = await waitForDeployment(service, post.json().id)
   t.equal(done.status, 'succeeded')
+  t.equal(done.requestId, 'abc-123', 'and on the deployment, as GET shows it')
+  const listed = await service.app.inject({ url: '/v1/deployments?requestId=abc-123', headers: service.auth('deployments:read') })
+  t.same(listed.json().items.map((d: { id: string; requestId: string }) => [d.id, d.requestId]), [[post.json().id, 'abc-123']], 'found by its request id')
+  const shown = await gql(service, 'query ($id: ID!) { deployment(id: $id) { requestId ticket } }', { id: post.json().id })
+  t.same(shown.body.data?.deployment, { requestId: 'abc-123', ticket: 'RITM0012345' }, 'GraphQL shows it too')
+  const byFilter = await gql(service, '{ deployments(filter: { requestId: "abc-123" }) { nodes { id } } }')
+  t.same(byFilter.body, { data: { deployments: { nodes: [{ id: post.json().id }] } } }, "GraphQL's filter finds it")
 
   const delivery = await until('the delivery', () => received.find((r) => r.path === '/mine'))
   const event = verified(delivery, mine.secret)
   t.equal(event.type, 'deployment.succeeded')
   t.equal(event.data.deploymentId, post.json().id)
   t.equal(event.data.ticket, 'RITM0012345')
+  t.equal(event.data.requestId, 'abc-123', "the X-Request-Id of the request that caused it")
   t.equal(event.data.requester, 'portal-user')
   t.equal(event.data.team, 'user:portal-user', "the deployment's team")
   t.same(
@@ -111,6 +123,7 @@ t.test('a deployment for a ticket: one signed deployment.succeeded to its reques
   t.same(ready.map((e) => e.type), ['clone.ready', 'clone.ready'], 'one clone.ready per clone')
   t.same(ready.map((e) => e.data.clone).sort(), done.clones.map((c: { name: string }) => c.name).sort())
   t.ok(ready.every((e) => e.data.ticket === 'RITM0012345'))
+  t.ok(ready.every((e) => e.data.requestId === 'abc-123'), 'clone.ready carries the request id too')
   t.ok(ready.every((e) => e.data.hostName && Array.isArray(e.data.ipAddresses)), "clone.ready carries the guest's host name and addresses")
 
   const deliveries = await service.app.inject({ url: `/v1/webhooks/${mine.id}/deliveries`, headers: service.auth('deployments:read') })
@@ -215,20 +228,22 @@ t.test("subscriptions are their owner's: others get 404; rotate, patch, delete",
   t.equal(missingDelivery.json().code, 'WEBHOOK_NOT_FOUND', 'the subscription is gone')
 })
 
-t.test('a preparation for a ticket: preparation.succeeded with the ticket', async (t) => {
+t.test('a preparation for a ticket: preparation.succeeded with the ticket and the request id', async (t) => {
   const sub = await subscribe('/prep', ['preparation.succeeded', 'preparation.failed'])
   const res = await service.app.inject({
     method: 'POST',
     url: `/v1/parents/${encodeURIComponent('Tmpl Packaging 1.0')}/prepare`,
-    headers: service.auth('deployments:write deployments:read parents:write'),
+    headers: { ...service.auth('deployments:write deployments:read parents:write'), 'x-request-id': 'prep-req.1' },
     payload: { snapshotName: 'webhook prep', ticket: 'CHG0000042' },
   })
   t.equal(res.statusCode, 202, res.body)
   t.equal(res.json().ticket, 'CHG0000042', 'recorded on the preparation')
+  t.equal(res.json().requestId, 'prep-req.1', 'with its request id')
   const delivery = await until('the preparation event', () => received.find((r) => r.path === '/prep'), 120_000)
   const event = verified(delivery, sub.secret)
   t.equal(event.type, 'preparation.succeeded')
   t.equal(event.data.ticket, 'CHG0000042')
+  t.equal(event.data.requestId, 'prep-req.1')
   t.equal(event.data.preparationId, res.json().id)
 })
 
