@@ -14,6 +14,12 @@ export interface CloneListKey {
   id: string
 }
 
+/**
+ * Clones a deployment's representation shows (the first, in this order: by number); the rest are read
+ * from its `clonesNextCursor` with GET /v1/clones?deployment=ID.
+ */
+export const DEPLOYMENT_CLONES_SHOWN = 100
+
 /** Parts of a cursor's key (all strings, as GraphQL's cursors hold). */
 export const CLONE_CURSOR_PARTS = 4
 

@@ -94,6 +94,34 @@ export class CloneRepository {
       .orderBy(asc(clones.number))
   }
 
+  /** ofDeployment a page at a time, in the list's order (for a deployment, its numbers' order). */
+  async ofDeploymentPage(deploymentId: string, limit: number, after?: CloneListKey): Promise<CloneRow[]> {
+    return this.db
+      .select()
+      .from(clones)
+      .where(and(ofDeploymentCondition(deploymentId), after ? afterKey(after) : undefined))
+      .orderBy(...listOrder)
+      .limit(limit)
+  }
+
+  /**
+   * A deployment's clones counted in SQL (not read): by step, where a rebuild's clone waiting while the
+   * clone it replaces is destroyed counts as destroying, and the hosts they are placed on.
+   */
+  async progressOfDeployment(deploymentId: string): Promise<DeploymentProgressCounts> {
+    const replaced = alias(clones, 'replaced')
+    const step = sql<CloneStatus>`CASE WHEN ${clones.status} = 'waiting' AND ${replaced.status} = 'destroying' THEN 'destroying' ELSE ${clones.status} END`
+    const rows = await this.db
+      .select({ step, n: sql<number>`count(*)::int`, hosts: sql<number>`count(DISTINCT ${clones.hostMoref})::int` })
+      .from(clones)
+      .leftJoin(replaced, eq(replaced.id, clones.replacesCloneId))
+      .where(ofDeploymentCondition(deploymentId))
+      .groupBy(sql`ROLLUP (1)`)
+    // ROLLUP's grand total (step null) holds the distinct hosts over every step.
+    const total = rows.find((r) => r.step === null)
+    return { byStep: rows.filter((r) => r.step !== null).map((r) => ({ status: r.step, n: r.n })), hosts: total?.hosts ?? 0 }
+  }
+
   /** ofDeployment for many deployments in one query, by deployment id. */
   async byDeploymentIds(ids: readonly string[], teams?: TeamFilter): Promise<Map<string, CloneRow[]>> {
     const wanted = new Set(ids)
@@ -247,6 +275,7 @@ export class CloneRepository {
       filter.prefix || attributeMatch
         ? and(prefixCondition(filter.prefix), attributeMatch, notInArray(clones.status, [...NOT_LIVE_STATUSES]))
         : undefined,
+      filter.deployment ? ofDeploymentCondition(filter.deployment) : undefined,
       filter.after ? afterKey(filter.after) : undefined,
       teamCondition(clones.team, options.teams),
     )
@@ -295,9 +324,23 @@ export class CloneRepository {
 
 export interface ListFilter {
   prefix?: string
+  /** The clones of this deployment (as ofDeployment), whatever their status. */
+  deployment?: string
   attributes?: AttributeValue[]
   limit: number
   after?: CloneListKey
+}
+
+export interface DeploymentProgressCounts {
+  byStep: { status: CloneStatus; n: number }[]
+  /** Hosts its clones are placed on (the estimate's concurrency). */
+  hosts: number
+}
+
+/** The clones a deployment made, or for one that destroys a pool's clones (scale-down, strip), those it destroys. */
+function ofDeploymentCondition(id: string): SQL {
+  const destroyKind = sql`EXISTS (SELECT 1 FROM ${deployments} WHERE ${deployments.id} = ${id} AND ${inArray(deployments.kind, [...DESTROY_KINDS])})`
+  return or(eq(clones.deploymentId, id), and(eq(clones.destroyDeploymentId, id), destroyKind))!
 }
 
 /** Every clone list's order: number within prefix, then name and id; clones_list_order_idx serves it. */

@@ -63,13 +63,13 @@ export class AttributeService {
    * match). Throws VALIDATION_FAILED for a malformed filter or one on a secret attribute.
    */
   async listClones(
-    filter: { prefix?: string; attributes?: readonly string[]; limit: number; after?: CloneListKey },
+    filter: { prefix?: string; deployment?: string; attributes?: readonly string[]; limit: number; after?: CloneListKey },
     caller: Caller,
   ): Promise<{ records: CloneRecord[]; more: boolean }> {
     const attributes = (filter.attributes ?? []).map((text) => this.parseFilter(text))
     // One more than asked: its presence says there is a next page (it is not shown, so not revealed).
     const read = await this.clones.list(
-      { prefix: filter.prefix, attributes, limit: filter.limit + 1, after: filter.after },
+      { prefix: filter.prefix, deployment: filter.deployment, attributes, limit: filter.limit + 1, after: filter.after },
       { revealSecrets: caller.canReadSecrets, teams: caller.teams },
     )
     const records = read.slice(0, filter.limit)

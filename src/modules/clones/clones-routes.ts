@@ -7,13 +7,13 @@ import { CLONE_CURSOR_PARTS, cloneCursorAfter, cloneCursorKey } from './attribut
 
 const cloneRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/clones', { schema: listClonesSchema, onRequest: app.requireScope('deployments:read') }, async (request, reply) => {
-    const { prefix, attribute, limit = DEFAULT_LIMIT, cursor } = request.query
+    const { prefix, deployment, attribute, limit = DEFAULT_LIMIT, cursor } = request.query
     // A cursor of the list's order before this one (name, id) is refused as any foreign cursor.
     const after = cloneCursorAfter(decodeCursor(cursor, CLONE_CURSOR_PARTS), 'cursor')
     const caller = cloneCaller(request.principal!)
     const { canReadSecrets } = caller
     const { records, more } = await app.assets.attributes.listClones(
-      { prefix, attributes: attribute, limit, after },
+      { prefix, deployment, attributes: attribute, limit, after },
       caller,
     )
     const last = records.at(-1)

@@ -56,10 +56,10 @@ t.test('Capture1..Capture12 page by 5 in numeric order; an old cursor is VALIDAT
   const pages: string[][] = []
   let url: string | undefined = '/v1/clones?prefix=Capture&limit=5'
   while (url && pages.length < 5) {
-    const res = await service.app.inject({ url, headers: service.auth('deployments:read') })
+    const res: { statusCode: number; body: string; json(): any } = await service.app.inject({ url, headers: service.auth('deployments:read') })
     t.equal(res.statusCode, 200, res.body)
-    const body = res.json()
-    pages.push(body.clones.map((c: { name: string }) => c.name))
+    const body: { clones: { name: string }[]; nextCursor: string | null } = res.json()
+    pages.push(body.clones.map((c) => c.name))
     url = body.nextCursor ? `/v1/clones?prefix=Capture&limit=5&cursor=${body.nextCursor}` : undefined
   }
   t.same(pages, [
