@@ -1,5 +1,5 @@
 /**
- * What one query may ask: depth 10, 15 aliases, a cost of 50,000 records, one operation per request,
+ * What one query may ask: depth 10, 15 aliases, a cost of 100,000 records, one operation per request,
  * introspection and GraphiQL only outside production. Each refusal has its code and a message that
  * says the limit. The rules alone on small schemas, then through the service in development and in
  * production.
@@ -69,7 +69,7 @@ t.test('cost: records the query may return, lists at their largest', async (t) =
   const [refused] = check(`{ clones(first: 1000) { nodes { deployment { clones { name } } } } }`)
   t.match(refused, {
     code: 'QUERY_TOO_COSTLY',
-    message: /may return up to 2002000 records; the limit is 50000/,
+    message: /may return up to 2002000 records; the limit is 100000/,
     details: { cost: 2_002_000, limit: LIMITS.cost },
   })
 })
