@@ -179,7 +179,7 @@ async function resize(pool) {
     title: `Resize ${pool.name}`,
     text: `${pool.name} has ${pool.size} clones. Growing deploys clones under the next free numbers; shrinking destroys the clones above the new size in vCenter.`,
     confirm: 'Resize',
-    field: { label: 'New size (clones)', value: pool.size, min: 0, max: 500 },
+    field: { label: 'New size (clones)', value: pool.size, min: 0, max: 2000 },
   })
   if (!answer) return
   await change(`Resizing ${pool.name} to ${answer.value}`, () => api('PATCH', `/v1/pools/${enc(pool.name)}`, { size: answer.value }))

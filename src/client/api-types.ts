@@ -1174,6 +1174,7 @@ export interface operations {
                             };
                             estimatedSecondsLeft: number;
                         };
+                        /** @description The first 100 clones, by number; progress counts every clone */
                         clones: {
                             name: string;
                             status: string;
@@ -1210,6 +1211,7 @@ export interface operations {
                                 deploymentId: string;
                             };
                         }[];
+                        clonesNextCursor: string | null;
                     };
                 };
             };
@@ -1374,6 +1376,7 @@ export interface operations {
                             };
                             estimatedSecondsLeft: number;
                         };
+                        /** @description The first 100 clones, by number; progress counts every clone */
                         clones: {
                             name: string;
                             status: string;
@@ -1410,6 +1413,7 @@ export interface operations {
                                 deploymentId: string;
                             };
                         }[];
+                        clonesNextCursor: string | null;
                     };
                 };
             };
@@ -1455,6 +1459,8 @@ export interface operations {
         parameters: {
             query?: {
                 prefix?: string;
+                /** @description The clones of this deployment (those it destroys for a strip or scale-down), whatever their status */
+                deployment?: string;
                 /** @description name:value (repeatable, all must match); a colon inside the name is written \: */
                 attribute?: string[];
                 /** @description Items in the page */
@@ -2542,7 +2548,7 @@ export interface operations {
                     prefix?: string;
                     /** @description Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25) */
                     startNumber?: number;
-                    /** @description Clones in the pool, 1 to 500 */
+                    /** @description Clones in the pool, 1 to 2000 */
                     size: number;
                     attributes?: string[];
                     customizationAttribute?: string;
@@ -2834,7 +2840,7 @@ export interface operations {
                  *     }
                  */
                 "application/json": {
-                    /** @description New size, 0 to 500 */
+                    /** @description New size, 0 to 2000 */
                     size?: number;
                     /** @description New expiry (renew), in the future */
                     expiresAt?: string;
@@ -2968,7 +2974,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1 */
+                    /** @description Clones rebuilt at once, 1 to 2000; default a quarter of them, at least 1 */
                     maxUnavailable?: number;
                     /** @description Only these clones (default: every live clone) */
                     clones?: string[];
@@ -3097,7 +3103,7 @@ export interface operations {
                     snapshot?: string;
                     /** @description Another parent VM's name; default the pool's parent */
                     parent?: string;
-                    /** @description Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1 */
+                    /** @description Clones rebuilt at once, 1 to 2000; default a quarter of them, at least 1 */
                     maxUnavailable?: number;
                     /** @description External reference recorded on the deployments this causes, e.g. RITM0012345 */
                     ticket?: string;

@@ -152,6 +152,14 @@ export const clones = pgTable(
      * a swap file of its parent's memory. Null for clones recorded before quotas (the delta estimate).
      */
     provisionedGB: numeric('provisioned_gb', { precision: 12, scale: 2, mode: 'number' }),
+    /**
+     * The list order (migrations/0018): the name without its trailing digits (collation "C") and those
+     * digits as a number (null without any): Capture2 before Capture10. Computed by PostgreSQL.
+     */
+    namePrefix: text('name_prefix').notNull().generatedAlwaysAs(sql`regexp_replace(name, '[0-9]+$', '')`),
+    nameNumber: integer('name_number').generatedAlwaysAs(
+      sql`CASE WHEN name ~ '(^|[^0-9])[0-9]{1,9}$' THEN substring(name from '[0-9]+$')::integer END`,
+    ),
     ...timestamps,
   },
   (t) => [
@@ -167,6 +175,8 @@ export const clones = pgTable(
       .where(sql`status IN ('waiting', 'pending', 'cloning', 'customizing', 'powering_on')`),
     index('clones_deployment_idx').on(t.deploymentId),
     index('clones_name_idx').on(t.name),
+    index('clones_list_order_idx').on(t.namePrefix, t.nameNumber, t.name, t.id),
+    index('clones_team_list_order_idx').on(t.team, t.namePrefix, t.nameNumber, t.name, t.id),
   ],
 )
 

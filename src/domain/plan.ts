@@ -21,7 +21,7 @@ import { invalidVmNameReason, plannedNames, prefixFromParentName } from './namin
 import { DEFAULT_HOST_LIMIT, chooseHosts, placeClones, type HostCandidate } from './placement.js'
 
 /** The most clones one deployment makes. */
-export const MAX_CLONES_PER_DEPLOYMENT = 500
+export const MAX_CLONES_PER_DEPLOYMENT = 2000
 
 export interface DeploymentRequest {
   parent: string

@@ -4,7 +4,7 @@
  */
 
 /** The largest pool. */
-export const MAX_POOL_SIZE = 500
+export const MAX_POOL_SIZE = 2000
 
 /** The `count` lowest numbers at or above `start` that no live clone of the pool holds. */
 export function nextFreeNumbers(taken: readonly number[], start: number, count: number): number[] {

@@ -5,9 +5,11 @@
  * - depth: fields nested at most 10 deep;
  * - aliases: at most 15 aliased fields (`a1: clones(...) a2: clones(...)` repeats work);
  * - cost: the number of records (deployments, clones, parents, steps) the query may return, at most
- *   25,000. Lists count at their largest: a connection at its `first` (a variable: the largest page),
- *   a deployment's clones at 500... Listing 1,000 clones with their deployment costs 2,000; each of
- *   those clones' deployment's clones again would cost 500,000 and is refused;
+ *   100,000 (the 20 pools with their clones, up to 2,000 each, and each clone's deployment, pass).
+ *   Lists count at their largest: a connection at its `first` (a variable: the largest page), a
+ *   deployment's clones at 2,000... Listing
+ *   1,000 clones with their deployment costs 2,000; each of those clones' deployment's clones again
+ *   would cost 2,000,000 and is refused;
  * - introspection: refused in production;
  * - mutations: one root field per mutation (each starts vCenter work or changes records: one audited
  *   write per request, and no batch of deployments hidden in one request).
@@ -43,7 +45,7 @@ import { POOL_DEPLOYMENTS_SHOWN } from './loaders.js'
 import { refusal } from './errors.js'
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './pagination.js'
 
-export const LIMITS = { depth: 10, aliases: 15, cost: 25_000, mutations: 1 } as const
+export const LIMITS = { depth: 10, aliases: 15, cost: 100_000, mutations: 1 } as const
 
 /** Types whose every instance counts one toward the cost: records read from the database or vCenter. */
 const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'AttributeHistoryEntry', 'Pool'])

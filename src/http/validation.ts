@@ -2,7 +2,7 @@
  * Request validation, set up once: the Ajv that checks REST bodies (strict types: a count of "25" is
  * a type error, not 25), the one that checks query strings and params (text by nature, coerced), and
  * `inputValidator`, which holds GraphQL mutation inputs to the very schemas the REST routes validate
- * their bodies with (count 1..500, name lengths...), with REST's error (VALIDATION_FAILED,
+ * their bodies with (count 1..2000, name lengths...), with REST's error (VALIDATION_FAILED,
  * `details.issues` with paths under `input/` where REST says `body/`).
  */
 import type { Static, TSchema } from '@fastify/type-provider-typebox'

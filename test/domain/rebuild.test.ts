@@ -11,11 +11,11 @@ t.test('by default a quarter of the clones are rebuilt at once, at least one', a
   t.equal(maxUnavailableFor(undefined, 25), 6)
 })
 
-t.test('maxUnavailable: an integer from 1 to 500, capped at the clones rebuilt', async (t) => {
+t.test('maxUnavailable: an integer from 1 to 2000, capped at the clones rebuilt', async (t) => {
   t.equal(maxUnavailableFor(2, 10), 2)
   t.equal(maxUnavailableFor(50, 10), 10, 'more than the clones is all of them at once')
   t.equal(maxUnavailableFor(3, 0), 1)
-  for (const bad of [0, -1, 1.5, 501, Number.NaN]) {
+  for (const bad of [0, -1, 1.5, 2001, Number.NaN]) {
     t.throws(() => maxUnavailableFor(bad, 10), { code: 'VALIDATION_FAILED', details: { field: 'maxUnavailable' } }, String(bad))
   }
 })

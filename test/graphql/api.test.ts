@@ -95,7 +95,7 @@ t.test('deployLinkedClones refuses with the codes and statuses of POST /v1/deplo
     ['no customization spec', { parent: 'Tmpl NoSpec 1.0', count: 1, startNumber: 1 }, 'CUSTOMIZATION_SPEC_NOT_FOUND', 422],
     ['a name taken in vCenter', { parent: 'Tmpl Capture 1.0', count: 2, startNumber: 98 }, 'NAME_CONFLICT', 409],
     ['count 0', { parent: 'Tmpl Capture 1.0', count: 0, startNumber: 1 }, 'VALIDATION_FAILED', 400],
-    ['count 501', { parent: 'Tmpl Capture 1.0', count: 501, startNumber: 1 }, 'VALIDATION_FAILED', 400],
+    ['count 2001', { parent: 'Tmpl Capture 1.0', count: 2001, startNumber: 1 }, 'VALIDATION_FAILED', 400],
     ['a prefix vCenter would escape', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, prefix: 'a/b' }, 'VALIDATION_FAILED', 400],
     ['an empty ticket', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, ticket: '' }, 'VALIDATION_FAILED', 400],
   ]
@@ -113,7 +113,7 @@ t.test('deployLinkedClones refuses with the codes and statuses of POST /v1/deplo
   }
   const conflict = await deploy({ parent: 'Tmpl Capture 1.0', count: 2, startNumber: 98 })
   t.same(conflict.body.errors![0]!.extensions!.details, { names: ['Capture99'] })
-  const tooMany = await deploy({ parent: 'Tmpl Capture 1.0', count: 501, startNumber: 1 })
+  const tooMany = await deploy({ parent: 'Tmpl Capture 1.0', count: 2001, startNumber: 1 })
   t.match(tooMany.body.errors![0], { message: /input\/count/, extensions: { details: { issues: [{ path: 'input/count' }] } } })
   const after = await service.app.database.pool.query('SELECT count(*)::int AS n FROM deployments')
   t.equal(after.rows[0].n, before.rows[0].n, 'no deployment was recorded')

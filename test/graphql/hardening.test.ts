@@ -1,5 +1,5 @@
 /**
- * What one query may ask: depth 10, 15 aliases, a cost of 25,000 records, one operation per request,
+ * What one query may ask: depth 10, 15 aliases, a cost of 100,000 records, one operation per request,
  * introspection and GraphiQL only outside production. Each refusal has its code and a message that
  * says the limit. The rules alone on small schemas, then through the service in development and in
  * production.
@@ -57,20 +57,20 @@ t.test('cost: records the query may return, lists at their largest', async (t) =
   t.same(cost(`{ clones { nodes { name } } }`), { cost: 100, limit: 0 }, 'no first: the default page')
   t.same(cost(`query($n: Int) { clones(first: $n) { nodes { name } } }`), { cost: 1000, limit: 0 }, 'a variable: the largest page')
   t.same(cost(`query($n: Int = 5) { clones(first: $n) { nodes { name } } }`), { cost: 5, limit: 0 }, "unless it has a default")
-  t.same(cost(`{ deployment(id: "x") { clones { name } } }`), { cost: 501, limit: 0 }, 'a deployment has up to 500 clones')
+  t.same(cost(`{ deployment(id: "x") { clones { name } } }`), { cost: 2001, limit: 0 }, 'a deployment has up to 2,000 clones')
   const deploy = 'deployLinkedClones(input: { parent: "x", count: 1 })'
-  t.same(cost(`mutation { ${deploy} { ... on Deployment { clones { name } } } }`), { cost: 501, limit: 0 }, 'inline fragments count')
-  t.same(cost(`mutation { ${deploy} { ...D } } fragment D on Deployment { clones { name } }`), { cost: 501, limit: 0 }, 'named fragments too')
+  t.same(cost(`mutation { ${deploy} { ... on Deployment { clones { name } } } }`), { cost: 2001, limit: 0 }, 'inline fragments count')
+  t.same(cost(`mutation { ${deploy} { ...D } } fragment D on Deployment { clones { name } }`), { cost: 2001, limit: 0 }, 'named fragments too')
   t.same(cost(`{ clones(first: 10) { nodes { history(first: 50) { nodes { name } } } } }`), { cost: 510, limit: 0 }, 'history entries are records')
-  t.same(cost(`{ pools { clones { name } deployments { id } } }`), { cost: 20 * (1 + 500 + 10), limit: 0 }, 'pools: 20, each with up to 500 clones and 10 deployments')
+  t.same(cost(`{ pools { clones { name } deployments { id } } }`), { cost: 20 * (1 + 2000 + 10), limit: 0 }, 'pools: 20, each with up to 2,000 clones and 10 deployments')
   t.same(cost(`{ a: clones(first: 3) { nodes { name } } b: clones(first: 4) { nodes { ...F } } } fragment F on Clone { deployment { id } }`), { cost: 11, limit: 0 })
 
   t.same(check(`{ clones(first: 1000) { nodes { name parent { name } snapshot { name } deployment { id ticket } attributes { name value } steps { step } } } }`), [], '1,000 clones with everything pass')
   const [refused] = check(`{ clones(first: 1000) { nodes { deployment { clones { name } } } } }`)
   t.match(refused, {
     code: 'QUERY_TOO_COSTLY',
-    message: /may return up to 502000 records; the limit is 25000/,
-    details: { cost: 502_000, limit: LIMITS.cost },
+    message: /may return up to 2002000 records; the limit is 100000/,
+    details: { cost: 2_002_000, limit: LIMITS.cost },
   })
 })
 

@@ -75,7 +75,7 @@ t.test('400 VALIDATION_FAILED for malformed input', async (t) => {
     ['missing count', { parent: 'Tmpl Capture 1.0', startNumber: 1 }, /count/],
     ['count as a string', { parent: 'Tmpl Capture 1.0', count: '25', startNumber: 1 }, /count.*integer/],
     ['count zero', { parent: 'Tmpl Capture 1.0', count: 0, startNumber: 1 }, /count.*>= 1/],
-    ['count 501', { parent: 'Tmpl Capture 1.0', count: 501, startNumber: 1 }, /count.*<= 500/],
+    ['count 2001', { parent: 'Tmpl Capture 1.0', count: 2001, startNumber: 1 }, /count.*<= 2000/],
     ['fractional count', { parent: 'Tmpl Capture 1.0', count: 2.5, startNumber: 1 }, /count.*integer/],
     ['negative start', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: -1 }, /startNumber/],
     ['unknown field', { parent: 'Tmpl Capture 1.0', count: 1, startNumber: 1, cout: 3 }, /additional properties/],

@@ -5,10 +5,11 @@
  * queries whatever the number of clones. Attributes come from the attribute store, which opens or
  * redacts secrets.
  */
-import { and, asc, desc, eq, inArray, isNotNull, like, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, isNull, like, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/pg-core'
 import type { Attribute, AttributeStore } from './attributes.js'
 import type { AttributeValue } from '../../domain/attributes.js'
+import { namePrefixOf, type CloneListKey } from '../../domain/clone-order.js'
 import { DESTROY_KINDS, NOT_LIVE_STATUSES, type CloneStatus } from '../../domain/progress.js'
 import type { CloneUse } from '../../domain/snapshots.js'
 import type { Db } from '../database.js'
@@ -62,8 +63,8 @@ export interface CloneFilter {
   teams?: TeamFilter
 }
 
-/** A page's cursor key: the list's order, by name then id (failed clones share a live one's name). */
-export const cloneCursorKey = (c: CloneRow) => [c.name, c.id]
+/** A page's cursor key: the list's order (domain/clone-order.ts). */
+export { cloneCursorKey } from '../../domain/clone-order.js'
 
 type JoinedRow = { clones: CloneRow; deployments: DeploymentRow }
 
@@ -91,6 +92,34 @@ export class CloneRepository {
       .from(clones)
       .where(DESTROY_KINDS.includes(deployment.kind) ? eq(clones.destroyDeploymentId, id) : eq(clones.deploymentId, id))
       .orderBy(asc(clones.number))
+  }
+
+  /** ofDeployment a page at a time, in the list's order (for a deployment, its numbers' order). */
+  async ofDeploymentPage(deploymentId: string, limit: number, after?: CloneListKey): Promise<CloneRow[]> {
+    return this.db
+      .select()
+      .from(clones)
+      .where(and(ofDeploymentCondition(deploymentId), after ? afterKey(after) : undefined))
+      .orderBy(...listOrder)
+      .limit(limit)
+  }
+
+  /**
+   * A deployment's clones counted in SQL (not read): by step, where a rebuild's clone waiting while the
+   * clone it replaces is destroyed counts as destroying, and the hosts they are placed on.
+   */
+  async progressOfDeployment(deploymentId: string): Promise<DeploymentProgressCounts> {
+    const replaced = alias(clones, 'replaced')
+    const step = sql<CloneStatus>`CASE WHEN ${clones.status} = 'waiting' AND ${replaced.status} = 'destroying' THEN 'destroying' ELSE ${clones.status} END`
+    const rows = await this.db
+      .select({ step, n: sql<number>`count(*)::int`, hosts: sql<number>`count(DISTINCT ${clones.hostMoref})::int` })
+      .from(clones)
+      .leftJoin(replaced, eq(replaced.id, clones.replacesCloneId))
+      .where(ofDeploymentCondition(deploymentId))
+      .groupBy(sql`ROLLUP (1)`)
+    // ROLLUP's grand total (step null) holds the distinct hosts over every step.
+    const total = rows.find((r) => r.step === null)
+    return { byStep: rows.filter((r) => r.step !== null).map((r) => ({ status: r.step, n: r.n })), hosts: total?.hosts ?? 0 }
   }
 
   /** ofDeployment for many deployments in one query, by deployment id. */
@@ -121,7 +150,7 @@ export class CloneRepository {
       .from(clones)
       .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
       .where(and(inArray(deployments.parentMoref, [...morefs]), teamCondition(clones.team, teams)))
-      .orderBy(asc(clones.name), asc(clones.id))
+      .orderBy(...listOrder)
     return groupBy(rows, (r) => r.parentMoref, (r) => r.clone)
   }
 
@@ -168,15 +197,15 @@ export class CloneRepository {
     return groupBy(rows, (r) => r.poolId!, (r) => r.clone)
   }
 
-  /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */
-  async page(filter: CloneFilter, limit: number, after?: string[]): Promise<CloneRow[]> {
+  /** A page of clones in the list's order (domain/clone-order.ts), after the cursor's key. */
+  async page(filter: CloneFilter, limit: number, after?: CloneListKey): Promise<CloneRow[]> {
     const conditions = this.filterConditions(filter)
-    if (after) conditions.push(sql`(${clones.name}, ${clones.id}) > (${after[0]}, ${after[1]}::uuid)`)
+    if (after) conditions.push(afterKey(after))
     return this.db
       .select()
       .from(clones)
       .where(and(...conditions))
-      .orderBy(asc(clones.name), asc(clones.id))
+      .orderBy(...listOrder)
       .limit(limit)
   }
 
@@ -230,28 +259,30 @@ export class CloneRepository {
   }
 
   /**
-   * Clones by name; with a prefix or attribute values (all must match), live clones only. Secret
-   * attributes cannot be matched: the caller refuses them (AttributeStore.isSecret).
+   * Clones in the list's order (domain/clone-order.ts), `after` the key of the last one of the page
+   * before; with a prefix or attribute values (all must match), live clones only. Secret attributes
+   * cannot be matched: the caller refuses them (AttributeStore.isSecret).
    */
-  /** Clones by name (then id); `after` the key of the last one of the page before (listCursorKey). */
-  async list(
-    filter: { prefix?: string; attributes?: AttributeValue[]; limit: number; after?: readonly [name: string, id: string] },
-    options: ReadOptions = {},
-  ): Promise<CloneRecord[]> {
+  async list(filter: ListFilter, options: ReadOptions = {}): Promise<CloneRecord[]> {
+    const rows = await this.listQuery(filter, options)
+    return this.withAttributes(rows, options)
+  }
+
+  /** The query of list() (the test checks its plan uses clones_list_order_idx). */
+  listQuery(filter: ListFilter, options: ReadOptions = {}) {
     const attributeMatch = filter.attributes?.length ? this.attributes.hasValues(filter.attributes) : undefined
     const where = and(
       filter.prefix || attributeMatch
-        ? and(
-            filter.prefix ? like(clones.name, `${escapeLike(filter.prefix)}%`) : undefined,
-            attributeMatch,
-            notInArray(clones.status, [...NOT_LIVE_STATUSES]),
-          )
+        ? and(prefixCondition(filter.prefix), attributeMatch, notInArray(clones.status, [...NOT_LIVE_STATUSES]))
         : undefined,
-      filter.after ? sql`(${clones.name}, ${clones.id}) > (${filter.after[0]}, ${filter.after[1]}::uuid)` : undefined,
+      filter.deployment ? ofDeploymentCondition(filter.deployment) : undefined,
+      filter.after ? afterKey(filter.after) : undefined,
       teamCondition(clones.team, options.teams),
     )
-    const rows = await this.joined().where(where).orderBy(asc(clones.name), asc(clones.id)).limit(filter.limit)
-    return this.withAttributes(rows, options)
+    return this.joined()
+      .where(where)
+      .orderBy(...listOrder)
+      .limit(filter.limit)
   }
 
   /** Clones joined with the deployment that made them. */
@@ -275,7 +306,8 @@ export class CloneRepository {
 
   private filterConditions(filter: CloneFilter): SQL[] {
     const conditions: SQL[] = []
-    if (filter.prefix) conditions.push(like(clones.name, `${escapeLike(filter.prefix)}%`))
+    const prefix = prefixCondition(filter.prefix)
+    if (prefix) conditions.push(prefix)
     if (filter.status) conditions.push(eq(clones.status, filter.status))
     if (filter.parent) {
       conditions.push(
@@ -288,6 +320,51 @@ export class CloneRepository {
     if (team) conditions.push(team)
     return conditions
   }
+}
+
+export interface ListFilter {
+  prefix?: string
+  /** The clones of this deployment (as ofDeployment), whatever their status. */
+  deployment?: string
+  attributes?: AttributeValue[]
+  limit: number
+  after?: CloneListKey
+}
+
+export interface DeploymentProgressCounts {
+  byStep: { status: CloneStatus; n: number }[]
+  /** Hosts its clones are placed on (the estimate's concurrency). */
+  hosts: number
+}
+
+/** The clones a deployment made, or for one that destroys a pool's clones (scale-down, strip), those it destroys. */
+function ofDeploymentCondition(id: string): SQL {
+  const destroyKind = sql`EXISTS (SELECT 1 FROM ${deployments} WHERE ${deployments.id} = ${id} AND ${inArray(deployments.kind, [...DESTROY_KINDS])})`
+  return or(eq(clones.deploymentId, id), and(eq(clones.destroyDeploymentId, id), destroyKind))!
+}
+
+/** Every clone list's order: number within prefix, then name and id; clones_list_order_idx serves it. */
+const listOrder = [asc(clones.namePrefix), sql`${clones.nameNumber} ASC NULLS LAST`, asc(clones.name), asc(clones.id)]
+
+/** Rows after `k` in listOrder (a row comparison cannot say NULLS LAST, so spelled out). */
+function afterKey(k: CloneListKey): SQL {
+  const laterName = sql`(${clones.name}, ${clones.id}) > (${k.name}, ${k.id}::uuid)`
+  const laterInPrefix =
+    k.number === null
+      ? and(isNull(clones.nameNumber), laterName)
+      : or(gt(clones.nameNumber, k.number), isNull(clones.nameNumber), and(eq(clones.nameNumber, k.number), laterName))
+  // The leading `name_prefix >= ` is redundant but starts the index scan at the cursor.
+  return and(gte(clones.namePrefix, k.prefix), or(gt(clones.namePrefix, k.prefix), and(eq(clones.namePrefix, k.prefix), laterInPrefix)))!
+}
+
+/**
+ * Names starting with `prefix`; plus the equivalent range on name_prefix (collation "C": a LIKE on it
+ * is an index range) for the index: such a name's prefix starts with `prefix` less its trailing digits.
+ */
+function prefixCondition(prefix: string | undefined): SQL | undefined {
+  if (!prefix) return undefined
+  const stem = namePrefixOf(prefix)
+  return and(like(clones.name, `${escapeLike(prefix)}%`), stem ? like(clones.namePrefix, `${escapeLike(stem)}%`) : undefined)
 }
 
 /** The live clone first, then a replacement still waiting for the name, then a destroyed or failed one. */

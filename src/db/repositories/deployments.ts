@@ -90,6 +90,9 @@ export interface DeploymentWithClones {
   clones: CloneRow[]
   /** A rebuild's replaced clones (those its clones' replaces_clone_id name). */
   replaced?: CloneRow[]
+  /** Read with only the first page of `clones`: every clone's counts, and the cursor of the rest. */
+  progress?: { byStep: { status: CloneStatus; n: number }[]; hosts: number }
+  clonesNextCursor?: string | null
 }
 
 export interface DeploymentFilter {

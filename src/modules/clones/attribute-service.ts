@@ -8,6 +8,7 @@ import type { CloneFilter, CloneRecord, CloneRepository } from '../../db/reposit
 import type { CloneRow } from '../../db/schema.js'
 import type { CloneStatus } from '../../domain/progress.js'
 import type { AttributeValue } from '../../domain/attributes.js'
+import { parseCloneCursorKey, type CloneListKey } from '../../domain/clone-order.js'
 import {
   CloneGone,
   CloneNotFound,
@@ -24,7 +25,7 @@ import { lockClones, type Attribute, type AttributeChange, type AttributeStore, 
 
 /** The records this service hands out, and the key its pages' cursors hold (for REST and GraphQL). */
 export type { CloneRow, CloneStepRow, DeploymentRow } from '../../db/schema.js'
-export { cloneCursorKey } from '../../db/repositories/clones.js'
+export { cloneCursorKey, CLONE_CURSOR_PARTS } from '../../domain/clone-order.js'
 
 /** Who reads or writes: the token's subject, its teams, and whether it holds secrets:read and secrets:write. */
 export interface Caller {
@@ -62,13 +63,13 @@ export class AttributeService {
    * match). Throws VALIDATION_FAILED for a malformed filter or one on a secret attribute.
    */
   async listClones(
-    filter: { prefix?: string; attributes?: readonly string[]; limit: number; after?: readonly [name: string, id: string] },
+    filter: { prefix?: string; deployment?: string; attributes?: readonly string[]; limit: number; after?: CloneListKey },
     caller: Caller,
   ): Promise<{ records: CloneRecord[]; more: boolean }> {
     const attributes = (filter.attributes ?? []).map((text) => this.parseFilter(text))
     // One more than asked: its presence says there is a next page (it is not shown, so not revealed).
     const read = await this.clones.list(
-      { prefix: filter.prefix, attributes, limit: filter.limit + 1, after: filter.after },
+      { prefix: filter.prefix, deployment: filter.deployment, attributes, limit: filter.limit + 1, after: filter.after },
       { revealSecrets: caller.canReadSecrets, teams: caller.teams },
     )
     const records = read.slice(0, filter.limit)
@@ -99,9 +100,12 @@ export class AttributeService {
     }
   }
 
-  /** A page of clones by name (then id), after the cursor's key (cloneCursorKey). */
-  pageClones(filter: CloneFilter & { teams: TeamFilter }, limit: number, after?: string[]): Promise<CloneRow[]> {
-    return this.clones.page(filter, limit, after)
+  /**
+   * A page of clones in the list's order (domain/clone-order.ts), after the decoded cursor's key
+   * (cloneCursorKey); one of another list or an older order is VALIDATION_FAILED on `field`.
+   */
+  async pageClones(filter: CloneFilter & { teams: TeamFilter }, limit: number, after?: string[], field = 'after'): Promise<CloneRow[]> {
+    return this.clones.page(filter, limit, cloneCursorAfter(after, field))
   }
 
   countClones(filter: CloneFilter & { teams: TeamFilter }): Promise<number> {
@@ -289,6 +293,14 @@ export function checkValues(values: readonly AttributeValue[]): AttributeValue[]
 /** A history page's default and largest sizes (GET /v1/clones/{name}/history). */
 export const HISTORY_PAGE_SIZE = 100
 export const MAX_HISTORY_PAGE_SIZE = 1000
+
+/** The key of a decoded clone-list cursor (none: from the start); VALIDATION_FAILED for a foreign one. */
+export function cloneCursorAfter(parts: readonly (string | number)[] | undefined, field: string): CloneListKey | undefined {
+  if (parts === undefined) return undefined
+  const key = parseCloneCursorKey(parts)
+  if (!key) throw new ValidationFailed({ field }, `"${field}" is not a cursor given by this API`)
+  return key
+}
 
 /** A history cursor: the last entry's seq, opaque (base64url), as GraphQL's history cursors. */
 function encodeHistoryCursor(seq: number): string {

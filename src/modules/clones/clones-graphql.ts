@@ -13,7 +13,7 @@ import { visibleTeams } from '../../domain/teams.js'
 import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
-import { cloneCursorKey } from './attribute-service.js'
+import { CLONE_CURSOR_PARTS, cloneCursorKey } from './attribute-service.js'
 import { fromEnum, toEnum } from '../../graphql/common.js'
 import { snapshotOf } from '../deployments/deployments-graphql.js'
 
@@ -246,7 +246,7 @@ export const queries = {
       teams: visibleTeams(context.principal!),
     })
     return paginate(args, {
-      keyLength: 2,
+      keyLength: CLONE_CURSOR_PARTS,
       read: (limit, after) => attributes.pageClones(filter, limit, after),
       cursorKey: cloneCursorKey,
       count: () => attributes.countClones(filter),

@@ -40,6 +40,7 @@ export const listClonesSchema = {
   querystring: Type.Object(
     {
       prefix: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+      deployment: Type.Optional(Type.String({ format: 'uuid', description: "The clones of this deployment (those it destroys for a strip or scale-down), whatever their status" })),
       attribute: Type.Optional(
         Type.Array(Type.String({ minLength: 2, maxLength: 4400 }), {
           maxItems: 10,

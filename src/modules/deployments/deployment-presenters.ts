@@ -5,6 +5,8 @@ import { countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus } 
 import { effectiveConcurrency, estimateDuration, secondsLeft, type LimitsInForce } from '../../domain/estimate.js'
 import type { DeploymentPlan } from '../../domain/plan.js'
 import { cloneSummary, iso } from '../clones/clone-presenters.js'
+import { DEPLOYMENT_CLONES_SHOWN, cloneCursorKey } from '../../domain/clone-order.js'
+import { encodeCursor } from '../../http/pagination.js'
 
 /** What estimates need: the service's limits and the typical time of one clone. */
 export interface EstimateBasis {
@@ -14,17 +16,28 @@ export interface EstimateBasis {
   guestSeconds?: number
 }
 
-export function presentDeployment({ deployment: d, clones, replaced = [] }: DeploymentWithClones, basis: EstimateBasis) {
+export function presentDeployment(read: DeploymentWithClones, basis: EstimateBasis) {
+  const { deployment: d, clones: all, replaced = [] } = read
   const old = new Map(replaced.map((c) => [c.id, c]))
   // A rebuild's clone waiting while the clone it replaces is destroyed counts at that step.
   const stepOf = (c: CloneRow): CloneStatus => {
     const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
     return c.status === 'waiting' && gone?.status === 'destroying' ? 'destroying' : c.status
   }
-  const statuses = clones.map(stepOf)
-  const byStatus = countByStatus(statuses)
-  const done = statuses.filter(isFinalCloneStatus).length
-  const hostCount = new Set(clones.map((c) => c.hostMoref)).size
+  // Counted in SQL when read (DeploymentService.get), else over the clones at hand (a deployment just made).
+  const counts = read.progress ?? { byStep: countRows(all.map(stepOf)), hosts: new Set(all.map((c) => c.hostMoref)).size }
+  const byStatus = countByStatus([])
+  for (const { status, n } of counts.byStep) byStatus[status] += n
+  const total = counts.byStep.reduce((sum, c) => sum + c.n, 0)
+  const done = counts.byStep.filter((c) => isFinalCloneStatus(c.status)).reduce((sum, c) => sum + c.n, 0)
+  const clones = all.slice(0, DEPLOYMENT_CLONES_SHOWN)
+  const clonesNextCursor =
+    read.clonesNextCursor !== undefined
+      ? read.clonesNextCursor
+      : all.length > DEPLOYMENT_CLONES_SHOWN
+        ? encodeCursor(cloneCursorKey(clones.at(-1)!))
+        : null
+  const hostCount = counts.hosts
   const concurrency = effectiveConcurrency({ ...basis.limits, perDeployment: d.maxConcurrent }, hostCount)
   const elapsed = durationSeconds(d.startedAt, d.finishedAt)
   return {
@@ -52,12 +65,13 @@ export function presentDeployment({ deployment: d, clones, replaced = [] }: Depl
     warnings: d.warnings,
     error: d.error ?? null,
     progress: {
-      total: clones.length,
+      total,
       done,
       failed: byStatus.failed,
       byStatus,
-      estimatedSecondsLeft: secondsLeft(done, clones.length, elapsed, estimateDuration(clones.length, concurrency, basis.secondsPerClone, basis.guestSeconds)),
+      estimatedSecondsLeft: secondsLeft(done, total, elapsed, estimateDuration(total, concurrency, basis.secondsPerClone, basis.guestSeconds)),
     },
+    clonesNextCursor,
     clones: clones.map((c) => {
       const gone = c.replacesCloneId ? old.get(c.replacesCloneId) : undefined
       if (!gone) return cloneSummary(c)
@@ -127,4 +141,8 @@ export function presentPlan(plan: DeploymentPlan, basis: EstimateBasis) {
       guestSeconds: basis.guestSeconds ?? 0,
     },
   }
+}
+
+function countRows(statuses: CloneStatus[]): { status: CloneStatus; n: number }[] {
+  return Object.entries(countByStatus(statuses)).map(([status, n]) => ({ status: status as CloneStatus, n }))
 }

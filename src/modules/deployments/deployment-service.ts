@@ -28,8 +28,10 @@ import { chooseSnapshot } from '../../domain/rebuild.js'
 import { checkDatastoreSpace } from '../../domain/space.js'
 import { provisionedGBPerClone } from '../../domain/quota.js'
 import { enqueueProvisioning } from './provision-clone-job.js'
+import { DEPLOYMENT_CLONES_SHOWN, cloneCursorKey } from '../../domain/clone-order.js'
 import type { PlanInventory, VcenterGateway } from '../../vcenter/gateway.js'
 import { forClient } from '../../vcenter/client-errors.js'
+
 
 function decodeListCursor(cursor: string): string[] {
   try {
@@ -61,10 +63,16 @@ export class DeploymentService {
   async get(id: string, teams: TeamFilter): Promise<DeploymentWithClones | undefined> {
     const deployment = await this.repository.getDeployment(id, undefined, teams)
     if (!deployment) return undefined
-    const rows = await this.clones.ofDeployment(deployment)
-    const replacedIds = rows.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
-    if (replacedIds.length === 0) return { deployment, clones: rows }
-    return { deployment, clones: rows, replaced: await this.clones.byIds(replacedIds) }
+    // Counted in SQL, and only the first clones read: a deployment of 2,000 is not loaded whole.
+    const [progress, rows] = await Promise.all([
+      this.clones.progressOfDeployment(deployment.id),
+      this.clones.ofDeploymentPage(deployment.id, DEPLOYMENT_CLONES_SHOWN + 1),
+    ])
+    const shown = rows.slice(0, DEPLOYMENT_CLONES_SHOWN)
+    const clonesNextCursor = rows.length > DEPLOYMENT_CLONES_SHOWN ? encodeCursor(cloneCursorKey(shown.at(-1)!)) : null
+    const replacedIds = shown.flatMap((c) => (c.replacesCloneId ? [c.replacesCloneId] : []))
+    const replaced = replacedIds.length === 0 ? undefined : await this.clones.byIds(replacedIds)
+    return { deployment, clones: shown, replaced, progress, clonesNextCursor }
   }
 
   /** A page of deployments, newest first, after the cursor's key (deploymentCursorKey); `filter.teams`: the caller's. */

@@ -91,7 +91,7 @@ export const typeDefs = /* GraphQL */ `
   input DeployLinkedClonesInput {
     "Name of the parent VM"
     parent: String!
-    "1 to 500"
+    "1 to 2000"
     count: Int!
     "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
     startNumber: Int

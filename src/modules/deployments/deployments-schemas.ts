@@ -113,7 +113,10 @@ export const Deployment = Type.Object({
     byStatus: Type.Record(Type.String(), Type.Integer()),
     estimatedSecondsLeft: Type.Integer(),
   }),
-  clones: Type.Array(CloneSummary),
+  clones: Type.Array(CloneSummary, { description: 'The first 100 clones, by number; progress counts every clone' }),
+  clonesNextCursor: Nullable(
+    Type.String({ description: 'The clones after those shown: GET /v1/clones?deployment={id}&cursor=this; null when all are shown' }),
+  ),
 })
 
 export const DryRunPlan = Type.Object({

@@ -22,6 +22,9 @@ import { JOBS_QUEUED, QUEUES, type ProvisionCloneData } from '../../jobs/queues.
 /** Above the largest deployment's clone count. */
 const MAX_PRIORITY = 10_000
 
+/** Jobs per INSERT when a deployment's jobs are enqueued. */
+export const ENQUEUE_BATCH = 250
+
 /**
  * One job per clone. Priorities interleave deployments: every deployment's first clone comes before
  * any deployment's second one, so that many deployments at once share the limits and none starves
@@ -29,16 +32,20 @@ const MAX_PRIORITY = 10_000
  */
 export async function enqueueProvisioning(boss: PgBoss, cloneIds: string[], db?: SqlExecutor): Promise<void> {
   if (cloneIds.length === 0) return
-  await boss.insert(
-    QUEUES.provisionClone,
-    cloneIds.map((cloneId, index) => ({
-      name: QUEUES.provisionClone,
-      data: { cloneId } satisfies ProvisionCloneData,
-      singletonKey: cloneId,
-      priority: MAX_PRIORITY - index,
-    })),
-    db ? { db } : {},
-  )
+  // In batches (one INSERT each, all in the caller's transaction): one statement for 2,000 jobs would
+  // build its whole JSON and parameters at once.
+  for (let start = 0; start < cloneIds.length; start += ENQUEUE_BATCH) {
+    await boss.insert(
+      QUEUES.provisionClone,
+      cloneIds.slice(start, start + ENQUEUE_BATCH).map((cloneId, offset) => ({
+        name: QUEUES.provisionClone,
+        data: { cloneId } satisfies ProvisionCloneData,
+        singletonKey: cloneId,
+        priority: MAX_PRIORITY - (start + offset),
+      })),
+      db ? { db } : {},
+    )
+  }
   // Inside the caller's transaction when it has one: workers are woken once the jobs are committed.
   await notify(db ?? boss.getDb(), JOBS_QUEUED)
 }

@@ -108,7 +108,7 @@ export const typeDefs = /* GraphQL */ `
     prefix: String
     "Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)"
     startNumber: Int
-    "Clones in the pool, 1 to 500"
+    "Clones in the pool, 1 to 2000"
     size: Int!
     "Custom attributes to copy from the parent; default the seed's ten"
     attributes: [String!]
@@ -168,7 +168,7 @@ export const typeDefs = /* GraphQL */ `
     stripPool(name: String!, ticket: String): PoolChange!
     """
     Returns clones to the pool's snapshot (each destroyed and made again under its name), at most
-    maxUnavailable (1 to 500; default a quarter, at least 1) at once, as POST /v1/pools/{name}/refresh;
+    maxUnavailable (1 to 2000; default a quarter, at least 1) at once, as POST /v1/pools/{name}/refresh;
     clones: names of live clones, default all. POOL_NOT_FOUND, POOL_BUSY, VALIDATION_FAILED, SNAPSHOT_NOT_FOUND.
     """
     refreshPool(name: String!, maxUnavailable: Int, clones: [String!], ticket: String): PoolChange!

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { MAX_VM_NAME_LENGTH } from '../../domain/naming.js'
 import { MAX_HOST_LIMIT } from '../../domain/placement.js'
+import { MAX_POOL_SIZE } from '../../domain/pool.js'
 import { ErrorResponse, Nullable, authErrors, described, locationHeader } from '../../http/common-schemas.js'
 import { inputValidator } from '../../http/validation.js'
 import { NextCursor, PageQuery, pageHeaders } from '../../http/pagination.js'
@@ -16,7 +17,7 @@ export const CreatePoolBody = Type.Object(
     ),
     prefix: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH })),
     startNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999, description: 'Default: the lowest number from which every requested name is free (1 for a new prefix; 26 after Capture01..Capture25)' })),
-    size: Type.Integer({ description: 'Clones in the pool, 1 to 500' }),
+    size: Type.Integer({ description: 'Clones in the pool, 1 to 2000' }),
     attributes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { maxItems: 100 })),
     customizationAttribute: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     hostLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HOST_LIMIT })),
@@ -35,7 +36,7 @@ export const CreatePoolBody = Type.Object(
 
 export const ChangePoolBody = Type.Object(
   {
-    size: Type.Optional(Type.Integer({ description: 'New size, 0 to 500' })),
+    size: Type.Optional(Type.Integer({ description: 'New size, 0 to 2000' })),
     expiresAt: Type.Optional(Type.String({ description: 'New expiry (renew), in the future' })),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
@@ -44,9 +45,9 @@ export const ChangePoolBody = Type.Object(
 
 export const RefreshPoolBody = Type.Object(
   {
-    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 2000; default a quarter of them, at least 1' })),
     clones: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH }), { maxItems: 500, description: 'Only these clones (default: every live clone)' }),
+      Type.Array(Type.String({ minLength: 1, maxLength: MAX_VM_NAME_LENGTH }), { maxItems: MAX_POOL_SIZE, description: 'Only these clones (default: every live clone)' }),
     ),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
@@ -57,7 +58,7 @@ export const RecomposePoolBody = Type.Object(
   {
     snapshot: Type.Optional(Type.String({ maxLength: 255, description: "Name of a snapshot of the parent; default its current snapshot" })),
     parent: Type.Optional(Type.String({ maxLength: MAX_VM_NAME_LENGTH, description: "Another parent VM's name; default the pool's parent" })),
-    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 500; default a quarter of them, at least 1' })),
+    maxUnavailable: Type.Optional(Type.Integer({ description: 'Clones rebuilt at once, 1 to 2000; default a quarter of them, at least 1' })),
     ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'External reference recorded on the deployments this causes, e.g. RITM0012345' })),
   },
   { additionalProperties: false },

@@ -150,7 +150,7 @@ t.test('refusals: the codes of /v1/pools, and a refused pool is not made', async
     ['numbers of another pool', { name: 'delta', parent: PARENT, prefix: 'Gamma', startNumber: 1, size: 2 }, 'NAME_CONFLICT', 409],
     ['a name with a slash', { name: 'a/b', parent: PARENT, prefix: 'Ab', startNumber: 1, size: 1 }, 'VALIDATION_FAILED', 400],
     ['size 0', { name: 'delta', parent: PARENT, prefix: 'Delta', startNumber: 1, size: 0 }, 'VALIDATION_FAILED', 400],
-    ['size 501', { name: 'delta', parent: PARENT, prefix: 'Delta', startNumber: 1, size: 501 }, 'VALIDATION_FAILED', 400],
+    ['size 2001', { name: 'delta', parent: PARENT, prefix: 'Delta', startNumber: 1, size: 2001 }, 'VALIDATION_FAILED', 400],
     ['a past expiry', { name: 'delta', parent: PARENT, prefix: 'Delta', startNumber: 1, size: 1, expiresAt: '2020-01-01T00:00:00Z' }, 'VALIDATION_FAILED', 400],
     ['hostLimit 0', { name: 'delta', parent: PARENT, prefix: 'Delta', startNumber: 1, size: 1, hostLimit: 0 }, 'VALIDATION_FAILED', 400],
   ]

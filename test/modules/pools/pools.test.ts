@@ -193,7 +193,7 @@ t.test('refusals', async (t) => {
   await expect(await call('GET', '/v1/pools/nope', undefined, 'deployments:read'), 404, 'POOL_NOT_FOUND', 'unknown pool')
   await expect(await call('PATCH', '/v1/pools/nope', { size: 1 }), 404, 'POOL_NOT_FOUND', 'resize unknown')
   await expect(await call('DELETE', '/v1/pools/nope'), 404, 'POOL_NOT_FOUND', 'strip unknown')
-  await expect(await call('PATCH', '/v1/pools/beta', { size: 501 }), 400, 'VALIDATION_FAILED', 'size too large')
+  await expect(await call('PATCH', '/v1/pools/beta', { size: 2001 }), 400, 'VALIDATION_FAILED', 'size too large')
   await expect(await call('PATCH', '/v1/pools/beta', { size: -1 }), 400, 'VALIDATION_FAILED', 'negative size')
   await expect(await call('PATCH', '/v1/pools/beta', {}), 400, 'VALIDATION_FAILED', 'nothing to change')
   await expect(

@@ -194,9 +194,9 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
 
     await resize.click()
     await dialog.waitFor()
-    await field.fill('501')
+    await field.fill('2001')
     await dialog.getByRole('button', { name: 'Resize' }).click()
-    await dialog.getByText('Give a whole number from 0 to 500.').waitFor()
+    await dialog.getByText('Give a whole number from 0 to 2000.').waitFor()
     t.equal((await api('GET', '/v1/pools/room-alpha')).body.size, 3, 'refused in the page: nothing asked')
     await field.fill('4')
     await shot(page, '4-resize-dialog')
