@@ -106,6 +106,8 @@ export interface DeploymentFilter {
   /** The pool's name (any of its records: a stripped pool's deployments included). */
   pool?: string
   kind?: DeploymentKind
+  /** One owning team; still within `teams` (a team the caller cannot see gives nothing, not an error). */
+  team?: string
   /** The teams whose deployments the caller sees (domain/teams.ts); absent: every team's (internal reads). */
   teams?: TeamFilter
 }
@@ -416,6 +418,7 @@ function filterConditions(filter: DeploymentFilter): SQL[] {
   if (filter.requestId) conditions.push(eq(deployments.requestId, filter.requestId))
   if (filter.pool) conditions.push(eq(deployments.poolName, filter.pool))
   if (filter.kind) conditions.push(eq(deployments.kind, filter.kind))
+  if (filter.team) conditions.push(eq(deployments.team, filter.team))
   const team = teamCondition(deployments.team, filter.teams)
   if (team) conditions.push(team)
   return conditions

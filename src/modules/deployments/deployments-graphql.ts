@@ -84,6 +84,8 @@ export const typeDefs = /* GraphQL */ `
     requestId: String
     "The pool's name."
     pool: String
+    "The owning team (among the caller's teams; admin: any)."
+    team: String
     kind: DeploymentKind
   }
 
@@ -218,6 +220,7 @@ interface DeploymentsArgs extends PageArgs {
     ticket?: string | null
     requestId?: string | null
     pool?: string | null
+    team?: string | null
     kind?: string | null
   } | null
 }
@@ -250,6 +253,7 @@ export const queries = {
       ticket: args.filter?.ticket ?? undefined,
       requestId: args.filter?.requestId ?? undefined,
       pool: args.filter?.pool ?? undefined,
+      team: args.filter?.team ?? undefined,
       kind: fromEnum<DeploymentKind>(args.filter?.kind),
     }
     const teams = visibleTeams(context.principal!)

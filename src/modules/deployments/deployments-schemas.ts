@@ -195,7 +195,7 @@ export const MAX_DEPLOYMENTS_PAGE_SIZE = 1000
 
 export const listDeploymentsSchema = {
   operationId: 'listDeployments',
-  summary: "Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, status, kind), in cursor pages",
+  summary: "Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, team, status, kind), in cursor pages",
   tags: ['deployments'],
   querystring: Type.Object(
     {
@@ -203,6 +203,7 @@ export const listDeploymentsSchema = {
       requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$', description: 'The X-Request-Id of the request that caused it' })),
       pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The pool's name" })),
       requester: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "The token's sub that asked for it" })),
+      team: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "The owning team (among the caller's teams; admin: any)" })),
       status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')])),
       kind: Type.Optional(Type.Union(DEPLOYMENT_KINDS.map((k) => Type.Literal(k)))),
       limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DEPLOYMENTS_PAGE_SIZE, default: DEPLOYMENTS_PAGE_SIZE, description: 'Deployments in the page' })),

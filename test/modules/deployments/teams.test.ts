@@ -126,6 +126,22 @@ t.test("each caller lists only its teams' deployments and clones; admin all", as
   t.same(adminParents.data?.parents.find((p: any) => p.name === 'Tmpl Capture 1.0')?.clones.map((c: any) => c.name), [cloneNames.red, cloneNames.blue, 'Capture620'])
 })
 
+t.test('deployments filtered by their team, within the teams the caller sees', async (t) => {
+  const listed = async (headers: Record<string, string>, team: string) =>
+    new Set((await service.app.inject({ url: `/v1/deployments?ticket=RITM-TEAMS&team=${team}`, headers })).json().items.map((d: any) => d.id))
+  t.same(await listed(admin(), 'red'), new Set([ids.red]), 'admin: one team of all')
+  t.same(await listed(both(), 'blue'), new Set([ids.blue]), 'a caller of both teams: one of them')
+  t.same(await listed(red(), 'blue'), new Set(), "another team's name finds nothing (not an error)")
+  const bad = await service.app.inject({ url: `/v1/deployments?team=${'x'.repeat(201)}`, headers: admin() })
+  t.equal(bad.statusCode, 400)
+  t.equal(bad.json().code, 'VALIDATION_FAILED')
+
+  const g = await graphql(admin(), `{ deployments(filter: { ticket: "RITM-TEAMS", team: "blue" }) { totalCount edges { node { id team } } } }`)
+  t.same(g.data?.deployments, { totalCount: 1, edges: [{ node: { id: ids.blue, team: 'blue' } }] }, JSON.stringify(g.errors))
+  const foreign = await graphql(red(), `{ deployments(filter: { team: "blue" }) { totalCount } }`)
+  t.same(foreign.data?.deployments, { totalCount: 0 })
+})
+
 t.test("another team's deployment or clone is 404, exactly as a missing one", async (t) => {
   const missingId = '6f1c1c8e-6a2f-4a35-9d55-4c7c1d3c0a11'
   const other = await service.app.inject({ url: `/v1/deployments/${ids.blue}`, headers: red() })
