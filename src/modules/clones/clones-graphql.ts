@@ -9,8 +9,9 @@ import type { CloneStatus } from '../../domain/progress.js'
 import { ValidationFailed } from '../../errors.js'
 import { hasScope } from '../../http/auth-plugin.js'
 import { cloneCaller } from './caller.js'
+import { isUuid } from '../../domain/ids.js'
 import { visibleTeams } from '../../domain/teams.js'
-import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginate, pageRequest, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
 import { cloneCursorKey } from './attribute-service.js'
@@ -65,9 +66,9 @@ export const typeDefs = /* GraphQL */ `
     steps: [CloneStep!]!
     """
     Every change of its attributes, newest first, as GET /v1/clones/{name}/history: secret values *** without
-    secrets:read; with it, each secret shown is recorded as revealed. Older entries: pass pageInfo.endCursor as after.
+    secrets:read; with it, each secret shown is recorded as revealed. Older entries: pass nextCursor as cursor.
     """
-    history(first: Int = 100, after: String): AttributeHistoryConnection!
+    history(${PAGE_ARGS}): AttributeHistoryConnection!
   }
 
   enum HistoryEvent {
@@ -145,9 +146,9 @@ export const typeDefs = /* GraphQL */ `
     "The clone holding this name (the live one, else the latest failed); CLONE_NOT_FOUND when none (or it is another team's)."
     clone(name: String!): Clone
     "The caller's teams' clones (admin: every team's), by name; every status unless filtered."
-    clones(filter: CloneFilter, first: Int = 100, after: String): CloneConnection!
+    clones(filter: CloneFilter, ${PAGE_ARGS}): CloneConnection!
     "The attribute history of the clone holding this name, as GET /v1/clones/{name}/history; CLONE_NOT_FOUND when none."
-    cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection
+    cloneHistory(name: String!, ${PAGE_ARGS}): AttributeHistoryConnection
   }
 
   input AttributeInput {
@@ -207,18 +208,19 @@ function checkAttributeList(attributes: readonly { name: string; value: string }
 }
 
 /** A history cursor holds the last entry's seq (pages go newest first: the next one is older). */
-function historySeq(after: string[] | undefined): number | undefined {
+function historySeq(after: string[] | undefined, field: string): number | undefined {
   if (!after) return undefined
   const seq = Number(after[0])
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationFailed({ field: 'after' }, '"after" is not a cursor given by this API')
+  if (!/^\d{1,15}$/.test(after[0]!) || !Number.isSafeInteger(seq)) throw new ValidationFailed({ field }, `"${field}" is not a cursor given by this API`)
   return seq
 }
 
 /** A page of a clone's history, read through the loaders: one query for every clone of a list. */
 function historyConnection(cloneId: string, args: PageArgs, context: GraphqlContext) {
+  const { cursorField } = pageRequest(args)
   return paginate(args, {
     keyLength: 1,
-    read: (limit, after) => context.loaders.historyPage.load(historyPageKey(cloneId, historySeq(after), limit)),
+    read: (limit, after) => context.loaders.historyPage.load(historyPageKey(cloneId, historySeq(after, cursorField), limit)),
     cursorKey: (entry: HistoryRow) => [String(entry.seq)],
     count: () => context.loaders.historyCount.load(cloneId),
   })
@@ -245,9 +247,14 @@ export const queries = {
       attribute: attribute ? { name: attribute.name, value: attribute.value } : undefined,
       teams: visibleTeams(context.principal!),
     })
+    const { cursorField } = pageRequest(args)
     return paginate(args, {
       keyLength: 2,
-      read: (limit, after) => attributes.pageClones(filter, limit, after),
+      read: (limit, after) => {
+        // As GET /v1/clones: the key's second part is the clone's id.
+        if (after && !isUuid(after[1]!)) throw new ValidationFailed({ field: cursorField }, `"${cursorField}" is not a cursor given by this API`)
+        return attributes.pageClones(filter, limit, after)
+      },
       cursorKey: cloneCursorKey,
       count: () => attributes.countClones(filter),
     })
