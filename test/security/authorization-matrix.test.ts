@@ -356,7 +356,7 @@ const GQL: Record<string, GqlEntry> = {
   'Query.parents': {
     // vCenter's VMs are shared; the clones listed under each are a team's.
     scope: 'deployments:read', access: { kind: 'shared' }, write: false,
-    query: `{ parents(limit: 1000) { nodes { name clones(limit: 1000) { nodes { name } } } } }`,
+    query: `{ parents(limit: 20) { nodes { name clones(limit: 1000) { nodes { name } } } } }`,
     owner: { includes: (f) => f.clone },
   },
   'Query.pools': {
