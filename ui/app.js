@@ -241,8 +241,8 @@ function shownIds() {
 
 /** Every deployment queued or running, whoever started it: found at each tick, before the pools are read again. */
 const RUNNING_QUERY = `query RunningDeployments {
-  running: deployments(filter: { status: RUNNING }, first: 100) { nodes { id } }
-  queued: deployments(filter: { status: QUEUED }, first: 100) { nodes { id } }
+  running: deployments(filter: { status: RUNNING }, limit: 100) { nodes { id } }
+  queued: deployments(filter: { status: QUEUED }, limit: 100) { nodes { id } }
 }`
 
 async function followDeployments() {

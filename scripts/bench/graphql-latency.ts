@@ -27,7 +27,7 @@ export const POOL_SIZE = 1000
 /** What REST's list answers for each clone, asked of GraphQL. */
 export const CLONES_QUERY = /* GraphQL */ `
   query Pool {
-    clones(first: ${POOL_SIZE}) {
+    clones(limit: ${POOL_SIZE}) {
       nodes {
         name status moref instanceUuid host createdAt readyAt
         error { code message }
@@ -51,7 +51,7 @@ interface Target {
 
 const TARGETS: Target[] = [
   {
-    label: `GraphQL clones(first: ${POOL_SIZE}) with parent, snapshot, deployment, attributes`,
+    label: `GraphQL clones(limit: ${POOL_SIZE}) with parent, snapshot, deployment, attributes`,
     method: 'POST',
     path: '/graphql',
     body: JSON.stringify({ query: CLONES_QUERY }),

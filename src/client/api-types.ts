@@ -63,7 +63,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, status, kind), in cursor pages */
+        /** Deployments of the caller's teams (admin: every team's), newest first, filtered (by ticket, request id, pool, requester, team, status, kind), in cursor pages */
         get: operations["listDeployments"];
         put?: never;
         /** Deploy linked clones of a parent VM */
@@ -908,6 +908,8 @@ export interface operations {
                 pool?: string;
                 /** @description The token's sub that asked for it */
                 requester?: string;
+                /** @description The owning team (among the caller's teams; admin: any) */
+                team?: string;
                 status?: "queued" | "running" | "succeeded" | "failed";
                 kind?: "deploy" | "scale-down" | "strip" | "refresh" | "recompose" | "reconcile";
                 /** @description Deployments in the page */

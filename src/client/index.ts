@@ -194,28 +194,38 @@ export function createLinkedClonesClient(options: LinkedClonesClientOptions) {
       unwrap(http.POST('/v1/pools/{name}/recompose', { params: name(poolName), body })),
 
     // Parents
-    /** The VMs that can serve as parents, with their readiness (GraphQL `parents`: REST has no such list). */
+    /** The VMs that can serve as parents, with their readiness (GraphQL `parents`, every page: REST has no such list). */
     async parents(): Promise<ParentSummary[]> {
-      const query = '{ parents { name moref snapshot { name moref } customizationSpec customizationSpecExists ready problems { code message } } }'
-      let response: Response
-      try {
-        response = await timedFetch(
-          new Request(`${baseUrl}/graphql`, {
-            method: 'POST',
-            headers: { authorization, 'content-type': 'application/json' },
-            body: JSON.stringify({ query }),
-          }),
-        )
-      } catch (err) {
-        throw unreachable(err)
-      }
-      const body = (await response.json().catch(() => undefined)) as
-        | { data?: { parents?: ParentSummary[] }; errors?: { message: string; extensions?: { code?: string; details?: Record<string, unknown> } }[] }
-        | undefined
-      const error = body?.errors?.[0]
-      if (error) throw new LinkedClonesError(error.extensions?.code ?? 'GRAPHQL_ERROR', error.message, response.status, error.extensions?.details)
-      if (!response.ok || !body?.data?.parents) throw refusal(response.status, body)
-      return body.data.parents
+      const query = `query($cursor: String) { parents(limit: 1000, cursor: $cursor) {
+        nodes { name moref snapshot { name moref } customizationSpec customizationSpecExists ready problems { code message } } nextCursor } }`
+      const all: ParentSummary[] = []
+      let cursor: string | null = null
+      do {
+        let response: Response
+        try {
+          response = await timedFetch(
+            new Request(`${baseUrl}/graphql`, {
+              method: 'POST',
+              headers: { authorization, 'content-type': 'application/json' },
+              body: JSON.stringify({ query, variables: { cursor } }),
+            }),
+          )
+        } catch (err) {
+          throw unreachable(err)
+        }
+        const body = (await response.json().catch(() => undefined)) as
+          | {
+              data?: { parents?: { nodes: ParentSummary[]; nextCursor: string | null } }
+              errors?: { message: string; extensions?: { code?: string; details?: Record<string, unknown> } }[]
+            }
+          | undefined
+        const error = body?.errors?.[0]
+        if (error) throw new LinkedClonesError(error.extensions?.code ?? 'GRAPHQL_ERROR', error.message, response.status, error.extensions?.details)
+        if (!response.ok || !body?.data?.parents) throw refusal(response.status, body)
+        all.push(...body.data.parents.nodes)
+        cursor = body.data.parents.nextCursor
+      } while (cursor !== null)
+      return all
     },
     snapshots: (parentName: string) => unwrap(http.GET('/v1/parents/{name}/snapshots', { params: name(parentName) })),
     prepareParent: (parentName: string, body: PrepareParentBody = {}) =>

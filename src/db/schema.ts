@@ -153,7 +153,7 @@ export const clones = pgTable(
      */
     provisionedGB: numeric('provisioned_gb', { precision: 12, scale: 2, mode: 'number' }),
     /**
-     * The list order (migrations/0018): the name without its trailing digits (collation "C") and those
+     * The list order (migrations/0019): the name without its trailing digits (collation "C") and those
      * digits as a number (null without any): Capture2 before Capture10. Computed by PostgreSQL.
      */
     namePrefix: text('name_prefix').notNull().generatedAlwaysAs(sql`regexp_replace(name, '[0-9]+$', '')`),

@@ -2,7 +2,7 @@
  * The order of every clone list: by the clone's number within its prefix (Capture2 before Capture10;
  * Capture01 beside Capture1), then by name and id (a failed clone shares a live one's name). The
  * prefix and number are computed by PostgreSQL (clones.name_prefix, clones.name_number, see
- * migrations/0018); a page's cursor holds the last clone's key. Pure.
+ * migrations/0019); a page's cursor holds the last clone's key. Pure.
  */
 import { isUuid } from './ids.js'
 

@@ -5,11 +5,10 @@
  * - depth: fields nested at most 10 deep;
  * - aliases: at most 15 aliased fields (`a1: clones(...) a2: clones(...)` repeats work);
  * - cost: the number of records (deployments, clones, parents, steps) the query may return, at most
- *   100,000 (the 20 pools with their clones, up to 2,000 each, and each clone's deployment, pass).
- *   Lists count at their largest: a connection at its `first` (a variable: the largest page), a
- *   deployment's clones at 2,000... Listing
- *   1,000 clones with their deployment costs 2,000; each of those clones' deployment's clones again
- *   would cost 2,000,000 and is refused;
+ *   100,000 (a page of 20 pools with their clones, up to 2,000 each, and each clone's deployment, pass).
+ *   Lists count at their largest: a connection at its `limit` (or deprecated `first`; a variable: the
+ *   largest page), a deployment's clones at 2,000... Listing 1,000 clones with their deployment costs
+ *   2,000; each of those clones' deployment's clones again would cost 2,000,000 and is refused;
  * - introspection: refused in production;
  * - mutations: one root field per mutation (each starts vCenter work or changes records: one audited
  *   write per request, and no batch of deployments hidden in one request).
@@ -53,10 +52,7 @@ const RECORD_TYPES = new Set(['Deployment', 'Clone', 'Parent', 'CloneStep', 'Att
 /** The largest a list field can be (connections: their page size, see listSize). */
 const LIST_SIZES: Record<string, number> = {
   'Deployment.clones': MAX_CLONES_PER_DEPLOYMENT,
-  'Parent.clones': 1000,
-  'Query.parents': 20,
   'Clone.steps': 10,
-  'Query.pools': 20,
   'Pool.clones': MAX_POOL_SIZE,
   'Pool.deployments': POOL_DEPLOYMENTS_SHOWN,
   'DeploymentPlan.clones': MAX_CLONES_PER_DEPLOYMENT,
@@ -114,9 +110,13 @@ export function selectionDepth(set: SelectionSetNode, walk: Walk, inFragments: R
   return deepest
 }
 
-/** `first: 10` -> 10; `first: $n` -> $n's default, else the largest page; no `first` -> the default page. */
+/**
+ * `limit: 10` -> 10; `limit: $n` -> $n's default, else the largest page; no `limit` -> the default
+ * page. The deprecated `first` wins when given, as in the resolvers (graphql/connection.ts).
+ */
 function pageSizeArgument(args: readonly { name: { value: string }; value: ValueNode }[] | undefined, walk: Walk): number {
-  const first = args?.find((a) => a.name.value === 'first')?.value
+  const given = (name: string) => args?.find((a) => a.name.value === name && a.value.kind !== Kind.NULL)?.value
+  const first = given('first') ?? given('limit')
   if (!first) return DEFAULT_PAGE_SIZE
   if (first.kind === Kind.INT) return Math.min(Number(first.value), MAX_PAGE_SIZE)
   if (first.kind === Kind.VARIABLE) {
@@ -128,7 +128,7 @@ function pageSizeArgument(args: readonly { name: { value: string }; value: Value
 
 /**
  * Records a selection may return, each list at its largest. `pageSize` is the enclosing connection's
- * `first`, which sizes its `edges` and `nodes`.
+ * `limit`, which sizes its `edges` and `nodes`.
  */
 export function selectionCost(
   set: SelectionSetNode,
@@ -166,7 +166,7 @@ export function selectionCost(
     const count = multiplier * size
     if (isRecordType(named)) cost += count
     if (selection.selectionSet && (isObjectType(named) || isUnionType(named))) {
-      const innerPage = field.args.some((a) => a.name === 'first') ? pageSizeArgument(selection.arguments, walk) : pageSize
+      const innerPage = field.args.some((a) => a.name === 'limit') ? pageSizeArgument(selection.arguments, walk) : pageSize
       cost += selectionCost(selection.selectionSet, named, walk, count, innerPage, inFragments)
     }
   }
@@ -233,7 +233,7 @@ export function costLimit(max: number): ValidationRule {
         context.reportError(
           refusal(
             'QUERY_TOO_COSTLY',
-            `${operationName(op)} may return up to ${cost} records; the limit is ${max}. Ask for smaller pages (first) or fewer nested lists`,
+            `${operationName(op)} may return up to ${cost} records; the limit is ${max}. Ask for smaller pages (limit) or fewer nested lists`,
             { nodes: op, details: { cost, limit: max } },
           ),
         )

@@ -1,7 +1,8 @@
 /**
- * Cursor pagination (`first`, `after`): page sizes and opaque cursors. A cursor is the sort key of the
- * last row seen, so a page follows from where the previous one ended (keyset pagination) however many
- * rows were added or removed meanwhile. Pure.
+ * Cursor pagination (`limit`, `cursor`): page sizes and opaque cursors, as REST's (http/pagination.ts):
+ * the same defaults, limits, cursors and refusals, so a script can switch between them. A cursor is the
+ * sort key of the last row seen, so a page follows from where the previous one ended (keyset
+ * pagination) however many rows were added or removed meanwhile. Pure.
  */
 import { ValidationFailed } from '../errors.js'
 
@@ -9,12 +10,13 @@ export const DEFAULT_PAGE_SIZE = 100
 /** The largest page: a pool of 1,000 clones in one query. */
 export const MAX_PAGE_SIZE = 1000
 
-export function pageSize(first: number | null | undefined): number {
-  const size = first ?? DEFAULT_PAGE_SIZE
+/** `field`: the argument it came in (`limit`, or the deprecated `first`), named in the refusal. */
+export function pageSize(limit: number | null | undefined, field = 'limit'): number {
+  const size = limit ?? DEFAULT_PAGE_SIZE
   if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
     throw new ValidationFailed(
-      { field: 'first', minimum: 1, maximum: MAX_PAGE_SIZE },
-      `"first" must be between 1 and ${MAX_PAGE_SIZE}, got ${size}`,
+      { field, minimum: 1, maximum: MAX_PAGE_SIZE },
+      `"${field}" must be between 1 and ${MAX_PAGE_SIZE}, got ${size}`,
     )
   }
   return size
@@ -25,7 +27,7 @@ export function encodeCursor(key: readonly string[]): string {
 }
 
 /** The sort key in a cursor made by encodeCursor with `length` parts; a malformed one is VALIDATION_FAILED. */
-export function decodeCursor(cursor: string | null | undefined, length: number): string[] | undefined {
+export function decodeCursor(cursor: string | null | undefined, length: number, field = 'after'): string[] | undefined {
   if (cursor === null || cursor === undefined) return undefined
   let key: unknown
   try {
@@ -34,7 +36,7 @@ export function decodeCursor(cursor: string | null | undefined, length: number):
     key = undefined
   }
   if (!Array.isArray(key) || key.length !== length || !key.every((part) => typeof part === 'string')) {
-    throw new ValidationFailed({ field: 'after' }, '"after" is not a cursor given by this API')
+    throw new ValidationFailed({ field }, `"${field}" is not a cursor given by this API`)
   }
   return key as string[]
 }
@@ -47,4 +49,28 @@ export interface Page<T> {
 /** Queries read one row more than asked: its presence says whether there is a next page. */
 export function toPage<T>(rows: T[], size: number): Page<T> {
   return { rows: rows.slice(0, size), hasNextPage: rows.length > size }
+}
+
+/** Keys compared part by part as text (the order of in-memory lists). */
+export function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? ''
+    const y = b[i] ?? ''
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return 0
+}
+
+/**
+ * Up to `limit` items of a list held whole in memory (in its given order) after the item whose key is
+ * `after`; an item gone since: after the items whose key sorts before it (as REST's pageOfList).
+ */
+export function sliceAfter<T>(all: readonly T[], limit: number, after: readonly string[] | undefined, keyOf: (item: T) => string[]): T[] {
+  let start = 0
+  if (after) {
+    const at = all.findIndex((item) => compareKeys(keyOf(item), after) === 0)
+    start = at >= 0 ? at + 1 : all.findIndex((item) => compareKeys(keyOf(item), after) > 0)
+    if (start < 0) start = all.length
+  }
+  return all.slice(start, start + limit)
 }

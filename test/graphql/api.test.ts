@@ -405,13 +405,13 @@ t.test('Password attributes: *** without secrets:read, the value with it (or adm
 t.test('parents: what vCenter offers, checked as a deployment would be, with their clones', async (t) => {
   const res = await gql(
     service,
-    `{ parents { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
-        snapshot { name } problems { code } warnings { code } clones { name } } }`,
+    `{ parents { nodes { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
+        snapshot { name } problems { code } warnings { code } clones { nodes { name } } } } }`,
     {},
     'deployments:read',
   )
   t.equal(res.statusCode, 200, JSON.stringify(res.body.errors))
-  const byName = Object.fromEntries(res.body.data!.parents.map((p: any) => [p.name, p]))
+  const byName = Object.fromEntries(res.body.data!.parents.nodes.map((p: any) => [p.name, p]))
   t.same(Object.keys(byName), [
     'Tmpl Capture 1.0',
     'Tmpl Kiosk 1.0',
@@ -421,7 +421,7 @@ t.test('parents: what vCenter offers, checked as a deployment would be, with the
     'Tmpl Verification 1.0',
   ], 'the templates; neither the clones (they carry Template) nor Capture99 (no spec named)')
   t.match(byName['Tmpl Capture 1.0'], { ready: true, customizationSpec: 'Capture', customizationSpecExists: true, snapshot: { name: 'Base' }, problems: [], warnings: [] })
-  t.same(byName['Tmpl Capture 1.0'].clones.map((c: any) => c.name), ['Capture01', 'Capture02', 'Capture03'])
+  t.same(byName['Tmpl Capture 1.0'].clones.nodes.map((c: any) => c.name), ['Capture01', 'Capture02', 'Capture03'])
   t.match(byName['Tmpl NoSnap 1.0'], { ready: false, snapshot: null, problems: [{ code: 'SNAPSHOT_MISSING' }] })
   t.match(byName['Tmpl NoSpec 1.0'], { ready: false, customizationSpec: 'Missing Spec', customizationSpecExists: false, problems: [{ code: 'CUSTOMIZATION_SPEC_NOT_FOUND' }] })
   t.match(byName['Tmpl Kiosk 1.0'], { ready: true, hasNonPersistentDisk: true, warnings: [{ code: 'PARENT_HAS_NONPERSISTENT_DISK' }] })
@@ -441,8 +441,8 @@ t.test('a query asked again runs compiled (graphql-jit) and answers the same', a
       }
       deployments(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } nodes { id } }
       clones(first: 2, filter: { prefix: "Capture" }) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { name } } }
-      parents { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
-        snapshot { name moref } problems { code message } warnings { code message } }
+      parents { nodes { name moref ready customizationSpec customizationSpecExists hasNonPersistentDisk
+        snapshot { name moref } problems { code message } warnings { code message } } nextCursor }
     }
   `
   // A probe on the deployment field's resolver: which executor called it. graphql-js hands resolvers a
@@ -488,7 +488,7 @@ t.test('no data without a valid token; each root field needs its scope', async (
   const invalid = await gql(service, `{ nothingHere }`, {}, null)
   t.same(codes(invalid), ['UNAUTHORIZED'])
 
-  const roots = ['deployment(id: "x") { id }', 'deployments { totalCount }', 'clone(name: "x") { name }', 'clones { totalCount }', 'parents { name }']
+  const roots = ['deployment(id: "x") { id }', 'deployments { totalCount }', 'clone(name: "x") { name }', 'clones { totalCount }', 'parents { nodes { name } }']
   for (const field of roots) {
     const res = await gql(service, `{ ${field} }`, {}, 'secrets:read')
     t.same(codes(res), ['FORBIDDEN'], field)

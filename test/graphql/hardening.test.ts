@@ -51,22 +51,25 @@ t.test('cost: records the query may return, lists at their largest', async (t) =
     const [e] = validate(schema, parse(query), [costLimit(0)])
     return e?.extensions.details as { cost: number } | undefined
   }
-  t.same(cost(`{ clones(first: 1000) { nodes { name attributes { name value } } } }`), { cost: 1000, limit: 0 }, 'attributes are not records')
-  t.same(cost(`{ clones(first: 1000) { nodes { deployment { id } parent { name } snapshot { name } } } }`), { cost: 2000, limit: 0 })
-  t.same(cost(`{ clones(first: 10) { edges { node { steps { step } } } } }`), { cost: 110, limit: 0 }, 'edges size like nodes; 10 steps a clone')
-  t.same(cost(`{ clones { nodes { name } } }`), { cost: 100, limit: 0 }, 'no first: the default page')
-  t.same(cost(`query($n: Int) { clones(first: $n) { nodes { name } } }`), { cost: 1000, limit: 0 }, 'a variable: the largest page')
-  t.same(cost(`query($n: Int = 5) { clones(first: $n) { nodes { name } } }`), { cost: 5, limit: 0 }, "unless it has a default")
+  t.same(cost(`{ clones(limit: 1000) { nodes { name attributes { name value } } } }`), { cost: 1000, limit: 0 }, 'attributes are not records')
+  t.same(cost(`{ clones(limit: 1000) { nodes { deployment { id } parent { name } snapshot { name } } } }`), { cost: 2000, limit: 0 })
+  t.same(cost(`{ clones(first: 1000) { nodes { deployment { id } } } }`), { cost: 2000, limit: 0 }, 'the deprecated first counts as limit')
+  t.same(cost(`{ clones(limit: 10) { edges { node { steps { step } } } } }`), { cost: 110, limit: 0 }, 'edges size like nodes; 10 steps a clone')
+  t.same(cost(`{ clones { nodes { name } } }`), { cost: 100, limit: 0 }, 'no limit: the default page')
+  t.same(cost(`query($n: Int) { clones(limit: $n) { nodes { name } } }`), { cost: 1000, limit: 0 }, 'a variable: the largest page')
+  t.same(cost(`query($n: Int = 5) { clones(limit: $n) { nodes { name } } }`), { cost: 5, limit: 0 }, "unless it has a default")
   t.same(cost(`{ deployment(id: "x") { clones { name } } }`), { cost: 2001, limit: 0 }, 'a deployment has up to 2,000 clones')
   const deploy = 'deployLinkedClones(input: { parent: "x", count: 1 })'
   t.same(cost(`mutation { ${deploy} { ... on Deployment { clones { name } } } }`), { cost: 2001, limit: 0 }, 'inline fragments count')
   t.same(cost(`mutation { ${deploy} { ...D } } fragment D on Deployment { clones { name } }`), { cost: 2001, limit: 0 }, 'named fragments too')
-  t.same(cost(`{ clones(first: 10) { nodes { history(first: 50) { nodes { name } } } } }`), { cost: 510, limit: 0 }, 'history entries are records')
-  t.same(cost(`{ pools { clones { name } deployments { id } } }`), { cost: 20 * (1 + 2000 + 10), limit: 0 }, 'pools: 20, each with up to 2,000 clones and 10 deployments')
-  t.same(cost(`{ a: clones(first: 3) { nodes { name } } b: clones(first: 4) { nodes { ...F } } } fragment F on Clone { deployment { id } }`), { cost: 11, limit: 0 })
+  t.same(cost(`{ clones(limit: 10) { nodes { history(limit: 50) { nodes { name } } } } }`), { cost: 510, limit: 0 }, 'history entries are records')
+  t.same(cost(`{ pools(limit: 20) { nodes { clones { name } deployments { id } } } }`), { cost: 20 * (1 + 2000 + 10), limit: 0 }, 'pools: a page of 20, each with up to 2,000 clones and 10 deployments')
+  t.same(cost(`{ pools { nodes { name } } }`), { cost: 100, limit: 0 }, 'pools: the default page')
+  t.same(cost(`{ parents(limit: 10) { nodes { name clones(limit: 30) { nodes { name } } } } }`), { cost: 310, limit: 0 }, "parents and a parent's clones: their pages")
+  t.same(cost(`{ a: clones(limit: 3) { nodes { name } } b: clones(limit: 4) { nodes { ...F } } } fragment F on Clone { deployment { id } }`), { cost: 11, limit: 0 })
 
-  t.same(check(`{ clones(first: 1000) { nodes { name parent { name } snapshot { name } deployment { id ticket } attributes { name value } steps { step } } } }`), [], '1,000 clones with everything pass')
-  const [refused] = check(`{ clones(first: 1000) { nodes { deployment { clones { name } } } } }`)
+  t.same(check(`{ clones(limit: 1000) { nodes { name parent { name } snapshot { name } deployment { id ticket } attributes { name value } steps { step } } } }`), [], '1,000 clones with everything pass')
+  const [refused] = check(`{ clones(limit: 1000) { nodes { deployment { clones { name } } } } }`)
   t.match(refused, {
     code: 'QUERY_TOO_COSTLY',
     message: /may return up to 2002000 records; the limit is 100000/,

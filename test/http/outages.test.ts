@@ -80,7 +80,7 @@ t.test('vCenter unreachable: the space report, GraphQL mutations and the parents
   t.equal(report.statusCode, 503, report.body)
   t.equal(report.json().code, 'VCENTER_UNAVAILABLE')
 
-  const parents = await gql(service, `{ parents { name } }`, {}, 'deployments:read')
+  const parents = await gql(service, `{ parents { nodes { name } } }`, {}, 'deployments:read')
   t.equal(parents.statusCode, 503, 'the status REST answers')
   t.same(parents.body.data, null)
   t.same(parents.body.errors!.map((e) => e.extensions!.code), ['VCENTER_UNAVAILABLE'])

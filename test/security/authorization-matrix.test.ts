@@ -333,7 +333,7 @@ const GQL: Record<string, GqlEntry> = {
   },
   'Query.deployments': {
     scope: 'deployments:read', access: { kind: 'list' }, write: false,
-    query: `{ deployments(first: 1000) { nodes { ${DEPLOYMENT_FIELDS} } } }`,
+    query: `{ deployments(limit: 1000) { nodes { ${DEPLOYMENT_FIELDS} } } }`,
     owner: { includes: (f) => f.deploymentId },
   },
   'Query.clone': {
@@ -344,7 +344,7 @@ const GQL: Record<string, GqlEntry> = {
   },
   'Query.clones': {
     scope: 'deployments:read', access: { kind: 'list' }, write: false,
-    query: `{ clones(first: 1000) { nodes { name } } }`,
+    query: `{ clones(limit: 1000) { nodes { name } } }`,
     owner: { includes: (f) => f.clone },
   },
   'Query.cloneHistory': {
@@ -356,12 +356,12 @@ const GQL: Record<string, GqlEntry> = {
   'Query.parents': {
     // vCenter's VMs are shared; the clones listed under each are a team's.
     scope: 'deployments:read', access: { kind: 'shared' }, write: false,
-    query: `{ parents { name clones { name } } }`,
+    query: `{ parents(limit: 20) { nodes { name clones(limit: 1000) { nodes { name } } } } }`,
     owner: { includes: (f) => f.clone },
   },
   'Query.pools': {
     scope: 'deployments:read', access: { kind: 'list' }, write: false,
-    query: `{ pools { name } }`,
+    query: `{ pools(limit: 1000) { nodes { name } } }`,
     owner: { includes: (f) => f.pool },
   },
   'Query.pool': {
@@ -394,7 +394,7 @@ const GQL: Record<string, GqlEntry> = {
   },
   'Query.auditEvents': {
     scope: 'admin', access: { kind: 'adminOnly' }, write: false,
-    query: `{ auditEvents(first: 10) { nodes { id } } }`,
+    query: `{ auditEvents(limit: 10) { nodes { id } } }`,
     owner: {},
     planned: true,
   },

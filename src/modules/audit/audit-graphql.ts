@@ -1,6 +1,6 @@
 /** The audit over GraphQL: auditEvents, as GET /v1/audit (admin). */
 import { ValidationFailed } from '../../errors.js'
-import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginate, pageRequest, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { presentAuditEvent } from './audit-presenters.js'
 import { auditCursorKey, decodeAuditCursor, type AuditFilter, type ListedAuditEvent } from './audit-service.js'
@@ -52,7 +52,7 @@ export const typeDefs = /* GraphQL */ `
 
   extend type Query {
     "Every write, newest first (admin)."
-    auditEvents(filter: AuditEventFilter, first: Int = 100, after: String): AuditEventConnection!
+    auditEvents(filter: AuditEventFilter, ${PAGE_ARGS}): AuditEventConnection!
   }
 `
 
@@ -79,7 +79,8 @@ export const queries = {
       until: instant(f.until, 'until'),
     }
     // Checked here: a cursor of another list decodes to two strings too.
-    if (args.after) decodeAuditCursor(args.after, 'after')
+    const { cursor, cursorField } = pageRequest(args)
+    if (cursor !== undefined) decodeAuditCursor(cursor, cursorField)
     const { audit } = context.app
     return paginate(args, {
       keyLength: 2,

@@ -10,7 +10,7 @@ import { ValidationFailed } from '../../errors.js'
 import { hasScope } from '../../http/auth-plugin.js'
 import { cloneCaller } from './caller.js'
 import { visibleTeams } from '../../domain/teams.js'
-import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginate, pageRequest, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { historyPageKey, type HistoryRow } from '../../graphql/loaders.js'
 import { CLONE_CURSOR_PARTS, cloneCursorKey } from './attribute-service.js'
@@ -65,9 +65,9 @@ export const typeDefs = /* GraphQL */ `
     steps: [CloneStep!]!
     """
     Every change of its attributes, newest first, as GET /v1/clones/{name}/history: secret values *** without
-    secrets:read; with it, each secret shown is recorded as revealed. Older entries: pass pageInfo.endCursor as after.
+    secrets:read; with it, each secret shown is recorded as revealed. Older entries: pass nextCursor as cursor.
     """
-    history(first: Int = 100, after: String): AttributeHistoryConnection!
+    history(${PAGE_ARGS}): AttributeHistoryConnection!
   }
 
   enum HistoryEvent {
@@ -145,9 +145,9 @@ export const typeDefs = /* GraphQL */ `
     "The clone holding this name (the live one, else the latest failed); CLONE_NOT_FOUND when none (or it is another team's)."
     clone(name: String!): Clone
     "The caller's teams' clones (admin: every team's), by name; every status unless filtered."
-    clones(filter: CloneFilter, first: Int = 100, after: String): CloneConnection!
+    clones(filter: CloneFilter, ${PAGE_ARGS}): CloneConnection!
     "The attribute history of the clone holding this name, as GET /v1/clones/{name}/history; CLONE_NOT_FOUND when none."
-    cloneHistory(name: String!, first: Int = 100, after: String): AttributeHistoryConnection
+    cloneHistory(name: String!, ${PAGE_ARGS}): AttributeHistoryConnection
   }
 
   input AttributeInput {
@@ -207,18 +207,19 @@ function checkAttributeList(attributes: readonly { name: string; value: string }
 }
 
 /** A history cursor holds the last entry's seq (pages go newest first: the next one is older). */
-function historySeq(after: string[] | undefined): number | undefined {
+function historySeq(after: string[] | undefined, field: string): number | undefined {
   if (!after) return undefined
   const seq = Number(after[0])
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationFailed({ field: 'after' }, '"after" is not a cursor given by this API')
+  if (!/^\d{1,15}$/.test(after[0]!) || !Number.isSafeInteger(seq)) throw new ValidationFailed({ field }, `"${field}" is not a cursor given by this API`)
   return seq
 }
 
 /** A page of a clone's history, read through the loaders: one query for every clone of a list. */
 function historyConnection(cloneId: string, args: PageArgs, context: GraphqlContext) {
+  const { cursorField } = pageRequest(args)
   return paginate(args, {
     keyLength: 1,
-    read: (limit, after) => context.loaders.historyPage.load(historyPageKey(cloneId, historySeq(after), limit)),
+    read: (limit, after) => context.loaders.historyPage.load(historyPageKey(cloneId, historySeq(after, cursorField), limit)),
     cursorKey: (entry: HistoryRow) => [String(entry.seq)],
     count: () => context.loaders.historyCount.load(cloneId),
   })
@@ -245,9 +246,10 @@ export const queries = {
       attribute: attribute ? { name: attribute.name, value: attribute.value } : undefined,
       teams: visibleTeams(context.principal!),
     })
+    const { cursorField } = pageRequest(args)
     return paginate(args, {
       keyLength: CLONE_CURSOR_PARTS,
-      read: (limit, after) => attributes.pageClones(filter, limit, after),
+      read: (limit, after) => attributes.pageClones(filter, limit, after, cursorField),
       cursorKey: cloneCursorKey,
       count: () => attributes.countClones(filter),
     })

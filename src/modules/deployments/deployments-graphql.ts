@@ -3,7 +3,7 @@ import type { DeploymentRow } from './deployment-service.js'
 import { DeploymentNotFound } from '../../errors.js'
 import { DEPLOYMENT_KINDS, countByStatus, durationSeconds, isFinalCloneStatus, type CloneStatus, type DeploymentKind, type DeploymentStatus } from '../../domain/progress.js'
 import { presentPlan } from './deployment-presenters.js'
-import { connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginate, type PageArgs } from '../../graphql/connection.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { isUuid } from '../../domain/ids.js'
 import { visibleTeams } from '../../domain/teams.js'
@@ -172,7 +172,7 @@ export const typeDefs = /* GraphQL */ `
     "A deployment; DEPLOYMENT_NOT_FOUND when there is none with this id (or it is another team's)."
     deployment(id: ID!): Deployment
     "The caller's teams' deployments (admin: every team's), newest first."
-    deployments(filter: DeploymentFilter, first: Int = 100, after: String): DeploymentConnection!
+    deployments(filter: DeploymentFilter, ${PAGE_ARGS}): DeploymentConnection!
     """
     The plan deployLinkedClones would follow (names, hosts, checks, estimate) with the same checks and
     errors, from read-only calls: nothing is recorded or changed.

@@ -4,6 +4,9 @@ import type { ParentFacts } from '../../domain/plan.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { parentReadiness, type Readiness } from './readiness.js'
 import { canSee, visibleTeams } from '../../domain/teams.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginateList, type PageArgs } from '../../graphql/connection.js'
+import { compareKeys } from '../../graphql/pagination.js'
+import { cloneCursorKey, type CloneRow } from '../clones/attribute-service.js'
 
 export const typeDefs = /* GraphQL */ `
   type Problem {
@@ -27,13 +30,18 @@ export const typeDefs = /* GraphQL */ `
     problems: [Problem!]!
     "What deployLinkedClones would warn about."
     warnings: [Warning!]!
-    "The clones the service made from it, by name."
-    clones: [Clone!]!
+    "The caller's teams' clones the service made from it, by name (cursors as the clones list's)."
+    clones(${PAGE_ARGS}): CloneConnection!
   }
 
+  ${connectionTypeDefs('Parent')}
+
   extend type Query {
-    "Read from vCenter in bulk; VCENTER_UNAVAILABLE when it cannot be reached."
-    parents(customizationAttribute: String = "${DEFAULT_CUSTOMIZATION_ATTRIBUTE}"): [Parent!]!
+    """
+    Read from vCenter in bulk, then paged by name (the cursor holds the last name); VCENTER_UNAVAILABLE
+    when it cannot be reached.
+    """
+    parents(customizationAttribute: String = "${DEFAULT_CUSTOMIZATION_ATTRIBUTE}", ${PAGE_ARGS}): ParentConnection!
   }
 `
 
@@ -42,19 +50,25 @@ interface ParentNode extends Readiness {
   customizationSpecExists: boolean
 }
 
+/** Parents page by name, then moref (two VMs may share a name). */
+const parentKey = (p: ParentNode) => [p.facts.name, p.facts.moref]
+
 export const queries = {
-  async parents(_: unknown, args: { customizationAttribute?: string | null }, context: GraphqlContext): Promise<ParentNode[]> {
+  async parents(_: unknown, args: PageArgs & { customizationAttribute?: string | null }, context: GraphqlContext) {
     const attribute = args.customizationAttribute ?? DEFAULT_CUSTOMIZATION_ATTRIBUTE
     const listed = await context.app.parents.listParents(attribute)
-    return listed.map(({ parent, customizationSpecExists }) => ({
+    const all: ParentNode[] = listed.map(({ parent, customizationSpecExists }) => ({
       facts: parent,
       customizationSpecExists,
       ...parentReadiness(parent, attribute, customizationSpecExists),
     }))
+    all.sort((a, b) => compareKeys(parentKey(a), parentKey(b)))
+    return paginateList(args, all, parentKey, 2)
   },
 }
 
 export const resolvers = {
+  ParentConnection: connectionResolvers,
   Parent: {
     name: (p: ParentNode) => p.facts.name,
     moref: (p: ParentNode) => p.facts.moref,
@@ -64,9 +78,12 @@ export const resolvers = {
         : null,
     hasNonPersistentDisk: (p: ParentNode) => p.facts.hasNonPersistentDisk,
     // Only the caller's teams' clones (the loader reads every team's, batched across parents).
-    clones: async (p: ParentNode, _: unknown, context: GraphqlContext) => {
+    // Read whole through the loader (one query for every parent of the page), paged here.
+    clones: async (p: ParentNode, args: PageArgs, context: GraphqlContext) => {
       const teams = visibleTeams(context.principal!)
-      return (await context.loaders.clonesOfParent.load(p.facts.moref)).filter((c) => canSee(teams, c.team))
+      const mine = (await context.loaders.clonesOfParent.load(p.facts.moref)).filter((c) => canSee(teams, c.team))
+      const sorted = [...mine].sort((a: CloneRow, b: CloneRow) => compareKeys(cloneCursorKey(a), cloneCursorKey(b)))
+      return paginateList(args, sorted, cloneCursorKey, 2)
     },
   },
 }

@@ -14,7 +14,8 @@ import type { TeamMember } from '../../domain/teams.js'
 import { changePoolRequest, createPoolRequest, recomposePoolRequest, refreshPoolRequest, ticketRequest } from './pools-schemas.js'
 import type { PoolDrift } from '../../domain/drift.js'
 import { POOL_DEPLOYMENTS_SHOWN } from '../../graphql/loaders.js'
-import { toEnum } from '../../graphql/common.js'
+import { fromEnum, toEnum } from '../../graphql/common.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginateList, type PageArgs } from '../../graphql/connection.js'
 import { presentPlan } from '../deployments/deployment-presenters.js'
 
 export const typeDefs = /* GraphQL */ `
@@ -143,9 +144,17 @@ export const typeDefs = /* GraphQL */ `
     deployments: [Deployment!]!
   }
 
+  ${connectionTypeDefs('Pool')}
+
+  input PoolFilter {
+    status: PoolStatus
+    "The parent's name."
+    parent: String
+  }
+
   extend type Query {
-    "Every pool of the caller's teams (admin: all), active and stripped, by name."
-    pools: [Pool!]!
+    "The caller's teams' pools (admin: all), active and stripped, by name; cursors as GET /v1/pools'."
+    pools(filter: PoolFilter, ${PAGE_ARGS}): PoolConnection!
     "A pool; POOL_NOT_FOUND when there is none with this name among the caller's teams' pools."
     pool(name: String!): Pool
     "What createPool would deploy, with its checks and refusals, from read-only calls: nothing is recorded or changed."
@@ -245,7 +254,15 @@ export const mutations = {
 }
 
 export const queries = {
-  pools: (_: unknown, __: unknown, context: GraphqlContext) => context.app.pools.list(context.principal!),
+  async pools(_: unknown, args: PageArgs & { filter?: { status?: string | null; parent?: string | null } | null }, context: GraphqlContext) {
+    const status = fromEnum<string>(args.filter?.status)
+    const parent = args.filter?.parent ?? undefined
+    // As GET /v1/pools: the caller's teams' pools, by name, paged after the last name shown.
+    const all = (await context.app.pools.list(context.principal!)).filter(
+      (p) => (status === undefined || p.status === status) && (parent === undefined || p.parentName === parent),
+    )
+    return paginateList(args, all, (p) => [p.name], 1)
+  },
 
   async pool(_: unknown, args: { name: string }, context: GraphqlContext) {
     const pool = await context.app.pools.find(args.name, context.principal!)
@@ -265,6 +282,7 @@ export const queries = {
 }
 
 export const resolvers = {
+  PoolConnection: connectionResolvers,
   Pool: {
     status: (p: PoolRow) => toEnum(p.status),
     parent: (p: PoolRow) => p.parentName,

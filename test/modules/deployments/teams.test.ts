@@ -119,11 +119,11 @@ t.test("each caller lists only its teams' deployments and clones; admin all", as
   t.same(g.data?.clones, { totalCount: 1, edges: [{ node: { name: cloneNames.red, team: 'red', deployment: { id: ids.red } } }] })
 
   // Nested lists go through the loaders, which read only the caller's teams' rows.
-  const parents = await graphql(red(), `{ parents { name clones { name } } }`)
-  const capture = parents.data?.parents.find((p: any) => p.name === 'Tmpl Capture 1.0')
-  t.same(capture?.clones.map((c: any) => c.name), [cloneNames.red], JSON.stringify(parents.errors))
-  const adminParents = await graphql(admin(), `{ parents { name clones { name } } }`)
-  t.same(adminParents.data?.parents.find((p: any) => p.name === 'Tmpl Capture 1.0')?.clones.map((c: any) => c.name), [cloneNames.red, cloneNames.blue, 'Capture620'])
+  const parents = await graphql(red(), `{ parents { nodes { name clones { nodes { name } } } } }`)
+  const capture = parents.data?.parents.nodes.find((p: any) => p.name === 'Tmpl Capture 1.0')
+  t.same(capture?.clones.nodes.map((c: any) => c.name), [cloneNames.red], JSON.stringify(parents.errors))
+  const adminParents = await graphql(admin(), `{ parents { nodes { name clones { nodes { name } } } } }`)
+  t.same(adminParents.data?.parents.nodes.find((p: any) => p.name === 'Tmpl Capture 1.0')?.clones.nodes.map((c: any) => c.name), [cloneNames.red, cloneNames.blue, 'Capture620'])
 })
 
 t.test('deployments filtered by their team, within the teams the caller sees', async (t) => {

@@ -119,8 +119,8 @@ t.test('a VM outside the folders is PARENT_NOT_FOUND for every operation, and no
 })
 
 t.test('a VM in a subfolder of one is a parent: deploy, pools, snapshots, listing; recomposing onto one outside is refused', async (t) => {
-  const list = await gql(service, '{ parents { name } }', {}, 'deployments:read')
-  const names = list.body.data!.parents.map((p: { name: string }) => p.name)
+  const list = await gql(service, '{ parents { nodes { name } } }', {}, 'deployments:read')
+  const names = list.body.data!.parents.nodes.map((p: { name: string }) => p.name)
   t.same(names, [CAPTURE], 'the listing names only the VMs inside the folders')
 
   const snapshots = await call('GET', `/v1/parents/${enc(CAPTURE)}/snapshots`)
@@ -145,8 +145,8 @@ t.test('a configured folder made later, and a VM moved into it, are found (the f
   await moveInto(later, VERIFICATION)
   const then = await call('GET', `/v1/parents/${enc(VERIFICATION)}/snapshots`)
   t.equal(then.statusCode, 200, then.body)
-  const list = await gql(service, '{ parents { name } }', {}, 'deployments:read')
-  t.same(list.body.data!.parents.map((p: { name: string }) => p.name), [CAPTURE, VERIFICATION])
+  const list = await gql(service, '{ parents { nodes { name } } }', {}, 'deployments:read')
+  t.same(list.body.data!.parents.nodes.map((p: { name: string }) => p.name), [CAPTURE, VERIFICATION])
 })
 
 t.test("a preparation of a VM moved out of the folders is PARENT_NOT_FOUND", async (t) => {

@@ -185,9 +185,9 @@ t.test("another team's live pool blocks prepare, snapshot removal and revert, fo
       method: 'POST',
       url: '/graphql',
       headers: service.auth('deployments:read', caller.sub, caller.teams),
-      payload: { query: '{ parents { name clones { name } } }' },
+      payload: { query: '{ parents { nodes { name clones { nodes { name } } } } }' },
     })
-    return res.json().data.parents.find((p: { name: string }) => p.name === PACKAGING).clones.map((c: { name: string }) => c.name)
+    return res.json().data.parents.nodes.find((p: { name: string }) => p.name === PACKAGING).clones.nodes.map((c: { name: string }) => c.name)
   }
   t.same(await clonesSeen(ALPHA), [])
   t.same(await clonesSeen(BETA), ['BetaPkg01'])

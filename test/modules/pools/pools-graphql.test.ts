@@ -216,7 +216,7 @@ t.test('scopes: deployments:write to change a pool, deployments:read to read one
     t.equal(res.statusCode, 403)
     t.same(res.body.errors![0]!.extensions!.details, { required: 'deployments:write' })
   }
-  for (const query of ['{ pools { name } }', '{ pool(name: "zeta") { name } }']) {
+  for (const query of ['{ pools { nodes { name } } }', '{ pool(name: "zeta") { name } }']) {
     const res = await gql(service, query, {}, 'secrets:read')
     t.same(codes(res), ['FORBIDDEN'], query)
     t.same(res.body.errors![0]!.extensions!.details, { required: 'deployments:read' })
@@ -237,11 +237,11 @@ t.test('pools: every pool with its clones and deployments, in a fixed number of 
   const stripped = await strip('lambda')
   t.equal((await waitForDeployment(service, stripped.body.data!.stripPool.deployments[0].id)).status, 'succeeded')
   const { result, queries } = await countQueries(() =>
-    gql(service, `{ pools { name status size clones { name deployment { id } } deployments { id kind } } }`, {}, READ),
+    gql(service, `{ pools(limit: 20) { nodes { name status size clones { name deployment { id } } deployments { id kind } } } }`, {}, READ),
   )
   t.equal(result.statusCode, 200, JSON.stringify(result.body.errors))
-  const byName = Object.fromEntries(result.body.data!.pools.map((p: any) => [p.name, p]))
-  const names = result.body.data!.pools.map((p: any) => p.name)
+  const byName = Object.fromEntries(result.body.data!.pools.nodes.map((p: any) => [p.name, p]))
+  const names = result.body.data!.pools.nodes.map((p: any) => p.name)
   t.same(names, [...names].sort(), 'by name')
   t.ok(names.includes('kappa') && names.includes('lambda'))
   t.equal(byName.lambda.status, 'STRIPPED')

@@ -113,7 +113,7 @@ t.test('pools of two teams: created in the caller\'s team, each team sees its ow
   t.same(await names('blue'), ['bravo:blue'])
   t.same(await names('both'), ['alpha:red', 'bravo:blue'])
   t.same(await names('admin'), ['alpha:red', 'bravo:blue'])
-  const gqlNames = async (who: Who) => (await gql(who, `{ pools { name team } }`)).data?.pools.map((p: { name: string; team: string }) => `${p.name}:${p.team}`)
+  const gqlNames = async (who: Who) => (await gql(who, `{ pools { nodes { name team } } }`)).data?.pools.nodes.map((p: { name: string; team: string }) => `${p.name}:${p.team}`)
   t.same(await gqlNames('red'), ['alpha:red'])
   t.same(await gqlNames('blue'), ['bravo:blue'])
   t.same(await gqlNames('admin'), ['alpha:red', 'bravo:blue'])
