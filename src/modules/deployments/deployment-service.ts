@@ -123,9 +123,10 @@ export class DeploymentService {
   /**
    * Every check, with read-only calls: the plan a deployment would follow, or the refusal.
    * `releasing`: names of the service's clones the same transaction will mark destroyed before it
-   * records this deployment (a reconcile's missing clones), not counted as taken.
+   * records this deployment (a reconcile's missing clones), not counted as taken. `reserved`: names
+   * held without a VM yet (another pool's numbers), passed over when choosing the start.
    */
-  async plan(request: DeploymentRequest, options: { releasing?: string[] } = {}): Promise<DeploymentPlan> {
+  async plan(request: DeploymentRequest, options: { releasing?: string[]; reserved?: string[] } = {}): Promise<DeploymentPlan> {
     const choosing = request.startNumber === undefined
     let normalized = normalizeRequest({ ...request, startNumber: request.startNumber ?? 1 })
     // Without a startNumber, every name with the prefix is read (in the same call), to choose the lowest free start.
@@ -135,7 +136,7 @@ export class DeploymentService {
     const parent = parentOf(inventory, normalized.parent)
     if (choosing) {
       const own = (await this.repository.namesWithPrefix(normalized.prefix)).filter((n) => !options.releasing?.includes(n))
-      normalized = normalizeRequest({ ...request, startNumber: lowestFreeStart(normalized.prefix, normalized.count, [...inventory.existingNames, ...own]) })
+      normalized = normalizeRequest({ ...request, startNumber: lowestFreeStart(normalized.prefix, normalized.count, [...inventory.existingNames, ...own, ...(options.reserved ?? [])]) })
     }
     const [ownNames, parentClonesByHost, pendingClones] = await Promise.all([
       this.repository.namesInUse(normalized.names),

@@ -16,6 +16,7 @@ import type { CloneRow, DeploymentRow, PoolRow } from '../../db/schema.js'
 import { maxUnavailableFor, selectClones } from '../../domain/rebuild.js'
 import { contiguousRuns, nextFreeNumbers, numbersToRemove, poolRange, rangesOverlap } from '../../domain/pool.js'
 import { normalizeRequest, type DeploymentPlan } from '../../domain/plan.js'
+import { cloneName } from '../../domain/naming.js'
 import { NameConflict, PoolBusy, PoolNotFound, ValidationFailed } from '../../errors.js'
 import { enqueueDestroy } from './destroy-clone-job.js'
 import { checkSize, parseExpiry, poolDeploymentRequest, requestFields } from './pool-requests.js'
@@ -147,8 +148,8 @@ export class PoolService {
       parent: request.parent,
       ...(request.startNumber !== undefined ? { startNumber: request.startNumber } : {}),
       count: request.size,
-    })
-    // A chosen start is checked against the other pools' numbers too.
+    }, request.startNumber === undefined ? { reserved: await this.namesOfOtherPools(request.name, prefix) } : {})
+    // A chosen start is checked against the other pools' numbers too (one created meanwhile).
     if (request.startNumber === undefined) await this.checkRange(request.name, poolRange(prefix, plan.startNumber, request.size), teams)
     return { plan, prefix, expiresAt }
   }
@@ -421,6 +422,20 @@ export class PoolService {
    * 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range (any team's: the
    * VM names are global); another team's pool is not named, only its prefix, which the names show anyway.
    */
+  /**
+   * Every name other active pools of this prefix hold, their VMs made or not (a pool created a moment
+   * ago has none yet): a start chosen for a new pool passes over them instead of answering NAME_CONFLICT.
+   */
+  private async namesOfOtherPools(name: string, prefix: string): Promise<string[]> {
+    const names: string[] = []
+    for (const other of await this.pools.others(name)) {
+      if (other.prefix.toLowerCase() !== prefix.toLowerCase()) continue
+      const range = poolRange(prefix, other.startNumber, other.size, (await this.clones.liveOfPool(other.id)).map((c) => c.number))
+      for (let n = range.first; n <= range.last; n++) names.push(cloneName(prefix, n))
+    }
+    return names
+  }
+
   private async checkRange(name: string, range: ReturnType<typeof poolRange>, teams: TeamFilter, tx?: JobTransaction): Promise<void> {
     for (const other of await this.pools.others(name, tx)) {
       const live = (await this.clones.liveOfPool(other.id, tx)).map((c) => c.number)
