@@ -20,7 +20,8 @@ const STEPS_OF_KIND = {
  *   progress: { total: number, done: number, failed: number, byStatus: Record<string, number>, estimatedSecondsLeft: number },
  *   clones: Clone[] }} Deployment
  * @typedef {{ name: string, status: string, step?: string, moref: string | null, host: string | null, reportedHost: string | null,
- *   error: { code: string, message: string } | null, replaces?: { name: string, status: string } }} Clone
+ *   error: { code: string, message: string } | null, replaces?: { name: string, status: string },
+ *   guest?: { hostName: string | null, ipAddresses: string[] } | null }} Clone
  */
 
 export const isRunning = (/** @type {{ status: string }} */ d) => d.status === 'queued' || d.status === 'running'
@@ -98,7 +99,7 @@ export function cloneTable(d) {
     'table',
     { class: 'clones' },
     h('caption', {}, `${d.clones.length} clones of ${describe(d)}, ${d.status}`),
-    h('thead', {}, h('tr', {}, ['Clone', 'Status', 'Host', 'Host vCenter reports', 'Problem'].map((label) => h('th', { scope: 'col' }, label)))),
+    h('thead', {}, h('tr', {}, ['Clone', 'Status', 'Host', 'Host vCenter reports', 'Guest name', 'IP addresses', 'Problem'].map((label) => h('th', { scope: 'col' }, label)))),
     h(
       'tbody',
       {},
@@ -116,6 +117,9 @@ export function cloneTable(d) {
             // vCenter has it elsewhere than the service placed it (DRS, a manual move): worth knowing.
             c.host && c.reportedHost && c.host !== c.reportedHost ? h('span', { class: 'hint' }, ' (moved)') : null,
           ),
+          // Known once the guest's customization ran (what people connect to).
+          h('td', {}, c.guest?.hostName ?? '—'),
+          h('td', {}, c.guest?.ipAddresses?.length ? c.guest.ipAddresses.join(', ') : '—'),
           h('td', {}, c.error ? `${c.error.code}: ${c.error.message}` : ''),
         ),
       ),

@@ -160,7 +160,7 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     await page.locator('tr[data-pool="room-beta"] [data-field="live"]', { hasText: /^8$/ }).waitFor()
   })
 
-  await t.test("a deployment's clones, with status and host", async (t) => {
+  await t.test("a deployment's clones, with status, host, guest name and addresses", async (t) => {
     await page.locator(`[data-deployment="${betaId}"]`).getByRole('button', { name: /Show the clones/ }).click()
     const rows = page.locator('#deployment-body tbody tr')
     await rows.first().waitFor()
@@ -170,6 +170,8 @@ t.test('the page, signed in with a pasted token, follows the pools and changes o
     t.match(first[1], /ready/)
     t.match(first[2], /\S/, 'a host')
     t.notMatch(first[2], /^—$/)
+    t.match(first[4], /^[A-Za-z0-9-]+$/, "the guest's host name, once customized")
+    t.match(first[5], /^\d{1,3}(\.\d{1,3}){3}/, 'its IP address')
     t.equal(await page.evaluate(() => document.activeElement?.id), 'deployment-title')
     await shot(page, '3-clones')
     await page.getByRole('button', { name: 'Close' }).click()
