@@ -6,6 +6,8 @@ import type pg from 'pg'
 
 export interface StatusCount {
   status: string
+  /** The owning team (teams are few: a label, as in the issue's 'clones by status and team'). */
+  team: string
   count: number
 }
 
@@ -29,11 +31,11 @@ export interface OperationsSnapshot {
   queues: QueueDepth[]
 }
 
-/** Clones by status, deployments by kind and status, and every queue's depth: one read for a scrape. */
+/** Clones by status and team, deployments by kind, status and team, and every queue's depth: one read for a scrape. */
 export async function readOperationsSnapshot(pool: pg.Pool): Promise<OperationsSnapshot> {
   const [clones, deployments, queues] = await Promise.all([
-    pool.query<StatusCount>('SELECT status, count(*)::int AS count FROM clones GROUP BY status'),
-    pool.query<DeploymentCount>('SELECT kind, status, count(*)::int AS count FROM deployments GROUP BY kind, status'),
+    pool.query<StatusCount>('SELECT status, team, count(*)::int AS count FROM clones GROUP BY status, team'),
+    pool.query<DeploymentCount>('SELECT kind, status, team, count(*)::int AS count FROM deployments GROUP BY kind, status, team'),
     // Every queue pg-boss knows, with zeros when it is empty, so that a series does not vanish.
     pool.query<QueueDepth>(
       `SELECT q.name AS queue,

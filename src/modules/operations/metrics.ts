@@ -129,22 +129,22 @@ export class ServiceMetrics {
     const pools = () => this.sources?.pools() ?? {}
     new Gauge({
       name: 'clones',
-      help: 'Clone records by status',
-      labelNames: ['status'],
+      help: 'Clone records by status and owning team',
+      labelNames: ['status', 'team'],
       registers,
       async collect() {
         this.reset()
-        for (const row of (await snapshot())?.clones ?? []) this.set({ status: row.status }, row.count)
+        for (const row of (await snapshot())?.clones ?? []) this.set({ status: row.status, team: row.team }, row.count)
       },
     })
     new Gauge({
       name: 'deployments',
-      help: 'Deployments by kind (deploy, destroy, ...) and status',
-      labelNames: ['kind', 'status'],
+      help: 'Deployments by kind (deploy, destroy, ...), status and owning team',
+      labelNames: ['kind', 'status', 'team'],
       registers,
       async collect() {
         this.reset()
-        for (const row of (await snapshot())?.deployments ?? []) this.set({ kind: row.kind, status: row.status }, row.count)
+        for (const row of (await snapshot())?.deployments ?? []) this.set({ kind: row.kind, status: row.status, team: row.team }, row.count)
       },
     })
     new Gauge({

@@ -62,7 +62,7 @@ t.test('the figures move as a deployment does', async (t) => {
   const post = await service.app.inject({
     method: 'POST',
     url: '/v1/deployments',
-    headers: service.auth('deployments:write deployments:read'),
+    headers: service.auth('deployments:write deployments:read', 'ops-user', ['training']),
     payload: { parent: 'Tmpl Capture 1.0', count: 2, startNumber: 1 },
   })
   t.equal(post.statusCode, 202, post.body)
@@ -90,6 +90,8 @@ t.test('the figures move as a deployment does', async (t) => {
   t.equal(sum(after.samples, 'clones', { status: 'cloning' }), 0, 'none cloning any more')
   t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'succeeded' }), 1)
   t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'running' }), 0)
+  t.equal(sum(after.samples, 'clones', { status: 'ready', team: 'training' }), 2, 'clones counted under their team')
+  t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'succeeded', team: 'training' }), 1, 'the deployment under its team')
   t.equal(sum(after.samples, 'vcenter_soap_calls_total', { method: 'CloneVM_Task', outcome: 'ok' }) - cloneCallsBefore, 2, 'two CloneVM_Task calls counted')
   t.ok(sum(after.samples, 'vcenter_soap_call_duration_seconds_count', { method: 'CloneVM_Task' }) >= 2, 'their durations observed')
   t.ok(
