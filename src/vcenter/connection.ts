@@ -23,10 +23,14 @@ import { TaskFailed, VcenterUnreachable, type ConnectionGateway, type TaskOutcom
 export const vm = (value: string): MoRef => ({ type: 'VirtualMachine', value })
 const PING_TIMEOUT_MS = 5_000
 
-/** What the process's session reports as it works (metrics): every SOAP call, every task seen to finish. */
+/**
+ * What the process's session reports as it works (metrics): every SOAP call, every task seen to finish,
+ * and every guest customization seen to end (no vCenter task: its events, started to succeeded or failed).
+ */
 export interface VcenterObserver {
   onCall?: CallObserver
   onTaskFinished?: (task: TaskFinished) => void
+  onGuestCustomizationEnded?: (guest: { outcome: 'succeeded' | 'failed' | 'timeout'; durationMs: number }) => void
 }
 
 export class VsphereConnection implements ConnectionGateway {
@@ -81,6 +85,11 @@ export class VsphereConnection implements ConnectionGateway {
   }
 
   /** Runs work on the session's client, translating vim25 errors into the gateway's. */
+  /** Tells the observer a guest customization ended, and how long it took in the guest. */
+  guestCustomizationEnded(outcome: 'succeeded' | 'failed' | 'timeout', durationMs: number): void {
+    this.observer.onGuestCustomizationEnded?.({ outcome, durationMs })
+  }
+
   async use<T>(work: (client: VimClient) => Promise<T>): Promise<T> {
     try {
       return await work(await this.connection())

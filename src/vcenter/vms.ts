@@ -134,7 +134,11 @@ export class VsphereVms implements VmGateway {
 
   async waitForGuestCustomization(vmMoref: string, since: Date, timeoutMs: number, signal?: AbortSignal): Promise<GuestCustomization> {
     return this.connection.use(async (client) => {
+      const waitStarted = Date.now()
       const o = await client.customizations.wait(vmMoref, since, timeoutMs, signal)
+      // The guest's own time, from its events; a timeout (or a wait stopped early) has no end event.
+      if (o.startedAt && o.endedAt) this.connection.guestCustomizationEnded(o.outcome, o.endedAt.getTime() - o.startedAt.getTime())
+      else if (o.outcome === 'timeout' && !signal?.aborted) this.connection.guestCustomizationEnded('timeout', Date.now() - waitStarted)
       return {
         outcome: o.outcome,
         eventType: o.eventType ?? null,

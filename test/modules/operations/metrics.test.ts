@@ -91,6 +91,12 @@ t.test('the figures move as a deployment does', async (t) => {
   t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'succeeded' }), 1)
   t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'running' }), 0)
   t.equal(sum(after.samples, 'clones', { status: 'ready', team: 'training' }), 2, 'clones counted under their team')
+  t.equal(
+    sum(after.samples, 'vcenter_task_duration_seconds_count', { kind: 'guest_customization', state: 'success' }) -
+      sum(before.samples, 'vcenter_task_duration_seconds_count', { kind: 'guest_customization', state: 'success' }),
+    2,
+    "each guest's customization timed, from its events",
+  )
   t.equal(sum(after.samples, 'deployments', { kind: 'deploy', status: 'succeeded', team: 'training' }), 1, 'the deployment under its team')
   t.equal(sum(after.samples, 'vcenter_soap_calls_total', { method: 'CloneVM_Task', outcome: 'ok' }) - cloneCallsBefore, 2, 'two CloneVM_Task calls counted')
   t.ok(sum(after.samples, 'vcenter_soap_call_duration_seconds_count', { method: 'CloneVM_Task' }) >= 2, 'their durations observed')
