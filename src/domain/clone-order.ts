@@ -36,6 +36,26 @@ export function parseCloneCursorKey(parts: readonly (string | number)[] | undefi
   return { prefix: prefix!, number: numberText === '' ? null : Number(numberText), name: name!, id: id! }
 }
 
+/** A row's key (its generated columns), as the cursor holds it. */
+export function cloneListKey(c: { namePrefix: string; nameNumber: number | null; name: string; id: string }): CloneListKey {
+  return { prefix: c.namePrefix, number: c.nameNumber, name: c.name, id: c.id }
+}
+
+/**
+ * The list order for clones held in memory, as the SQL lists sort them: prefix (collation "C": code
+ * units), then number (none last), then name and id. Capture2 before Capture10, as in every list.
+ */
+export function compareCloneListKeys(a: CloneListKey, b: CloneListKey): number {
+  const byText = (x: string, y: string) => (x === y ? 0 : x < y ? -1 : 1)
+  if (a.prefix !== b.prefix) return byText(a.prefix, b.prefix)
+  if (a.number !== b.number) {
+    if (a.number === null) return 1
+    if (b.number === null) return -1
+    return a.number - b.number
+  }
+  return byText(a.name, b.name) || byText(a.id, b.id)
+}
+
 /** The prefix every name starting with `text` has (its trailing digits dropped), for an index range. */
 export function namePrefixOf(text: string): string {
   return text.replace(/[0-9]+$/, '')

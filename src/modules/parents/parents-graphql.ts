@@ -4,9 +4,10 @@ import type { ParentFacts } from '../../domain/plan.js'
 import type { GraphqlContext } from '../../graphql/context.js'
 import { parentReadiness, type Readiness } from './readiness.js'
 import { canSee, visibleTeams } from '../../domain/teams.js'
-import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginateList, type PageArgs } from '../../graphql/connection.js'
+import { PAGE_ARGS, connectionResolvers, connectionTypeDefs, paginate, paginateList, pageRequest, type PageArgs } from '../../graphql/connection.js'
 import { compareKeys } from '../../graphql/pagination.js'
-import { cloneCursorKey, type CloneRow } from '../clones/attribute-service.js'
+import { CLONE_CURSOR_PARTS, cloneCursorAfter, cloneCursorKey, type CloneRow } from '../clones/attribute-service.js'
+import { cloneListKey, compareCloneListKeys } from '../../domain/clone-order.js'
 
 export const typeDefs = /* GraphQL */ `
   type Problem {
@@ -82,8 +83,18 @@ export const resolvers = {
     clones: async (p: ParentNode, args: PageArgs, context: GraphqlContext) => {
       const teams = visibleTeams(context.principal!)
       const mine = (await context.loaders.clonesOfParent.load(p.facts.moref)).filter((c) => canSee(teams, c.team))
-      const sorted = [...mine].sort((a: CloneRow, b: CloneRow) => compareKeys(cloneCursorKey(a), cloneCursorKey(b)))
-      return paginateList(args, sorted, cloneCursorKey, 2)
+      // The clones list's order and cursors (numbers within a prefix: Capture2 before Capture10).
+      const sorted = [...mine].sort((a: CloneRow, b: CloneRow) => compareCloneListKeys(cloneListKey(a), cloneListKey(b)))
+      const { cursorField } = pageRequest(args)
+      return paginate(args, {
+        keyLength: CLONE_CURSOR_PARTS,
+        read: (limit, after) => {
+          const from = cloneCursorAfter(after, cursorField)
+          return (from ? sorted.filter((c) => compareCloneListKeys(cloneListKey(c), from) > 0) : sorted).slice(0, limit)
+        },
+        cursorKey: cloneCursorKey,
+        count: async () => sorted.length,
+      })
     },
   },
 }
