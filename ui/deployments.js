@@ -98,7 +98,8 @@ export function cloneTable(d) {
   return h(
     'table',
     { class: 'clones' },
-    h('caption', {}, `${d.clones.length} clones of ${describe(d)}, ${d.status}`),
+    // A deployment answers its first 100 clones (of up to 2,000): say so when there are more.
+    h('caption', {}, `${d.progress.total} clones of ${describe(d)}, ${d.status}${d.clones.length < d.progress.total ? ` (the first ${d.clones.length} shown)` : ''}`),
     h('thead', {}, h('tr', {}, ['Clone', 'Status', 'Host', 'Host vCenter reports', 'Guest name', 'IP addresses', 'Problem'].map((label) => h('th', { scope: 'col' }, label)))),
     h(
       'tbody',
