@@ -165,6 +165,23 @@ export class CloneRepository {
     return rows.map((r) => r.clone)
   }
 
+  /** The numbers of these pools' live clones, by pool: one query for any number of pools. */
+  async liveNumbersOfPools(poolIds: string[], tx?: JobTransaction): Promise<Map<string, number[]>> {
+    const byPool = new Map<string, number[]>()
+    if (poolIds.length === 0) return byPool
+    const rows = await onDb(this.db, tx)
+      .select({ poolId: deployments.poolId, number: clones.number })
+      .from(clones)
+      .innerJoin(deployments, eq(deployments.id, clones.deploymentId))
+      .where(and(inArray(deployments.poolId, poolIds), notInArray(clones.status, [...NOT_LIVE_STATUSES])))
+    for (const { poolId, number } of rows) {
+      const numbers = byPool.get(poolId!)
+      if (numbers) numbers.push(number)
+      else byPool.set(poolId!, [number])
+    }
+    return byPool
+  }
+
   /**
    * The parent's live clones (neither failed nor destroyed), with their pool and snapshot (by the
    * snapshot moref their deployment recorded as provenance).

@@ -418,28 +418,33 @@ export class PoolService {
     }
   }
 
-  /**
-   * 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range (any team's: the
-   * VM names are global); another team's pool is not named, only its prefix, which the names show anyway.
-   */
+  /** Every other active pool (any team's) with the range of numbers it holds: two queries, whatever their number. */
+  private async otherPoolRanges(name: string, tx?: JobTransaction) {
+    const others = await this.pools.others(name, tx)
+    const live = await this.clones.liveNumbersOfPools(others.map((p) => p.id), tx)
+    return others.map((other) => ({ other, range: poolRange(other.prefix, other.startNumber, other.size, live.get(other.id) ?? []) }))
+  }
+
   /**
    * Every name other active pools of this prefix hold, their VMs made or not (a pool created a moment
    * ago has none yet): a start chosen for a new pool passes over them instead of answering NAME_CONFLICT.
    */
   private async namesOfOtherPools(name: string, prefix: string): Promise<string[]> {
     const names: string[] = []
-    for (const other of await this.pools.others(name)) {
+    for (const { other, range } of await this.otherPoolRanges(name)) {
       if (other.prefix.toLowerCase() !== prefix.toLowerCase()) continue
-      const range = poolRange(prefix, other.startNumber, other.size, (await this.clones.liveOfPool(other.id)).map((c) => c.number))
       for (let n = range.first; n <= range.last; n++) names.push(cloneName(prefix, n))
     }
     return names
   }
 
+  /**
+   * 409 NAME_CONFLICT when another active pool's prefix and numbers meet this range (any team's: the
+   * VM names are global); another team's pool is not named, only its prefix, which the names show anyway.
+   */
   private async checkRange(name: string, range: ReturnType<typeof poolRange>, teams: TeamFilter, tx?: JobTransaction): Promise<void> {
-    for (const other of await this.pools.others(name, tx)) {
-      const live = (await this.clones.liveOfPool(other.id, tx)).map((c) => c.number)
-      if (rangesOverlap(range, poolRange(other.prefix, other.startNumber, other.size, live))) {
+    for (const { other, range: held } of await this.otherPoolRanges(name, tx)) {
+      if (rangesOverlap(range, held)) {
         if (!canSee(teams, other.team)) {
           throw new NameConflict({ prefix: other.prefix }, `another team's pool already uses the prefix "${other.prefix}" with these numbers`)
         }
